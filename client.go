@@ -1,0 +1,479 @@
+package fanfare
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/waitify-io/fanfare-go/internal/wire"
+)
+
+// Version is the library's version, sent in the User-Agent header.
+const Version = "0.1.0"
+
+// DefaultAPIURL is the Fanfare API used when Config.APIURL is empty.
+const DefaultAPIURL = "https://api.fanfare.io"
+
+// maxResponseBytes caps every Fanfare response body the client reads. The
+// API's answers are a few hundred bytes; anything larger is malformed.
+const maxResponseBytes = 64 << 10
+
+// Config configures a [Client]. The zero value of every optional field is a
+// safe default. Printing a Config with fmt or log/slog never shows the secret
+// key.
+type Config struct {
+	// APIURL is the base URL of the Fanfare API. It must be https, except
+	// for a loopback host (the fanfaretest emulator, a local proxy).
+	// Default: DefaultAPIURL ("https://api.fanfare.io").
+	APIURL string
+
+	// OrganizationID is sent as X-Organization-Id. Required.
+	OrganizationID string
+
+	// SecretKey is the server-side API key, sent as X-Secret-Key. Required;
+	// it starts with "sk_". Never expose it to a browser, a log or a
+	// response: publishable keys ("pk_") belong in the browser and are
+	// refused here.
+	SecretKey string
+
+	// HTTPClient sends the requests. Its Timeout should be zero: the client
+	// bounds each attempt with AttemptTimeout and honours the caller's
+	// context. Default: a client whose transport keeps up to 512 idle
+	// connections per host, sized for bursts of concurrent checkouts (Go's
+	// default transport keeps 2 and collapses under a drop).
+	HTTPClient *http.Client
+
+	// AttemptTimeout bounds one attempt of a call; the caller's context
+	// bounds the whole call, retries included. Default: 3s.
+	AttemptTimeout time.Duration
+
+	// Retry says how calls that are safe to repeat are retried.
+	Retry RetryPolicy
+
+	// UserAgent is prepended to the library's own User-Agent.
+	// Default: empty (the header is "fanfare-go/<Version>").
+	UserAgent string
+}
+
+// RetryPolicy bounds retries with exponential backoff and full jitter.
+// Validate and complete calls are retried after network errors and 408, 429
+// and 5xx answers; authorize calls only when the request surely never reached
+// Fanfare (the connection could not be made), because a repeated authorize
+// would mint a second exchange code.
+type RetryPolicy struct {
+	// MaxAttempts is the number of attempts, the first included; 1 disables
+	// retries. Default: 3.
+	MaxAttempts int
+	// InitialBackoff is the upper bound of the first wait. Default: 50ms.
+	InitialBackoff time.Duration
+	// MaxBackoff caps every wait. Default: 1s.
+	MaxBackoff time.Duration
+}
+
+// ConfigFromEnv returns a Config read from FANFARE_API_URL (default
+// DefaultAPIURL), FANFARE_ORG_ID and FANFARE_SECRET_KEY. Pass it to
+// [NewClient], which reports what is missing or wrong.
+func ConfigFromEnv() Config {
+	cfg := Config{
+		APIURL:         os.Getenv("FANFARE_API_URL"),
+		OrganizationID: os.Getenv("FANFARE_ORG_ID"),
+		SecretKey:      os.Getenv("FANFARE_SECRET_KEY"),
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = DefaultAPIURL
+	}
+	return cfg
+}
+
+// redacted is what printing shows in place of a secret key.
+func redacted(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "[REDACTED]"
+}
+
+// String describes the config without its secret key.
+func (c Config) String() string {
+	return fmt.Sprintf("fanfare.Config{APIURL:%q OrganizationID:%q SecretKey:%q}",
+		c.APIURL, c.OrganizationID, redacted(c.SecretKey))
+}
+
+// GoString is String: %#v must not print the key either.
+func (c Config) GoString() string { return c.String() }
+
+// Format makes every fmt verb (%v, %+v, %#v, %s, %q, ...) print String, so no
+// verb reaches the secret key through reflection.
+func (c Config) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
+
+// LogValue makes log/slog print the config without its secret key.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("api_url", c.APIURL),
+		slog.String("organization_id", c.OrganizationID),
+		slog.String("secret_key", redacted(c.SecretKey)),
+	)
+}
+
+// Client calls the Fanfare API with the organization's secret key. It is safe
+// for concurrent use; make one and share it.
+type Client struct {
+	base           string // without trailing slash
+	orgID          string
+	secret         string
+	hc             *http.Client
+	attemptTimeout time.Duration
+	retry          RetryPolicy
+	userAgent      string
+}
+
+// NewClient checks cfg and returns a client. It refuses a missing
+// organization id, a missing secret key, a publishable ("pk_") key, a key
+// without the "sk_" prefix, and an API URL that is not https (loopback hosts
+// excepted). Errors match [ErrInvalidConfig] and never contain the key.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.APIURL == "" {
+		cfg.APIURL = DefaultAPIURL
+	}
+	base, err := checkAPIURL(cfg.APIURL)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(cfg.OrganizationID) == "" {
+		return nil, fmt.Errorf("%w: OrganizationID is empty (set FANFARE_ORG_ID)", ErrInvalidConfig)
+	}
+	switch {
+	case cfg.SecretKey == "":
+		return nil, fmt.Errorf("%w: SecretKey is empty (set FANFARE_SECRET_KEY)", ErrInvalidConfig)
+	case strings.HasPrefix(cfg.SecretKey, "pk_"):
+		return nil, fmt.Errorf("%w: SecretKey is a publishable key (pk_...): publishable keys belong in the browser; the server needs the secret key (sk_...)", ErrInvalidConfig)
+	case !strings.HasPrefix(cfg.SecretKey, "sk_"):
+		return nil, fmt.Errorf("%w: SecretKey must start with sk_", ErrInvalidConfig)
+	case strings.ContainsAny(cfg.SecretKey, "\r\n\t "):
+		return nil, fmt.Errorf("%w: SecretKey contains white space", ErrInvalidConfig)
+	}
+	if cfg.AttemptTimeout < 0 || cfg.Retry.MaxAttempts < 0 || cfg.Retry.InitialBackoff < 0 || cfg.Retry.MaxBackoff < 0 {
+		return nil, fmt.Errorf("%w: negative timeout or retry setting", ErrInvalidConfig)
+	}
+	c := &Client{
+		base:           base,
+		orgID:          cfg.OrganizationID,
+		secret:         cfg.SecretKey,
+		hc:             cfg.HTTPClient,
+		attemptTimeout: cfg.AttemptTimeout,
+		retry:          cfg.Retry,
+		userAgent:      "fanfare-go/" + Version,
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Transport: NewTransport()}
+	}
+	if c.attemptTimeout == 0 {
+		c.attemptTimeout = 3 * time.Second
+	}
+	if c.retry.MaxAttempts == 0 {
+		c.retry.MaxAttempts = 3
+	}
+	if c.retry.InitialBackoff == 0 {
+		c.retry.InitialBackoff = 50 * time.Millisecond
+	}
+	if c.retry.MaxBackoff == 0 {
+		c.retry.MaxBackoff = time.Second
+	}
+	if cfg.UserAgent != "" {
+		c.userAgent = cfg.UserAgent + " " + c.userAgent
+	}
+	return c, nil
+}
+
+// NewTransport returns the transport the default client uses: keep-alive,
+// HTTP/2 when the server offers it, and up to 512 idle connections per host
+// so a burst of checkouts reuses connections instead of opening new ones.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+func checkAPIURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", fmt.Errorf("%w: APIURL %q is not an absolute http(s) URL", ErrInvalidConfig, truncate(raw, 100))
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%w: APIURL must not carry user info, a query or a fragment", ErrInvalidConfig)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return "", fmt.Errorf("%w: APIURL %q must use https (plain http is allowed only for loopback hosts)", ErrInvalidConfig, truncate(raw, 100))
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// APIURL returns the base URL the client calls.
+func (c *Client) APIURL() string { return c.base }
+
+// OrganizationID returns the organization id the client sends.
+func (c *Client) OrganizationID() string { return c.orgID }
+
+// String describes the client without its secret key.
+func (c *Client) String() string {
+	return fmt.Sprintf("fanfare.Client{APIURL:%q OrganizationID:%q SecretKey:%q}", c.base, c.orgID, redacted(c.secret))
+}
+
+// GoString is String.
+func (c *Client) GoString() string { return c.String() }
+
+// Format makes every fmt verb print String, so no verb reaches the key.
+func (c *Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
+
+// LogValue makes log/slog print the client without its secret key.
+func (c *Client) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("api_url", c.base), slog.String("organization_id", c.orgID))
+}
+
+// AuthorizeRequest is an external identity to exchange for a code: the
+// guide's ExternalAuthPayload.
+type AuthorizeRequest struct {
+	// Provider identifies your platform, e.g. "your-platform". Required.
+	Provider string
+	// Issuer is your domain, e.g. "https://your-domain.com". Required.
+	Issuer string
+	// Subject is the user's unique id in your system. Required.
+	Subject string
+	// Claims are sent as they are: sanitize them first (see ClaimsPolicy).
+	Claims map[string]any
+}
+
+// ExchangeCode is a single-use code the browser SDK trades for a Fanfare
+// session (exchangeExternal). It expires 60 seconds after it is issued.
+type ExchangeCode struct {
+	Code      string    `json:"exchangeCode"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// Authorize asks Fanfare for an exchange code for an external identity
+// (POST /auth/external/authorize). It is retried only when the request surely
+// never reached Fanfare.
+func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (ExchangeCode, error) {
+	const op = "authorize"
+	if req.Provider == "" || req.Issuer == "" || req.Subject == "" {
+		return ExchangeCode{}, fmt.Errorf("fanfare: authorize: provider, issuer and subject are required")
+	}
+	body, err := json.Marshal(wire.AuthorizeRequest{
+		Provider: req.Provider, Issuer: req.Issuer, Subject: req.Subject, Claims: req.Claims,
+	})
+	if err != nil {
+		return ExchangeCode{}, fmt.Errorf("fanfare: authorize: claims cannot be encoded as JSON: %w", err)
+	}
+	raw, err := c.call(ctx, op, wire.PathAuthorize, body, false)
+	if err != nil {
+		return ExchangeCode{}, err
+	}
+	code, err := decodeAuthorizeResponse(raw)
+	if err != nil {
+		return ExchangeCode{}, &unavailableError{op: op, err: err}
+	}
+	return code, nil
+}
+
+// ValidateAdmission asks Fanfare whether token admits consumerID to d
+// (POST /{queues|draws|auctions}/{id}/validate). Fanfare's answer is
+// authoritative. It returns (true, nil) or (false, nil) for a clear answer;
+// otherwise false and an error: one matching [ErrUnavailable] when Fanfare
+// could not answer (answer 503 and let the consumer retry), or an *APIError
+// for any other refusal.
+func (c *Client) ValidateAdmission(ctx context.Context, d Distribution, consumerID, token string) (bool, error) {
+	const op = "validate"
+	if err := d.Validate(); err != nil {
+		return false, err
+	}
+	if consumerID == "" || token == "" {
+		return false, fmt.Errorf("fanfare: validate: consumer id and token are required")
+	}
+	body, err := json.Marshal(wire.ValidateRequest{ConsumerID: consumerID, Token: token})
+	if err != nil {
+		return false, fmt.Errorf("fanfare: validate: %w", err)
+	}
+	raw, err := c.call(ctx, op, d.path("validate"), body, true)
+	if err != nil {
+		return false, err
+	}
+	valid, err := decodeValidateResponse(raw)
+	if err != nil {
+		return false, &unavailableError{op: op, err: err}
+	}
+	return valid, nil
+}
+
+// CompleteAdmission tells Fanfare that consumerID's admission to d was used
+// (POST /{queues|draws|auctions}/{id}/complete), so it cannot buy a second
+// order. Completing twice is harmless. An unknown admission matches
+// [ErrNotFound].
+func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumerID string) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	if consumerID == "" {
+		return fmt.Errorf("fanfare: complete: consumer id is required")
+	}
+	body, err := json.Marshal(wire.CompleteRequest{ConsumerID: consumerID})
+	if err != nil {
+		return fmt.Errorf("fanfare: complete: %w", err)
+	}
+	_, err = c.call(ctx, "complete", d.path("complete"), body, true)
+	return err
+}
+
+// call posts body to path and returns the body of a 2xx answer. Failed
+// attempts are retried per the policy; idempotent says whether a request that
+// may have reached Fanfare can be repeated.
+func (c *Client) call(ctx context.Context, op, path string, body []byte, idempotent bool) ([]byte, error) {
+	var last error
+	for attempt := 1; ; attempt++ {
+		raw, retryable, err := c.attempt(ctx, op, path, body, idempotent)
+		if err == nil {
+			return raw, nil
+		}
+		last = err
+		if !retryable || attempt >= c.retry.MaxAttempts || ctx.Err() != nil {
+			return nil, last
+		}
+		t := time.NewTimer(c.backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, last
+		case <-t.C:
+		}
+	}
+}
+
+// backoff returns the wait before attempt n+1: full jitter over an
+// exponentially growing bound.
+func (c *Client) backoff(n int) time.Duration {
+	bound := c.retry.InitialBackoff << min(n-1, 20)
+	if bound <= 0 || bound > c.retry.MaxBackoff {
+		bound = c.retry.MaxBackoff
+	}
+	return rand.N(bound) + 1
+}
+
+func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idempotent bool) (raw []byte, retryable bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, c.attemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, false, fmt.Errorf("fanfare: %s: %w", op, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set(wire.HeaderOrganizationID, c.orgID)
+	req.Header.Set(wire.HeaderSecretKey, c.secret)
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, idempotent || neverSent(err), &unavailableError{op: op, err: err}
+	}
+	defer resp.Body.Close()
+	raw, err = readCapped(resp.Body)
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if err != nil {
+			return nil, idempotent, &unavailableError{op: op, err: err}
+		}
+		return raw, false, nil
+	}
+	apiErr := decodeAPIError(resp.StatusCode, raw)
+	apiErr.Op = op
+	return nil, idempotent && apiErr.temporary(), apiErr
+}
+
+// neverSent reports whether err happened before any byte of the request
+// could reach the server: the connection was never made.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+var errResponseTooLarge = errors.New("response body exceeds " + strconv.Itoa(maxResponseBytes) + " bytes")
+
+func readCapped(r io.Reader) ([]byte, error) {
+	raw, err := io.ReadAll(io.LimitReader(r, maxResponseBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxResponseBytes {
+		return nil, errResponseTooLarge
+	}
+	return raw, nil
+}
+
+// decodeAuthorizeResponse parses {"exchangeCode": ..., "expiresAt": RFC 3339}.
+func decodeAuthorizeResponse(raw []byte) (ExchangeCode, error) {
+	var body wire.AuthorizeResponse
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return ExchangeCode{}, fmt.Errorf("malformed authorize response: %w", err)
+	}
+	if body.ExchangeCode == "" {
+		return ExchangeCode{}, errors.New("malformed authorize response: no exchangeCode")
+	}
+	exp, err := time.Parse(time.RFC3339, body.ExpiresAt)
+	if err != nil {
+		return ExchangeCode{}, errors.New("malformed authorize response: expiresAt is not an RFC 3339 time")
+	}
+	return ExchangeCode{Code: body.ExchangeCode, ExpiresAt: exp}, nil
+}
+
+// decodeValidateResponse parses the bare JSON boolean validate answers with.
+// Anything else is malformed: fail closed.
+func decodeValidateResponse(raw []byte) (bool, error) {
+	switch string(bytes.TrimSpace(raw)) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, errors.New("malformed validate response: not a JSON boolean")
+}
+
+// decodeAPIError reads Fanfare's {"error": code, "message": text} body. The
+// raw body is never kept: it may echo what we sent.
+func decodeAPIError(status int, raw []byte) *APIError {
+	e := &APIError{StatusCode: status}
+	var body wire.ErrorBody
+	if json.Unmarshal(raw, &body) == nil {
+		e.Code = truncate(body.Error, 64)
+		e.Message = truncate(body.Message, 200)
+	}
+	return e
+}

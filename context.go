@@ -1,0 +1,39 @@
+package fanfare
+
+import "context"
+
+// Identity is the logged-in user of the merchant's own auth system, as the
+// authorize handler and the rate limiter see it. Put it into the request
+// context with [WithIdentity] from your auth middleware.
+type Identity struct {
+	// Subject is the user's stable, unique id in your system. Required.
+	Subject string
+	// Email and Name are copied into the claims sent to Fanfare when set.
+	Email string
+	Name  string
+	// Claims are extra claims sent to Fanfare (after sanitizing: see
+	// ClaimsPolicy). Never put secrets here.
+	Claims map[string]any
+}
+
+type contextKey int
+
+const (
+	identityKey contextKey = iota
+	admissionKey
+)
+
+// WithIdentity returns a copy of ctx carrying id.
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey, id)
+}
+
+// IdentityFromContext returns the identity stored by [WithIdentity], if any.
+// An identity with an empty Subject counts as absent.
+func IdentityFromContext(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey).(Identity)
+	if !ok || id.Subject == "" {
+		return Identity{}, false
+	}
+	return id, true
+}

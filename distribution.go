@@ -1,0 +1,89 @@
+package fanfare
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+)
+
+// DistributionType is the kind of Fanfare experience that admits consumers:
+// a queue, a draw or an auction.
+type DistributionType string
+
+// The three distribution types of the Fanfare API. Their values are the
+// strings Fanfare writes in the admission token's distributionType claim.
+const (
+	TypeQueue   DistributionType = "queue"
+	TypeDraw    DistributionType = "draw"
+	TypeAuction DistributionType = "auction"
+)
+
+// ParseDistributionType maps "queue", "draw" or "auction" to its type.
+func ParseDistributionType(s string) (DistributionType, error) {
+	switch t := DistributionType(s); t {
+	case TypeQueue, TypeDraw, TypeAuction:
+		return t, nil
+	}
+	return "", fmt.Errorf("fanfare: unknown distribution type %q (want queue, draw or auction)", truncate(s, 32))
+}
+
+// pathSegment is the collection name the Fanfare API uses in URLs.
+func (t DistributionType) pathSegment() string {
+	switch t {
+	case TypeQueue:
+		return "queues"
+	case TypeDraw:
+		return "draws"
+	case TypeAuction:
+		return "auctions"
+	}
+	return ""
+}
+
+// Distribution names one Fanfare experience: its type and its id.
+// Build one with [Queue], [Draw] or [Auction].
+type Distribution struct {
+	Type DistributionType
+	ID   string
+}
+
+// Queue returns the queue distribution with the given id.
+func Queue(id string) Distribution { return Distribution{Type: TypeQueue, ID: id} }
+
+// Draw returns the draw distribution with the given id.
+func Draw(id string) Distribution { return Distribution{Type: TypeDraw, ID: id} }
+
+// Auction returns the auction distribution with the given id.
+func Auction(id string) Distribution { return Distribution{Type: TypeAuction, ID: id} }
+
+// String returns "type:id", for logs.
+func (d Distribution) String() string { return string(d.Type) + ":" + d.ID }
+
+// ErrInvalidDistribution reports a distribution with an unknown type or an
+// empty id. It is returned before any network call.
+var ErrInvalidDistribution = errors.New("fanfare: invalid distribution")
+
+// Validate reports whether d has a known type and a non-empty id.
+func (d Distribution) Validate() error {
+	if d.Type.pathSegment() == "" {
+		return fmt.Errorf("%w: unknown type %q", ErrInvalidDistribution, truncate(string(d.Type), 32))
+	}
+	if d.ID == "" {
+		return fmt.Errorf("%w: empty %s id", ErrInvalidDistribution, d.Type)
+	}
+	return nil
+}
+
+// path returns the escaped API path of the distribution followed by op,
+// e.g. "/queues/q_1/validate".
+func (d Distribution) path(op string) string {
+	return "/" + d.Type.pathSegment() + "/" + url.PathEscape(d.ID) + "/" + op
+}
+
+// truncate shortens untrusted input quoted in error messages.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
