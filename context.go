@@ -21,6 +21,7 @@ type contextKey int
 const (
 	identityKey contextKey = iota
 	admissionKey
+	rateLimitDecisionKey
 )
 
 // WithIdentity returns a copy of ctx carrying id.

@@ -1,0 +1,368 @@
+package fanfare
+
+import (
+	"context"
+	"hash/maphash"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MemoryLimiterOptions configures a [MemoryLimiter]. The zero value is the
+// vendor guide's policy: 10 requests per minute per key.
+type MemoryLimiterOptions struct {
+	// Limit is the policy enforced for every key. Default: 10 requests per
+	// 1 minute.
+	Limit Limit
+
+	// MaxKeys caps the number of keys held at once. A new key beyond the cap
+	// is refused with ErrLimiterFull (RateLimitAuthorize answers 503) rather
+	// than a live key being forgotten: an evicting cache would let an
+	// attacker flood new keys to reset a victim's budget. Keys idle for a
+	// whole window are reclaimed first. Memory per key is about
+	// 100 + 4×Limit.Requests bytes (see bench/README.md). Default: 1<<20.
+	MaxKeys int
+
+	// Clock returns the current time. It is read inside the per-key critical
+	// section, so a decision never uses a stale time. Default: time.Now.
+	Clock func() time.Time
+}
+
+// MemoryLimiter is an in-process [Limiter]: exact, sharded, bounded, and
+// free of allocations and goroutines on the decision path.
+//
+// For each key it keeps the times of the last Limit.Requests allowed
+// requests (a sliding log in a ring of 32-bit millisecond stamps), so it
+// enforces the Limit exactly: never more than Requests in any rolling window,
+// and a request is refused only while Requests others fall within the window
+// before it. Stamps are rounded up to the millisecond, so a request may be
+// refused up to 1ms longer than the exact time would say, never admitted
+// earlier.
+//
+// Keys are spread over 256 shards, each with its own lock, so parallel
+// requests for different keys rarely wait on each other. A key whose
+// requests have all left the window cannot affect a decision any more and is
+// reclaimed: each decision checks one more record of its shard, and a shard
+// with no live key releases its memory. There is no background goroutine and
+// nothing to close.
+//
+// A MemoryLimiter limits one process. Instances behind a load balancer each
+// enforce the limit on their own; share state through a Redis limiter
+// instead.
+type MemoryLimiter struct {
+	limit    Limit
+	n        uint32 // limit.Requests
+	windowMs int64
+	stride   int // words per record: the header, then n stamps
+	clock    func() time.Time
+	epoch    time.Time
+	seed     maphash.Seed
+	maxKeys  int64
+	keys     atomic.Int64
+	// reclaimAt: no key goes idle before this (ms since epoch).
+	reclaimAt atomic.Int64
+	shards    [memShards]memShard
+}
+
+const (
+	memShards = 256
+	// Records checked for idleness per decision, and per new key: enough to
+	// keep the idle fraction of a shard bounded while new keys arrive, and
+	// to reclaim a quiet shard's keys as its traffic goes on.
+	sweepPerDecision = 1
+	sweepPerInsert   = 2
+	// freeRecord marks the header of a free record. A live header packs
+	// head (< n ≤ 65535) and count (≤ n) into 16 bits each, so it is never
+	// all ones.
+	freeRecord = ^uint32(0)
+	// maxStamp is the largest stamp a record holds; a shard whose clock
+	// offset outgrows it rebases (see rebase).
+	maxStamp = math.MaxUint32
+)
+
+// memShard holds the keys whose hash falls on it. Record r is
+// log[r*stride:(r+1)*stride]: log[r*stride] is the header (head |
+// count<<16, or freeRecord), and the n words after it are a ring of stamps,
+// milliseconds since base, of the requests counted, oldest at head. A free
+// record's first stamp links the free list.
+type memShard struct {
+	mu       sync.Mutex
+	index    map[string]uint32 // key → record
+	keys     []string          // record → key
+	log      []uint32
+	live     int
+	freeHead uint32
+	cursor   int   // the next record the incremental sweep checks
+	base     int64 // milliseconds since the limiter's epoch of stamp 0
+	staleAt  int64 // no record goes idle before this (ms since epoch)
+	_        [64]byte
+}
+
+// NewMemoryLimiter returns a limiter holding its state in memory. It panics
+// with a message starting "fanfare: " if opts.Limit is out of range or
+// MaxKeys is negative: those come from code, not from the environment.
+func NewMemoryLimiter(opts MemoryLimiterOptions) *MemoryLimiter {
+	limit := opts.Limit.withDefaults()
+	if opts.MaxKeys < 0 {
+		panic("fanfare: MemoryLimiterOptions.MaxKeys is negative")
+	}
+	if opts.MaxKeys == 0 {
+		opts.MaxKeys = 1 << 20
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	l := &MemoryLimiter{
+		limit:    limit,
+		n:        uint32(limit.Requests),
+		windowMs: limit.Window.Milliseconds(),
+		stride:   1 + limit.Requests,
+		clock:    opts.Clock,
+		epoch:    opts.Clock(),
+		seed:     maphash.MakeSeed(),
+		maxKeys:  int64(opts.MaxKeys),
+	}
+	for i := range l.shards {
+		l.shards[i].freeHead = freeRecord
+	}
+	return l
+}
+
+// Limit returns the policy the limiter enforces.
+func (l *MemoryLimiter) Limit() Limit { return l.limit }
+
+// Len returns the number of keys the limiter holds, idle ones not yet
+// reclaimed included.
+func (l *MemoryLimiter) Len() int { return int(l.keys.Load()) }
+
+// Allow decides for one request of key and records it if allowed. It fails
+// only with ErrLimiterFull, for a new key while MaxKeys keys are live; ctx is
+// not used.
+func (l *MemoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
+	sh := &l.shards[maphash.String(l.seed, key)%memShards]
+	sh.mu.Lock()
+	d, err := sh.allow(l, key, int64(l.clock().Sub(l.epoch)))
+	sh.mu.Unlock()
+	return d, err
+}
+
+// allow is Allow under the shard's lock; now is nanoseconds since the epoch.
+func (sh *memShard) allow(l *MemoryLimiter, key string, now int64) (Decision, error) {
+	floorMs := now / 1e6
+	if now%1e6 < 0 {
+		floorMs--
+	}
+	ceilMs := floorMs
+	if floorMs*1e6 != now {
+		ceilMs++
+	}
+	if ceilMs-sh.base > maxStamp {
+		sh.rebase(l, floorMs)
+	}
+	sweep := sweepPerDecision
+	r, ok := sh.index[key]
+	if !ok {
+		var err error
+		if r, err = sh.insert(l, key, floorMs); err != nil {
+			return Decision{}, err
+		}
+		sweep += sweepPerInsert
+	}
+	at := int(r) * l.stride
+	d := l.decide(sh.log[at:at+l.stride:at+l.stride], floorMs-sh.base, ceilMs-sh.base, now-sh.base*1e6)
+	sh.sweep(l, floorMs, sweep)
+	return d, nil
+}
+
+// decide applies the sliding log to one record. off is the decision time in
+// milliseconds since the shard's base, rounded down (offCeil: up); offNs is
+// the same time in nanoseconds. A stamp s counts while off < s+window, so a
+// request stamped (rounded up) at s is counted for at least a whole window.
+func (l *MemoryLimiter) decide(rec []uint32, off, offCeil, offNs int64) Decision {
+	head, count := l.popExpired(rec, off)
+	d := Decision{Limit: int(l.n)}
+	if count < l.n {
+		// A stamp never precedes the one before it, even if the clock
+		// stepped back: the ring stays ordered and the request is counted
+		// for at least a window.
+		stamp := uint32(max(offCeil, 0))
+		if count > 0 {
+			stamp = max(stamp, rec[1+l.ring(head+count-1)])
+		}
+		rec[1+l.ring(head+count)] = stamp
+		count++
+		d.Allowed = true
+		d.Remaining = int(l.n - count)
+	}
+	rec[0] = head | count<<16
+	reset := time.Duration((int64(rec[1+head])+l.windowMs)*1e6 - offNs)
+	d.ResetAfter = reset
+	if !d.Allowed {
+		d.RetryAfter = reset
+	}
+	return d
+}
+
+// popExpired drops the stamps that left the window at off and returns the
+// record's head and count.
+func (l *MemoryLimiter) popExpired(rec []uint32, off int64) (head, count uint32) {
+	head, count = rec[0]&0xffff, rec[0]>>16
+	for count > 0 && off-int64(rec[1+head]) >= l.windowMs {
+		head = l.ring(head + 1)
+		count--
+	}
+	return head, count
+}
+
+// ring maps a position past the ring's end back to its start.
+func (l *MemoryLimiter) ring(i uint32) uint32 {
+	if i >= l.n {
+		i -= l.n
+	}
+	return i
+}
+
+// insert gives key a fresh record, or fails with ErrLimiterFull.
+func (sh *memShard) insert(l *MemoryLimiter, key string, floorMs int64) (uint32, error) {
+	if l.keys.Add(1) > l.maxKeys {
+		l.keys.Add(-1)
+		if !l.reclaim(sh, floorMs) {
+			return 0, ErrLimiterFull
+		}
+		if l.keys.Add(1) > l.maxKeys {
+			l.keys.Add(-1)
+			return 0, ErrLimiterFull
+		}
+	}
+	if sh.index == nil {
+		sh.index = make(map[string]uint32)
+	}
+	var r uint32
+	if sh.freeHead != freeRecord {
+		r = sh.freeHead
+		sh.freeHead = sh.log[int(r)*l.stride+1]
+	} else {
+		r = uint32(len(sh.keys))
+		sh.keys = append(sh.keys, "")
+		sh.log = append(sh.log, make([]uint32, l.stride)...)
+	}
+	key = strings.Clone(key) // the caller's string may live in a reused buffer
+	sh.keys[r] = key
+	sh.log[int(r)*l.stride] = 0
+	sh.index[key] = r
+	sh.live++
+	sh.staleAt = min(sh.staleAt, floorMs+l.windowMs)
+	return r, nil
+}
+
+// reclaim makes room for a new key at the cap by evicting idle keys from
+// every shard, own (locked by the caller) and others (those whose lock is
+// free: waiting for one while holding own could deadlock). Only idle keys
+// go, and only once one can be idle: reclaimAt and each shard's staleAt are
+// lower bounds on that, so a flood of live keys costs one pass per window,
+// not one per refused request. It reports whether anything was evicted.
+func (l *MemoryLimiter) reclaim(own *memShard, floorMs int64) bool {
+	if floorMs < l.reclaimAt.Load() {
+		return false
+	}
+	evicted := false
+	next := int64(math.MaxInt64)
+	for i := range l.shards {
+		sh := &l.shards[i]
+		if sh != own && !sh.mu.TryLock() {
+			next = floorMs // not looked at: may be idle already
+			continue
+		}
+		if floorMs >= sh.staleAt && sh.sweepAll(l, floorMs, 0) {
+			evicted = true
+		}
+		next = min(next, sh.staleAt)
+		if sh != own {
+			sh.mu.Unlock()
+		}
+	}
+	// A key inserted later goes idle no sooner than a window from now,
+	// after every key counted in next: next stays a lower bound.
+	l.reclaimAt.Store(next)
+	return evicted
+}
+
+// sweep checks k records from the cursor on and evicts the idle ones.
+func (sh *memShard) sweep(l *MemoryLimiter, floorMs int64, k int) {
+	for ; k > 0 && len(sh.keys) > 0; k-- {
+		if sh.cursor >= len(sh.keys) {
+			sh.cursor = 0
+		}
+		r := sh.cursor
+		sh.cursor++
+		at := r * l.stride
+		rec := sh.log[at : at+l.stride : at+l.stride]
+		if rec[0] == freeRecord {
+			continue
+		}
+		if _, count := l.popExpired(rec, floorMs-sh.base); count == 0 {
+			sh.evict(l, r)
+		}
+	}
+}
+
+// sweepAll evicts every idle record, moves the shard's base forward by
+// shift milliseconds, and recomputes staleAt. It reports whether it evicted
+// anything.
+func (sh *memShard) sweepAll(l *MemoryLimiter, floorMs, shift int64) bool {
+	evicted := false
+	staleAt := int64(math.MaxInt64)
+	for r := 0; r < len(sh.keys); r++ {
+		at := r * l.stride
+		rec := sh.log[at : at+l.stride : at+l.stride]
+		if rec[0] == freeRecord {
+			continue
+		}
+		head, count := l.popExpired(rec, floorMs-sh.base)
+		rec[0] = head | count<<16
+		if count == 0 {
+			sh.evict(l, r)
+			evicted = true
+			continue
+		}
+		if shift > 0 {
+			// Every stamp still counted is within a window of floorMs,
+			// hence above shift (see rebase).
+			for i := uint32(0); i < count; i++ {
+				rec[1+l.ring(head+i)] -= uint32(shift)
+			}
+		}
+		newest := int64(rec[1+l.ring(head+count-1)])
+		staleAt = min(staleAt, sh.base+shift+newest+l.windowMs)
+	}
+	sh.base += shift
+	sh.staleAt = staleAt
+	return evicted
+}
+
+// rebase keeps stamps within 32 bits: when the clock has run 49 days past
+// the shard's base, the base moves to one window before now. Stamps older
+// than that have left the window (their keys go), the others shift down.
+// It runs at most once per 24 days per shard.
+func (sh *memShard) rebase(l *MemoryLimiter, floorMs int64) {
+	sh.sweepAll(l, floorMs, floorMs-l.windowMs-sh.base)
+}
+
+// evict frees record r. When the shard holds no key any more it lets go of
+// its storage, so memory taken by a burst of keys goes back once they idle.
+func (sh *memShard) evict(l *MemoryLimiter, r int) {
+	delete(sh.index, sh.keys[r])
+	sh.keys[r] = ""
+	at := r * l.stride
+	sh.log[at] = freeRecord
+	sh.log[at+1] = sh.freeHead
+	sh.freeHead = uint32(r)
+	sh.live--
+	l.keys.Add(-1)
+	if sh.live == 0 {
+		sh.index, sh.keys, sh.log = nil, nil, nil
+		sh.freeHead, sh.cursor = freeRecord, 0
+	}
+}
