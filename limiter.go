@@ -19,8 +19,8 @@ type Limit struct {
 	// Requests is the number of requests allowed per window, between 1 and
 	// 65535. Default: 10.
 	Requests int
-	// Window is the length of the rolling window, between 1ms and 24 days;
-	// it is rounded up to a whole millisecond. Default: 1 minute.
+	// Window is the length of the rolling window, up to 24 days.
+	// Default: 1 minute.
 	Window time.Duration
 }
 
@@ -33,9 +33,8 @@ const (
 	maxLimitWindow   = 24 * 24 * time.Hour
 )
 
-// withDefaults fills the zero fields of l, rounds Window up to a millisecond
-// and panics on a limit no limiter can enforce: it comes from code, not from
-// the environment.
+// withDefaults fills the zero fields of l and panics on a limit out of
+// range: it comes from code, not from the environment.
 func (l Limit) withDefaults() Limit {
 	if l.Requests == 0 {
 		l.Requests = defaultLimitRequests
@@ -47,10 +46,7 @@ func (l Limit) withDefaults() Limit {
 		panic(fmt.Sprintf("fanfare: Limit.Requests is %d, want 1 to %d", l.Requests, maxLimitRequests))
 	}
 	if l.Window < 0 || l.Window > maxLimitWindow {
-		panic(fmt.Sprintf("fanfare: Limit.Window is %v, want 1ms to %v", l.Window, maxLimitWindow))
-	}
-	if rem := l.Window % time.Millisecond; rem != 0 {
-		l.Window += time.Millisecond - rem
+		panic(fmt.Sprintf("fanfare: Limit.Window is %v, want more than 0 and at most %v", l.Window, maxLimitWindow))
 	}
 	return l
 }

@@ -34,12 +34,13 @@ type MemoryLimiterOptions struct {
 // free of allocations and goroutines on the decision path.
 //
 // For each key it keeps the times of the last Limit.Requests allowed
-// requests (a sliding log in a ring of 32-bit millisecond stamps), so it
-// enforces the Limit exactly: never more than Requests in any rolling window,
-// and a request is refused only while Requests others fall within the window
-// before it. Stamps are rounded up to the millisecond, so a request may be
-// refused up to 1ms longer than the exact time would say, never admitted
-// earlier.
+// requests (a sliding log in a ring of 32-bit stamps), so it enforces the
+// Limit exactly: never more than Requests in any rolling window, and a
+// request is refused only while Requests others fall within the window
+// before it. A stamp counts ticks of 1ns for windows up to 2s, 100ns up to
+// 3.5 minutes (the default minute), 1ms up to 24 days; it is rounded up, so
+// a request may be held back up to a tick longer than the exact time would
+// say, never admitted earlier. Limit().Window is rounded up to a tick.
 //
 // Keys are spread over 256 shards, each with its own lock, so parallel
 // requests for different keys rarely wait on each other. A key whose
@@ -52,16 +53,17 @@ type MemoryLimiterOptions struct {
 // enforce the limit on their own; share state through a Redis limiter
 // instead.
 type MemoryLimiter struct {
-	limit    Limit
-	n        uint32 // limit.Requests
-	windowMs int64
-	stride   int // words per record: the header, then n stamps
-	clock    func() time.Time
-	epoch    time.Time
-	seed     maphash.Seed
-	maxKeys  int64
-	keys     atomic.Int64
-	// reclaimAt: no key goes idle before this (ms since epoch).
+	limit   Limit
+	n       uint32 // limit.Requests
+	tick    int64  // nanoseconds per stamp unit
+	windowT int64  // the window in ticks
+	stride  int    // words per record: the header, then n stamps
+	clock   func() time.Time
+	epoch   time.Time
+	seed    maphash.Seed
+	maxKeys int64
+	keys    atomic.Int64
+	// reclaimAt: no key goes idle before this (ticks since epoch).
 	reclaimAt atomic.Int64
 	shards    [memShards]memShard
 }
@@ -85,7 +87,7 @@ const (
 // memShard holds the keys whose hash falls on it. Record r is
 // log[r*stride:(r+1)*stride]: log[r*stride] is the header (head |
 // count<<16, or freeRecord), and the n words after it are a ring of stamps,
-// milliseconds since base, of the requests counted, oldest at head. A free
+// ticks since base, of the requests counted, oldest at head. A free
 // record's first stamp links the free list.
 type memShard struct {
 	mu       sync.Mutex
@@ -95,8 +97,8 @@ type memShard struct {
 	live     int
 	freeHead uint32
 	cursor   int   // the next record the incremental sweep checks
-	base     int64 // milliseconds since the limiter's epoch of stamp 0
-	staleAt  int64 // no record goes idle before this (ms since epoch)
+	base     int64 // ticks since the limiter's epoch of stamp 0
+	staleAt  int64 // no record goes idle before this (ticks since epoch)
 	_        [64]byte
 }
 
@@ -105,6 +107,10 @@ type memShard struct {
 // MaxKeys is negative: those come from code, not from the environment.
 func NewMemoryLimiter(opts MemoryLimiterOptions) *MemoryLimiter {
 	limit := opts.Limit.withDefaults()
+	tick := tickFor(limit.Window)
+	if rem := int64(limit.Window) % tick; rem != 0 {
+		limit.Window += time.Duration(tick - rem)
+	}
 	if opts.MaxKeys < 0 {
 		panic("fanfare: MemoryLimiterOptions.MaxKeys is negative")
 	}
@@ -115,19 +121,32 @@ func NewMemoryLimiter(opts MemoryLimiterOptions) *MemoryLimiter {
 		opts.Clock = time.Now
 	}
 	l := &MemoryLimiter{
-		limit:    limit,
-		n:        uint32(limit.Requests),
-		windowMs: limit.Window.Milliseconds(),
-		stride:   1 + limit.Requests,
-		clock:    opts.Clock,
-		epoch:    opts.Clock(),
-		seed:     maphash.MakeSeed(),
-		maxKeys:  int64(opts.MaxKeys),
+		limit:   limit,
+		n:       uint32(limit.Requests),
+		tick:    tick,
+		windowT: int64(limit.Window) / tick,
+		stride:  1 + limit.Requests,
+		clock:   opts.Clock,
+		epoch:   opts.Clock(),
+		seed:    maphash.MakeSeed(),
+		maxKeys: int64(opts.MaxKeys),
 	}
 	for i := range l.shards {
 		l.shards[i].freeHead = freeRecord
 	}
 	return l
+}
+
+// tickFor returns the unit of a limiter's stamps: the finest power of ten
+// nanoseconds in which a window takes at most 2^31 ticks, so that 32-bit
+// stamps last at least a window between rebases — 1ns for windows up to 2s,
+// 100ns up to 3.5 minutes, 1ms up to 24 days.
+func tickFor(window time.Duration) int64 {
+	tick := int64(1)
+	for int64(window)/tick > 1<<31 {
+		tick *= 10
+	}
+	return tick
 }
 
 // Limit returns the policy the limiter enforces.
@@ -150,34 +169,34 @@ func (l *MemoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 
 // allow is Allow under the shard's lock; now is nanoseconds since the epoch.
 func (sh *memShard) allow(l *MemoryLimiter, key string, now int64) (Decision, error) {
-	floorMs := now / 1e6
-	if now%1e6 < 0 {
-		floorMs--
+	floorT := now / l.tick
+	if now%l.tick < 0 {
+		floorT--
 	}
-	ceilMs := floorMs
-	if floorMs*1e6 != now {
-		ceilMs++
+	ceilT := floorT
+	if floorT*l.tick != now {
+		ceilT++
 	}
-	if ceilMs-sh.base > maxStamp {
-		sh.rebase(l, floorMs)
+	if ceilT-sh.base > maxStamp {
+		sh.rebase(l, floorT)
 	}
 	sweep := sweepPerDecision
 	r, ok := sh.index[key]
 	if !ok {
 		var err error
-		if r, err = sh.insert(l, key, floorMs); err != nil {
+		if r, err = sh.insert(l, key, floorT); err != nil {
 			return Decision{}, err
 		}
 		sweep += sweepPerInsert
 	}
 	at := int(r) * l.stride
-	d := l.decide(sh.log[at:at+l.stride:at+l.stride], floorMs-sh.base, ceilMs-sh.base, now-sh.base*1e6)
-	sh.sweep(l, floorMs, sweep)
+	d := l.decide(sh.log[at:at+l.stride:at+l.stride], floorT-sh.base, ceilT-sh.base, now-sh.base*l.tick)
+	sh.sweep(l, floorT, sweep)
 	return d, nil
 }
 
 // decide applies the sliding log to one record. off is the decision time in
-// milliseconds since the shard's base, rounded down (offCeil: up); offNs is
+// ticks since the shard's base, rounded down (offCeil: up); offNs is
 // the same time in nanoseconds. A stamp s counts while off < s+window, so a
 // request stamped (rounded up) at s is counted for at least a whole window.
 func (l *MemoryLimiter) decide(rec []uint32, off, offCeil, offNs int64) Decision {
@@ -197,7 +216,7 @@ func (l *MemoryLimiter) decide(rec []uint32, off, offCeil, offNs int64) Decision
 		d.Remaining = int(l.n - count)
 	}
 	rec[0] = head | count<<16
-	reset := time.Duration((int64(rec[1+head])+l.windowMs)*1e6 - offNs)
+	reset := time.Duration((int64(rec[1+head])+l.windowT)*l.tick - offNs)
 	d.ResetAfter = reset
 	if !d.Allowed {
 		d.RetryAfter = reset
@@ -209,7 +228,7 @@ func (l *MemoryLimiter) decide(rec []uint32, off, offCeil, offNs int64) Decision
 // record's head and count.
 func (l *MemoryLimiter) popExpired(rec []uint32, off int64) (head, count uint32) {
 	head, count = rec[0]&0xffff, rec[0]>>16
-	for count > 0 && off-int64(rec[1+head]) >= l.windowMs {
+	for count > 0 && off-int64(rec[1+head]) >= l.windowT {
 		head = l.ring(head + 1)
 		count--
 	}
@@ -225,10 +244,10 @@ func (l *MemoryLimiter) ring(i uint32) uint32 {
 }
 
 // insert gives key a fresh record, or fails with ErrLimiterFull.
-func (sh *memShard) insert(l *MemoryLimiter, key string, floorMs int64) (uint32, error) {
+func (sh *memShard) insert(l *MemoryLimiter, key string, floorT int64) (uint32, error) {
 	if l.keys.Add(1) > l.maxKeys {
 		l.keys.Add(-1)
-		if !l.reclaim(sh, floorMs) {
+		if !l.reclaim(sh, floorT) {
 			return 0, ErrLimiterFull
 		}
 		if l.keys.Add(1) > l.maxKeys {
@@ -253,7 +272,7 @@ func (sh *memShard) insert(l *MemoryLimiter, key string, floorMs int64) (uint32,
 	sh.log[int(r)*l.stride] = 0
 	sh.index[key] = r
 	sh.live++
-	sh.staleAt = min(sh.staleAt, floorMs+l.windowMs)
+	sh.staleAt = min(sh.staleAt, floorT+l.windowT)
 	return r, nil
 }
 
@@ -263,8 +282,8 @@ func (sh *memShard) insert(l *MemoryLimiter, key string, floorMs int64) (uint32,
 // go, and only once one can be idle: reclaimAt and each shard's staleAt are
 // lower bounds on that, so a flood of live keys costs one pass per window,
 // not one per refused request. It reports whether anything was evicted.
-func (l *MemoryLimiter) reclaim(own *memShard, floorMs int64) bool {
-	if floorMs < l.reclaimAt.Load() {
+func (l *MemoryLimiter) reclaim(own *memShard, floorT int64) bool {
+	if floorT < l.reclaimAt.Load() {
 		return false
 	}
 	evicted := false
@@ -272,10 +291,10 @@ func (l *MemoryLimiter) reclaim(own *memShard, floorMs int64) bool {
 	for i := range l.shards {
 		sh := &l.shards[i]
 		if sh != own && !sh.mu.TryLock() {
-			next = floorMs // not looked at: may be idle already
+			next = floorT // not looked at: may be idle already
 			continue
 		}
-		if floorMs >= sh.staleAt && sh.sweepAll(l, floorMs, 0) {
+		if floorT >= sh.staleAt && sh.sweepAll(l, floorT, 0) {
 			evicted = true
 		}
 		next = min(next, sh.staleAt)
@@ -290,7 +309,7 @@ func (l *MemoryLimiter) reclaim(own *memShard, floorMs int64) bool {
 }
 
 // sweep checks k records from the cursor on and evicts the idle ones.
-func (sh *memShard) sweep(l *MemoryLimiter, floorMs int64, k int) {
+func (sh *memShard) sweep(l *MemoryLimiter, floorT int64, k int) {
 	for ; k > 0 && len(sh.keys) > 0; k-- {
 		if sh.cursor >= len(sh.keys) {
 			sh.cursor = 0
@@ -302,16 +321,16 @@ func (sh *memShard) sweep(l *MemoryLimiter, floorMs int64, k int) {
 		if rec[0] == freeRecord {
 			continue
 		}
-		if _, count := l.popExpired(rec, floorMs-sh.base); count == 0 {
+		if _, count := l.popExpired(rec, floorT-sh.base); count == 0 {
 			sh.evict(l, r)
 		}
 	}
 }
 
 // sweepAll evicts every idle record, moves the shard's base forward by
-// shift milliseconds, and recomputes staleAt. It reports whether it evicted
+// shift ticks, and recomputes staleAt. It reports whether it evicted
 // anything.
-func (sh *memShard) sweepAll(l *MemoryLimiter, floorMs, shift int64) bool {
+func (sh *memShard) sweepAll(l *MemoryLimiter, floorT, shift int64) bool {
 	evicted := false
 	staleAt := int64(math.MaxInt64)
 	for r := 0; r < len(sh.keys); r++ {
@@ -320,7 +339,7 @@ func (sh *memShard) sweepAll(l *MemoryLimiter, floorMs, shift int64) bool {
 		if rec[0] == freeRecord {
 			continue
 		}
-		head, count := l.popExpired(rec, floorMs-sh.base)
+		head, count := l.popExpired(rec, floorT-sh.base)
 		rec[0] = head | count<<16
 		if count == 0 {
 			sh.evict(l, r)
@@ -328,26 +347,27 @@ func (sh *memShard) sweepAll(l *MemoryLimiter, floorMs, shift int64) bool {
 			continue
 		}
 		if shift > 0 {
-			// Every stamp still counted is within a window of floorMs,
+			// Every stamp still counted is within a window of floorT,
 			// hence above shift (see rebase).
 			for i := uint32(0); i < count; i++ {
 				rec[1+l.ring(head+i)] -= uint32(shift)
 			}
 		}
 		newest := int64(rec[1+l.ring(head+count-1)])
-		staleAt = min(staleAt, sh.base+shift+newest+l.windowMs)
+		staleAt = min(staleAt, sh.base+shift+newest+l.windowT)
 	}
 	sh.base += shift
 	sh.staleAt = staleAt
 	return evicted
 }
 
-// rebase keeps stamps within 32 bits: when the clock has run 49 days past
+// rebase keeps stamps within 32 bits: when the clock has run 2^32 ticks past
 // the shard's base, the base moves to one window before now. Stamps older
 // than that have left the window (their keys go), the others shift down.
-// It runs at most once per 24 days per shard.
-func (sh *memShard) rebase(l *MemoryLimiter, floorMs int64) {
-	sh.sweepAll(l, floorMs, floorMs-l.windowMs-sh.base)
+// A window is at most 2^31 ticks, so it runs at most once per 2^31 ticks
+// (2s to 24 days, by the tick) per shard, and reclaims idle keys as it goes.
+func (sh *memShard) rebase(l *MemoryLimiter, floorT int64) {
+	sh.sweepAll(l, floorT, floorT-l.windowT-sh.base)
 }
 
 // evict frees record r. When the shard holds no key any more it lets go of

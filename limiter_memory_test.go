@@ -49,7 +49,10 @@ func TestMemoryLimiterDefaults(t *testing.T) {
 	assert.Equal(t, fanfare.Limit{Requests: 3, Window: time.Minute}, l.Limit(), "zero Window defaults alone")
 
 	l = fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{Limit: fanfare.Limit{Window: 1500 * time.Microsecond}})
-	assert.Equal(t, fanfare.Limit{Requests: 10, Window: 2 * time.Millisecond}, l.Limit(), "Window rounds up to a millisecond")
+	assert.Equal(t, fanfare.Limit{Requests: 10, Window: 1500 * time.Microsecond}, l.Limit(), "1ns ticks up to 2s")
+
+	l = fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{Limit: fanfare.Limit{Window: time.Minute + 1}})
+	assert.Equal(t, fanfare.Limit{Requests: 10, Window: time.Minute + 100}, l.Limit(), "100ns ticks up to 3.5 minutes")
 }
 
 func TestNewMemoryLimiterPanics(t *testing.T) {
@@ -157,16 +160,17 @@ func TestMemoryLimiterZeroAllocs(t *testing.T) {
 	assert.Zero(t, allocs, "allocations per decision for a known key")
 }
 
-// TestMemoryLimiterStampsWrap crosses the 2^32 ms (49.7 day) range of the
-// limiter's 32-bit stamps with a key in use: the decisions must not notice.
+// TestMemoryLimiterStampsWrap crosses the range of the limiter's 32-bit
+// stamps (2^32 ticks of 100ns for a minute's window: 7 minutes) with a key
+// in use, many times over: the decisions must not notice.
 func TestMemoryLimiterStampsWrap(t *testing.T) {
 	c := newManualClock()
 	l := fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{Limit: fanfare.Limit{Requests: 2, Window: time.Minute}, Clock: c.Now})
 	_, err := l.Allow(t.Context(), "other") // a key left behind in the old range
 	require.NoError(t, err)
-	c.Advance(time.Duration(1<<32)*time.Millisecond - 3*time.Minute)
+	c.Advance(time.Duration(1<<32)*100 - 3*time.Minute)
 	// One request every 20s with 2 per minute: allow, allow, deny, over and over.
-	for i := range 3 * 60 / 20 * 3 {
+	for i := range 3 * 60 * 60 / 20 {
 		d, err := l.Allow(t.Context(), "k")
 		require.NoError(t, err)
 		assert.Equal(t, i%3 != 2, d.Allowed, "request %d, at %v", i, time.Duration(i)*20*time.Second)
