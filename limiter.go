@@ -66,6 +66,8 @@ type Decision struct {
 	// ResetAfter is the time until the oldest request still counted leaves
 	// the window, so that Remaining grows by one; zero when no request is
 	// counted. When a request is denied it equals RetryAfter.
+	//
+	// Both are exact to the limiter's resolution (MemoryLimiter: its tick).
 	ResetAfter time.Duration
 }
 

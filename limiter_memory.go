@@ -190,16 +190,16 @@ func (sh *memShard) allow(l *MemoryLimiter, key string, now int64) (Decision, er
 		sweep += sweepPerInsert
 	}
 	at := int(r) * l.stride
-	d := l.decide(sh.log[at:at+l.stride:at+l.stride], floorT-sh.base, ceilT-sh.base, now-sh.base*l.tick)
+	d := l.decide(sh.log[at:at+l.stride:at+l.stride], floorT-sh.base, ceilT-sh.base)
 	sh.sweep(l, floorT, sweep)
 	return d, nil
 }
 
 // decide applies the sliding log to one record. off is the decision time in
-// ticks since the shard's base, rounded down (offCeil: up); offNs is
-// the same time in nanoseconds. A stamp s counts while off < s+window, so a
-// request stamped (rounded up) at s is counted for at least a whole window.
-func (l *MemoryLimiter) decide(rec []uint32, off, offCeil, offNs int64) Decision {
+// ticks since the shard's base, rounded down (offCeil: up). A stamp s counts
+// while off < s+window, so a request stamped (rounded up) at s is counted for
+// at least a whole window.
+func (l *MemoryLimiter) decide(rec []uint32, off, offCeil int64) Decision {
 	head, count := l.popExpired(rec, off)
 	d := Decision{Limit: int(l.n)}
 	if count < l.n {
@@ -216,7 +216,11 @@ func (l *MemoryLimiter) decide(rec []uint32, off, offCeil, offNs int64) Decision
 		d.Remaining = int(l.n - count)
 	}
 	rec[0] = head | count<<16
-	reset := time.Duration((int64(rec[1+head])+l.windowT)*l.tick - offNs)
+	// Durations count from now rounded up to a tick, so that a request's
+	// own stamp, rounded up too, reads a whole window, not a window and a
+	// sliver (which Retry-After would round up to a second more). The oldest
+	// stamp is counted, so its end is past off: at least a tick away.
+	reset := time.Duration(max(int64(rec[1+head])+l.windowT-offCeil, 1) * l.tick)
 	d.ResetAfter = reset
 	if !d.Allowed {
 		d.RetryAfter = reset

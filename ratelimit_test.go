@@ -373,3 +373,22 @@ type discardWriter struct{ h http.Header }
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(int)             {}
+
+// TestRateLimitAuthorizeUnalignedClock: a real clock is not on a tick; the
+// headers must still read a whole window, not a window and a second.
+func TestRateLimitAuthorizeUnalignedClock(t *testing.T) {
+	c := newManualClock()
+	c.Advance(1234567 * time.Nanosecond)
+	h := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{Clock: c.Now})(okHandler)
+	w := serve(t, h, request{identity: "alice"})
+	assert.Equal(t, `"default";r=9;t=60`, w.Header().Get("RateLimit"))
+	for range 9 {
+		c.Advance(3 * time.Microsecond)
+		serve(t, h, request{identity: "alice"})
+	}
+	c.Advance(5 * time.Microsecond)
+	w = serve(t, h, request{identity: "alice"})
+	require.Equal(t, http.StatusTooManyRequests, w.Code)
+	assert.Equal(t, "60", w.Header().Get("Retry-After"))
+	assert.Equal(t, `"default";r=0;t=60`, w.Header().Get("RateLimit"))
+}
