@@ -95,14 +95,19 @@ func TestMemoryLimiterReclaimsIdleKeys(t *testing.T) {
 	assert.Equal(t, keys+1, l.Len(), "nothing is idle one millisecond before the window ends")
 
 	c.Advance(time.Millisecond)
-	// Each decision checks one more record of its shard: traffic on every
-	// shard reaches all of them. (A shard without traffic keeps its idle keys
-	// until it gets some, or until a new key at MaxKeys needs the room.)
-	for i := range 4 * keys {
-		_, err := l.Allow(t.Context(), fmt.Sprintf("new-%d", i%(keys-1000)))
-		require.NoError(t, err)
+	// Each new key and every 8th decision check more records of their shard:
+	// traffic on every shard reaches all of them. (A shard without traffic
+	// keeps its idle keys until it gets some, or until a new key at MaxKeys
+	// needs the room.)
+	const newKeys = keys - 1000
+	want := newKeys + 1
+	for round := 0; round < 50 && l.Len() != want; round++ {
+		for i := range newKeys {
+			_, err := l.Allow(t.Context(), fmt.Sprintf("new-%d", i))
+			require.NoError(t, err)
+		}
 	}
-	assert.Equal(t, keys-1000+1, l.Len(), "keys after the window: the new ones and live")
+	assert.Equal(t, want, l.Len(), "keys after the window: the new ones and live")
 }
 
 func TestMemoryLimiterMaxKeys(t *testing.T) {

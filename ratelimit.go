@@ -161,13 +161,13 @@ type rateLimiter struct {
 }
 
 func newRateLimiter(opts RateLimitOptions) *rateLimiter {
-	if opts.Clock == nil {
-		opts.Clock = time.Now
-	}
 	if opts.Limiter == nil {
 		opts.Limiter = NewMemoryLimiter(MemoryLimiterOptions{Limit: opts.Limit, Clock: opts.Clock})
 	} else if opts.Limit != (Limit{}) {
 		panic("fanfare: RateLimitOptions: set Limit or Limiter, not both (the Limiter has its own Limit)")
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
 	}
 	switch {
 	case opts.IPv6PrefixLen == 0:
