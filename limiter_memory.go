@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // MemoryLimiterOptions configures a [MemoryLimiter]. The zero value is the
@@ -57,7 +58,7 @@ type MemoryLimiter struct {
 	n       uint32 // limit.Requests
 	tick    int64  // nanoseconds per stamp unit
 	windowT int64  // the window in ticks
-	stride  int    // words per record: the header, then n stamps
+	stride  int    // words per record: recStamps, then n stamps
 	clock   func() time.Time
 	epoch   time.Time
 	seed    maphash.Seed
@@ -83,18 +84,33 @@ const (
 	// maxStamp is the largest stamp a record holds; a shard whose clock
 	// offset outgrows it rebases (see rebase).
 	maxStamp = math.MaxUint32
+
+	// The words of a record before its stamps.
+	recHeader = 0 // head | count<<16, or freeRecord
+	recTag    = 1 // the key's tag (its index slot); on a free record, the next free one
+	recKeyLen = 2 // the key's length in bytes
+	recKey    = 3 // the key's bytes, when it fits in inlineKey
+	recStamps = recKey + inlineKey/4
+	// inlineKey holds "ip:" and any IPv6 address, or "id:" and a UUID; a
+	// longer key lives in the shard's long map.
+	inlineKey = 44
 )
 
 // memShard holds the keys whose hash falls on it. Record r is
-// log[r*stride:(r+1)*stride]: log[r*stride] is the header (head |
-// count<<16, or freeRecord), and the n words after it are a ring of stamps,
-// ticks since base, of the requests counted, oldest at head. A free
-// record's first stamp links the free list.
+// log[r*stride:(r+1)*stride]: the header, tag and key (see recHeader...),
+// then a ring of n stamps, ticks since base, of the requests counted, oldest
+// at head. The key sits beside its stamps and index holds plain numbers, so
+// a decision touches two or three cache lines and the collector scans
+// nothing.
+//
+// index is an open-addressing table (linear probing, backward-shift
+// deletion, at most 3/4 full) of tag<<32 | record+1, 0 for empty; a key's
+// tag is the high half of its hash, and its home slot the tag's low bits.
 type memShard struct {
 	mu        sync.Mutex
-	index     map[string]uint32 // key → record
-	keys      []string          // record → key
+	index     []uint64
 	log       []uint32
+	long      map[uint32]string // record → key, for keys longer than inlineKey
 	live      int
 	freeHead  uint32
 	cursor    int    // the next record the incremental sweep checks
@@ -128,7 +144,7 @@ func NewMemoryLimiter(opts MemoryLimiterOptions) *MemoryLimiter {
 		n:       uint32(limit.Requests),
 		tick:    tick,
 		windowT: int64(limit.Window) / tick,
-		stride:  1 + limit.Requests,
+		stride:  recStamps + limit.Requests,
 		clock:   opts.Clock,
 		epoch:   epoch,
 		seed:    maphash.MakeSeed(),
@@ -163,7 +179,8 @@ func (l *MemoryLimiter) Len() int { return int(l.keys.Load()) }
 // only with ErrLimiterFull, for a new key while MaxKeys keys are live; ctx is
 // not used.
 func (l *MemoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
-	sh := &l.shards[maphash.String(l.seed, key)%memShards]
+	h := maphash.String(l.seed, key)
+	sh := &l.shards[h%memShards]
 	sh.mu.Lock()
 	var now time.Duration
 	if l.clock == nil {
@@ -171,13 +188,13 @@ func (l *MemoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 	} else {
 		now = l.clock().Sub(l.epoch)
 	}
-	d, err := sh.allow(l, key, int64(now))
+	d, err := sh.allow(l, key, uint32(h>>32), int64(now))
 	sh.mu.Unlock()
 	return d, err
 }
 
 // allow is Allow under the shard's lock; now is nanoseconds since the epoch.
-func (sh *memShard) allow(l *MemoryLimiter, key string, now int64) (Decision, error) {
+func (sh *memShard) allow(l *MemoryLimiter, key string, tag uint32, now int64) (Decision, error) {
 	floorT, ceilT := now, now
 	if l.tick != 1 {
 		floorT = now / l.tick
@@ -195,10 +212,10 @@ func (sh *memShard) allow(l *MemoryLimiter, key string, now int64) (Decision, er
 	if sh.decisions++; sh.decisions%sweepEvery == 0 {
 		sweep = 1
 	}
-	r, ok := sh.index[key]
+	r, ok := sh.lookup(l, key, tag)
 	if !ok {
 		var err error
-		if r, err = sh.insert(l, key, floorT); err != nil {
+		if r, err = sh.insert(l, key, tag, floorT); err != nil {
 			return Decision{}, err
 		}
 		sweep += sweepPerInsert
@@ -222,9 +239,9 @@ func (l *MemoryLimiter) decide(rec []uint32, off, offCeil int64) Decision {
 		// for at least a window.
 		stamp := uint32(max(offCeil, 0))
 		if count > 0 {
-			stamp = max(stamp, rec[1+l.ring(head+count-1)])
+			stamp = max(stamp, rec[recStamps+l.ring(head+count-1)])
 		}
-		rec[1+l.ring(head+count)] = stamp
+		rec[recStamps+l.ring(head+count)] = stamp
 		count++
 		d.Allowed = true
 		d.Remaining = int(l.n - count)
@@ -234,7 +251,7 @@ func (l *MemoryLimiter) decide(rec []uint32, off, offCeil int64) Decision {
 	// own stamp, rounded up too, reads a whole window, not a window and a
 	// sliver (which Retry-After would round up to a second more). The oldest
 	// stamp is counted, so its end is past off: at least a tick away.
-	reset := time.Duration(max(int64(rec[1+head])+l.windowT-offCeil, 1) * l.tick)
+	reset := time.Duration(max(int64(rec[recStamps+head])+l.windowT-offCeil, 1) * l.tick)
 	d.ResetAfter = reset
 	if !d.Allowed {
 		d.RetryAfter = reset
@@ -246,7 +263,7 @@ func (l *MemoryLimiter) decide(rec []uint32, off, offCeil int64) Decision {
 // record's head and count.
 func (l *MemoryLimiter) popExpired(rec []uint32, off int64) (head, count uint32) {
 	head, count = rec[0]&0xffff, rec[0]>>16
-	for count > 0 && off-int64(rec[1+head]) >= l.windowT {
+	for count > 0 && off-int64(rec[recStamps+head]) >= l.windowT {
 		head = l.ring(head + 1)
 		count--
 	}
@@ -262,7 +279,7 @@ func (l *MemoryLimiter) ring(i uint32) uint32 {
 }
 
 // insert gives key a fresh record, or fails with ErrLimiterFull.
-func (sh *memShard) insert(l *MemoryLimiter, key string, floorT int64) (uint32, error) {
+func (sh *memShard) insert(l *MemoryLimiter, key string, tag uint32, floorT int64) (uint32, error) {
 	if l.keys.Add(1) > l.maxKeys {
 		l.keys.Add(-1)
 		if !l.reclaim(sh, floorT) {
@@ -273,22 +290,26 @@ func (sh *memShard) insert(l *MemoryLimiter, key string, floorT int64) (uint32, 
 			return 0, ErrLimiterFull
 		}
 	}
-	if sh.index == nil {
-		sh.index = make(map[string]uint32)
-	}
 	var r uint32
 	if sh.freeHead != freeRecord {
 		r = sh.freeHead
-		sh.freeHead = sh.log[int(r)*l.stride+1]
+		sh.freeHead = sh.log[int(r)*l.stride+recTag]
 	} else {
-		r = uint32(len(sh.keys))
-		sh.keys = append(sh.keys, "")
+		r = uint32(sh.records(l))
 		sh.log = append(sh.log, make([]uint32, l.stride)...)
 	}
-	key = strings.Clone(key) // the caller's string may live in a reused buffer
-	sh.keys[r] = key
-	sh.log[int(r)*l.stride] = 0
-	sh.index[key] = r
+	at := int(r) * l.stride
+	rec := sh.log[at : at+l.stride : at+l.stride]
+	rec[recHeader], rec[recTag], rec[recKeyLen] = 0, tag, uint32(len(key))
+	if len(key) <= inlineKey {
+		copy(wordBytes(rec[recKey:recStamps]), key)
+	} else {
+		if sh.long == nil {
+			sh.long = make(map[uint32]string)
+		}
+		sh.long[r] = strings.Clone(key) // the caller's string may live in a reused buffer
+	}
+	sh.indexAdd(tag, r)
 	sh.live++
 	sh.staleAt = min(sh.staleAt, floorT+l.windowT)
 	return r, nil
@@ -326,10 +347,90 @@ func (l *MemoryLimiter) reclaim(own *memShard, floorT int64) bool {
 	return evicted
 }
 
+// records returns the number of records, free ones included.
+func (sh *memShard) records(l *MemoryLimiter) int { return len(sh.log) / l.stride }
+
+// lookup returns key's record.
+func (sh *memShard) lookup(l *MemoryLimiter, key string, tag uint32) (uint32, bool) {
+	if sh.index == nil {
+		return 0, false
+	}
+	mask := uint32(len(sh.index) - 1)
+	for i := tag & mask; ; i = (i + 1) & mask {
+		e := sh.index[i]
+		if e == 0 {
+			return 0, false
+		}
+		if uint32(e>>32) != tag {
+			continue
+		}
+		r := uint32(e) - 1
+		at := int(r) * l.stride
+		if n := int(sh.log[at+recKeyLen]); n != len(key) {
+			continue
+		} else if n > inlineKey {
+			if sh.long[r] == key {
+				return r, true
+			}
+		} else if string(wordBytes(sh.log[at+recKey : at+recStamps])[:n]) == key {
+			return r, true
+		}
+	}
+}
+
+// wordBytes views words as bytes, for the keys stored inline in records.
+func wordBytes(w []uint32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), 4*len(w))
+}
+
+// indexAdd adds record r under tag, growing the table past 3/4 full.
+func (sh *memShard) indexAdd(tag, r uint32) {
+	if 4*(sh.live+1) > 3*len(sh.index) {
+		old := sh.index
+		sh.index = make([]uint64, max(16, 2*len(old)))
+		for _, e := range old {
+			if e != 0 {
+				sh.indexPut(e)
+			}
+		}
+	}
+	sh.indexPut(uint64(tag)<<32 | uint64(r+1))
+}
+
+func (sh *memShard) indexPut(e uint64) {
+	mask := uint32(len(sh.index) - 1)
+	i := uint32(e>>32) & mask
+	for sh.index[i] != 0 {
+		i = (i + 1) & mask
+	}
+	sh.index[i] = e
+}
+
+// indexDelete removes record r, shifting back the entries after it that
+// may move closer to their home slot, so probes need no tombstones.
+func (sh *memShard) indexDelete(tag, r uint32) {
+	mask := uint32(len(sh.index) - 1)
+	want := uint64(tag)<<32 | uint64(r+1)
+	i := tag & mask
+	for sh.index[i] != want {
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; sh.index[j] != 0; j = (j + 1) & mask {
+		e := sh.index[j]
+		home := uint32(e>>32) & mask
+		// e may fill the hole at i unless its home lies in (i, j].
+		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+			sh.index[i] = e
+			i = j
+		}
+	}
+	sh.index[i] = 0
+}
+
 // sweep checks k records from the cursor on and evicts the idle ones.
 func (sh *memShard) sweep(l *MemoryLimiter, floorT int64, k int) {
-	for ; k > 0 && len(sh.keys) > 0; k-- {
-		if sh.cursor >= len(sh.keys) {
+	for ; k > 0 && len(sh.log) > 0; k-- {
+		if sh.cursor >= sh.records(l) {
 			sh.cursor = 0
 		}
 		r := sh.cursor
@@ -351,7 +452,7 @@ func (sh *memShard) sweep(l *MemoryLimiter, floorT int64, k int) {
 func (sh *memShard) sweepAll(l *MemoryLimiter, floorT, shift int64) bool {
 	evicted := false
 	staleAt := int64(math.MaxInt64)
-	for r := 0; r < len(sh.keys); r++ {
+	for r := 0; r < sh.records(l); r++ {
 		at := r * l.stride
 		rec := sh.log[at : at+l.stride : at+l.stride]
 		if rec[0] == freeRecord {
@@ -368,10 +469,10 @@ func (sh *memShard) sweepAll(l *MemoryLimiter, floorT, shift int64) bool {
 			// Every stamp still counted is within a window of floorT,
 			// hence above shift (see rebase).
 			for i := uint32(0); i < count; i++ {
-				rec[1+l.ring(head+i)] -= uint32(shift)
+				rec[recStamps+l.ring(head+i)] -= uint32(shift)
 			}
 		}
-		newest := int64(rec[1+l.ring(head+count-1)])
+		newest := int64(rec[recStamps+l.ring(head+count-1)])
 		staleAt = min(staleAt, sh.base+shift+newest+l.windowT)
 	}
 	sh.base += shift
@@ -391,16 +492,18 @@ func (sh *memShard) rebase(l *MemoryLimiter, floorT int64) {
 // evict frees record r. When the shard holds no key any more it lets go of
 // its storage, so memory taken by a burst of keys goes back once they idle.
 func (sh *memShard) evict(l *MemoryLimiter, r int) {
-	delete(sh.index, sh.keys[r])
-	sh.keys[r] = ""
 	at := r * l.stride
-	sh.log[at] = freeRecord
-	sh.log[at+1] = sh.freeHead
+	sh.indexDelete(sh.log[at+recTag], uint32(r))
+	if sh.log[at+recKeyLen] > inlineKey {
+		delete(sh.long, uint32(r))
+	}
+	sh.log[at+recHeader] = freeRecord
+	sh.log[at+recTag] = sh.freeHead
 	sh.freeHead = uint32(r)
 	sh.live--
 	l.keys.Add(-1)
 	if sh.live == 0 {
-		sh.index, sh.keys, sh.log = nil, nil, nil
+		sh.index, sh.log, sh.long = nil, nil, nil
 		sh.freeHead, sh.cursor = freeRecord, 0
 	}
 }

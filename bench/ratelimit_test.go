@@ -42,13 +42,14 @@ const (
 
 // fanfareLimit returns a limit no key reaches in a run while every key stays
 // known. The memory limiter keeps a sliding log of Requests stamps per key
-// (exactness costs memory in proportion to the limit), so rather than an
-// unreachable limit it gets one sized to the run:
+// (exactness costs memory in proportion to the limit, and a record larger
+// than the cache costs misses), so rather than an unreachable limit over a
+// long window it gets one sized to the run:
 //   - 1 key: 65535 per millisecond, beyond any rate this machine reaches;
-//   - 10 000 keys: each key is visited every 10 000 decisions (about 1–10ms)
-//     by each of the goroutines, so a 30ms window keeps every key live and
-//     sees at most ~100 visits of one key: 128 per 30ms. This is the steady
-//     state of a busy limiter, one stamp in and one out per decision;
+//   - 10 000 keys: each key is visited by each of the two goroutines every
+//     10 000 decisions, about every 1–3ms here, so 32 per 5ms leaves room
+//     for a machine ten times faster while keys stay known. This is the
+//     steady state of a busy limiter: one stamp in and one out per decision;
 //   - 1 000 000 keys: a whole run visits each key fewer than 32 times, so 32
 //     per 2 minutes.
 func fanfareLimit(keys int) fanfare.Limit {
@@ -56,7 +57,7 @@ func fanfareLimit(keys int) fanfare.Limit {
 	case keys <= 1:
 		return fanfare.Limit{Requests: 65535, Window: time.Millisecond}
 	case keys <= 10_000:
-		return fanfare.Limit{Requests: 128, Window: 30 * time.Millisecond}
+		return fanfare.Limit{Requests: 32, Window: 5 * time.Millisecond}
 	default:
 		return fanfare.Limit{Requests: 32, Window: 2 * time.Minute}
 	}
