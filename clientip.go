@@ -106,13 +106,20 @@ func forwardedClient(peer netip.Addr, lines []string, trustedProxies []netip.Pre
 // zone.
 func parseHop(s string) (netip.Addr, error) {
 	s = strings.TrimSpace(s)
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		ap, perr := netip.ParseAddrPort(s)
-		if perr != nil {
+	// Pick the parser by shape: a failed parse allocates its error, and
+	// RemoteAddr always carries a port.
+	var a netip.Addr
+	if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
 			return netip.Addr{}, err
 		}
 		a = ap.Addr()
+	} else {
+		var err error
+		if a, err = netip.ParseAddr(s); err != nil {
+			return netip.Addr{}, err
+		}
 	}
 	return a.Unmap().WithZone(""), nil
 }

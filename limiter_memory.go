@@ -22,8 +22,10 @@ type MemoryLimiterOptions struct {
 	// is refused with ErrLimiterFull (RateLimitAuthorize answers 503) rather
 	// than a live key being forgotten: an evicting cache would let an
 	// attacker flood new keys to reset a victim's budget. Keys idle for a
-	// whole window are reclaimed first. Memory per key is about
-	// 100 + 4×Limit.Requests bytes (see bench/README.md). Default: 1<<20.
+	// whole window are reclaimed first. A key takes about
+	// 76 + 4×Limit.Requests bytes (116 under the default policy; keys longer
+	// than 44 bytes take their length more), so the default cap bounds the
+	// limiter to about 120MB. Default: 1<<20.
 	MaxKeys int
 
 	// Clock returns the current time. It is read inside the per-key critical
@@ -47,8 +49,8 @@ type MemoryLimiterOptions struct {
 // requests for different keys rarely wait on each other. A key whose
 // requests have all left the window cannot affect a decision any more and is
 // reclaimed: each new key, and every 8th decision, checks more records of its
-// shard, and a shard with no live key releases its memory. There is no background goroutine and
-// nothing to close.
+// shard, and a shard with no live key releases its memory. There is no
+// background goroutine and nothing to close.
 //
 // A MemoryLimiter limits one process. Instances behind a load balancer each
 // enforce the limit on their own; share state through a Redis limiter
@@ -75,7 +77,7 @@ const (
 	// enough to keep the idle fraction of a shard bounded while new keys
 	// arrive, and to reclaim an idle key as the shard's traffic goes on,
 	// without a cache miss on another record in most decisions.
-	sweepPerInsert = 2
+	sweepPerInsert = 4
 	sweepEvery     = 8
 	// freeRecord marks the header of a free record. A live header packs
 	// head (< n ≤ 65535) and count (≤ n) into 16 bits each, so it is never

@@ -362,7 +362,7 @@ func TestRateLimitAuthorizeAllocs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &discardWriter{h: http.Header{}}
 			allocs := testing.AllocsPerRun(2000, func() { h.ServeHTTP(w, tc.req) })
-			assert.LessOrEqual(t, allocs, 4.0, "allocations per request through the middleware")
+			assert.LessOrEqual(t, allocs, 3.0, "allocations per request through the middleware (target: 4)")
 			t.Logf("%v allocs/op", allocs)
 		})
 	}
