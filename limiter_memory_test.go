@@ -185,3 +185,32 @@ func TestMemoryLimiterStampsWrap(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, fanfare.Decision{Allowed: true, Limit: 2, Remaining: 1, ResetAfter: time.Minute}, d)
 }
+
+// TestMemoryLimiterLongKeys covers keys too long to sit inline in a record,
+// through eviction and the reuse of their records.
+func TestMemoryLimiterLongKeys(t *testing.T) {
+	c := newManualClock()
+	l := fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{
+		Limit: fanfare.Limit{Requests: 1, Window: time.Minute}, MaxKeys: 50, Clock: c.Now,
+	})
+	long := func(prefix string, i int) string { return fmt.Sprintf("%s-%060d", prefix, i) }
+	for i := range 50 {
+		d, err := l.Allow(t.Context(), long("a", i))
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+		d, err = l.Allow(t.Context(), long("a", i))
+		require.NoError(t, err)
+		require.False(t, d.Allowed, "second request of long key %d", i)
+	}
+	c.Advance(time.Minute)
+	for i := range 50 {
+		d, err := l.Allow(t.Context(), long("b", i))
+		require.NoError(t, err, "new long key %d once the others idled", i)
+		require.True(t, d.Allowed)
+	}
+	for i := range 50 {
+		d, err := l.Allow(t.Context(), long("b", i))
+		require.NoError(t, err)
+		require.False(t, d.Allowed, "long key %d kept its count in a reused record", i)
+	}
+}
