@@ -409,7 +409,8 @@ func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idem
 	raw, err = readCapped(resp.Body)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if err != nil {
-			return nil, idempotent, &unavailableError{op: op, err: err}
+			// A body cut short is worth another try; an oversized one is not.
+			return nil, idempotent && !errors.Is(err, errResponseTooLarge), &unavailableError{op: op, err: err}
 		}
 		return raw, false, nil
 	}
