@@ -269,7 +269,7 @@ func newManualClock() *manualClock {
 	return c
 }
 
-func (c *manualClock) Now() time.Time           { return time.Unix(0, c.nanos.Load()) }
+func (c *manualClock) Now() time.Time          { return time.Unix(0, c.nanos.Load()) }
 func (c *manualClock) Advance(d time.Duration) { c.nanos.Add(int64(d)) }
 
 var runs atomic.Int64
