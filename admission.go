@@ -2,18 +2,12 @@ package fanfare
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
 // Admission is a consumer's admission to a distribution: the payload of the
@@ -193,135 +187,6 @@ func DefaultAdmissionErrorHandler(w http.ResponseWriter, r *http.Request, err er
 		status = http.StatusForbidden
 	}
 	writeJSON(w, status, ErrorBody{Error: http.StatusText(status), Code: ae.Code})
-}
-
-// tokenClaims is the typed decode target of an admission token. It carries
-// the request being checked so the parser's key callback can run the cheap
-// origin checks before the (expensive) signature check.
-type tokenClaims struct {
-	wire.AdmissionClaims
-	run *admissionRun
-}
-
-// checkClaims checks the decoded payload against the request: shape,
-// distribution, consumer, expiry and fingerprint. It fills run.adm.
-func (run *admissionRun) checkClaims(c *tokenClaims) *AdmissionError {
-	m := run.m
-	if c.ConsumerID == "" || c.DistributionID == "" {
-		return admissionFailure(ErrAdmissionInvalid, errors.New("token lacks consumerId or distributionId"))
-	}
-	typ, err := ParseDistributionType(c.DistributionType)
-	if err != nil {
-		return admissionFailure(ErrAdmissionInvalid, err)
-	}
-	d := Distribution{Type: typ, ID: c.DistributionID}
-	if !run.distributionAllowed(d) {
-		return admissionFailure(ErrAdmissionMismatch, fmt.Errorf("token is for %s, not this route's distribution", truncate(d.String(), 80)))
-	}
-	if run.bodyConsumer != "" && run.bodyConsumer != c.ConsumerID {
-		return admissionFailure(ErrAdmissionMismatch, errors.New("token is for another consumer than the request names"))
-	}
-
-	now := run.now
-	a := &run.adm
-	a.ConsumerID, a.Distribution, a.Fingerprint = c.ConsumerID, d, c.Fingerprint
-	if c.Position != nil {
-		a.Position = *c.Position
-	}
-	// Both expiries count when present; at least one must be.
-	if c.ExpiresAt != "" {
-		t, err := time.Parse(time.RFC3339, c.ExpiresAt)
-		if err != nil {
-			return admissionFailure(ErrAdmissionInvalid, errors.New("expiresAt is not an RFC 3339 time"))
-		}
-		a.ExpiresAt = t
-	}
-	if c.RegisteredClaims.ExpiresAt != nil {
-		if t := c.RegisteredClaims.ExpiresAt.Time; a.ExpiresAt.IsZero() || t.Before(a.ExpiresAt) {
-			a.ExpiresAt = t
-		}
-	}
-	if a.ExpiresAt.IsZero() {
-		return admissionFailure(ErrAdmissionInvalid, errors.New("token has no expiry"))
-	}
-	if now.After(a.ExpiresAt.Add(m.leeway)) {
-		return admissionFailure(ErrAdmissionExpired, nil)
-	}
-	if c.AdmittedAt != "" {
-		t, err := time.Parse(time.RFC3339, c.AdmittedAt)
-		if err != nil {
-			return admissionFailure(ErrAdmissionInvalid, errors.New("admittedAt is not an RFC 3339 time"))
-		}
-		a.AdmittedAt = t
-	}
-	notBefore := a.AdmittedAt
-	if c.NotBefore != nil && c.NotBefore.After(notBefore) {
-		notBefore = c.NotBefore.Time
-	}
-	if notBefore.After(now.Add(m.leeway)) {
-		return admissionFailure(ErrAdmissionInvalid, errors.New("token is not valid yet"))
-	}
-	if m.fingerprint != nil {
-		if c.Fingerprint == "" || run.fingerprint == "" ||
-			subtle.ConstantTimeCompare([]byte(c.Fingerprint), []byte(run.fingerprint)) != 1 {
-			return admissionFailure(ErrAdmissionMismatch, errors.New("fingerprint does not match"))
-		}
-	}
-	return nil
-}
-
-// keyfunc is the parser's key callback: it runs the origin checks on the
-// decoded payload, then asks the verifier for the key. Refusing here spends
-// no signature check on a token that would be refused anyway.
-func (m *admissionMiddleware) keyfunc(t *jwt.Token) (any, error) {
-	c, ok := t.Claims.(*tokenClaims)
-	if !ok || c.run == nil {
-		return nil, errors.New("fanfare: unexpected claims type")
-	}
-	if err := c.run.checkClaims(c); err != nil {
-		return nil, err
-	}
-	return m.verifier.Keyfunc(t)
-}
-
-// decode parses and checks the token, verifying its signature when a
-// verifier is configured. It fills run.adm.
-func (run *admissionRun) decode(token string) *AdmissionError {
-	m := run.m
-	c := &run.claims
-	c.run = run
-	if m.verifier != nil {
-		_, err := m.verifyingParser.ParseWithClaims(token, c, m.keyfuncFn)
-		if err != nil {
-			var ae *AdmissionError
-			if errors.As(err, &ae) {
-				return ae
-			}
-			return admissionFailure(ErrAdmissionInvalid, err)
-		}
-		run.adm.Verified = true
-		return nil
-	}
-	t, _, err := m.hintParser.ParseUnverified(token, c)
-	if err != nil {
-		return admissionFailure(ErrAdmissionInvalid, err)
-	}
-	// Without a key the signature cannot be checked, but a token that names
-	// no real signing algorithm ("none", "") is never Fanfare's.
-	if !m.hintAlgs[t.Method.Alg()] {
-		return admissionFailure(ErrAdmissionInvalid, errors.New("token's signing algorithm is not accepted"))
-	}
-	if ae := run.checkClaims(c); ae != nil {
-		return ae
-	}
-	return nil
-}
-
-// everyAlgorithm is every JWS algorithm golang-jwt implements except "none":
-// the ones a token's header may name when its signature is not checked here.
-var everyAlgorithm = []string{
-	"HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
-	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 }
 
 // admissionState is the per-request state Admission.Complete works on.

@@ -577,9 +577,15 @@ func (m *admissionMiddleware) finish(run *admissionRun) {
 	}
 }
 
+// release frees the hold. It keeps the request's values but not its
+// cancellation: a consumer hanging up must not leave the admission held. The
+// store bounds the call (the memory store cannot block; a networked store has
+// its own timeouts).
 func (m *admissionMiddleware) release(run *admissionRun) {
-	ctx, cancel := context.WithTimeout(context.Background(), m.completionTimeout)
-	defer cancel()
+	ctx := context.Background()
+	if run.ctx != nil {
+		ctx = context.WithoutCancel(run.ctx)
+	}
 	if err := m.store.Release(ctx, run.key, run.owner); err != nil {
 		m.log().Error("fanfare: admission store failed; the admission stays in use until HoldTTL passes",
 			"op", "release", "error", err)

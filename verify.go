@@ -61,7 +61,9 @@ func NewHMACVerifier(secret []byte) (Verifier, error) {
 	return &hmacVerifier{key: bytes.Clone(secret)}, nil
 }
 
-type hmacVerifier struct{ key []byte }
+// hmacVerifier holds its key as an interface value made once, so Keyfunc
+// does not box the slice on every request.
+type hmacVerifier struct{ key any }
 
 func (v *hmacVerifier) Algorithms() []string            { return hmacAlgorithms }
 func (v *hmacVerifier) Keyfunc(*jwt.Token) (any, error) { return v.key, nil }
@@ -191,30 +193,40 @@ var errUnknownKID = errors.New("fanfare: no key with the token's kid")
 func (s *keySet) lookup(t *jwt.Token, byKID bool) (key any, unknownKID bool, err error) {
 	alg := t.Method.Alg()
 	kid, _ := t.Header["kid"].(string)
-	var found []jwt.VerificationKey
-	for _, e := range s.keys {
-		if byKID && kid != "" && e.kid != kid {
-			continue
-		}
-		if byKID && kid != "" {
+	if byKID && kid != "" {
+		for _, e := range s.keys {
+			if e.kid != kid {
+				continue
+			}
 			if !slices.Contains(e.algs, alg) {
 				return nil, false, fmt.Errorf("fanfare: key %q does not verify %s", truncate(kid, 40), alg)
 			}
 			return e.key, false, nil
 		}
+		return nil, true, errUnknownKID
+	}
+	n := 0
+	for _, e := range s.keys {
 		if slices.Contains(e.algs, alg) {
-			found = append(found, e.key)
+			if n == 0 {
+				key = e.key
+			}
+			n++
 		}
 	}
-	switch {
-	case byKID && kid != "":
-		return nil, true, errUnknownKID
-	case len(found) == 0:
+	switch n {
+	case 0:
 		return nil, false, fmt.Errorf("fanfare: no key verifies %s", alg)
-	case len(found) == 1:
-		return found[0], false, nil
+	case 1:
+		return key, false, nil
 	}
-	return jwt.VerificationKeySet{Keys: found}, false, nil
+	set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, 0, n)}
+	for _, e := range s.keys {
+		if slices.Contains(e.algs, alg) {
+			set.Keys = append(set.Keys, e.key)
+		}
+	}
+	return set, false, nil
 }
 
 // JWKSOptions configures [NewJWKSVerifier].
