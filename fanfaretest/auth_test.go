@@ -358,4 +358,3 @@ func TestAccessTokenHelper(t *testing.T) {
 	assert.Equal(t, srv.OrganizationID, c.OrganizationID)
 	assert.Equal(t, "consumer-app", c.Issuer)
 }
-
