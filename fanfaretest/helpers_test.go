@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -150,3 +151,7 @@ func claimsOf[T jwt.Claims](t *testing.T, token string, into T) T {
 	require.NoError(t, err)
 	return into
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,7 +1,6 @@
 package fanfaretest
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -102,6 +101,14 @@ type Server struct {
 	closing   chan struct{} // closed when Close starts: cuts latency waits
 	closeOnce sync.Once
 
+	// Connections are tracked as httptest.Server does, so Close can shut
+	// idle and never-used ones at once: http.Server.Shutdown would wait up to
+	// 5 s for a connection a client dialed but never used.
+	connMu  sync.Mutex
+	conns   map[net.Conn]http.ConnState
+	connWG  sync.WaitGroup
+	stopped bool
+
 	clientOnce sync.Once
 	client     *fanfare.Client
 	clientHTTP *http.Client
@@ -138,6 +145,7 @@ func Start(opts Options) (*Server, error) {
 	s.URL = "http://" + ln.Addr().String()
 	s.srv = &http.Server{
 		Handler:           s,
+		ConnState:         s.trackConn,
 		ReadHeaderTimeout: 10 * time.Second,
 		// The standard library's own complaints (a client hanging up
 		// mid-request) are noise in test output.
@@ -164,6 +172,7 @@ func newServer(opts Options) (*Server, error) {
 		holdEntries:    opts.HoldEntries,
 		served:         make(chan struct{}),
 		closing:        make(chan struct{}),
+		conns:          make(map[net.Conn]http.ConnState),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -226,21 +235,62 @@ func publicJWK(pub *ecdsa.PublicKey) (wire.JWK, error) {
 	return wire.JWK{Kty: "EC", Crv: "P-256", X: x, Y: y, Kid: b64(thumb[:]), Alg: "ES256", Use: "sig"}, nil
 }
 
-// Close stops the emulator: it refuses new connections, cuts injected
-// latency waits short (those requests get a 503), waits for in-flight
-// requests to finish, and closes the idle connections of [Server.Client].
-// Calling it again does nothing.
+// Close stops the emulator: it refuses new connections, closes idle ones,
+// cuts injected latency waits short (those requests get a 503), waits for
+// in-flight requests to finish, and closes the idle connections of
+// [Server.Client]. Calling it again does nothing.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closing)
-		if s.srv != nil {
-			_ = s.srv.Shutdown(context.Background())
-			<-s.served
+		if s.srv == nil {
+			return
 		}
+		s.connMu.Lock()
+		s.stopped = true
+		_ = s.ln.Close()
+		s.srv.SetKeepAlivesEnabled(false) // active connections close after their answer
+		for c, st := range s.conns {
+			if st == http.StateIdle || st == http.StateNew {
+				_ = c.Close()
+			}
+		}
+		s.connMu.Unlock()
+		s.connWG.Wait()
+		<-s.served
 		if s.clientHTTP != nil {
 			s.clientHTTP.CloseIdleConnections()
 		}
 	})
+}
+
+// trackConn follows every connection's state for Close.
+func (s *Server) trackConn(c net.Conn, st http.ConnState) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	switch st {
+	case http.StateNew:
+		s.connWG.Add(1)
+		s.conns[c] = st
+		if s.stopped {
+			_ = c.Close()
+		}
+	case http.StateActive:
+		if _, ok := s.conns[c]; ok {
+			s.conns[c] = st
+		}
+	case http.StateIdle:
+		if _, ok := s.conns[c]; ok {
+			s.conns[c] = st
+		}
+		if s.stopped {
+			_ = c.Close()
+		}
+	case http.StateHijacked, http.StateClosed:
+		if _, ok := s.conns[c]; ok {
+			delete(s.conns, c)
+			s.connWG.Done()
+		}
+	}
 }
 
 // Config returns a fanfare.Config pointing at the emulator with its
