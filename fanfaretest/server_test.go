@@ -128,4 +128,3 @@ func TestReset(t *testing.T) {
 	assert.False(t, ok, "completed admissions stay completed")
 	assert.Zero(t, srv.Calls("nonsense"))
 }
-
