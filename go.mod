@@ -4,7 +4,6 @@ go 1.24.0
 
 require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
-	github.com/justinas/alice v1.2.0 // indirect
 	github.com/stretchr/testify v1.12.1
 )
 
