@@ -32,8 +32,9 @@
 //     expiresAt}, or 400 {"error":"invalid_exchange_code"} /
 //     {"error":"exchange_code_expired"}, or 409 {"error":"consumer_conflict"}
 //     when the request's bearer access token belongs to another consumer
-//     than the one the identity is linked to. The same (provider, issuer,
-//     subject) always maps to the same consumer id.
+//     than the one the identity is linked to (an identity seen for the first
+//     time joins the bearer's consumer; an invalid bearer is ignored). The
+//     same (provider, issuer, subject) always maps to the same consumer id.
 //   - POST /{queues|draws|auctions}/{id}/enter with Authorization: Bearer
 //     <accessToken> → 200 {admissionToken, consumerId, distributionId,
 //     distributionType, position, admittedAt, expiresAt}; with
@@ -53,6 +54,7 @@
 // [Server.Completions] and [Server.Completed] show what reached the
 // emulator; [Server.InjectFault] makes an endpoint slow, failing, dropping
 // connections or answering garbage; Options.Clock with a [Clock] moves time
-// without sleeping. The command cmd/fanfare-emulator runs the same emulator
-// standalone for frontend work.
+// without sleeping. [Start] is [NewServer] returning an error instead of
+// panicking; the command cmd/fanfare-emulator uses it to run the same
+// emulator standalone for frontend work.
 package fanfaretest

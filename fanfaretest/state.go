@@ -61,7 +61,7 @@ type admission struct {
 	completed bool
 }
 
-// waiter is a consumer in line in HoldEntries mode. token is set once
+// waiter is a consumer in line in HoldEntries mode. resp is set once
 // AdmitWaiting admitted it; its next /enter collects the admission.
 type waiter struct {
 	consumer string
