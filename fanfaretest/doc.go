@@ -21,8 +21,10 @@
 //     algorithm or key, expired, completed, unknown to this emulator, or for
 //     another consumer or distribution.
 //   - POST /{queues|draws|auctions}/{id}/complete {consumerId} →
-//     {"completed":true}; idempotent; 404 {"error":"not_found"} when the
-//     consumer never had an admission to the distribution.
+//     {"completed":true}; completes every live admission of the consumer to
+//     the distribution; idempotent (expired admissions are left as they are);
+//     404 {"error":"not_found"} when the consumer never had an admission to
+//     the distribution.
 //
 // Emulator endpoints: the guide does not publish the browser SDK's calls, so
 // their shape is the emulator's own. They need no secret and answer CORS
