@@ -15,7 +15,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	fanfare "github.com/waitify-io/fanfare-go"
+	"github.com/waitify-io/fanfare-go/fanfaretest"
 	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
@@ -95,17 +95,8 @@ func admPEM(t testing.TB, pub crypto.PublicKey) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
 
-// admManualClock is a settable clock for tests that cannot use fanfaretest.
-type admManualClock struct{ nanos atomic.Int64 }
-
-func newAdmClock(t time.Time) *admManualClock {
-	c := &admManualClock{}
-	c.nanos.Store(t.UnixNano())
-	return c
-}
-
-func (c *admManualClock) Now() time.Time          { return time.Unix(0, c.nanos.Load()).UTC() }
-func (c *admManualClock) Advance(d time.Duration) { c.nanos.Add(int64(d)) }
+// newAdmClock is the manual clock every test here uses.
+func newAdmClock(t time.Time) *fanfaretest.Clock { return fanfaretest.NewClock(t) }
 
 // admResponse is what a test client saw.
 type admResponse struct {

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	fanfare "github.com/waitify-io/fanfare-go"
+	"github.com/waitify-io/fanfare-go/fanfaretest"
 	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
@@ -30,7 +31,7 @@ var admQueue = fanfare.Queue("q_drop")
 
 // localSetup is a middleware verifying HS256 tokens locally, at a manual time.
 type localSetup struct {
-	clock *admManualClock
+	clock *fanfaretest.Clock
 	store *fanfare.MemoryStore
 	opts  fanfare.AdmissionOptions
 }
