@@ -384,7 +384,7 @@ func (v *JWKSVerifier) refreshLoop() {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(v.ctx, 10*time.Second)
-			if err := v.Refresh(ctx); err != nil {
+			if err := v.Refresh(ctx); err != nil && v.ctx.Err() == nil {
 				v.log().Warn("fanfare: JWKS refresh failed; keeping the current keys", "url", v.url, "error", err)
 			}
 			cancel()
