@@ -174,9 +174,9 @@ type AdmissionHooks struct {
 // ADMISSION_IN_USE; after a 2xx the admission answers 409 ADMISSION_USED
 // here at once, before Fanfare reflects the completion.
 //
-// The Store key is the distribution and the consumer id — not the token —
-// because Fanfare completes per consumer and distribution: a consumer
-// holding two tokens for one drop still checks out once at a time.
+// The Store key is the organization, the distribution and the consumer id —
+// not the token — because Fanfare completes per consumer and distribution: a
+// consumer holding two tokens for one drop still checks out once at a time.
 //
 // The handler receives a ResponseWriter that records the status; it
 // implements http.Flusher and unwraps for [http.ResponseController]. A
@@ -203,6 +203,7 @@ func RequireAdmission(client *Client, opts AdmissionOptions) func(http.Handler) 
 // admissionMiddleware is RequireAdmission's configuration, resolved once.
 type admissionMiddleware struct {
 	client *Client
+	org    string // the client's organization id, "" without a client
 	remote bool
 
 	dist     Distribution
@@ -291,6 +292,9 @@ func newAdmissionMiddleware(client *Client, o AdmissionOptions) *admissionMiddle
 		logger:            o.Logger,
 		errorHandler:      o.ErrorHandler,
 		hooks:             o.Hooks,
+	}
+	if client != nil {
+		m.org = client.OrganizationID()
 	}
 	if m.dist != (Distribution{}) {
 		if err := m.dist.Validate(); err != nil {
@@ -540,7 +544,7 @@ var (
 
 func (m *admissionMiddleware) acquire(run *admissionRun, ctx context.Context) *AdmissionError {
 	a := &run.adm
-	run.key = admissionKeyOf(a.Distribution, a.ConsumerID)
+	run.key = admissionKeyOf(m.org, a.Distribution, a.ConsumerID)
 	run.owner = ownerPrefix + strconv.FormatUint(ownerSeq.Add(1), 36)
 	res, err := m.store.Acquire(ctx, run.key, run.owner, m.holdTTL)
 	switch {
@@ -557,10 +561,14 @@ func (m *admissionMiddleware) acquire(run *admissionRun, ctx context.Context) *A
 	return admissionFailure(ErrUnavailable, fmt.Errorf("store answered %d", int(res)))
 }
 
-// admissionKeyOf is the Store key of an admission: type, length-prefixed id
-// and consumer, so no two distinct pairs share a key.
-func admissionKeyOf(d Distribution, consumerID string) string {
-	return string(d.Type) + ":" + strconv.Itoa(len(d.ID)) + ":" + d.ID + ":" + consumerID
+// admissionKeyOf is the Store key of an admission: organization, type,
+// distribution id and consumer, the variable parts length-prefixed so no two
+// distinct admissions share a key. The organization keeps apart the
+// admissions of two Fanfare organizations (or two emulators in one test
+// binary) that share a store.
+func admissionKeyOf(org string, d Distribution, consumerID string) string {
+	return strconv.Itoa(len(org)) + ":" + org + ":" + string(d.Type) + ":" +
+		strconv.Itoa(len(d.ID)) + ":" + d.ID + ":" + consumerID
 }
 
 // finish completes or releases the admission after the handler returned.
