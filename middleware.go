@@ -500,7 +500,7 @@ func (m *admissionMiddleware) validate(run *admissionRun, r *http.Request, token
 		a.Validated = true
 		return nil
 	case err == nil:
-		return admissionFailure(ErrAdmissionInvalid, errors.New("Fanfare does not validate the admission"))
+		return admissionFailure(ErrAdmissionInvalid, errors.New("not validated by Fanfare"))
 	case errors.Is(err, ErrUnauthorized):
 		// Our own credentials were refused: a misconfiguration that refuses
 		// every consumer. Shout, and let consumers retry while it is fixed.

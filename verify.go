@@ -266,6 +266,8 @@ type JWKSVerifier struct {
 	every  time.Duration
 	gap    time.Duration
 
+	ownHC bool // hc is ours: Close closes its idle connections
+
 	keys      atomic.Pointer[keySet]
 	refreshMu sync.Mutex // one unknown-kid fetch at a time
 	lastKID   time.Time  // last unknown-kid fetch, under refreshMu
@@ -305,12 +307,15 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 		done:   make(chan struct{}),
 	}
 	if v.hc == nil {
-		v.hc = &http.Client{Transport: NewTransport(), Timeout: 10 * time.Second}
+		v.hc, v.ownHC = &http.Client{Transport: NewTransport(), Timeout: 10 * time.Second}, true
 	}
 	if v.clock == nil {
 		v.clock = time.Now
 	}
 	if err := v.Refresh(ctx); err != nil {
+		if v.ownHC {
+			v.hc.CloseIdleConnections()
+		}
 		return nil, err
 	}
 	v.ctx, v.cancel = context.WithCancel(ctx)
@@ -359,11 +364,15 @@ func (v *JWKSVerifier) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the background refresh and waits for it to end. The verifier
-// keeps verifying with the keys it has. Close is idempotent.
+// Close stops the background refresh, waits for it to end and closes the
+// idle connections of the default HTTP client. The verifier keeps verifying
+// with the keys it has. Close is idempotent.
 func (v *JWKSVerifier) Close() error {
 	v.cancel()
 	<-v.done
+	if v.ownHC {
+		v.hc.CloseIdleConnections()
+	}
 	return nil
 }
 
