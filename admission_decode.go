@@ -203,7 +203,10 @@ func (c *tokenClaims) decodeFlat(s string) bool {
 		case "position":
 			var n int64
 			var null bool
-			if n, null, j, ok = flatInt(s, i); ok {
+			if n, null, j, ok = flatInt(s, i); ok && int64(int(n)) != n {
+				return false // overflows a 32-bit int: encoding/json reports it
+			}
+			if ok {
 				c.Position = nil
 				if !null {
 					p := int(n)
