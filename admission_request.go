@@ -60,12 +60,9 @@ func (m *admissionMiddleware) readBody(r *http.Request) (requestBody, *http.Requ
 // decodeBody reads at most limit bytes of r's body, restores it and decodes
 // its top level. An empty body decodes to nil.
 func decodeBody(r *http.Request, limit int64) (requestBody, error) {
-	raw, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	raw, err := readCappedN(r.Body, limit)
 	if err != nil {
-		return nil, fmt.Errorf("reading the request body: %w", err)
-	}
-	if int64(len(raw)) > limit {
-		return nil, fmt.Errorf("request body is larger than %d bytes", limit)
+		return nil, fmt.Errorf("request body: %w", err)
 	}
 	r.Body = bodyCloser{bytes.NewReader(raw), r.Body}
 	if len(bytes.TrimSpace(raw)) == 0 {
