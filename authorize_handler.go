@@ -180,7 +180,7 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Provider: h.provider, Issuer: h.issuer, Subject: id.Subject, Claims: claims,
 	})
 	if err != nil {
-		h.logUpstream(r, "fanfare: authorize failed", err)
+		logUpstream(h.log, r, "fanfare: authorize failed", err)
 		h.onError(w, r, err)
 		return
 	}
@@ -190,12 +190,9 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// logUpstream logs a failed Fanfare call: Warn when Fanfare was unavailable
-// (or the client left, which cancels the call), Error when it refused.
-func (h *authorizeHandler) logUpstream(r *http.Request, msg string, err error) {
-	logUpstream(h.log, r, msg, err)
-}
-
+// logUpstream logs a failed Fanfare call: Info when the client went away
+// (which cancels the call), Warn when Fanfare was unavailable, Error when it
+// refused (a wrong secret key, a request it calls bad).
 func logUpstream(log *slog.Logger, r *http.Request, msg string, err error) {
 	level := slog.LevelError
 	switch {
