@@ -236,8 +236,9 @@ func TestClaimsPolicySizeEdge(t *testing.T) {
 			assert.Len(t, enc, limit, "JSON encoding of the sanitized claims")
 
 			over := tt.claim(limit + 1)
-			enc, err = json.Marshal(over)
+			unlimited, err := fanfare.ClaimsPolicy{MaxBytes: 1 << 20}.Sanitize(over)
 			require.NoError(t, err)
+			assert.Len(t, mustMarshal(t, unlimited), limit+1, "JSON encoding of the sanitized claims, one byte over")
 			_, err = p.Sanitize(over)
 			require.ErrorIs(t, err, fanfare.ErrClaimsTooLarge, "claims of %d bytes", limit+1)
 			assert.True(t, strings.HasPrefix(err.Error(), "fanfare:"), "error %q", err)
