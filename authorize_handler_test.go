@@ -23,7 +23,7 @@ var authorizeOpts = fanfare.AuthorizeOptions{Provider: "your-platform", Issuer: 
 func TestAuthorizeHandlerSuccess(t *testing.T) {
 	start := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	clock := fanfaretest.NewClock(start)
-	srv := newEmulator(t, fanfaretest.Options{Clock: clock.Now})
+	srv := startEmulator(t, fanfaretest.Options{Clock: clock.Now})
 	logger, logs := newLogger()
 	opts := authorizeOpts
 	opts.Logger = logger
@@ -143,7 +143,7 @@ func TestAuthorizeHandlerErrors(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				srv := newEmulator(t, fanfaretest.Options{})
+				srv := startEmulator(t, fanfaretest.Options{})
 				if tt.fault != nil {
 					srv.InjectFault(fanfaretest.EndpointAuthorize, *tt.fault)
 				}
@@ -266,7 +266,7 @@ func TestAuthorizeHandlerIdentityFunc(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newEmulator(t, fanfaretest.Options{})
+			srv := startEmulator(t, fanfaretest.Options{})
 			logger, logs := newLogger()
 			var gotErr error
 			opts := authorizeOpts
@@ -305,7 +305,7 @@ func TestAuthorizeHandlerIdentityFunc(t *testing.T) {
 // TestAuthorizeHandlerIgnoresBody: the body, whatever it says or weighs, has
 // no say in what is sent to Fanfare.
 func TestAuthorizeHandlerIgnoresBody(t *testing.T) {
-	srv := newEmulator(t, fanfaretest.Options{})
+	srv := startEmulator(t, fanfaretest.Options{})
 	id := &fanfare.Identity{Subject: "user-42"}
 	app := httptest.NewServer(withIdentity(id, fanfare.NewAuthorizeHandler(newTestClient(t, srv, time.Second), authorizeOpts)))
 	t.Cleanup(app.Close)
@@ -333,7 +333,7 @@ func TestAuthorizeHandlerIgnoresBody(t *testing.T) {
 // TestAuthorizeHandlerClientGoesAway: when the browser hangs up, the call to
 // Fanfare is cancelled at once rather than left to its timeout.
 func TestAuthorizeHandlerClientGoesAway(t *testing.T) {
-	srv := newEmulator(t, fanfaretest.Options{})
+	srv := startEmulator(t, fanfaretest.Options{})
 	srv.InjectFault(fanfaretest.EndpointAuthorize, fanfaretest.Fault{Latency: time.Minute})
 	logger, logs := newLogger()
 	opts := authorizeOpts
@@ -372,7 +372,7 @@ func TestAuthorizeHandlerClientGoesAway(t *testing.T) {
 }
 
 func TestNewAuthorizeHandlerPanics(t *testing.T) {
-	srv := newEmulator(t, fanfaretest.Options{})
+	srv := startEmulator(t, fanfaretest.Options{})
 	tests := []struct {
 		name   string
 		client *fanfare.Client
@@ -393,7 +393,7 @@ func TestNewAuthorizeHandlerPanics(t *testing.T) {
 // TestAuthorizeBehindSanitizeClaims: the explicit middleware and the
 // handler's own policy compose; the stricter one wins.
 func TestAuthorizeBehindSanitizeClaims(t *testing.T) {
-	srv := newEmulator(t, fanfaretest.Options{})
+	srv := startEmulator(t, fanfaretest.Options{})
 	id := &fanfare.Identity{Subject: "u", Email: "ada@example.com", Name: "Ada",
 		Claims: map[string]any{"tier": "gold", "dob": "1815-12-10", "pin": "0000"}}
 	h := withIdentity(id, fanfare.SanitizeClaims(fanfare.ClaimsPolicy{Allow: []string{"tier", "dob", "email"}})(

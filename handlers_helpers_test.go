@@ -41,8 +41,8 @@ func newLogger() (*slog.Logger, *logBuffer) {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 
-// newEmulator starts a Fanfare emulator closed at the end of the test.
-func newEmulator(t *testing.T, opts fanfaretest.Options) *fanfaretest.Server {
+// startEmulator starts a Fanfare emulator closed at the end of the test.
+func startEmulator(t *testing.T, opts fanfaretest.Options) *fanfaretest.Server {
 	t.Helper()
 	srv := fanfaretest.NewServer(opts)
 	t.Cleanup(srv.Close)

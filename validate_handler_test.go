@@ -25,7 +25,7 @@ const (
 )
 
 func TestValidateAdmissionHandler(t *testing.T) {
-	srv := newEmulator(t, fanfaretest.Options{})
+	srv := startEmulator(t, fanfaretest.Options{})
 	queueToken := srv.Admit(fanfare.Queue("q_1"), "c_1")
 	drawToken := srv.Admit(fanfare.Draw("d_1"), "c_2")
 	auctionToken := srv.Admit(fanfare.Auction("a_1"), "c_3")
@@ -116,7 +116,7 @@ func TestValidateAdmissionHandlerFanfareFails(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := newEmulator(t, fanfaretest.Options{})
+			srv := startEmulator(t, fanfaretest.Options{})
 			token := srv.Admit(fanfare.Queue("q_1"), "c_1")
 			if tt.fault != (fanfaretest.Fault{}) {
 				srv.InjectFault(fanfaretest.EndpointValidate, tt.fault)
@@ -161,7 +161,7 @@ func TestValidateAdmissionHandlerFanfareFails(t *testing.T) {
 }
 
 func TestValidateAdmissionHandlerErrorHandler(t *testing.T) {
-	srv := newEmulator(t, fanfaretest.Options{})
+	srv := startEmulator(t, fanfaretest.Options{})
 	var gotErr error
 	h := fanfare.NewValidateAdmissionHandler(newTestClient(t, srv, time.Second), fanfare.ValidateAdmissionOptions{
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
