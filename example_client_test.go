@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/waitify-io/fanfare-go"
 	"github.com/waitify-io/fanfare-go/fanfaretest"
@@ -31,7 +32,7 @@ func ExampleClient_Authorize() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(code.Code != "", code.ExpiresAt.Sub(srv.Now()).Round(1e9))
+	fmt.Println(code.Code != "", code.ExpiresAt.Sub(srv.Now()).Round(time.Minute))
 	// Output: true 1m0s
 }
 
