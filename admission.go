@@ -2,7 +2,6 @@ package fanfare
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -196,11 +195,3 @@ type admissionState struct {
 	err       error
 }
 
-// mustJSON encodes a value of this package's own types at init.
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("fanfare: " + err.Error())
-	}
-	return b
-}

@@ -173,27 +173,34 @@ func DistributionFromCheckoutBody(r *http.Request) (Distribution, error) {
 }
 
 // DistributionFromValidateBody names the distribution from the JSON body
-// field queueId or drawId (exactly one), as in the guide's validation
-// request. Use it as AdmissionOptions.DistributionFunc.
+// field queueId, drawId or auctionId (exactly one), as in the guide's
+// validation request and [NewValidateAdmissionHandler]. Use it as
+// AdmissionOptions.DistributionFunc.
 func DistributionFromValidateBody(r *http.Request) (Distribution, error) {
 	body, err := bodyOf(r)
 	if err != nil {
 		return Distribution{}, fmt.Errorf("fanfare: %w", err)
 	}
-	q, err1 := body.str("queueId")
-	d, err2 := body.str("drawId")
-	if err := errors.Join(err1, err2); err != nil {
-		return Distribution{}, fmt.Errorf("fanfare: %w", err)
+	var found []Distribution
+	for _, f := range [...]struct {
+		field string
+		typ   DistributionType
+	}{{"queueId", TypeQueue}, {"drawId", TypeDraw}, {"auctionId", TypeAuction}} {
+		id, err := body.str(f.field)
+		if err != nil {
+			return Distribution{}, fmt.Errorf("fanfare: %w", err)
+		}
+		if id != "" {
+			found = append(found, Distribution{Type: f.typ, ID: id})
+		}
 	}
-	switch {
-	case q != "" && d != "":
-		return Distribution{}, errors.New("fanfare: the request body names both queueId and drawId")
-	case q != "":
-		return Queue(q), nil
-	case d != "":
-		return Draw(d), nil
+	switch len(found) {
+	case 0:
+		return Distribution{}, ErrNoDistribution
+	case 1:
+		return found[0], nil
 	}
-	return Distribution{}, errors.New("fanfare: queueId or drawId required")
+	return Distribution{}, errMultipleDistributions
 }
 
 // DistributionFromPath names the distribution of type t from the path

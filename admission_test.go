@@ -376,7 +376,7 @@ func TestDistributionFromBodyOutsideMiddleware(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, fanfare.Queue("q_1"), d)
 	_, err = fanfare.DistributionFromValidateBody(httptest.NewRequest("POST", "/", nil))
-	assert.EqualError(t, err, "fanfare: queueId or drawId required")
+	assert.ErrorIs(t, err, fanfare.ErrNoDistribution)
 }
 
 func TestRequireAdmissionBindConsumer(t *testing.T) {

@@ -303,13 +303,13 @@ func ExampleRequireAdmission_alice() {
 
 // The guide's validate-admission body names a queue or a draw.
 func ExampleDistributionFromValidateBody() {
-	for _, body := range []string{`{"queueId":"q_1","token":"..."}`, `{"drawId":"d_1"}`, `{}`} {
+	for _, body := range []string{`{"queueId":"q_1","token":"..."}`, `{"auctionId":"a_1"}`, `{}`} {
 		req := httptest.NewRequest(http.MethodPost, "/api/validate-admission", strings.NewReader(body))
 		d, err := fanfare.DistributionFromValidateBody(req)
 		fmt.Println(d, err)
 	}
 	// Output:
 	// queue:q_1 <nil>
-	// draw:d_1 <nil>
-	// : fanfare: queueId or drawId required
+	// auction:a_1 <nil>
+	// : fanfare: queueId, drawId or auctionId required
 }
