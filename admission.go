@@ -194,4 +194,3 @@ type admissionState struct {
 	completed bool // Complete ran (its local part, at least)
 	err       error
 }
-
