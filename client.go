@@ -119,6 +119,18 @@ func (c Config) GoString() string { return c.String() }
 // verb reaches the secret key through reflection.
 func (c Config) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
 
+// MarshalJSON encodes the config with its secret key redacted, so a config
+// dumped into a debug endpoint or a log line as JSON does not leak it.
+// Decoding is unaffected: a JSON config file can still set SecretKey.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		APIURL, OrganizationID, SecretKey string
+		AttemptTimeout                    time.Duration
+		Retry                             RetryPolicy
+		UserAgent                         string
+	}{c.APIURL, c.OrganizationID, redacted(c.SecretKey), c.AttemptTimeout, c.Retry, c.UserAgent})
+}
+
 // LogValue makes log/slog print the config without its secret key.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
@@ -246,18 +258,18 @@ func (c *Client) APIURL() string { return c.base }
 func (c *Client) OrganizationID() string { return c.orgID }
 
 // String describes the client without its secret key.
-func (c *Client) String() string {
+func (c Client) String() string {
 	return fmt.Sprintf("fanfare.Client{APIURL:%q OrganizationID:%q SecretKey:%q}", c.base, c.orgID, redacted(c.secret))
 }
 
 // GoString is String.
-func (c *Client) GoString() string { return c.String() }
+func (c Client) GoString() string { return c.String() }
 
 // Format makes every fmt verb print String, so no verb reaches the key.
-func (c *Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
+func (c Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
 
 // LogValue makes log/slog print the client without its secret key.
-func (c *Client) LogValue() slog.Value {
+func (c Client) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("api_url", c.base), slog.String("organization_id", c.orgID))
 }
 
@@ -409,7 +421,8 @@ func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idem
 	raw, err = readCapped(resp.Body)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if err != nil {
-			return nil, idempotent, &unavailableError{op: op, err: err}
+			// A body cut short is worth another try; an oversized one is not.
+			return nil, idempotent && !errors.Is(err, errResponseTooLarge), &unavailableError{op: op, err: err}
 		}
 		return raw, false, nil
 	}

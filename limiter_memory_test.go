@@ -2,7 +2,6 @@ package fanfare_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	fanfare "github.com/waitify-io/fanfare-go"
+	"github.com/waitify-io/fanfare-go/fanfaretest"
 	"github.com/waitify-io/fanfare-go/limitertest"
 )
 
@@ -17,28 +17,6 @@ func TestMemoryLimiterConformance(t *testing.T) {
 	limitertest.Run(t, func(t *testing.T, limit fanfare.Limit, clock func() time.Time) fanfare.Limiter {
 		return fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{Limit: limit, Clock: clock})
 	})
-}
-
-// manualClock stands in for fanfaretest.Clock until it lands.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newManualClock() *manualClock {
-	return &manualClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 func TestMemoryLimiterDefaults(t *testing.T) {
@@ -78,7 +56,7 @@ func TestNewMemoryLimiterPanics(t *testing.T) {
 }
 
 func TestMemoryLimiterReclaimsIdleKeys(t *testing.T) {
-	c := newManualClock()
+	c := fanfaretest.NewClock(time.Time{})
 	l := fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{Clock: c.Now})
 	const keys = 5000
 	for i := range keys {
@@ -111,7 +89,7 @@ func TestMemoryLimiterReclaimsIdleKeys(t *testing.T) {
 }
 
 func TestMemoryLimiterMaxKeys(t *testing.T) {
-	c := newManualClock()
+	c := fanfaretest.NewClock(time.Time{})
 	l := fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{
 		Limit:   fanfare.Limit{Requests: 2, Window: time.Minute},
 		MaxKeys: 100,
@@ -169,7 +147,7 @@ func TestMemoryLimiterZeroAllocs(t *testing.T) {
 // stamps (2^32 ticks of 100ns for a minute's window: 7 minutes) with a key
 // in use, many times over: the decisions must not notice.
 func TestMemoryLimiterStampsWrap(t *testing.T) {
-	c := newManualClock()
+	c := fanfaretest.NewClock(time.Time{})
 	l := fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{Limit: fanfare.Limit{Requests: 2, Window: time.Minute}, Clock: c.Now})
 	_, err := l.Allow(t.Context(), "other") // a key left behind in the old range
 	require.NoError(t, err)
@@ -189,7 +167,7 @@ func TestMemoryLimiterStampsWrap(t *testing.T) {
 // TestMemoryLimiterLongKeys covers keys too long to sit inline in a record,
 // through eviction and the reuse of their records.
 func TestMemoryLimiterLongKeys(t *testing.T) {
-	c := newManualClock()
+	c := fanfaretest.NewClock(time.Time{})
 	l := fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{
 		Limit: fanfare.Limit{Requests: 1, Window: time.Minute}, MaxKeys: 50, Clock: c.Now,
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	fanfare "github.com/waitify-io/fanfare-go"
+	"github.com/waitify-io/fanfare-go/fanfaretest"
 )
 
 // okHandler answers 200 and echoes the decision it was handed.
@@ -67,7 +68,7 @@ func allowedN(t *testing.T, h http.Handler, req request) int {
 }
 
 func TestRateLimitAuthorizeDefaultPolicy(t *testing.T) {
-	c := newManualClock()
+	c := fanfaretest.NewClock(time.Time{})
 	h := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{Clock: c.Now})(okHandler)
 	alice := request{identity: "alice"}
 
@@ -170,7 +171,7 @@ func TestRateLimitAuthorizeKeys(t *testing.T) {
 func headerKey(r *http.Request) (string, error) { return r.Header.Get("X-Tenant"), nil }
 
 func TestRateLimitAuthorizeLegacyHeaders(t *testing.T) {
-	c := newManualClock()
+	c := fanfaretest.NewClock(time.Time{})
 	h := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{
 		Limit:         fanfare.Limit{Requests: 2, Window: 30 * time.Second},
 		LegacyHeaders: true,
@@ -204,7 +205,7 @@ func TestRateLimitAuthorizeLegacyHeaders(t *testing.T) {
 // TestRateLimitAuthorizeLargePolicy covers limits too large for the
 // precomputed header tables.
 func TestRateLimitAuthorizeLargePolicy(t *testing.T) {
-	c := newManualClock()
+	c := fanfaretest.NewClock(time.Time{})
 	h := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{
 		Limit:         fanfare.Limit{Requests: 5000, Window: 24 * time.Hour},
 		LegacyHeaders: true,
@@ -377,7 +378,7 @@ func (w *discardWriter) WriteHeader(int)             {}
 // TestRateLimitAuthorizeUnalignedClock: a real clock is not on a tick; the
 // headers must still read a whole window, not a window and a second.
 func TestRateLimitAuthorizeUnalignedClock(t *testing.T) {
-	c := newManualClock()
+	c := fanfaretest.NewClock(time.Time{})
 	c.Advance(1234567 * time.Nanosecond)
 	h := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{Clock: c.Now})(okHandler)
 	w := serve(t, h, request{identity: "alice"})

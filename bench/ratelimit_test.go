@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -279,7 +280,7 @@ func benchmarkMiddleware(b *testing.B) {
 	}{
 		{"baseline", noop, 0},
 		{"fanfare", fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{Limit: fanfareLimit(n)})(noop), fanfareLimit(n).Window},
-		{"httprate", httprate.LimitByIP(peerLimit, peerWindow)(noop), 0},
+		{"httprate", httprate.LimitBy(peerLimit, peerWindow, httprateKeyByPeer)(noop), 0},
 		{"ulule", ululeMW.Handler(noop), 0},
 		{"sethvargo", sethMW.Handle(noop), 0},
 	} {
@@ -318,6 +319,17 @@ func benchmarkMiddleware(b *testing.B) {
 			filled = time.Now()
 		})
 	}
+}
+
+// httprateKeyByPeer is what httprate recommends in place of its deprecated
+// LimitByIP: the peer address, IPv6 bucketed by /64 — fanfare's default for
+// a client without a trusted proxy.
+func httprateKeyByPeer(r *http.Request) (string, error) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return "", err
+	}
+	return httprate.CanonicalizeIP(host), nil
 }
 
 type discardWriter struct{ h http.Header }

@@ -1,0 +1,40 @@
+# fanfare-go — every target works on a fresh machine with Go installed.
+# `make test` is the command the README names and CI runs.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# Every module of the workspace (go.work), or just the root without one.
+MODULES := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
+FUZZTIME ?= 5s
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: test vet race fuzz staticcheck bench demo
+
+## test: go vet and go test -race for every module; stops at the first failure.
+test:
+	@for m in $(MODULES); do \
+		echo "== $$m"; \
+		(cd "$$m" && go vet ./... && go test -race -count=1 ./...) || exit 1; \
+	done
+
+## fuzz: run every fuzz target for $(FUZZTIME) each.
+fuzz:
+	@for m in $(MODULES); do \
+		cd "$$m"; \
+		for pkg in $$(go list ./...); do \
+			dir=$$(go list -f '{{.Dir}}' $$pkg); \
+			for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+				echo "== $$pkg $$t"; \
+				go test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+			done; \
+		done; \
+	done
+
+## staticcheck: staticcheck every module (installed through the Go module proxy).
+staticcheck:
+	@command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@for m in $(MODULES); do \
+		echo "== staticcheck $$m"; \
+		(cd "$$m" && "$$(command -v staticcheck || echo $$(go env GOPATH)/bin/staticcheck)" ./...) || exit 1; \
+	done
