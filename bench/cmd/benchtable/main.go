@@ -1,7 +1,8 @@
 // Command benchtable reads `go test -bench` output on stdin and prints one
 // Markdown table per benchmark group — ns/op, B/op, allocs/op and the ratio
-// of ns/op to the group's fanfare row — then a verdict line per target of
-// shared/BENCHMARKS.md it knows how to check.
+// of ns/op to the group's reference row (see referenceFor) — then a verdict
+// line per target of shared/BENCHMARKS.md it knows how to check: PASS, FAIL
+// or MISSING, and INFO for what is reported without a target.
 //
 // A group is a benchmark name without its last element:
 // BenchmarkB3/keys=10000/ulule is the ulule row of group BenchmarkB3/keys=10000.
@@ -21,8 +22,22 @@ import (
 	"strings"
 )
 
-// reference is the row every other row of its group is compared with.
+// reference is the row every other row of a B3 group is compared with, and
+// the row under test everywhere.
 const reference = "fanfare"
+
+// referenceFor names the row the other rows of group are compared with: the
+// floor for the admission checks (B1, B2), the guide's plain code for the
+// authorize endpoint and the sanitizer (B5, B6), fanfare itself for B3.
+func referenceFor(group string) string {
+	switch {
+	case strings.HasPrefix(group, "BenchmarkB1/"), group == "BenchmarkB2":
+		return "floor"
+	case group == "BenchmarkB5", strings.HasPrefix(group, "BenchmarkB6/"):
+		return "guide"
+	}
+	return reference
+}
 
 type row struct {
 	group, name string
@@ -106,13 +121,14 @@ func printTables(w io.Writer, rows []*row) {
 		}
 	}
 	for _, g := range groups {
+		refName := referenceFor(g)
 		var ref float64
 		for _, r := range rows {
-			if r.group == g && r.name == reference {
+			if r.group == g && r.name == refName {
 				ref, _ = r.median("ns/op")
 			}
 		}
-		fmt.Fprintf(w, "\n%s\n\n| row | ns/op | B/op | allocs/op | × %s | other |\n|---|---:|---:|---:|---:|---|\n", g, reference)
+		fmt.Fprintf(w, "\n%s\n\n| row | ns/op | B/op | allocs/op | × %s | other |\n|---|---:|---:|---:|---:|---|\n", g, refName)
 		for _, r := range rows {
 			if r.group != g {
 				continue
@@ -137,49 +153,154 @@ func printTables(w io.Writer, rows []*row) {
 	}
 }
 
-// verdicts checks the B3 targets; each line reads PASS, FAIL or MISSING.
-// It reports whether any failed.
+// verdicter prints verdict lines and remembers whether any target failed.
+type verdicter struct {
+	w      io.Writer
+	rows   []*row
+	failed bool
+}
+
+func (v *verdicter) find(group, name string) *row {
+	for _, r := range v.rows {
+		if r.group == group && r.name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// value is the median of unit in the row, and whether the row has it.
+func (v *verdicter) value(group, name, unit string) (float64, bool) {
+	r := v.find(group, name)
+	if r == nil {
+		return 0, false
+	}
+	return r.median(unit)
+}
+
+func (v *verdicter) say(ok, missing bool, what string) {
+	switch {
+	case missing:
+		fmt.Fprintf(v.w, "MISSING  %s\n", what)
+	case ok:
+		fmt.Fprintf(v.w, "PASS     %s\n", what)
+	default:
+		v.failed = true
+		fmt.Fprintf(v.w, "FAIL     %s\n", what)
+	}
+}
+
+func (v *verdicter) info(format string, args ...any) {
+	fmt.Fprintf(v.w, "INFO     "+format+"\n", args...)
+}
+
+// has reports whether any row's group starts with prefix.
+func (v *verdicter) has(prefix string) bool {
+	return slices.ContainsFunc(v.rows, func(r *row) bool { return strings.HasPrefix(r.group, prefix) })
+}
+
+// verdicts checks the targets of every group present; each line reads PASS,
+// FAIL, MISSING or INFO. It reports whether any target failed.
 func verdicts(w io.Writer, rows []*row) (failed bool) {
-	find := func(group, name string) *row {
-		for _, r := range rows {
-			if r.group == group && r.name == name {
-				return r
-			}
-		}
-		return nil
-	}
-	say := func(ok bool, missing bool, what string) {
-		switch {
-		case missing:
-			fmt.Fprintf(w, "MISSING  %s\n", what)
-		case ok:
-			fmt.Fprintf(w, "PASS     %s\n", what)
-		default:
-			failed = true
-			fmt.Fprintf(w, "FAIL     %s\n", what)
-		}
-	}
+	v := &verdicter{w: w, rows: rows}
 	fmt.Fprintln(w)
-	if find("BenchmarkB3/keys=1", reference) == nil && find("BenchmarkB3IdleKeys", "BenchmarkB3IdleKeys") == nil {
-		return false // not a B3 run
+	v.b1()
+	v.b2()
+	v.b3()
+	v.b5()
+	v.b6()
+	return v.failed
+}
+
+var b1Algorithms = []string{"HS256", "ES256", "EdDSA"}
+
+// b1 checks fanfare ≤ 1.15 × floor in ns/op, and fanfare faster than auth0
+// and jwtauth in ns/op and allocs/op, for every algorithm.
+func (v *verdicter) b1() {
+	if !v.has("BenchmarkB1/") {
+		return
 	}
-	fmt.Fprintln(w, "B3 targets:")
+	fmt.Fprintln(v.w, "B1 targets:")
+	for _, alg := range b1Algorithms {
+		g := "BenchmarkB1/" + alg
+		ns, okF := v.value(g, "fanfare", "ns/op")
+		floor, okFloor := v.value(g, "floor", "ns/op")
+		ratio := 0.0
+		if okF && okFloor && floor > 0 {
+			ratio = ns / floor
+		}
+		v.say(okF && okFloor && ratio <= 1.15, !okF || !okFloor,
+			fmt.Sprintf("%s: fanfare ≤ 1.15 × floor ns/op (%s×)", alg, format(ratio)))
+		allocs, _ := v.value(g, "fanfare", "allocs/op")
+		for _, peer := range []string{"auth0", "jwtauth"} {
+			pns, okP := v.value(g, peer, "ns/op")
+			pallocs, _ := v.value(g, peer, "allocs/op")
+			v.say(okF && okP && ns < pns && allocs < pallocs, !okF || !okP,
+				fmt.Sprintf("%s: fanfare faster than %s in ns/op and allocs/op (%s vs %s ns, %s vs %s allocs)",
+					alg, peer, format(ns), format(pns), format(allocs), format(pallocs)))
+		}
+		if okF && okFloor && ratio < 1 {
+			v.info("%s: moonshot reached, fanfare below the floor (%s×)", alg, format(ratio))
+		}
+	}
+}
+
+// b2 checks fanfare ≤ 1.10 × floor and fanfare ≥ 2× naive throughput, and
+// reports the latency each row adds over the floor.
+func (v *verdicter) b2() {
+	const g = "BenchmarkB2"
+	if v.find(g, "floor") == nil && v.find(g, "fanfare") == nil && v.find(g, "naive") == nil {
+		return
+	}
+	fmt.Fprintln(v.w, "B2 targets:")
+	ns, okF := v.value(g, "fanfare", "ns/op")
+	floor, okFloor := v.value(g, "floor", "ns/op")
+	naive, okN := v.value(g, "naive", "ns/op")
+	ratio, speedup := 0.0, 0.0
+	if okF && okFloor && floor > 0 {
+		ratio = ns / floor
+	}
+	if okF && okN && ns > 0 {
+		speedup = naive / ns
+	}
+	v.say(ratio <= 1.10, !okF || !okFloor, fmt.Sprintf("fanfare ≤ 1.10 × floor ns/op (%s×)", format(ratio)))
+	v.say(speedup >= 2, !okF || !okN, fmt.Sprintf("fanfare ≥ 2× naive throughput (%s×)", format(speedup)))
+	p50, ok50 := v.value(g, "floor", "p50-µs")
+	p99, ok99 := v.value(g, "floor", "p99-µs")
+	for _, r := range v.rows {
+		if r.group != g || r.name == "floor" || !ok50 || !ok99 {
+			continue
+		}
+		r50, ok1 := r.median("p50-µs")
+		r99, ok2 := r.median("p99-µs")
+		if ok1 && ok2 {
+			v.info("%s latency over floor: p50 %+.0f µs, p99 %+.0f µs", r.name, r50-p50, r99-p99)
+		}
+	}
+}
+
+// b3 checks the B3 targets.
+func (v *verdicter) b3() {
+	if v.find("BenchmarkB3/keys=1", reference) == nil && v.find("BenchmarkB3IdleKeys", "BenchmarkB3IdleKeys") == nil {
+		return
+	}
+	fmt.Fprintln(v.w, "B3 targets:")
 	for _, keys := range []string{"10000", "1000000"} {
 		g := "BenchmarkB3/keys=" + keys
-		ref := find(g, reference)
+		ref := v.find(g, reference)
 		fastest, missing := true, ref == nil
 		if ref != nil {
 			refNs, _ := ref.median("ns/op")
-			for _, r := range rows {
+			for _, r := range v.rows {
 				if ns, _ := r.median("ns/op"); r.group == g && r.name != reference && ns <= refNs {
 					fastest = false
 				}
 			}
 		}
-		say(fastest, missing, "fanfare fastest of all at "+keys+" keys")
+		v.say(fastest, missing, "fanfare fastest of all at "+keys+" keys")
 	}
 	zero, missing := true, true
-	for _, r := range rows {
+	for _, r := range v.rows {
 		if strings.HasPrefix(r.group, "BenchmarkB3/keys=") && r.name == reference {
 			missing = false
 			if a, _ := r.median("allocs/op"); a != 0 {
@@ -187,23 +308,53 @@ func verdicts(w io.Writer, rows []*row) (failed bool) {
 			}
 		}
 	}
-	say(zero, missing, "0 allocs per decision for a known key")
-	mw := find("BenchmarkB3/middleware", reference)
-	a := 0.0
-	if mw != nil {
-		a, _ = mw.median("allocs/op")
+	v.say(zero, missing, "0 allocs per decision for a known key")
+	a, ok := v.value("BenchmarkB3/middleware", reference, "allocs/op")
+	v.say(a <= 4, !ok, "whole middleware ≤ 4 allocs/op")
+	perKey, okKey := v.value("BenchmarkB3IdleKeys", "BenchmarkB3IdleKeys", "B/key")
+	reclaimed, okRec := v.value("BenchmarkB3IdleKeys", "BenchmarkB3IdleKeys", "%reclaimed")
+	v.say(okKey, !okKey, fmt.Sprintf("bytes per idle key reported (%s B/key)", format(perKey)))
+	v.say(reclaimed == 100, !okRec, fmt.Sprintf("idle keys reclaimed (%s%%)", format(reclaimed)))
+}
+
+// b5 reports the throughput ratio and allocations of the authorize
+// endpoint; BENCHMARKS.md sets no target.
+func (v *verdicter) b5() {
+	const g = "BenchmarkB5"
+	ns, okF := v.value(g, "fanfare", "ns/op")
+	guide, okG := v.value(g, "guide", "ns/op")
+	if !okF && !okG {
+		return
 	}
-	say(a <= 4, mw == nil, "whole middleware ≤ 4 allocs/op")
-	idle := find("BenchmarkB3IdleKeys", "BenchmarkB3IdleKeys")
-	var perKey, reclaimed float64
-	var okKey, okRec bool
-	if idle != nil {
-		perKey, okKey = idle.median("B/key")
-		reclaimed, okRec = idle.median("%reclaimed")
+	fmt.Fprintln(v.w, "B5 (reported, no target):")
+	if !okF || !okG || ns == 0 {
+		v.say(false, true, "fanfare and guide rows")
+		return
 	}
-	say(okKey, !okKey, fmt.Sprintf("bytes per idle key reported (%s B/key)", format(perKey)))
-	say(reclaimed == 100, !okRec, fmt.Sprintf("idle keys reclaimed (%s%%)", format(reclaimed)))
-	return failed
+	a, _ := v.value(g, "fanfare", "allocs/op")
+	ga, _ := v.value(g, "guide", "allocs/op")
+	v.info("throughput fanfare / guide: %s× (%s vs %s ns/op); allocs/op fanfare %s, guide %s",
+		format(guide/ns), format(ns), format(guide), format(a), format(ga))
+}
+
+// b6 reports the sanitizer's cost beside the guide's; no target.
+func (v *verdicter) b6() {
+	if !v.has("BenchmarkB6/") {
+		return
+	}
+	fmt.Fprintln(v.w, "B6 (reported, no target):")
+	for _, c := range []string{"realistic", "edge", "over"} {
+		g := "BenchmarkB6/" + c
+		ns, okF := v.value(g, "fanfare", "ns/op")
+		guide, okG := v.value(g, "guide", "ns/op")
+		if !okF || !okG || ns == 0 {
+			continue
+		}
+		a, _ := v.value(g, "fanfare", "allocs/op")
+		ga, _ := v.value(g, "guide", "allocs/op")
+		v.info("%s: fanfare %s ns/op, %s allocs/op; guide %s ns/op, %s allocs/op (fanfare %s× the guide's speed)",
+			c, format(ns), format(a), format(guide), format(ga), format(guide/ns))
+	}
 }
 
 func main() {

@@ -51,3 +51,63 @@ func TestBenchtable(t *testing.T) {
 		t.Error("verdicts: got no failure, want the 1000000-key one")
 	}
 }
+
+const sampleB1B2B5B6 = `BenchmarkB1/HS256/baseline-2   	 9396717	       134.4 ns/op	       432.0 token-B	     160 B/op	       3 allocs/op
+BenchmarkB1/HS256/floor-2      	   95229	     10000 ns/op	       432.0 token-B	    4224 B/op	      74 allocs/op
+BenchmarkB1/HS256/fanfare-2    	  118689	      9000 ns/op	       432.0 token-B	    4160 B/op	      43 allocs/op
+BenchmarkB1/HS256/auth0-2      	   41383	     30000 ns/op	       511.0 token-B	   12216 B/op	     190 allocs/op
+BenchmarkB1/HS256/jwtauth-2    	   21685	     60000 ns/op	       432.0 token-B	   17868 B/op	     276 allocs/op
+BenchmarkB1/ES256/floor-2      	   12259	    100000 ns/op	       475.0 token-B	    5120 B/op	      91 allocs/op
+BenchmarkB1/ES256/fanfare-2    	   12801	    120000 ns/op	       475.0 token-B	    5048 B/op	      61 allocs/op
+BenchmarkB1/ES256/auth0-2      	    9632	    110000 ns/op	       554.0 token-B	   13160 B/op	     207 allocs/op
+BenchmarkB1/ES256/jwtauth-2    	    8169	    150000 ns/op	       475.0 token-B	   18814 B/op	     291 allocs/op
+BenchmarkB2/floor-2            	   25686	     40000 ns/op	      2000 p50-µs	     10000 p99-µs	   12756 B/op	     108 allocs/op
+BenchmarkB2/fanfare-2          	   19136	     50000 ns/op	      2500 p50-µs	     12000 p99-µs	   26564 B/op	     212 allocs/op
+BenchmarkB2/naive-2            	   10000	    120000 ns/op	      6000 p50-µs	     25000 p99-µs	   29971 B/op	     193 allocs/op
+BenchmarkB5/guide-2            	   11788	    120000 ns/op	      6897 p50-µs	     23136 p99-µs	   28577 B/op	     242 allocs/op
+BenchmarkB5/fanfare-2          	   21585	     60000 ns/op	      3418 p50-µs	     15095 p99-µs	   22207 B/op	     203 allocs/op
+BenchmarkB6/realistic/guide-2  	  178648	      6000 ns/op	    2232 B/op	      43 allocs/op
+BenchmarkB6/realistic/fanfare-2	  553894	      3000 ns/op	    1336 B/op	       8 allocs/op
+PASS
+`
+
+func TestBenchtableGroups(t *testing.T) {
+	rows, _, err := parse(strings.NewReader(sampleB1B2B5B6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	printTables(&out, rows)
+	failed := verdicts(&out, rows)
+	tests := []struct {
+		name, want string
+	}{
+		{"B1 ratio to the floor", "| fanfare | 9000 | 4160 | 43 | 0.90 | 432 token-B |"},
+		{"B1 column names the floor", "| row | ns/op | B/op | allocs/op | × floor | other |"},
+		{"B1 within 1.15 of the floor", "PASS     HS256: fanfare ≤ 1.15 × floor ns/op (0.90×)"},
+		{"B1 above 1.15 of the floor", "FAIL     ES256: fanfare ≤ 1.15 × floor ns/op (1.20×)"},
+		{"B1 faster than a peer", "PASS     HS256: fanfare faster than auth0 in ns/op and allocs/op (9000 vs 30000 ns, 43 vs 190 allocs)"},
+		{"B1 slower than a peer in ns", "FAIL     ES256: fanfare faster than auth0 in ns/op and allocs/op (120000 vs 110000 ns, 61 vs 207 allocs)"},
+		{"B1 moonshot", "INFO     HS256: moonshot reached, fanfare below the floor (0.90×)"},
+		{"B1 algorithm not run", "MISSING  EdDSA: fanfare ≤ 1.15 × floor ns/op (0×)"},
+		{"B2 over 1.10 of the floor", "FAIL     fanfare ≤ 1.10 × floor ns/op (1.25×)"},
+		{"B2 more than twice naive", "PASS     fanfare ≥ 2× naive throughput (2.40×)"},
+		{"B2 latency added", "INFO     fanfare latency over floor: p50 +500 µs, p99 +2000 µs"},
+		{"B5 column names the guide", "| fanfare | 60000 | 22207 | 203 | 0.50 |"},
+		{"B5 throughput ratio", "INFO     throughput fanfare / guide: 2× (60000 vs 120000 ns/op); allocs/op fanfare 203, guide 242"},
+		{"B6 realistic", "INFO     realistic: fanfare 3000 ns/op, 8 allocs/op; guide 6000 ns/op, 43 allocs/op (fanfare 2× the guide's speed)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("output lacks %q:\n%s", tt.want, out.String())
+			}
+		})
+	}
+	if strings.Contains(out.String(), "B3 targets") {
+		t.Error("got B3 verdicts for a run without B3")
+	}
+	if !failed {
+		t.Error("verdicts: got no failure, want ES256 and B2's")
+	}
+}
