@@ -137,58 +137,63 @@ func BenchmarkB1(b *testing.B) {
 		auth0Token := signB1(b, alg.method, alg.sign, &withIssAud)
 		auth0Forged := signB1(b, alg.method, alg.forger, &withIssAud)
 
-		b.Run(alg.name+"/baseline", func(b *testing.B) {
-			b1Serve(b, noop, token, "")
-		})
-		b.Run(alg.name+"/floor", func(b *testing.B) {
-			p := jwt.NewParser(jwt.WithValidMethods([]string{alg.method.Alg()}))
-			keyfunc := func(*jwt.Token) (any, error) { return alg.verify, nil }
-			if _, err := p.Parse(forged, keyfunc); err == nil {
-				b.Fatal("golang-jwt accepted a forged token")
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := p.Parse(token, keyfunc); err != nil {
-					b.Fatal(err)
+		fanfareMW := fanfare.RequireAdmission(nil, fanfare.AdmissionOptions{
+			Distribution:            fanfare.Queue(b1Queue),
+			Verifier:                alg.verifier(b),
+			DisableRemoteValidation: true,
+			Completion:              fanfare.CompleteManually,
+			Store:                   fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
+			Logger:                  slog.New(slog.DiscardHandler),
+		})(noop)
+
+		key := alg.verify
+		v, err := validator.New(
+			func(context.Context) (any, error) { return key, nil },
+			alg.auth0Alg, b1Issuer, []string{b1Audience},
+			validator.WithCustomClaims(func() validator.CustomClaims { return &auth0Claims{} }),
+		)
+		if err != nil {
+			b.Fatal(err)
+		}
+		auth0MW := jwtmiddleware.New(v.ValidateToken,
+			jwtmiddleware.WithTokenExtractor(func(r *http.Request) (string, error) { return fromHeader(r), nil })).CheckJWT(noop)
+
+		var ja *jwtauth.JWTAuth
+		if _, ok := alg.verify.([]byte); ok {
+			ja = jwtauth.New(alg.method.Alg(), alg.verify, nil)
+		} else {
+			ja = jwtauth.New(alg.method.Alg(), nil, alg.verify)
+		}
+		jwtauthMW := jwtauth.Verify(ja, fromHeader)(jwtauth.Authenticator(ja)(noop))
+
+		rows := []struct {
+			name string
+			run  func(b *testing.B)
+		}{
+			{"baseline", func(b *testing.B) { b1Serve(b, noop, token, "") }},
+			{"floor", func(b *testing.B) {
+				p := jwt.NewParser(jwt.WithValidMethods([]string{alg.method.Alg()}))
+				keyfunc := func(*jwt.Token) (any, error) { return alg.verify, nil }
+				if _, err := p.Parse(forged, keyfunc); err == nil {
+					b.Fatal("golang-jwt accepted a forged token")
 				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := p.Parse(token, keyfunc); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(len(token)), "token-B")
+			}},
+			{"fanfare", func(b *testing.B) { b1Serve(b, fanfareMW, token, forged) }},
+			{"auth0", func(b *testing.B) { b1Serve(b, auth0MW, auth0Token, auth0Forged) }},
+			{"jwtauth", func(b *testing.B) { b1Serve(b, jwtauthMW, token, forged) }},
+		}
+		for range rounds {
+			for _, row := range rows {
+				b.Run(alg.name+"/"+row.name, row.run)
 			}
-			b.ReportMetric(float64(len(token)), "token-B")
-		})
-		b.Run(alg.name+"/fanfare", func(b *testing.B) {
-			h := fanfare.RequireAdmission(nil, fanfare.AdmissionOptions{
-				Distribution:            fanfare.Queue(b1Queue),
-				Verifier:                alg.verifier(b),
-				DisableRemoteValidation: true,
-				Completion:              fanfare.CompleteManually,
-				Store:                   fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
-				Logger:                  slog.New(slog.DiscardHandler),
-			})(noop)
-			b1Serve(b, h, token, forged)
-		})
-		b.Run(alg.name+"/auth0", func(b *testing.B) {
-			key := alg.verify
-			v, err := validator.New(
-				func(context.Context) (any, error) { return key, nil },
-				alg.auth0Alg, b1Issuer, []string{b1Audience},
-				validator.WithCustomClaims(func() validator.CustomClaims { return &auth0Claims{} }),
-			)
-			if err != nil {
-				b.Fatal(err)
-			}
-			mw := jwtmiddleware.New(v.ValidateToken,
-				jwtmiddleware.WithTokenExtractor(func(r *http.Request) (string, error) { return fromHeader(r), nil }))
-			b1Serve(b, mw.CheckJWT(noop), auth0Token, auth0Forged)
-		})
-		b.Run(alg.name+"/jwtauth", func(b *testing.B) {
-			var ja *jwtauth.JWTAuth
-			if _, ok := alg.verify.([]byte); ok {
-				ja = jwtauth.New(alg.method.Alg(), alg.verify, nil)
-			} else {
-				ja = jwtauth.New(alg.method.Alg(), nil, alg.verify)
-			}
-			h := jwtauth.Verify(ja, fromHeader)(jwtauth.Authenticator(ja)(noop))
-			b1Serve(b, h, token, forged)
-		})
+		}
 	}
 }
 

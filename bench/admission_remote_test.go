@@ -68,57 +68,55 @@ func BenchmarkB2(b *testing.B) {
 		}
 	}
 	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	newMiddleware := func(b *testing.B) http.Handler {
+		client, err := fanfare.NewClient(srv.Config())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return fanfare.RequireAdmission(client, fanfare.AdmissionOptions{
+			Distribution: queue,
+			Completion:   fanfare.CompleteManually,
+			Store:        fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
+			Logger:       slog.New(slog.DiscardHandler),
+		})(noop)
+	}
+	floorClient := &http.Client{Transport: tunedTransport()}
+	defer floorClient.CloseIdleConnections()
+	validateURL := srv.URL + "/queues/" + b2Queue + "/validate"
+	withBody := newMiddleware(b)
+	withHeader := newMiddleware(b)
+	naive := guideCheckout{apiURL: srv.URL, orgID: srv.OrganizationID, secretKey: srv.SecretKey, next: noop}
+	defer closeDefaultIdle()
 
-	b.Run("floor", func(b *testing.B) {
-		client := &http.Client{Transport: tunedTransport()}
-		defer client.CloseIdleConnections()
-		url := srv.URL + "/queues/" + b2Queue + "/validate"
-		b2Run(b, slots, func(ctx context.Context, c *b2Checkout) error {
-			return floorValidate(ctx, client, url, srv.OrganizationID, srv.SecretKey, c.consumer, c.token)
-		})
-	})
-	b.Run("fanfare", func(b *testing.B) {
-		client, err := fanfare.NewClient(srv.Config())
-		if err != nil {
-			b.Fatal(err)
-		}
-		h := fanfare.RequireAdmission(client, fanfare.AdmissionOptions{
-			Distribution: queue,
-			Completion:   fanfare.CompleteManually,
-			Store:        fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
-			Logger:       slog.New(slog.DiscardHandler),
-		})(noop)
-		b2Run(b, slots, serveCheckout(h))
-	})
-	// The same middleware with the token in its header and no body: its
-	// cheapest path, which reads no JSON body.
-	b.Run("fanfare-header", func(b *testing.B) {
-		client, err := fanfare.NewClient(srv.Config())
-		if err != nil {
-			b.Fatal(err)
-		}
-		h := fanfare.RequireAdmission(client, fanfare.AdmissionOptions{
-			Distribution: queue,
-			Completion:   fanfare.CompleteManually,
-			Store:        fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
-			Logger:       slog.New(slog.DiscardHandler),
-		})(noop)
-		b2Run(b, slots, func(ctx context.Context, c *b2Checkout) error {
+	rows := []struct {
+		name string
+		do   func(context.Context, *b2Checkout) error
+	}{
+		// The harness alone: request, recorder and no-op handler, no network.
+		{"baseline", serveCheckout(noop)},
+		{"floor", func(ctx context.Context, c *b2Checkout) error {
+			return floorValidate(ctx, floorClient, validateURL, srv.OrganizationID, srv.SecretKey, c.consumer, c.token)
+		}},
+		{"fanfare", serveCheckout(withBody)},
+		// The same middleware with the token in its header and no body: its
+		// cheapest path, which reads no JSON body.
+		{"fanfare-header", func(ctx context.Context, c *b2Checkout) error {
 			r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/checkout", nil)
 			r.Header.Set("Fanfare-Admission", c.token)
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, r)
+			withHeader.ServeHTTP(rec, r)
 			if rec.Code != http.StatusOK {
 				return fmt.Errorf("status %d: %s", rec.Code, rec.Body)
 			}
 			return nil
-		})
-	})
-	b.Run("naive", func(b *testing.B) {
-		defer closeDefaultIdle()
-		g := guideCheckout{apiURL: srv.URL, orgID: srv.OrganizationID, secretKey: srv.SecretKey, next: noop}
-		b2Run(b, slots, serveCheckout(g))
-	})
+		}},
+		{"naive", serveCheckout(naive)},
+	}
+	for range rounds {
+		for _, row := range rows {
+			b.Run(row.name, func(b *testing.B) { b2Run(b, slots, row.do) })
+		}
+	}
 }
 
 // serveCheckout sends the checkout through h into a recorder; anything but

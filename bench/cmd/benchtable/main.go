@@ -6,7 +6,8 @@
 //
 // A group is a benchmark name without its last element:
 // BenchmarkB3/keys=10000/ulule is the ulule row of group BenchmarkB3/keys=10000.
-// With -count > 1, a row shows the median of its runs.
+// With -count > 1, or rows run in rounds (BenchmarkB1/HS256/floor#01), a
+// row shows the median of its runs.
 //
 //	go test -run '^$' -bench B3 ./bench | go run ./bench/cmd/benchtable
 package main
@@ -60,6 +61,11 @@ func (r *row) median(unit string) (float64, bool) {
 
 var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
 
+// repeat is the suffix the testing package gives a sub-benchmark run again
+// under the same name ("fanfare#01"): the bench package runs rows in
+// interleaved rounds, and each round is one more sample of the row.
+var repeat = regexp.MustCompile(`#\d+(/|$)`)
+
 func parse(in io.Reader) (rows []*row, header []string, err error) {
 	byName := map[string]*row{}
 	sc := bufio.NewScanner(in)
@@ -73,7 +79,7 @@ func parse(in io.Reader) (rows []*row, header []string, err error) {
 		if m == nil {
 			continue
 		}
-		full := m[1]
+		full := repeat.ReplaceAllString(m[1], "$1")
 		r := byName[full]
 		if r == nil {
 			group, name := full, full
@@ -268,7 +274,7 @@ func (v *verdicter) b2() {
 	p50, ok50 := v.value(g, "floor", "p50-µs")
 	p99, ok99 := v.value(g, "floor", "p99-µs")
 	for _, r := range v.rows {
-		if r.group != g || r.name == "floor" || !ok50 || !ok99 {
+		if r.group != g || r.name == "floor" || r.name == "baseline" || !ok50 || !ok99 {
 			continue
 		}
 		r50, ok1 := r.median("p50-µs")
