@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -88,19 +89,34 @@ func BenchmarkB2(b *testing.B) {
 	naive := guideCheckout{apiURL: srv.URL, orgID: srv.OrganizationID, secretKey: srv.SecretKey, next: noop}
 	defer closeDefaultIdle()
 
+	fanfareClient, err := fanfare.NewClient(srv.Config())
+	if err != nil {
+		b.Fatal(err)
+	}
+
 	rows := []struct {
-		name string
-		do   func(context.Context, *b2Checkout) error
+		name     string
+		upstream bool // one validate call per request
+		do       func(context.Context, *b2Checkout) error
 	}{
 		// The harness alone: request, recorder and no-op handler, no network.
-		{"baseline", serveCheckout(noop)},
-		{"floor", func(ctx context.Context, c *b2Checkout) error {
+		{"baseline", false, serveCheckout(noop)},
+		{"floor", true, func(ctx context.Context, c *b2Checkout) error {
 			return floorValidate(ctx, floorClient, validateURL, srv.OrganizationID, srv.SecretKey, c.consumer, c.token)
 		}},
-		{"fanfare", serveCheckout(withBody)},
+		// fanfare.Client.ValidateAdmission alone, with its default
+		// transport: the library's client without the middleware.
+		{"client", true, func(ctx context.Context, c *b2Checkout) error {
+			ok, err := fanfareClient.ValidateAdmission(ctx, queue, c.consumer, c.token)
+			if err == nil && !ok {
+				err = errors.New("validate: false for a valid token")
+			}
+			return err
+		}},
+		{"fanfare", true, serveCheckout(withBody)},
 		// The same middleware with the token in its header and no body: its
 		// cheapest path, which reads no JSON body.
-		{"fanfare-header", func(ctx context.Context, c *b2Checkout) error {
+		{"fanfare-header", true, func(ctx context.Context, c *b2Checkout) error {
 			r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/checkout", nil)
 			r.Header.Set("Fanfare-Admission", c.token)
 			rec := httptest.NewRecorder()
@@ -110,11 +126,21 @@ func BenchmarkB2(b *testing.B) {
 			}
 			return nil
 		}},
-		{"naive", serveCheckout(naive)},
+		{"naive", true, serveCheckout(naive)},
 	}
 	for range rounds {
 		for _, row := range rows {
-			b.Run(row.name, func(b *testing.B) { b2Run(b, slots, row.do) })
+			b.Run(row.name, func(b *testing.B) {
+				before := srv.Calls(fanfaretest.EndpointValidate)
+				requests := b2Run(b, slots, row.do)
+				want := 0
+				if row.upstream {
+					want = requests
+				}
+				if got := srv.Calls(fanfaretest.EndpointValidate) - before; got != want {
+					b.Fatalf("%d validate calls for %d requests, want %d", got, requests, want)
+				}
+			})
 		}
 	}
 }
@@ -135,10 +161,11 @@ func serveCheckout(h http.Handler) func(context.Context, *b2Checkout) error {
 }
 
 // b2Run runs do in about 64 goroutines, each over its own slot of
-// checkouts, timing every call; the first error fails the benchmark.
-func b2Run(b *testing.B, slots [][]b2Checkout, do func(context.Context, *b2Checkout) error) {
+// checkouts, timing every call, and returns how many calls it made; the
+// first error fails the benchmark.
+func b2Run(b *testing.B, slots [][]b2Checkout, do func(context.Context, *b2Checkout) error) int {
 	b.Helper()
-	runParallel(b, b2Goroutines, func(ctx context.Context, worker, i int) error {
+	return runParallel(b, b2Goroutines, func(ctx context.Context, worker, i int) error {
 		if worker >= len(slots) {
 			return fmt.Errorf("worker %d, only %d slots of tokens", worker, len(slots))
 		}
@@ -151,8 +178,8 @@ func b2Run(b *testing.B, slots [][]b2Checkout, do func(context.Context, *b2Check
 // i-th call of each worker getting i; it times every call and reports the
 // p50 and p99 latencies. The first error fails the benchmark. Before the
 // timer starts, every worker makes one call at once, so connection pools are
-// as warm as a server's in a drop.
-func runParallel(b *testing.B, goroutines int, do func(ctx context.Context, worker, i int) error) {
+// as warm as a server's in a drop. It returns how many calls it made.
+func runParallel(b *testing.B, goroutines int, do func(ctx context.Context, worker, i int) error) int {
 	b.Helper()
 	n := goroutinesFor(b, goroutines)
 	ctx := context.Background()
@@ -167,7 +194,7 @@ func runParallel(b *testing.B, goroutines int, do func(ctx context.Context, work
 	}
 
 	var lat latencies
-	var next atomic.Int64
+	var next, calls atomic.Int64
 	var failed atomic.Pointer[error]
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -183,12 +210,14 @@ func runParallel(b *testing.B, goroutines int, do func(ctx context.Context, work
 			samples = append(samples, time.Since(start))
 		}
 		lat.add(samples)
+		calls.Add(int64(len(samples)))
 	})
 	b.StopTimer()
 	if err := failed.Load(); err != nil {
 		b.Fatal(*err)
 	}
 	lat.report(b)
+	return n + int(calls.Load())
 }
 
 // tunedTransport keeps a connection per concurrent caller.

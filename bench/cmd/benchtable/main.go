@@ -146,14 +146,17 @@ func printTables(w io.Writer, rows []*row) {
 			if ref > 0 {
 				ratio = format(ns / ref)
 			}
-			var other []string
+			var units, other []string
 			for unit := range r.metrics {
 				if unit != "B/op" && unit != "allocs/op" {
-					v, _ := r.median(unit)
-					other = append(other, format(v)+" "+unit)
+					units = append(units, unit)
 				}
 			}
-			slices.Sort(other)
+			slices.Sort(units)
+			for _, unit := range units {
+				v, _ := r.median(unit)
+				other = append(other, format(v)+" "+unit)
+			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.name, format(ns), format(b), format(allocs), ratio, strings.Join(other, ", "))
 		}
 	}
