@@ -133,12 +133,18 @@ func BenchmarkB2(b *testing.B) {
 			b.Run(row.name, func(b *testing.B) {
 				before := srv.Calls(fanfaretest.EndpointValidate)
 				requests := b2Run(b, slots, row.do)
-				want := 0
-				if row.upstream {
-					want = requests
-				}
-				if got := srv.Calls(fanfaretest.EndpointValidate) - before; got != want {
-					b.Fatalf("%d validate calls for %d requests, want %d", got, requests, want)
+				got := srv.Calls(fanfaretest.EndpointValidate) - before
+				switch {
+				case !row.upstream && got != 0:
+					b.Fatalf("%d validate calls, want none", got)
+				case row.upstream && got < requests:
+					// Remote mode is authoritative: no request may skip it.
+					b.Fatalf("%d validate calls for %d requests, want one each", got, requests)
+				case row.upstream:
+					// More than one: fanfare's client retried attempts
+					// that failed or outlived AttemptTimeout (3s), which
+					// happens when other jobs starve this machine.
+					b.ReportMetric(float64(got)/float64(requests), "validates/req")
 				}
 			})
 		}
