@@ -42,7 +42,7 @@ type bodyCloser struct {
 
 // readBody buffers and decodes a JSON body when the middleware reads body
 // fields, and puts it back for the handler. Other bodies are left alone.
-func (m *admissionMiddleware) readBody(r *http.Request) (requestBody, *http.Request, error) {
+func (m *AdmissionGuard) readBody(r *http.Request) (requestBody, *http.Request, error) {
 	if (m.bodyField == "" && m.consumerField == "" && m.distFunc == nil) ||
 		r.Body == nil || r.Body == http.NoBody || !isJSON(r.Header) {
 		return nil, r, nil
@@ -92,7 +92,7 @@ func isJSON(h http.Header) bool {
 }
 
 // token returns the admission token from the first source that has one.
-func (m *admissionMiddleware) token(r *http.Request, body requestBody) (string, *AdmissionError) {
+func (m *AdmissionGuard) token(r *http.Request, body requestBody) (string, *AdmissionError) {
 	if m.header != "" {
 		switch v := r.Header[m.header]; {
 		case len(v) > 1:
