@@ -55,6 +55,11 @@ func SanitizeClaims(policy fanfare.ClaimsPolicy) func(http.Handler) http.Handler
 	return fanfare.SanitizeClaims(policy)
 }
 
+// RateLimitAuthorize is [fanfare.RateLimitAuthorize].
+func RateLimitAuthorize(opts fanfare.RateLimitOptions) func(http.Handler) http.Handler {
+	return fanfare.RateLimitAuthorize(opts)
+}
+
 // NewAuthorizeHandler is [fanfare.NewAuthorizeHandler].
 func NewAuthorizeHandler(client *fanfare.Client, opts fanfare.AuthorizeOptions) http.Handler {
 	return fanfare.NewAuthorizeHandler(client, opts)

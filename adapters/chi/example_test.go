@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -68,4 +69,28 @@ func ExampleNewAuthorizeHandler() {
 	// Output:
 	// 401 {"error":"Unauthorized"}
 	// 400 {"error":"queueId or drawId required"}
+}
+
+// The guide's limit on the authorize endpoint, here 2 a minute per client IP
+// (no user is logged in).
+func ExampleRateLimitAuthorize() {
+	srv := fanfaretest.NewServer(fanfaretest.Options{})
+	defer srv.Close()
+
+	r := chi.NewRouter()
+	r.With(fanfarechi.RateLimitAuthorize(fanfare.RateLimitOptions{Limit: fanfare.Limit{Requests: 2, Window: time.Minute}})).
+		Method(http.MethodPost, "/api/fanfare/authorize", fanfarechi.NewAuthorizeHandler(srv.Client(), fanfare.AuthorizeOptions{
+			Provider: "your-platform",
+			Issuer:   "https://your-domain.com",
+		}))
+
+	for range 3 {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/fanfare/authorize", nil))
+		fmt.Printf("%d %s Retry-After: %q\n", rec.Code, rec.Body.String(), rec.Header().Get("Retry-After"))
+	}
+	// Output:
+	// 401 {"error":"Unauthorized"} Retry-After: ""
+	// 401 {"error":"Unauthorized"} Retry-After: ""
+	// 429 {"error":"Too many auth requests"} Retry-After: "60"
 }

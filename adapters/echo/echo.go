@@ -114,6 +114,15 @@ func SanitizeClaims(policy fanfare.ClaimsPolicy) echo.MiddlewareFunc {
 	return wrap(fanfare.SanitizeClaims(policy))
 }
 
+// RateLimitAuthorize is [fanfare.RateLimitAuthorize] as echo middleware:
+// the rate limit headers are set on every decided request, and a request
+// over the limit returns an *[Error] with status 429 (Retry-After is already
+// on the response). Put it after your auth middleware, so users are counted
+// one by one. It panics on what fanfare.RateLimitAuthorize panics on.
+func RateLimitAuthorize(opts fanfare.RateLimitOptions) echo.MiddlewareFunc {
+	return wrap(fanfare.RateLimitAuthorize(opts))
+}
+
 // NewAuthorizeHandler is [fanfare.NewAuthorizeHandler] as an echo handler.
 // It writes its answers itself (AuthorizeOptions.ErrorHandler) and returns
 // nil. Put the logged-in user into the request first, e.g. with

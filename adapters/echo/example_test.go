@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -131,4 +132,35 @@ func ExampleNewValidateAdmissionHandler() {
 	// Output:
 	// 200 {"valid":true}
 	// 400 {"error":"queueId or drawId required"}
+}
+
+// The guide's limit on the authorize endpoint, here 2 a minute per user. The
+// refusal reaches echo's error handler with its headers already set.
+func ExampleRateLimitAuthorize() {
+	srv := fanfaretest.NewServer(fanfaretest.Options{})
+	defer srv.Close()
+
+	yourAuth := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c *echo.Context) error {
+			fanfareecho.SetIdentity(c, fanfare.Identity{Subject: "user_1"})
+			return next(c)
+		}
+	}
+	e := echo.New()
+	e.POST("/api/fanfare/authorize",
+		fanfareecho.NewAuthorizeHandler(srv.Client(), fanfare.AuthorizeOptions{Provider: "your-platform", Issuer: "https://your-domain.com"}),
+		yourAuth,
+		fanfareecho.RateLimitAuthorize(fanfare.RateLimitOptions{Limit: fanfare.Limit{Requests: 2, Window: time.Minute}}))
+
+	for range 3 {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/fanfare/authorize", nil))
+		fmt.Printf("%d RateLimit: %s Retry-After: %q\n", rec.Code, rec.Header().Get("RateLimit"), rec.Header().Get("Retry-After"))
+	}
+	post(e, "/api/fanfare/authorize", "")
+	// Output:
+	// 200 RateLimit: "default";r=1;t=60 Retry-After: ""
+	// 200 RateLimit: "default";r=0;t=60 Retry-After: ""
+	// 429 RateLimit: "default";r=0;t=60 Retry-After: "60"
+	// 429 {"error":"Too many auth requests"}
 }

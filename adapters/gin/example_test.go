@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -102,4 +103,27 @@ func ExampleNewValidateAdmissionHandler() {
 	// Output:
 	// 200 {"valid":true}
 	// 400 {"error":"queueId or drawId required"}
+}
+
+// The guide's limit on the authorize endpoint, here 2 a minute per user.
+func ExampleRateLimitAuthorize() {
+	gin.SetMode(gin.ReleaseMode)
+	srv := fanfaretest.NewServer(fanfaretest.Options{})
+	defer srv.Close()
+
+	r := gin.New()
+	r.POST("/api/fanfare/authorize",
+		func(c *gin.Context) { fanfaregin.SetIdentity(c, fanfare.Identity{Subject: "user_1"}) }, // your auth
+		fanfaregin.RateLimitAuthorize(fanfare.RateLimitOptions{Limit: fanfare.Limit{Requests: 2, Window: time.Minute}}),
+		fanfaregin.NewAuthorizeHandler(srv.Client(), fanfare.AuthorizeOptions{Provider: "your-platform", Issuer: "https://your-domain.com"}))
+
+	for range 3 {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/fanfare/authorize", nil))
+		fmt.Printf("%d RateLimit: %s Retry-After: %q\n", rec.Code, rec.Header().Get("RateLimit"), rec.Header().Get("Retry-After"))
+	}
+	// Output:
+	// 200 RateLimit: "default";r=1;t=60 Retry-After: ""
+	// 200 RateLimit: "default";r=0;t=60 Retry-After: ""
+	// 429 RateLimit: "default";r=0;t=60 Retry-After: "60"
 }

@@ -75,6 +75,15 @@ func SanitizeClaims(policy fanfare.ClaimsPolicy) gin.HandlerFunc {
 	return wrap(fanfare.SanitizeClaims(policy))
 }
 
+// RateLimitAuthorize is [fanfare.RateLimitAuthorize] as gin middleware: the
+// rate limit headers are set on every decided request, and a request over
+// the limit is answered 429 with Retry-After and aborted. Put it after your
+// auth middleware, so users are counted one by one. It panics on what
+// fanfare.RateLimitAuthorize panics on.
+func RateLimitAuthorize(opts fanfare.RateLimitOptions) gin.HandlerFunc {
+	return wrap(fanfare.RateLimitAuthorize(opts))
+}
+
 // NewAuthorizeHandler is [fanfare.NewAuthorizeHandler] as a gin handler. Put
 // the logged-in user into the request first, e.g. with [SetIdentity]. It
 // panics on what fanfare.NewAuthorizeHandler panics on.

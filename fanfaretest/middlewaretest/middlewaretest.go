@@ -61,6 +61,9 @@ type Setup struct {
 	// Claims is the policy of the authorize route's SanitizeClaims. It
 	// allows only the claims "email" and "plan".
 	Claims fanfare.ClaimsPolicy
+	// RateLimit configures the authorize route's RateLimitAuthorize: 3
+	// requests a minute per user.
+	RateLimit fanfare.RateLimitOptions
 	// Authorize configures the authorize handler. Its own claims policy
 	// lets through what Claims drops, so the table sees whether the
 	// sanitized identity reached the handler.
@@ -125,7 +128,8 @@ func (s *Setup) Outcome(r *http.Request) Outcome {
 // (the router) serving:
 //
 //	POST /queues/{queue}/checkout   RequireAdmission(s.Admission), the checkout handler
-//	POST /authorize                 login, SanitizeClaims(s.Claims), NewAuthorizeHandler(s.Client, s.Authorize)
+//	POST /authorize                 login, SanitizeClaims(s.Claims), RateLimitAuthorize(s.RateLimit),
+//	                                NewAuthorizeHandler(s.Client, s.Authorize)
 //	POST /validate                  NewValidateAdmissionHandler(s.Client, s.Validate)
 //
 // in the router's own path syntax, where login stores [Setup.Identity] in
@@ -164,6 +168,11 @@ func Run(t *testing.T, mount func(s *Setup) http.Handler) {
 			Logger:                     quiet,
 		},
 		Claims: fanfare.ClaimsPolicy{Allow: []string{"email", "plan"}},
+		RateLimit: fanfare.RateLimitOptions{
+			Limit:  fanfare.Limit{Requests: 3, Window: time.Minute},
+			Clock:  clock.Now,
+			Logger: quiet,
+		},
 		Authorize: fanfare.AuthorizeOptions{
 			Provider: "middlewaretest",
 			Issuer:   "https://middlewaretest.example",
@@ -471,6 +480,42 @@ func (c *suite) authorize(t *testing.T) {
 			t.Errorf("authorize calls to Fanfare: got %d more, want none", got-before)
 		}
 	})
+
+	t.Run("rate limited: 429 with Retry-After", c.rateLimit)
+}
+
+// rateLimit checks the limit per user, its headers, and the window.
+func (c *suite) rateLimit(t *testing.T) {
+	emu := c.s.Emulator
+	user, other := c.consumer("limited"), c.consumer("other")
+	for i := 1; i <= 3; i++ {
+		res := c.post(t, "/authorize", nil, HeaderUser, user)
+		wantJSON(t, res, http.StatusOK, nil)
+		wantHeader(t, res, "RateLimit-Policy", `"default";q=3;w=60`)
+		wantHeader(t, res, "RateLimit", `"default";r=`+strconv.Itoa(3-i)+`;t=60`)
+	}
+	before := emu.Calls(fanfaretest.EndpointAuthorize)
+	res := c.post(t, "/authorize", nil, HeaderUser, user)
+	wantJSON(t, res, http.StatusTooManyRequests, map[string]any{"error": "Too many auth requests"})
+	wantHeader(t, res, "Retry-After", "60")
+	wantHeader(t, res, "RateLimit", `"default";r=0;t=60`)
+	if got := emu.Calls(fanfaretest.EndpointAuthorize); got != before {
+		t.Errorf("authorize calls to Fanfare over the limit: got %d, want none", got-before)
+	}
+
+	// Another user has a budget of their own.
+	wantJSON(t, c.post(t, "/authorize", nil, HeaderUser, other), http.StatusOK, nil)
+
+	// A minute later the first request left the window.
+	c.s.Clock.Advance(time.Minute)
+	wantJSON(t, c.post(t, "/authorize", nil, HeaderUser, user), http.StatusOK, nil)
+}
+
+func wantHeader(t *testing.T, res *response, name, want string) {
+	t.Helper()
+	if got := res.header.Get(name); got != want {
+		t.Errorf("%s: got %q, want %q", name, got, want)
+	}
 }
 
 func lastAuthorization(emu *fanfaretest.Server, subject string) *fanfaretest.Authorization {
