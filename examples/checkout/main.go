@@ -12,11 +12,12 @@
 package main
 
 import (
+	"context"
 	"os"
 
 	"github.com/waitify-io/fanfare-go/examples/internal/shop"
 )
 
 func main() {
-	os.Exit(shop.Main("checkout", shop.NewApp, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(shop.Main(context.Background(), "checkout", shop.NewApp, os.Args[1:], os.Stdout, os.Stderr))
 }

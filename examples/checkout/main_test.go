@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -35,7 +36,7 @@ func TestContract(t *testing.T) {
 func TestDemo(t *testing.T) {
 	t.Setenv("FANFARE_SECRET_KEY", "") // the demo uses its emulator either way
 	var stdout, stderr strings.Builder
-	code := shop.Main("checkout", shop.NewApp, []string{"-demo"}, &stdout, &stderr)
+	code := shop.Main(context.Background(), "checkout", shop.NewApp, []string{"-demo"}, &stdout, &stderr)
 	require.Equal(t, 0, code, "exit code; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")

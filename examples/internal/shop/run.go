@@ -21,12 +21,13 @@ import (
 
 // Main is the main function of every checkout example: name is the
 // program's name, newApp builds its HTTP handler (NewApp for net/http; the
-// gin, echo and chi examples pass their own). It returns the exit code.
+// gin, echo and chi examples pass their own). It serves until ctx is done or
+// the process gets SIGINT or SIGTERM, and returns the exit code.
 //
 // Flags: -addr (default 127.0.0.1:8080), -distribution type:id (default
 // queue:q_drop), -demo (serve on a free loopback port, drive the whole flow
 // against it over HTTP, exit 0 if every answer was the contract's).
-func Main(name string, newApp func(Config) (http.Handler, error), args []string, stdout, stderr io.Writer) int {
+func Main(ctx context.Context, name string, newApp func(Config) (http.Handler, error), args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
@@ -50,7 +51,7 @@ func Main(name string, newApp func(Config) (http.Handler, error), args []string,
 	defer backend.Close()
 	switch {
 	case backend.Emulator != nil && *demoMode:
-		fmt.Fprintf(stdout, "%s: demo against an embedded Fanfare emulator at %s (the demo's browser steps exist only there)\n", name, backend.Client.APIURL())
+		fmt.Fprintf(stdout, "%s: demo against an embedded Fanfare emulator at %s, whatever the environment says (its browser steps exist only there)\n", name, backend.Client.APIURL())
 	case backend.Emulator != nil:
 		fmt.Fprintf(stdout, "%s: no FANFARE_SECRET_KEY in the environment, so using an embedded Fanfare emulator at %s, not the real API\n", name, backend.Client.APIURL())
 	default:
@@ -95,7 +96,7 @@ func Main(name string, newApp func(Config) (http.Handler, error), args []string,
 	appURL := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "%s: shop listening on %s (POST /login is a toy login standing in for your own auth)\n", name, appURL)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	code := 0
 	if *demoMode {
