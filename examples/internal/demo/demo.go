@@ -28,15 +28,15 @@ func Run(ctx context.Context, out io.Writer, appURL string) error {
 	p := &printer{w: out}
 	b := browser.New(appURL)
 
-	resp, err := b.LoadConfig(ctx)
-	if err != nil {
+	if _, err := b.LoadConfig(ctx); err != nil {
 		return err
 	}
 	cfg := b.Config
 	p.step("The page loads /api/config: %s %q of organization %s, Fanfare at %s.",
 		cfg.DistributionType, cfg.DistributionID, cfg.OrganizationID, cfg.APIURL)
 
-	if resp, err = b.Login(ctx, "alice", "alice@example.com"); err != nil {
+	resp, err := b.Login(ctx, "alice", "alice@example.com")
+	if err != nil {
 		return err
 	}
 	if err := expect(resp, http.StatusOK); err != nil {
