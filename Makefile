@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # Every module of the workspace (go.work), or just the root without one.
 MODULES := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
 FUZZTIME ?= 5s
-STATICCHECK_VERSION ?= 2026.2.2
+STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: test vet race fuzz staticcheck bench demo
 

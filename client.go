@@ -119,6 +119,18 @@ func (c Config) GoString() string { return c.String() }
 // verb reaches the secret key through reflection.
 func (c Config) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
 
+// MarshalJSON encodes the config with its secret key redacted, so a config
+// dumped into a debug endpoint or a log line as JSON does not leak it.
+// Decoding is unaffected: a JSON config file can still set SecretKey.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		APIURL, OrganizationID, SecretKey string
+		AttemptTimeout                    time.Duration
+		Retry                             RetryPolicy
+		UserAgent                         string
+	}{c.APIURL, c.OrganizationID, redacted(c.SecretKey), c.AttemptTimeout, c.Retry, c.UserAgent})
+}
+
 // LogValue makes log/slog print the config without its secret key.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(

@@ -21,6 +21,7 @@ type contextKey int
 const (
 	identityKey contextKey = iota
 	admissionKey
+	requestBodyKey
 )
 
 // WithIdentity returns a copy of ctx carrying id.
@@ -36,4 +37,27 @@ func IdentityFromContext(ctx context.Context) (Identity, bool) {
 		return Identity{}, false
 	}
 	return id, true
+}
+
+// WithAdmission returns a copy of ctx carrying a, as [RequireAdmission] does
+// for its handler. Use it to test a handler without the middleware.
+func WithAdmission(ctx context.Context, a *Admission) context.Context {
+	return context.WithValue(ctx, admissionKey, a)
+}
+
+// AdmissionFromContext returns the admission [RequireAdmission] (or
+// [WithAdmission]) stored in ctx. It never panics; a nil admission counts as
+// absent.
+func AdmissionFromContext(ctx context.Context) (*Admission, bool) {
+	a, ok := ctx.Value(admissionKey).(*Admission)
+	return a, ok && a != nil
+}
+
+func contextWithBody(ctx context.Context, b requestBody) context.Context {
+	return context.WithValue(ctx, requestBodyKey, b)
+}
+
+func bodyFromContext(ctx context.Context) (requestBody, bool) {
+	b, ok := ctx.Value(requestBodyKey).(requestBody)
+	return b, ok
 }

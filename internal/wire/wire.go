@@ -114,3 +114,39 @@ type AccessClaims struct {
 
 // AccessTokenIssuer is the iss claim of every access token.
 const AccessTokenIssuer = "consumer-app"
+
+// StatusWaiting is the status of an enter call that put the consumer in line
+// (202 Accepted) instead of admitting it.
+const StatusWaiting = "waiting"
+
+// EnterWaitingResponse is the 202 body of an enter call while the consumer
+// waits in line. Position is the consumer's place in line, from 1.
+type EnterWaitingResponse struct {
+	Status           string `json:"status"`
+	ConsumerID       string `json:"consumerId"`
+	DistributionID   string `json:"distributionId"`
+	DistributionType string `json:"distributionType"`
+	Position         int    `json:"position"`
+}
+
+// CompleteResponse is the success body of POST .../complete.
+type CompleteResponse struct {
+	Completed bool `json:"completed"`
+}
+
+// JWKS is the body of GET /.well-known/jwks.json (RFC 7517).
+type JWKS struct {
+	Keys []JWK `json:"keys"`
+}
+
+// JWK is one public key of a JWKS. Fanfare publishes EC P-256 keys
+// (kty "EC", crv "P-256", alg "ES256"); X and Y are unpadded base64url.
+type JWK struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv,omitempty"`
+	X   string `json:"x,omitempty"`
+	Y   string `json:"y,omitempty"`
+	Kid string `json:"kid,omitempty"`
+	Alg string `json:"alg,omitempty"`
+	Use string `json:"use,omitempty"`
+}

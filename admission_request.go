@@ -1,0 +1,222 @@
+package fanfare
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// This file reads what a checkout request says: the admission token, the
+// JSON body's fields, and the distribution it names.
+
+// requestBody is the top level of a JSON request body, decoded once and
+// shared with the DistributionFrom… helpers through the request context.
+type requestBody map[string]json.RawMessage
+
+// str returns the string field name, "" when absent or null. A field of
+// another type is an error: the request is not what the guide describes.
+func (b requestBody) str(name string) (string, error) {
+	raw, ok := b[name]
+	if !ok {
+		return "", nil
+	}
+	var s *string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("body field %q is not a string", truncate(name, 40))
+	}
+	if s == nil {
+		return "", nil
+	}
+	return *s, nil
+}
+
+// bodyCloser restores a buffered body; closing closes the original.
+type bodyCloser struct {
+	*bytes.Reader
+	io.Closer
+}
+
+// readBody buffers and decodes a JSON body when the middleware reads body
+// fields, and puts it back for the handler. Other bodies are left alone.
+func (m *admissionMiddleware) readBody(r *http.Request) (requestBody, *http.Request, error) {
+	if (m.bodyField == "" && m.consumerField == "" && m.distFunc == nil) ||
+		r.Body == nil || r.Body == http.NoBody || !isJSON(r.Header) {
+		return nil, r, nil
+	}
+	body, err := decodeBody(r, m.maxBody)
+	if err != nil {
+		return nil, r, err
+	}
+	if m.distFunc != nil { // for the DistributionFrom…Body helpers
+		r = r.WithContext(contextWithBody(r.Context(), body))
+	}
+	return body, r, nil
+}
+
+// decodeBody reads at most limit bytes of r's body, restores it and decodes
+// its top level. An empty body decodes to nil.
+func decodeBody(r *http.Request, limit int64) (requestBody, error) {
+	raw, err := readCappedN(r.Body, limit)
+	if err != nil {
+		return nil, fmt.Errorf("request body: %w", err)
+	}
+	r.Body = bodyCloser{bytes.NewReader(raw), r.Body}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, nil
+	}
+	var body requestBody
+	if err := json.Unmarshal(raw, &body); err != nil || body == nil {
+		return nil, errors.New("request body is not a JSON object")
+	}
+	return body, nil
+}
+
+// isJSON reports a Content-Type of application/json or application/*+json.
+func isJSON(h http.Header) bool {
+	v := h["Content-Type"]
+	if len(v) == 0 {
+		return false
+	}
+	ct := v[0]
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(ct)
+	return strings.EqualFold(ct, "application/json") ||
+		(len(ct) > len("application/+json") && strings.EqualFold(ct[:len("application/")], "application/") &&
+			strings.EqualFold(ct[len(ct)-len("+json"):], "+json"))
+}
+
+// token returns the admission token from the first source that has one.
+func (m *admissionMiddleware) token(r *http.Request, body requestBody) (string, *AdmissionError) {
+	if m.header != "" {
+		switch v := r.Header[m.header]; {
+		case len(v) > 1:
+			return "", admissionFailure(ErrAdmissionInvalid, errors.New("more than one admission header"))
+		case len(v) == 1 && v[0] != "":
+			return v[0], nil
+		}
+	}
+	if m.cookie != "" {
+		if c, err := r.Cookie(m.cookie); err == nil && c.Value != "" {
+			return c.Value, nil
+		}
+	}
+	if m.bodyField != "" && body != nil {
+		// A JSON string can escape each byte as six; beyond that it is
+		// not a token, and decoding it is wasted work.
+		if raw := body[m.bodyField]; len(raw) > 6*m.maxToken+2 {
+			return "", admissionFailure(ErrAdmissionInvalid, fmt.Errorf("token is longer than %d bytes", m.maxToken))
+		}
+		s, err := body.str(m.bodyField)
+		if err != nil {
+			return "", admissionFailure(ErrAdmissionInvalid, err)
+		}
+		if s != "" {
+			return s, nil
+		}
+	}
+	if m.tokenFunc != nil {
+		s, err := m.tokenFunc(r)
+		if err != nil {
+			return "", admissionFailure(orUnavailable(err, ErrAdmissionInvalid), err)
+		}
+		if s != "" {
+			return s, nil
+		}
+	}
+	return "", admissionFailure(ErrAdmissionRequired, nil)
+}
+
+// maxHelperBody bounds the body the DistributionFrom…Body helpers read when
+// they run outside RequireAdmission.
+const maxHelperBody = 1 << 20
+
+// bodyOf returns the decoded JSON body: the one RequireAdmission already
+// read, or (outside the middleware) one read here and put back.
+func bodyOf(r *http.Request) (requestBody, error) {
+	if b, ok := bodyFromContext(r.Context()); ok {
+		return b, nil
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	return decodeBody(r, maxHelperBody)
+}
+
+// DistributionFromCheckoutBody names the distribution from the JSON body
+// fields experienceType ("queue", "draw" or "auction") and distributionId,
+// as in the guide's CheckoutRequest. Use it as
+// AdmissionOptions.DistributionFunc.
+func DistributionFromCheckoutBody(r *http.Request) (Distribution, error) {
+	body, err := bodyOf(r)
+	if err != nil {
+		return Distribution{}, fmt.Errorf("fanfare: %w", err)
+	}
+	typ, err1 := body.str("experienceType")
+	id, err2 := body.str("distributionId")
+	if err := errors.Join(err1, err2); err != nil {
+		return Distribution{}, fmt.Errorf("fanfare: %w", err)
+	}
+	if typ == "" || id == "" {
+		return Distribution{}, errors.New("fanfare: the request body names no experienceType and distributionId")
+	}
+	t, err := ParseDistributionType(typ)
+	if err != nil {
+		return Distribution{}, err
+	}
+	return Distribution{Type: t, ID: id}, nil
+}
+
+// DistributionFromValidateBody names the distribution from the JSON body
+// field queueId, drawId or auctionId (exactly one), as in the guide's
+// validation request and [NewValidateAdmissionHandler]. Use it as
+// AdmissionOptions.DistributionFunc.
+func DistributionFromValidateBody(r *http.Request) (Distribution, error) {
+	body, err := bodyOf(r)
+	if err != nil {
+		return Distribution{}, fmt.Errorf("fanfare: %w", err)
+	}
+	var found []Distribution
+	for _, f := range [...]struct {
+		field string
+		typ   DistributionType
+	}{{"queueId", TypeQueue}, {"drawId", TypeDraw}, {"auctionId", TypeAuction}} {
+		id, err := body.str(f.field)
+		if err != nil {
+			return Distribution{}, fmt.Errorf("fanfare: %w", err)
+		}
+		if id != "" {
+			found = append(found, Distribution{Type: f.typ, ID: id})
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Distribution{}, ErrNoDistribution
+	case 1:
+		return found[0], nil
+	}
+	return Distribution{}, errMultipleDistributions
+}
+
+// DistributionFromPath names the distribution of type t from the path
+// wildcard name of an [http.ServeMux] pattern (r.PathValue), e.g.
+// DistributionFromPath(fanfare.TypeQueue, "queue") for
+// "POST /queues/{queue}/checkout". Use it as AdmissionOptions.DistributionFunc.
+// It panics if t is not a known type or name is empty.
+func DistributionFromPath(t DistributionType, name string) func(r *http.Request) (Distribution, error) {
+	if t.pathSegment() == "" || name == "" {
+		panic("fanfare: DistributionFromPath: unknown type or empty wildcard name")
+	}
+	return func(r *http.Request) (Distribution, error) {
+		id := r.PathValue(name)
+		if id == "" {
+			return Distribution{}, fmt.Errorf("fanfare: the request path has no %q value", name)
+		}
+		return Distribution{Type: t, ID: id}, nil
+	}
+}

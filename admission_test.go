@@ -1,0 +1,717 @@
+package fanfare_test
+
+// Tests of RequireAdmission that need no Fanfare: local verification with
+// remote validation off. The tests against the emulator are in
+// middleware_test.go.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fanfare "github.com/waitify-io/fanfare-go"
+	"github.com/waitify-io/fanfare-go/fanfaretest"
+	"github.com/waitify-io/fanfare-go/internal/wire"
+)
+
+var admQueue = fanfare.Queue("q_drop")
+
+// localSetup is a middleware verifying HS256 tokens locally, at a manual time.
+type localSetup struct {
+	clock *fanfaretest.Clock
+	store *fanfare.MemoryStore
+	opts  fanfare.AdmissionOptions
+}
+
+func newLocalSetup(t *testing.T) *localSetup {
+	t.Helper()
+	v, err := fanfare.NewHMACVerifier(admKeys().hmac)
+	require.NoError(t, err)
+	clk := newAdmClock(admEpoch)
+	store := fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{Clock: clk.Now})
+	return &localSetup{clock: clk, store: store, opts: fanfare.AdmissionOptions{
+		Distribution:            admQueue,
+		Verifier:                v,
+		DisableRemoteValidation: true,
+		Clock:                   clk.Now,
+		Store:                   store,
+		Logger:                  slog.New(slog.DiscardHandler),
+	}}
+}
+
+func (s *localSetup) handler(next http.Handler) http.Handler {
+	return fanfare.RequireAdmission(nil, s.opts)(next)
+}
+
+// token signs a valid HS256 admission, edited by edit when not nil.
+func (s *localSetup) token(t *testing.T, d fanfare.Distribution, consumer string, edit func(*wire.AdmissionClaims)) string {
+	t.Helper()
+	c := admClaims(d, consumer, s.clock.Now(), 10*time.Minute)
+	if edit != nil {
+		edit(&c)
+	}
+	return admSign(t, jwt.SigningMethodHS256, admKeys().hmac, c, "")
+}
+
+func TestRequireAdmissionTokenSources(t *testing.T) {
+	s := newLocalSetup(t)
+	s.opts.Cookie = "fanfare_adm"
+	s.opts.TokenFunc = func(r *http.Request) (string, error) {
+		if r.URL.Query().Get("fail") != "" {
+			return "", errors.New("boom")
+		}
+		return r.URL.Query().Get("adm"), nil
+	}
+	h := s.handler(admEcho(http.StatusOK))
+
+	tests := []struct {
+		name       string
+		req        func(tok string) *http.Request
+		wantStatus int
+		wantCode   string
+		wantBody   string // what the handler read, when it ran
+	}{
+		{"header", func(tok string) *http.Request { return admRequest(tok) }, 200, "", ""},
+		{"cookie", func(tok string) *http.Request {
+			r := admRequest("")
+			r.AddCookie(&http.Cookie{Name: "fanfare_adm", Value: tok})
+			return r
+		}, 200, "", ""},
+		{"JSON body, restored for the handler", func(tok string) *http.Request {
+			return admJSONRequest(`{"admissionToken":"` + tok + `","cart":[1,2]}`)
+		}, 200, "", `{"admissionToken":"TOKEN","cart":[1,2]}`},
+		{"JSON body with a +json type", func(tok string) *http.Request {
+			r := admJSONRequest(`{"admissionToken":"` + tok + `"}`)
+			r.Header.Set("Content-Type", "application/vnd.shop+json; charset=utf-8")
+			return r
+		}, 200, "", ""},
+		{"token func", func(tok string) *http.Request {
+			return httptest.NewRequest(http.MethodPost, "/checkout?adm="+tok, nil)
+		}, 200, "", ""},
+		{"token func error", func(string) *http.Request {
+			return httptest.NewRequest(http.MethodPost, "/checkout?fail=1", nil)
+		}, 403, "ADMISSION_INVALID", ""},
+		{"no token", func(string) *http.Request { return admRequest("") }, 403, "ADMISSION_REQUIRED", ""},
+		{"two admission headers", func(tok string) *http.Request {
+			r := admRequest(tok)
+			r.Header.Add("Fanfare-Admission", tok)
+			return r
+		}, 403, "ADMISSION_INVALID", ""},
+		{"body field not a string", func(string) *http.Request {
+			return admJSONRequest(`{"admissionToken":42}`)
+		}, 403, "ADMISSION_INVALID", ""},
+		{"body not a JSON object", func(string) *http.Request {
+			return admJSONRequest(`["admissionToken"]`)
+		}, 403, "ADMISSION_INVALID", ""},
+		{"body over MaxBodyBytes", func(tok string) *http.Request {
+			return admJSONRequest(`{"admissionToken":"` + tok + `","pad":"` + strings.Repeat("x", 1<<20) + `"}`)
+		}, 403, "ADMISSION_INVALID", ""},
+		{"non-JSON body is not read", func(tok string) *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/checkout", strings.NewReader(`{"admissionToken":"`+tok+`"}`))
+			r.Header.Set("Content-Type", "text/plain")
+			return r
+		}, 403, "ADMISSION_REQUIRED", ""},
+		{"header wins over body", func(tok string) *http.Request {
+			r := admJSONRequest(`{"admissionToken":"garbage"}`)
+			r.Header.Set("Fanfare-Admission", tok)
+			return r
+		}, 200, "", `{"admissionToken":"garbage"}`},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			consumer := "c_src_" + string(rune('a'+i))
+			tok := s.token(t, admQueue, consumer, nil)
+			res := admDo(t, h, tc.req(tok))
+			require.Equal(t, tc.wantStatus, res.Status, "status; body %s", res.Raw)
+			if tc.wantCode != "" {
+				assert.Equal(t, tc.wantCode, res.Body.Code)
+				return
+			}
+			var got map[string]any
+			require.NoError(t, json.Unmarshal([]byte(res.Raw), &got))
+			assert.Equal(t, consumer, got["consumer"])
+			assert.Equal(t, true, got["verified"])
+			if tc.wantBody != "" {
+				assert.Equal(t, strings.ReplaceAll(tc.wantBody, "TOKEN", tok), got["body"])
+			}
+		})
+	}
+}
+
+func TestRequireAdmissionHeaderOff(t *testing.T) {
+	s := newLocalSetup(t)
+	s.opts.Header = "-"
+	h := s.handler(admEcho(http.StatusOK))
+	res := admDo(t, h, admRequest(s.token(t, admQueue, "c_1", nil)))
+	assert.Equal(t, http.StatusForbidden, res.Status)
+	assert.Equal(t, "ADMISSION_REQUIRED", res.Body.Code)
+}
+
+func TestRequireAdmissionChecks(t *testing.T) {
+	const leeway = 5 * time.Second
+	tests := []struct {
+		name     string
+		edit     func(c *wire.AdmissionClaims)
+		body     string // JSON body sent along, if any
+		wantCode string // "" for 200
+	}{
+		{"valid", nil, "", ""},
+		{"expired", func(c *wire.AdmissionClaims) { admSetExpiry(c, admEpoch.Add(-leeway-time.Second)) }, "", "ADMISSION_EXPIRED"},
+		{"expired within the leeway", func(c *wire.AdmissionClaims) { admSetExpiry(c, admEpoch.Add(-leeway+time.Second)) }, "", ""},
+		{"exp claim expired, expiresAt not", func(c *wire.AdmissionClaims) {
+			c.RegisteredClaims.ExpiresAt = jwt.NewNumericDate(admEpoch.Add(-time.Minute))
+		}, "", "ADMISSION_EXPIRED"},
+		{"expiresAt expired, exp not", func(c *wire.AdmissionClaims) {
+			c.ExpiresAt = admEpoch.Add(-time.Minute).Format(time.RFC3339)
+		}, "", "ADMISSION_EXPIRED"},
+		{"only expiresAt", func(c *wire.AdmissionClaims) { c.RegisteredClaims.ExpiresAt = nil }, "", ""},
+		{"no expiry at all", func(c *wire.AdmissionClaims) {
+			c.RegisteredClaims.ExpiresAt, c.ExpiresAt = nil, ""
+		}, "", "ADMISSION_INVALID"},
+		{"expiresAt not RFC 3339", func(c *wire.AdmissionClaims) { c.ExpiresAt = "tomorrow" }, "", "ADMISSION_INVALID"},
+		{"admittedAt not RFC 3339", func(c *wire.AdmissionClaims) { c.AdmittedAt = "now" }, "", "ADMISSION_INVALID"},
+		{"not valid yet (nbf)", func(c *wire.AdmissionClaims) {
+			c.NotBefore = jwt.NewNumericDate(admEpoch.Add(time.Minute))
+		}, "", "ADMISSION_INVALID"},
+		{"not valid yet (admittedAt)", func(c *wire.AdmissionClaims) {
+			c.AdmittedAt = admEpoch.Add(time.Minute).Format(time.RFC3339)
+		}, "", "ADMISSION_INVALID"},
+		{"admittedAt ahead within the leeway", func(c *wire.AdmissionClaims) {
+			c.AdmittedAt = admEpoch.Add(leeway - time.Second).Format(time.RFC3339)
+		}, "", ""},
+		{"another distribution id", func(c *wire.AdmissionClaims) { c.DistributionID = "q_other" }, "", "ADMISSION_MISMATCH"},
+		{"another distribution type", func(c *wire.AdmissionClaims) { c.DistributionType = "draw" }, "", "ADMISSION_MISMATCH"},
+		{"unknown distribution type", func(c *wire.AdmissionClaims) { c.DistributionType = "raffle" }, "", "ADMISSION_INVALID"},
+		{"no consumer", func(c *wire.AdmissionClaims) { c.ConsumerID = "" }, "", "ADMISSION_INVALID"},
+		{"request names the same consumer", nil, `{"consumerId":"c_me"}`, ""},
+		{"request names another consumer", nil, `{"consumerId":"c_other"}`, "ADMISSION_MISMATCH"},
+		{"request's consumerId is not a string", nil, `{"consumerId":7}`, "ADMISSION_MISMATCH"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newLocalSetup(t)
+			h := s.handler(admEcho(http.StatusOK))
+			tok := s.token(t, admQueue, "c_me", tc.edit)
+			req := admRequest(tok)
+			if tc.body != "" {
+				req = admJSONRequest(tc.body)
+				req.Header.Set("Fanfare-Admission", tok)
+			}
+			res := admDo(t, h, req)
+			if tc.wantCode == "" {
+				assert.Equal(t, http.StatusOK, res.Status, "body %s", res.Raw)
+				return
+			}
+			assert.Equal(t, http.StatusForbidden, res.Status)
+			assert.Equal(t, tc.wantCode, res.Body.Code)
+			assert.Equal(t, "Invalid admission", res.Body.Error)
+			assert.Equal(t, "Your access has expired or is invalid", res.Body.Message)
+			assert.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+			assert.Equal(t, "application/json", res.Header.Get("Content-Type"))
+		})
+	}
+}
+
+func admSetExpiry(c *wire.AdmissionClaims, at time.Time) {
+	c.ExpiresAt = at.UTC().Format(time.RFC3339)
+	c.RegisteredClaims.ExpiresAt = jwt.NewNumericDate(at)
+}
+
+func TestRequireAdmissionFingerprint(t *testing.T) {
+	tests := []struct {
+		name             string
+		tokenFP, request string
+		wantStatus       int
+	}{
+		{"match", "fp_abc", "fp_abc", 200},
+		{"mismatch", "fp_abc", "fp_abd", 403},
+		{"token has none", "", "fp_abc", 403},
+		{"request has none", "fp_abc", "", 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newLocalSetup(t)
+			s.opts.Fingerprint = func(r *http.Request) string { return r.Header.Get("X-Device") }
+			h := s.handler(admEcho(http.StatusOK))
+			req := admRequest(s.token(t, admQueue, "c_fp", func(c *wire.AdmissionClaims) { c.Fingerprint = tc.tokenFP }))
+			req.Header.Set("X-Device", tc.request)
+			res := admDo(t, h, req)
+			assert.Equal(t, tc.wantStatus, res.Status)
+			if tc.wantStatus == 403 {
+				assert.Equal(t, "ADMISSION_MISMATCH", res.Body.Code)
+			}
+		})
+	}
+}
+
+func TestRequireAdmissionDistributionRules(t *testing.T) {
+	draw := fanfare.Draw("d_9")
+	tests := []struct {
+		name       string
+		rule       func(o *fanfare.AdmissionOptions)
+		token      fanfare.Distribution
+		req        func(tok string) *http.Request
+		wantStatus int
+		wantCode   string
+	}{
+		{"set: member", func(o *fanfare.AdmissionOptions) {
+			o.Distributions = []fanfare.Distribution{admQueue, draw}
+		}, draw, admRequest, 200, ""},
+		{"set: not a member", func(o *fanfare.AdmissionOptions) {
+			o.Distributions = []fanfare.Distribution{admQueue}
+		}, draw, admRequest, 403, "ADMISSION_MISMATCH"},
+		{"checkout body: same", func(o *fanfare.AdmissionOptions) {
+			o.DistributionFunc = fanfare.DistributionFromCheckoutBody
+		}, draw, func(tok string) *http.Request {
+			return admJSONRequest(`{"admissionToken":"` + tok + `","experienceType":"draw","distributionId":"d_9"}`)
+		}, 200, ""},
+		{"checkout body: another", func(o *fanfare.AdmissionOptions) {
+			o.DistributionFunc = fanfare.DistributionFromCheckoutBody
+		}, draw, func(tok string) *http.Request {
+			return admJSONRequest(`{"admissionToken":"` + tok + `","experienceType":"auction","distributionId":"d_9"}`)
+		}, 403, "ADMISSION_MISMATCH"},
+		{"checkout body: none named", func(o *fanfare.AdmissionOptions) {
+			o.DistributionFunc = fanfare.DistributionFromCheckoutBody
+		}, draw, func(tok string) *http.Request {
+			return admJSONRequest(`{"admissionToken":"` + tok + `"}`)
+		}, 403, "ADMISSION_INVALID"},
+		{"checkout body: unknown type", func(o *fanfare.AdmissionOptions) {
+			o.DistributionFunc = fanfare.DistributionFromCheckoutBody
+		}, draw, func(tok string) *http.Request {
+			return admJSONRequest(`{"admissionToken":"` + tok + `","experienceType":"raffle","distributionId":"d_9"}`)
+		}, 403, "ADMISSION_INVALID"},
+		{"validate body: drawId", func(o *fanfare.AdmissionOptions) {
+			o.DistributionFunc = fanfare.DistributionFromValidateBody
+		}, draw, func(tok string) *http.Request {
+			return admJSONRequest(`{"token":"x","drawId":"d_9"}`)
+		}, 200, ""},
+		{"validate body: both ids", func(o *fanfare.AdmissionOptions) {
+			o.DistributionFunc = fanfare.DistributionFromValidateBody
+		}, draw, func(tok string) *http.Request {
+			return admJSONRequest(`{"queueId":"q_drop","drawId":"d_9"}`)
+		}, 403, "ADMISSION_INVALID"},
+		{"validate body: neither", func(o *fanfare.AdmissionOptions) {
+			o.DistributionFunc = fanfare.DistributionFromValidateBody
+		}, draw, func(tok string) *http.Request { return admJSONRequest(`{}`) }, 403, "ADMISSION_INVALID"},
+		{"func: unavailable", func(o *fanfare.AdmissionOptions) {
+			o.DistributionFunc = func(*http.Request) (fanfare.Distribution, error) {
+				return fanfare.Distribution{}, fmt.Errorf("catalog down: %w", fanfare.ErrUnavailable)
+			}
+		}, draw, admRequest, 503, "ADMISSION_UNAVAILABLE"},
+		{"func: invalid distribution", func(o *fanfare.AdmissionOptions) {
+			o.DistributionFunc = func(*http.Request) (fanfare.Distribution, error) { return fanfare.Queue(""), nil }
+		}, draw, admRequest, 403, "ADMISSION_INVALID"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newLocalSetup(t)
+			s.opts.Distribution = fanfare.Distribution{}
+			tc.rule(&s.opts)
+			h := s.handler(admEcho(http.StatusOK))
+			tok := s.token(t, tc.token, "c_rule", nil)
+			req := tc.req(tok)
+			if req.Header.Get("Fanfare-Admission") == "" && !strings.Contains(tc.name, "checkout body") {
+				req.Header.Set("Fanfare-Admission", tok)
+			}
+			res := admDo(t, h, req)
+			require.Equal(t, tc.wantStatus, res.Status, "body %s", res.Raw)
+			assert.Equal(t, tc.wantCode, res.Body.Code)
+		})
+	}
+}
+
+func TestDistributionFromPath(t *testing.T) {
+	s := newLocalSetup(t)
+	s.opts.Distribution = fanfare.Distribution{}
+	s.opts.DistributionFunc = fanfare.DistributionFromPath(fanfare.TypeQueue, "queue")
+	mux := http.NewServeMux()
+	mux.Handle("POST /queues/{queue}/checkout", s.handler(admEcho(http.StatusOK)))
+
+	for _, tc := range []struct {
+		name, path string
+		wantStatus int
+	}{
+		{"the token's queue", "/queues/q_drop/checkout", 200},
+		{"another queue", "/queues/q_other/checkout", 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, tc.path, nil)
+			req.Header.Set("Fanfare-Admission", s.token(t, admQueue, "c_path_"+tc.name, nil))
+			assert.Equal(t, tc.wantStatus, admDo(t, mux, req).Status)
+		})
+	}
+	t.Run("outside a pattern", func(t *testing.T) {
+		_, err := fanfare.DistributionFromPath(fanfare.TypeQueue, "queue")(httptest.NewRequest("GET", "/", nil))
+		require.Error(t, err)
+	})
+	t.Run("bad arguments panic", func(t *testing.T) {
+		assert.PanicsWithValue(t, "fanfare: DistributionFromPath: unknown type or empty wildcard name", func() {
+			fanfare.DistributionFromPath("raffle", "x")
+		})
+	})
+}
+
+func TestDistributionFromBodyOutsideMiddleware(t *testing.T) {
+	r := admJSONRequest(`{"experienceType":"auction","distributionId":"a_1","cart":[]}`)
+	d, err := fanfare.DistributionFromCheckoutBody(r)
+	require.NoError(t, err)
+	assert.Equal(t, fanfare.Auction("a_1"), d)
+	rest, _ := io.ReadAll(r.Body)
+	assert.Equal(t, `{"experienceType":"auction","distributionId":"a_1","cart":[]}`, string(rest), "body restored")
+
+	d, err = fanfare.DistributionFromValidateBody(admJSONRequest(`{"queueId":"q_1"}`))
+	require.NoError(t, err)
+	assert.Equal(t, fanfare.Queue("q_1"), d)
+	_, err = fanfare.DistributionFromValidateBody(httptest.NewRequest("POST", "/", nil))
+	assert.ErrorIs(t, err, fanfare.ErrNoDistribution)
+}
+
+func TestRequireAdmissionBindConsumer(t *testing.T) {
+	type user struct{ consumerID string }
+	type userKey struct{}
+	tests := []struct {
+		name       string
+		user       string
+		bindErr    error
+		wantStatus int
+		wantCode   string
+	}{
+		{"own admission", "c_owner", nil, 200, ""},
+		{"someone else's admission", "c_thief", nil, 403, "ADMISSION_MISMATCH"},
+		{"binding cannot decide", "c_owner", fanfare.ErrUnavailable, 503, "ADMISSION_UNAVAILABLE"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newLocalSetup(t)
+			s.opts.BindConsumer = func(r *http.Request, a *fanfare.Admission) error {
+				if tc.bindErr != nil {
+					return tc.bindErr
+				}
+				if u, _ := r.Context().Value(userKey{}).(user); u.consumerID != a.ConsumerID {
+					return errors.New("admission belongs to another account")
+				}
+				return nil
+			}
+			h := s.handler(admEcho(http.StatusOK))
+			req := admRequest(s.token(t, admQueue, "c_owner", nil))
+			req = req.WithContext(context.WithValue(req.Context(), userKey{}, user{tc.user}))
+			res := admDo(t, h, req)
+			assert.Equal(t, tc.wantStatus, res.Status)
+			assert.Equal(t, tc.wantCode, res.Body.Code)
+			if tc.wantStatus == 503 {
+				assert.Equal(t, "5", res.RetryAfter)
+			}
+		})
+	}
+}
+
+func TestRequireAdmissionSingleUse(t *testing.T) {
+	t.Run("used after a 2xx", func(t *testing.T) {
+		s := newLocalSetup(t)
+		h := s.handler(admEcho(http.StatusCreated))
+		tok := s.token(t, admQueue, "c_once", nil)
+		assert.Equal(t, http.StatusCreated, admDo(t, h, admRequest(tok)).Status)
+		res := admDo(t, h, admRequest(tok))
+		assert.Equal(t, http.StatusConflict, res.Status)
+		assert.Equal(t, "ADMISSION_USED", res.Body.Code)
+		// Another token of the same consumer and distribution is the same
+		// admission as far as Fanfare's completion goes.
+		other := s.token(t, admQueue, "c_once", func(c *wire.AdmissionClaims) { c.ID = "adm_second" })
+		assert.Equal(t, http.StatusConflict, admDo(t, h, admRequest(other)).Status)
+		// The used mark lasts until the token expires, then the store forgets.
+		s.clock.Advance(11 * time.Minute)
+		assert.Equal(t, 0, s.store.Len())
+	})
+
+	t.Run("handler error releases", func(t *testing.T) {
+		s := newLocalSetup(t)
+		status := http.StatusInternalServerError
+		h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) }))
+		tok := s.token(t, admQueue, "c_retry", nil)
+		assert.Equal(t, http.StatusInternalServerError, admDo(t, h, admRequest(tok)).Status)
+		status = http.StatusOK
+		assert.Equal(t, http.StatusOK, admDo(t, h, admRequest(tok)).Status, "a failed checkout must not burn the admission")
+		assert.Equal(t, http.StatusConflict, admDo(t, h, admRequest(tok)).Status)
+	})
+
+	t.Run("handler writing nothing is a 200", func(t *testing.T) {
+		s := newLocalSetup(t)
+		h := s.handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		tok := s.token(t, admQueue, "c_silent", nil)
+		assert.Equal(t, http.StatusOK, admDo(t, h, admRequest(tok)).Status)
+		assert.Equal(t, http.StatusConflict, admDo(t, h, admRequest(tok)).Status)
+	})
+
+	t.Run("handler panic releases and re-panics", func(t *testing.T) {
+		s := newLocalSetup(t)
+		panicking := true
+		h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if panicking {
+				w.WriteHeader(http.StatusOK) // even after a 2xx: no completion
+				panic(http.ErrAbortHandler)
+			}
+		}))
+		tok := s.token(t, admQueue, "c_panic", nil)
+		assert.PanicsWithValue(t, http.ErrAbortHandler, func() { h.ServeHTTP(httptest.NewRecorder(), admRequest(tok)) })
+		panicking = false
+		assert.Equal(t, http.StatusOK, admDo(t, h, admRequest(tok)).Status)
+	})
+
+	t.Run("in use while another request checks out", func(t *testing.T) {
+		s := newLocalSetup(t)
+		entered, leave := make(chan struct{}), make(chan struct{})
+		h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(entered)
+			<-leave
+			w.WriteHeader(http.StatusInternalServerError)
+		}))
+		tok := s.token(t, admQueue, "c_busy", nil)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); h.ServeHTTP(httptest.NewRecorder(), admRequest(tok)) }()
+		<-entered
+		res := admDo(t, h, admRequest(tok))
+		close(leave)
+		wg.Wait()
+		assert.Equal(t, http.StatusConflict, res.Status)
+		assert.Equal(t, "ADMISSION_IN_USE", res.Body.Code)
+		assert.Equal(t, "Admission in use", res.Body.Error)
+	})
+
+	t.Run("a hold outlives HoldTTL only if the process died", func(t *testing.T) {
+		s := newLocalSetup(t)
+		s.opts.HoldTTL = time.Minute
+		entered, leave := make(chan struct{}), make(chan struct{})
+		h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Block") != "" {
+				close(entered)
+				<-leave
+			}
+		}))
+		tok := s.token(t, admQueue, "c_slow", nil)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := admRequest(tok)
+			r.Header.Set("X-Block", "1")
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}()
+		<-entered
+		s.clock.Advance(time.Minute + time.Second)
+		assert.Equal(t, http.StatusOK, admDo(t, h, admRequest(tok)).Status)
+		close(leave)
+		wg.Wait()
+	})
+}
+
+func TestRequireAdmissionManualCompletion(t *testing.T) {
+	s := newLocalSetup(t)
+	s.opts.Completion = fanfare.CompleteManually
+	var completeErr error
+	h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, _ := fanfare.AdmissionFromContext(r.Context())
+		if r.Header.Get("X-Place-Order") != "" {
+			completeErr = a.Complete(r.Context())
+			assert.Equal(t, completeErr, a.Complete(r.Context()), "second call returns the first result")
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	tok := s.token(t, admQueue, "c_manual", nil)
+
+	assert.Equal(t, http.StatusOK, admDo(t, h, admRequest(tok)).Status)
+	assert.Equal(t, http.StatusOK, admDo(t, h, admRequest(tok)).Status, "no Complete: released")
+
+	req := admRequest(tok)
+	req.Header.Set("X-Place-Order", "1")
+	assert.Equal(t, http.StatusOK, admDo(t, h, req).Status)
+	require.NoError(t, completeErr, "no client: completion is local only")
+	assert.Equal(t, http.StatusConflict, admDo(t, h, admRequest(tok)).Status)
+
+	t.Run("an admission built for a test cannot complete", func(t *testing.T) {
+		ctx := fanfare.WithAdmission(context.Background(), &fanfare.Admission{ConsumerID: "c_1"})
+		a, ok := fanfare.AdmissionFromContext(ctx)
+		require.True(t, ok)
+		assert.EqualError(t, a.Complete(ctx), "fanfare: complete: the admission did not come from RequireAdmission")
+		_, ok = fanfare.AdmissionFromContext(context.Background())
+		assert.False(t, ok)
+		_, ok = fanfare.AdmissionFromContext(fanfare.WithAdmission(context.Background(), nil))
+		assert.False(t, ok)
+	})
+}
+
+func TestRequireAdmissionHooks(t *testing.T) {
+	t.Run("admitted and rejected", func(t *testing.T) {
+		s := newLocalSetup(t)
+		var admitted []string
+		var rejected []error
+		s.opts.Hooks = fanfare.AdmissionHooks{
+			OnAdmitted: func(r *http.Request, a *fanfare.Admission) { admitted = append(admitted, a.ConsumerID) },
+			OnRejected: func(r *http.Request, err error) { rejected = append(rejected, err) },
+		}
+		h := s.handler(admEcho(http.StatusOK))
+		tok := s.token(t, admQueue, "c_hooks", nil)
+		admDo(t, h, admRequest(tok))
+		admDo(t, h, admRequest(tok))
+		admDo(t, h, admRequest(""))
+		assert.Equal(t, []string{"c_hooks"}, admitted)
+		require.Len(t, rejected, 2)
+		assert.ErrorIs(t, rejected[0], fanfare.ErrAdmissionUsed)
+		assert.ErrorIs(t, rejected[1], fanfare.ErrAdmissionRequired)
+	})
+
+	t.Run("a panicking OnAdmitted refuses and releases", func(t *testing.T) {
+		s := newLocalSetup(t)
+		boom := true
+		s.opts.Hooks.OnAdmitted = func(*http.Request, *fanfare.Admission) {
+			if boom {
+				panic("metrics exploded")
+			}
+		}
+		ran := false
+		h := s.handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ran = true }))
+		tok := s.token(t, admQueue, "c_hookpanic", nil)
+		res := admDo(t, h, admRequest(tok))
+		assert.Equal(t, http.StatusServiceUnavailable, res.Status)
+		assert.Equal(t, "ADMISSION_UNAVAILABLE", res.Body.Code)
+		assert.False(t, ran, "handler must not run")
+		boom = false
+		assert.Equal(t, http.StatusOK, admDo(t, h, admRequest(tok)).Status, "the hold was released")
+	})
+
+	t.Run("a panicking OnRejected still refuses", func(t *testing.T) {
+		s := newLocalSetup(t)
+		s.opts.Hooks.OnRejected = func(*http.Request, error) { panic("boom") }
+		res := admDo(t, s.handler(admEcho(http.StatusOK)), admRequest("garbage"))
+		assert.Equal(t, http.StatusForbidden, res.Status)
+	})
+}
+
+func TestRequireAdmissionErrorHandler(t *testing.T) {
+	s := newLocalSetup(t)
+	s.opts.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		var ae *fanfare.AdmissionError
+		require.ErrorAs(t, err, &ae)
+		if errors.Is(err, fanfare.ErrAdmissionExpired) {
+			w.WriteHeader(ae.Status)
+			_, _ = io.WriteString(w, "your slot is gone")
+			return
+		}
+		fanfare.DefaultAdmissionErrorHandler(w, r, err)
+	}
+	h := s.handler(admEcho(http.StatusOK))
+
+	expired := s.token(t, admQueue, "c_eh", func(c *wire.AdmissionClaims) { admSetExpiry(c, admEpoch.Add(-time.Hour)) })
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, admRequest(expired))
+	assert.Equal(t, http.StatusForbidden, rec.Code)
+	assert.Equal(t, "your slot is gone", rec.Body.String())
+
+	res := admDo(t, h, admRequest(""))
+	assert.Equal(t, "ADMISSION_REQUIRED", res.Body.Code, "falls back to the default")
+
+	t.Run("default handler on a foreign error", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		fanfare.DefaultAdmissionErrorHandler(rec, admRequest(""), errors.New("whatever"))
+		assert.Equal(t, http.StatusForbidden, rec.Code)
+		assert.JSONEq(t, `{"error":"Invalid admission","message":"Your access has expired or is invalid","code":"ADMISSION_INVALID"}`, rec.Body.String())
+	})
+}
+
+func TestAdmissionError(t *testing.T) {
+	cause := errors.New("cause")
+	e := &fanfare.AdmissionError{Status: 403, Code: "ADMISSION_INVALID", Reason: fanfare.ErrAdmissionInvalid, Err: cause}
+	assert.Equal(t, "fanfare: admission invalid: cause", e.Error())
+	assert.ErrorIs(t, e, fanfare.ErrAdmissionInvalid)
+	assert.ErrorIs(t, e, cause)
+	assert.NotErrorIs(t, e, fanfare.ErrAdmissionExpired)
+	e.Err = nil
+	assert.Equal(t, "fanfare: admission invalid", e.Error())
+}
+
+func TestRequireAdmissionPanicsOnMisconfiguration(t *testing.T) {
+	v, err := fanfare.NewHMACVerifier(admKeys().hmac)
+	require.NoError(t, err)
+	client, err := fanfare.NewClient(fanfare.Config{APIURL: "http://127.0.0.1:1", OrganizationID: "org_1", SecretKey: "sk_test_1"})
+	require.NoError(t, err)
+	q := fanfare.Queue("q_1")
+	tests := []struct {
+		name   string
+		client *fanfare.Client
+		opts   fanfare.AdmissionOptions
+		want   string
+	}{
+		{"no distribution rule", client, fanfare.AdmissionOptions{}, "exactly one of Distribution"},
+		{"two rules", client, fanfare.AdmissionOptions{Distribution: q, Distributions: []fanfare.Distribution{q}}, "exactly one of Distribution"},
+		{"invalid distribution", client, fanfare.AdmissionOptions{Distribution: fanfare.Queue("")}, "invalid distribution"},
+		{"invalid member", client, fanfare.AdmissionOptions{Distributions: []fanfare.Distribution{q, {Type: "raffle", ID: "r"}}}, "invalid distribution"},
+		{"nil client", nil, fanfare.AdmissionOptions{Distribution: q}, "nil client"},
+		{"remote off without verifier", nil, fanfare.AdmissionOptions{Distribution: q, DisableRemoteValidation: true}, "requires a Verifier"},
+		{"outage fallback without verifier", client, fanfare.AdmissionOptions{Distribution: q, AcceptVerifiedDuringOutage: true}, "requires a Verifier"},
+		{"no token source", client, fanfare.AdmissionOptions{Distribution: q, Header: "-", BodyField: "-"}, "no token source"},
+		{"negative duration", client, fanfare.AdmissionOptions{Distribution: q, Leeway: -time.Second}, "negative"},
+		{"unknown completion", client, fanfare.AdmissionOptions{Distribution: q, Completion: 9}, "Completion"},
+		{"verifier accepting none", client, fanfare.AdmissionOptions{Distribution: q, Verifier: noneVerifier{}}, `"none"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				p := recover()
+				require.NotNil(t, p, "want a panic")
+				msg := fmt.Sprint(p)
+				assert.True(t, strings.HasPrefix(msg, "fanfare: "), "panic %q must start with fanfare: ", msg)
+				assert.Contains(t, msg, tc.want)
+			}()
+			fanfare.RequireAdmission(tc.client, tc.opts)
+		})
+	}
+	t.Run("valid local-only configuration", func(t *testing.T) {
+		assert.NotPanics(t, func() {
+			fanfare.RequireAdmission(nil, fanfare.AdmissionOptions{Distribution: q, Verifier: v, DisableRemoteValidation: true})
+		})
+	})
+}
+
+type noneVerifier struct{}
+
+func (noneVerifier) Algorithms() []string            { return []string{"none"} }
+func (noneVerifier) Keyfunc(*jwt.Token) (any, error) { return jwt.UnsafeAllowNoneSignatureType, nil }
+
+func TestRequireAdmissionResponseWriter(t *testing.T) {
+	s := newLocalSetup(t)
+	h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusEarlyHints) // informational: not the final status
+		rc := http.NewResponseController(w)
+		require.NoError(t, rc.SetWriteDeadline(time.Now().Add(time.Minute)), "ResponseController reaches the server's writer")
+		_, _ = io.WriteString(w, "part 1;")
+		w.(http.Flusher).Flush()
+		require.NoError(t, rc.Flush())
+		_, _ = io.WriteString(w, "part 2")
+	}))
+	app := httptest.NewServer(h)
+	defer app.Close()
+	tok := s.token(t, admQueue, "c_stream", nil)
+	req, err := http.NewRequest(http.MethodPost, app.URL, nil)
+	require.NoError(t, err)
+	req.Header.Set("Fanfare-Admission", tok)
+	resp, err := app.Client().Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "part 1;part 2", string(body))
+	assert.Equal(t, http.StatusConflict, admDo(t, h, admRequest(tok)).Status, "the streamed 200 completed the admission")
+}

@@ -1,0 +1,276 @@
+package fanfare
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/waitify-io/fanfare-go/internal/wire"
+)
+
+var (
+	// ErrNoIdentity: the request carries no logged-in user (no Identity in
+	// the context, an empty Subject, or an AuthorizeOptions.Identity func
+	// that failed, whose error is wrapped too). Answered 401.
+	ErrNoIdentity = errors.New("fanfare: no identity")
+	// ErrMethodNotAllowed: the handler accepts POST only. Answered 405
+	// with an Allow header.
+	ErrMethodNotAllowed = errors.New("fanfare: method not allowed")
+)
+
+// maxIgnoredBodyBytes caps the request body the authorize handler reads and
+// throws away. It needs none; a larger body closes the connection.
+const maxIgnoredBodyBytes = 4 << 10
+
+// retryAfterSeconds is the Retry-After sent with 503 answers: Fanfare's
+// outages during a drop are short, and the browser SDK retries anyway.
+var retryAfterSeconds = []string{"1"}
+
+// AuthorizeOptions configures [NewAuthorizeHandler].
+type AuthorizeOptions struct {
+	// Provider identifies your platform to Fanfare, e.g. "your-platform".
+	// Required.
+	Provider string
+
+	// Issuer is your domain, e.g. "https://your-domain.com". Required.
+	Issuer string
+
+	// Identity returns the logged-in user of the request, as your own auth
+	// established it. An error or an empty Subject is answered 401; the
+	// error is logged and passed to ErrorHandler wrapped with ErrNoIdentity.
+	// Default: the Identity your auth middleware stored with WithIdentity
+	// (see IdentityFromContext).
+	Identity func(*http.Request) (Identity, error)
+
+	// Claims is the policy the claims pass before they are sent: Email and
+	// Name as "email" and "name", then Identity.Claims. It is applied even
+	// behind SanitizeClaims, as defense in depth. Default: the zero
+	// ClaimsPolicy (the guide's size limit and deny list).
+	Claims ClaimsPolicy
+
+	// Logger receives the cause of every failure but a missing identity or
+	// a wrong method: Fanfare's refusal (Error), Fanfare unavailable (Warn),
+	// claims refused, a failing Identity func. Log lines never carry the
+	// secret key, claim values or Fanfare's raw response body. Set it to
+	// slog.New(slog.DiscardHandler) to silence the handler.
+	// Default: slog.Default().
+	Logger *slog.Logger
+
+	// ErrorHandler writes the response of every failed request, after the
+	// cause is logged. err matches (with errors.Is) one of:
+	//   - ErrMethodNotAllowed: 405, the Allow header is already set;
+	//   - ErrNoIdentity: 401 {"error":"Unauthorized"};
+	//   - ErrClaimsTooLarge: 413 {"error":"Claims too large"};
+	//   - ErrInvalidClaims: 500 {"error":"Internal server error"};
+	//   - ErrUnavailable: Fanfare unreachable, timed out or answering 5xx or
+	//     garbage: 503 {"error":"Authentication failed"} with Retry-After;
+	//   - anything else is Fanfare's refusal, usually an *APIError (e.g.
+	//     ErrUnauthorized: the secret key was refused): 502
+	//     {"error":"Authentication failed"}.
+	// Never write err itself into the response. Default: WriteAuthorizeError.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// NewAuthorizeHandler returns the endpoint that gives the logged-in user an
+// exchange code for the browser SDK (the vendor guide's step 1). Mount it at
+// the path the SDK calls, e.g. POST /api/fanfare/authorize, behind your own
+// auth middleware (which stores the user with [WithIdentity]), and
+// preferably behind [SanitizeClaims] and [RateLimitAuthorize].
+//
+// It answers POST only (405 with Allow: POST otherwise) and reads no body:
+// up to 4 KiB is read and thrown away. It takes the identity, sanitizes its
+// claims with opts.Claims, asks Fanfare for a code with the request's
+// context (a client that goes away cancels the upstream call) and answers
+// 200 {"exchangeCode": "...", "expiresAt": "<RFC 3339>"} with
+// Cache-Control: no-store. Failures are answered as AuthorizeOptions.ErrorHandler
+// describes; none of them shows the cause to the client.
+//
+// NewAuthorizeHandler panics, with a message starting "fanfare: ", when
+// client is nil or opts.Provider or opts.Issuer is empty: these are
+// programming errors, like a bad pattern given to http.ServeMux.
+func NewAuthorizeHandler(client *Client, opts AuthorizeOptions) http.Handler {
+	if client == nil {
+		panic("fanfare: NewAuthorizeHandler needs a non-nil *Client")
+	}
+	if opts.Provider == "" {
+		panic("fanfare: AuthorizeOptions.Provider is required")
+	}
+	if opts.Issuer == "" {
+		panic("fanfare: AuthorizeOptions.Issuer is required")
+	}
+	h := &authorizeHandler{
+		client:   client,
+		provider: opts.Provider,
+		issuer:   opts.Issuer,
+		identity: opts.Identity,
+		claims:   opts.Claims.compile(),
+		log:      opts.Logger,
+		onError:  opts.ErrorHandler,
+	}
+	if h.identity == nil {
+		h.identity = identityFromContext
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.onError == nil {
+		h.onError = WriteAuthorizeError
+	}
+	return h
+}
+
+type authorizeHandler struct {
+	client           *Client
+	provider, issuer string
+	identity         func(*http.Request) (Identity, error)
+	claims           claimsSanitizer
+	log              *slog.Logger
+	onError          func(http.ResponseWriter, *http.Request, error)
+}
+
+func identityFromContext(r *http.Request) (Identity, error) {
+	id, ok := IdentityFromContext(r.Context())
+	if !ok {
+		return Identity{}, ErrNoIdentity
+	}
+	return id, nil
+}
+
+func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header()["Allow"] = allowPost
+		h.onError(w, r, ErrMethodNotAllowed)
+		return
+	}
+	discardBody(w, r)
+
+	id, err := h.identity(r)
+	if err == nil && id.Subject == "" {
+		err = ErrNoIdentity
+	}
+	if err != nil {
+		if !errors.Is(err, ErrNoIdentity) {
+			h.log.LogAttrs(r.Context(), slog.LevelWarn, "fanfare: authorize: identity lookup failed",
+				slog.String("path", r.URL.Path), slog.Any("error", err))
+			err = fmt.Errorf("%w: %w", ErrNoIdentity, err)
+		}
+		h.onError(w, r, err)
+		return
+	}
+
+	claims, err := h.claims.identityClaims(id)
+	if err != nil {
+		status := claimsErrorStatus(err)
+		level := slog.LevelWarn
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		h.log.LogAttrs(r.Context(), level, "fanfare: authorize: claims refused",
+			slog.String("path", r.URL.Path), slog.Any("error", err))
+		h.onError(w, r, err)
+		return
+	}
+
+	code, err := h.client.Authorize(r.Context(), AuthorizeRequest{
+		Provider: h.provider, Issuer: h.issuer, Subject: id.Subject, Claims: claims,
+	})
+	if err != nil {
+		logUpstream(h.log, r, "fanfare: authorize failed", err)
+		h.onError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.AuthorizeResponse{
+		ExchangeCode: code.Code,
+		ExpiresAt:    code.ExpiresAt.Format(time.RFC3339Nano),
+	})
+}
+
+// logUpstream logs a failed Fanfare call: Info when the client went away
+// (which cancels the call), Warn when Fanfare was unavailable, Error when it
+// refused (a wrong secret key, a request it calls bad).
+func logUpstream(log *slog.Logger, r *http.Request, msg string, err error) {
+	level := slog.LevelError
+	switch {
+	case errors.Is(r.Context().Err(), context.Canceled):
+		level, msg = slog.LevelInfo, msg+" (client went away)"
+	case errors.Is(err, ErrUnavailable):
+		level = slog.LevelWarn
+	}
+	log.LogAttrs(r.Context(), level, msg, slog.String("path", r.URL.Path), slog.Any("error", err))
+}
+
+// WriteAuthorizeError writes the default answer of [NewAuthorizeHandler]
+// to err, as AuthorizeOptions.ErrorHandler lists. A custom ErrorHandler can
+// call it for the errors it does not render itself.
+func WriteAuthorizeError(w http.ResponseWriter, r *http.Request, err error) {
+	status := authorizeErrorStatus(err)
+	if status == http.StatusServiceUnavailable {
+		w.Header()["Retry-After"] = retryAfterSeconds
+	}
+	writeJSONBytes(w, status, errorBodyFor(status))
+}
+
+func authorizeErrorStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrMethodNotAllowed):
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, ErrNoIdentity):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrClaimsTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrInvalidClaims):
+		return http.StatusInternalServerError
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadGateway
+}
+
+// Response bodies of the authorize handler and SanitizeClaims, encoded once.
+var (
+	bodyMethodNotAllowed   = mustJSON(ErrorBody{Error: "Method not allowed"})
+	bodyUnauthorized       = mustJSON(ErrorBody{Error: "Unauthorized"})
+	bodyClaimsTooLarge     = mustJSON(ErrorBody{Error: "Claims too large"})
+	bodyInternalError      = mustJSON(ErrorBody{Error: "Internal server error"})
+	bodyAuthFailed         = mustJSON(ErrorBody{Error: "Authentication failed"})
+	allowPost              = []string{http.MethodPost}
+	errorBodiesByAuthorize = map[int][]byte{
+		http.StatusMethodNotAllowed:      bodyMethodNotAllowed,
+		http.StatusUnauthorized:          bodyUnauthorized,
+		http.StatusRequestEntityTooLarge: bodyClaimsTooLarge,
+		http.StatusInternalServerError:   bodyInternalError,
+		http.StatusServiceUnavailable:    bodyAuthFailed,
+		http.StatusBadGateway:            bodyAuthFailed,
+	}
+)
+
+func errorBodyFor(status int) []byte {
+	if b, ok := errorBodiesByAuthorize[status]; ok {
+		return b
+	}
+	return bodyInternalError
+}
+
+// discardBody reads up to maxIgnoredBodyBytes of a body the handler does
+// not need, so the connection can be reused; a larger body makes the server
+// close the connection after the answer instead of draining it.
+func discardBody(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxIgnoredBodyBytes))
+}
+
+// mustJSON encodes a response body of this package at init time.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("fanfare: " + err.Error())
+	}
+	return b
+}

@@ -1,0 +1,343 @@
+package fanfare_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/waitify-io/fanfare-go"
+	"github.com/waitify-io/fanfare-go/fanfaretest"
+)
+
+// countingTransport counts round trips over the real default transport, so
+// tests can see retries that never reach a server.
+type countingTransport struct {
+	n    atomic.Int32
+	next http.RoundTripper
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+func newEmulator(t *testing.T) *fanfaretest.Server {
+	t.Helper()
+	srv := fanfaretest.NewServer(fanfaretest.Options{})
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// fastClient is the emulator's client with short timeouts and backoff, so
+// fault tests run in milliseconds.
+func fastClient(t *testing.T, srv *fanfaretest.Server, edit ...func(*fanfare.Config)) *fanfare.Client {
+	t.Helper()
+	cfg := srv.Config()
+	cfg.AttemptTimeout = 300 * time.Millisecond
+	cfg.Retry = fanfare.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	c, err := fanfare.NewClient(cfg)
+	require.NoError(t, err)
+	return c
+}
+
+func TestAuthorize(t *testing.T) {
+	srv := newEmulator(t)
+	c := fastClient(t, srv)
+	ctx := context.Background()
+
+	code, err := c.Authorize(ctx, fanfare.AuthorizeRequest{
+		Provider: "shop", Issuer: "https://shop.example", Subject: "user-1",
+		Claims: map[string]any{"email": "a@example.com", "tier": "gold"},
+	})
+	require.NoError(t, err)
+	assert.NotEmpty(t, code.Code)
+	assert.WithinDuration(t, srv.Now().Add(60*time.Second), code.ExpiresAt, time.Second)
+
+	auths := srv.Authorizations()
+	require.Len(t, auths, 1)
+	assert.Equal(t, "shop", auths[0].Provider)
+	assert.Equal(t, "https://shop.example", auths[0].Issuer)
+	assert.Equal(t, "user-1", auths[0].Subject)
+	assert.Equal(t, map[string]any{"email": "a@example.com", "tier": "gold"}, auths[0].Claims)
+	assert.Equal(t, code.Code, auths[0].ExchangeCode)
+}
+
+func TestAuthorizeErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		fault     *fanfaretest.Fault
+		secret    string
+		wantIs    error
+		wantCalls int
+	}{
+		{"wrong secret", nil, "sk_test_wrong", fanfare.ErrUnauthorized, 1},
+		{"server error is not retried", &fanfaretest.Fault{Status: 500}, "", fanfare.ErrUnavailable, 1},
+		{"503 is not retried", &fanfaretest.Fault{Status: 503}, "", fanfare.ErrUnavailable, 1},
+		{"dropped connection is not retried", &fanfaretest.Fault{Drop: true}, "", fanfare.ErrUnavailable, 1},
+		{"malformed", &fanfaretest.Fault{Malformed: true}, "", fanfare.ErrUnavailable, 1},
+		{"oversized", &fanfaretest.Fault{Oversized: true}, "", fanfare.ErrUnavailable, 1},
+		{"timeout", &fanfaretest.Fault{Latency: 2 * time.Second}, "", fanfare.ErrUnavailable, 1},
+		{"consumer conflict code", &fanfaretest.Fault{Status: 409}, "", nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newEmulator(t)
+			if tt.fault != nil {
+				srv.InjectFault(fanfaretest.EndpointAuthorize, *tt.fault)
+			}
+			c := fastClient(t, srv, func(cfg *fanfare.Config) {
+				if tt.secret != "" {
+					cfg.SecretKey = tt.secret
+				}
+			})
+			_, err := c.Authorize(context.Background(), fanfare.AuthorizeRequest{Provider: "p", Issuer: "i", Subject: "s"})
+			require.Error(t, err)
+			if tt.wantIs != nil {
+				assert.ErrorIs(t, err, tt.wantIs)
+			}
+			assert.Equal(t, tt.wantCalls, srv.Calls(fanfaretest.EndpointAuthorize), "authorize calls")
+			assert.NotContains(t, err.Error(), srv.SecretKey)
+			assert.Regexp(t, `^fanfare: `, err.Error())
+		})
+	}
+}
+
+func TestAuthorizeRejectsBadInputBeforeNetwork(t *testing.T) {
+	srv := newEmulator(t)
+	c := fastClient(t, srv)
+	_, err := c.Authorize(context.Background(), fanfare.AuthorizeRequest{Provider: "p", Issuer: "i"})
+	assert.ErrorContains(t, err, "required")
+	_, err = c.Authorize(context.Background(), fanfare.AuthorizeRequest{
+		Provider: "p", Issuer: "i", Subject: "s", Claims: map[string]any{"ch": make(chan int)},
+	})
+	assert.ErrorContains(t, err, "cannot be encoded")
+	assert.Equal(t, 0, srv.Calls(fanfaretest.EndpointAuthorize))
+}
+
+// An authorize whose connection could not even be made is retried: nothing
+// reached Fanfare, so no second code can be minted.
+func TestAuthorizeRetriesConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+
+	rt := &countingTransport{next: fanfare.NewTransport()}
+	c, err := fanfare.NewClient(fanfare.Config{
+		APIURL: "http://" + addr, OrganizationID: "org_1", SecretKey: "sk_test_x",
+		HTTPClient: &http.Client{Transport: rt},
+		Retry:      fanfare.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond},
+	})
+	require.NoError(t, err)
+	_, err = c.Authorize(context.Background(), fanfare.AuthorizeRequest{Provider: "p", Issuer: "i", Subject: "s"})
+	assert.ErrorIs(t, err, fanfare.ErrUnavailable)
+	assert.Equal(t, int32(3), rt.n.Load(), "attempts")
+}
+
+func TestValidateAdmission(t *testing.T) {
+	srv := newEmulator(t)
+	c := fastClient(t, srv)
+	ctx := context.Background()
+	q := fanfare.Queue("q_1")
+	token := srv.Admit(q, "cons_1")
+
+	tests := []struct {
+		name     string
+		d        fanfare.Distribution
+		consumer string
+		token    string
+		want     bool
+	}{
+		{"admitted", q, "cons_1", token, true},
+		{"other consumer", q, "cons_2", token, false},
+		{"other queue", fanfare.Queue("q_2"), "cons_1", token, false},
+		{"other type", fanfare.Draw("q_1"), "cons_1", token, false},
+		{"garbage token", q, "cons_1", "not-a-jwt", false},
+		{"edited token", q, "cons_1", token[:len(token)-4] + "AAAA", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := c.ValidateAdmission(ctx, tt.d, tt.consumer, tt.token)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestValidateAdmissionEscapesIDs(t *testing.T) {
+	srv := newEmulator(t)
+	c := fastClient(t, srv)
+	d := fanfare.Auction("lot/7?x=1")
+	ok, err := c.ValidateAdmission(context.Background(), d, "cons_1", srv.Admit(d, "cons_1"))
+	require.NoError(t, err)
+	assert.True(t, ok)
+}
+
+func TestValidateAdmissionFaults(t *testing.T) {
+	tests := []struct {
+		name      string
+		fault     fanfaretest.Fault
+		want      bool
+		wantIs    error
+		wantCalls int
+	}{
+		{"two 503s then success", fanfaretest.Fault{Status: 503, Times: 2}, true, nil, 3},
+		{"503 beyond the retry budget", fanfaretest.Fault{Status: 503}, false, fanfare.ErrUnavailable, 3},
+		{"429 is retried", fanfaretest.Fault{Status: 429, Times: 1}, true, nil, 2},
+		{"dropped connection retried", fanfaretest.Fault{Drop: true, Times: 1}, true, nil, 2},
+		{"slow attempt retried", fanfaretest.Fault{Latency: 2 * time.Second, Times: 1}, true, nil, 2},
+		{"malformed is not retried", fanfaretest.Fault{Malformed: true}, false, fanfare.ErrUnavailable, 1},
+		{"oversized is not retried", fanfaretest.Fault{Oversized: true}, false, fanfare.ErrUnavailable, 1},
+		{"401 is not retried", fanfaretest.Fault{Status: 401}, false, fanfare.ErrUnauthorized, 1},
+		{"400 is a refusal", fanfaretest.Fault{Status: 400}, false, nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newEmulator(t)
+			c := fastClient(t, srv)
+			q := fanfare.Queue("q_1")
+			token := srv.Admit(q, "cons_1")
+			srv.InjectFault(fanfaretest.EndpointValidate, tt.fault)
+
+			got, err := c.ValidateAdmission(context.Background(), q, "cons_1", token)
+			assert.Equal(t, tt.want, got)
+			switch {
+			case tt.wantIs != nil:
+				assert.ErrorIs(t, err, tt.wantIs)
+			case tt.want:
+				assert.NoError(t, err)
+			default:
+				var apiErr *fanfare.APIError
+				require.ErrorAs(t, err, &apiErr)
+				assert.NotErrorIs(t, err, fanfare.ErrUnavailable)
+			}
+			assert.Equal(t, tt.wantCalls, srv.Calls(fanfaretest.EndpointValidate), "validate calls")
+		})
+	}
+}
+
+func TestValidateAdmissionHonoursCallerDeadline(t *testing.T) {
+	srv := newEmulator(t)
+	c := fastClient(t, srv)
+	srv.InjectFault(fanfaretest.EndpointValidate, fanfaretest.Fault{Latency: 5 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.ValidateAdmission(ctx, fanfare.Queue("q"), "c", "t")
+	assert.ErrorIs(t, err, fanfare.ErrUnavailable)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 2*time.Second, "the caller's deadline bounds the call")
+}
+
+func TestValidateAdmissionRejectsBadInputBeforeNetwork(t *testing.T) {
+	srv := newEmulator(t)
+	c := fastClient(t, srv)
+	ctx := context.Background()
+	_, err := c.ValidateAdmission(ctx, fanfare.Queue(""), "c", "t")
+	assert.ErrorIs(t, err, fanfare.ErrInvalidDistribution)
+	_, err = c.ValidateAdmission(ctx, fanfare.Distribution{Type: "raffle", ID: "x"}, "c", "t")
+	assert.ErrorIs(t, err, fanfare.ErrInvalidDistribution)
+	_, err = c.ValidateAdmission(ctx, fanfare.Queue("q"), "", "t")
+	assert.Error(t, err)
+	_, err = c.ValidateAdmission(ctx, fanfare.Queue("q"), "c", "")
+	assert.Error(t, err)
+	assert.Equal(t, 0, srv.Calls(fanfaretest.EndpointValidate))
+}
+
+func TestValidateAdmissionConcurrent(t *testing.T) {
+	srv := newEmulator(t)
+	c := srv.Client()
+	q := fanfare.Queue("q_burst")
+	const n = 200
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = srv.Admit(q, "cons_"+string(rune('a'+i%26))+string(rune('a'+i/26)))
+	}
+	var wg sync.WaitGroup
+	var valid atomic.Int32
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			consumer := "cons_" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+			ok, err := c.ValidateAdmission(context.Background(), q, consumer, tokens[i])
+			if err == nil && ok {
+				valid.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int32(n), valid.Load())
+}
+
+func TestCompleteAdmission(t *testing.T) {
+	srv := newEmulator(t)
+	c := fastClient(t, srv)
+	ctx := context.Background()
+	d := fanfare.Draw("d_1")
+	token := srv.Admit(d, "cons_1")
+
+	require.NoError(t, c.CompleteAdmission(ctx, d, "cons_1"))
+	assert.True(t, srv.Completed(d, "cons_1"))
+	require.NoError(t, c.CompleteAdmission(ctx, d, "cons_1"), "completing twice is harmless")
+	assert.Len(t, srv.Completions(), 1)
+
+	ok, err := c.ValidateAdmission(ctx, d, "cons_1", token)
+	require.NoError(t, err)
+	assert.False(t, ok, "a completed admission no longer validates")
+
+	err = c.CompleteAdmission(ctx, d, "cons_unknown")
+	assert.ErrorIs(t, err, fanfare.ErrNotFound)
+	assert.ErrorIs(t, c.CompleteAdmission(ctx, fanfare.Draw(""), "c"), fanfare.ErrInvalidDistribution)
+}
+
+func TestCompleteAdmissionThroughFaults(t *testing.T) {
+	for _, f := range []fanfaretest.Fault{
+		{Status: 503, Times: 2},
+		{Drop: true, Times: 1},
+		{Latency: 2 * time.Second, Times: 1},
+	} {
+		srv := newEmulator(t)
+		c := fastClient(t, srv)
+		d := fanfare.Queue("q_1")
+		srv.Admit(d, "cons_1")
+		srv.InjectFault(fanfaretest.EndpointComplete, f)
+		require.NoError(t, c.CompleteAdmission(context.Background(), d, "cons_1"), "fault %+v", f)
+		assert.Len(t, srv.Completions(), 1, "fault %+v", f)
+	}
+}
+
+func TestErrorsNeverCarryTheSecret(t *testing.T) {
+	srv := newEmulator(t)
+	c := fastClient(t, srv)
+	faults := []fanfaretest.Fault{{Status: 500}, {Status: 401}, {Drop: true}, {Malformed: true}, {Oversized: true}}
+	for _, f := range faults {
+		srv.ClearFaults()
+		srv.InjectFault(fanfaretest.EndpointValidate, f)
+		srv.InjectFault(fanfaretest.EndpointAuthorize, f)
+		_, err1 := c.ValidateAdmission(context.Background(), fanfare.Queue("q"), "c", "t")
+		_, err2 := c.Authorize(context.Background(), fanfare.AuthorizeRequest{Provider: "p", Issuer: "i", Subject: "s"})
+		for _, err := range []error{err1, err2} {
+			require.Error(t, err)
+			assert.NotContains(t, err.Error(), srv.SecretKey)
+		}
+	}
+	var apiErr *fanfare.APIError
+	srv.ClearFaults()
+	srv.InjectFault(fanfaretest.EndpointValidate, fanfaretest.Fault{Status: 418})
+	_, err := c.ValidateAdmission(context.Background(), fanfare.Queue("q"), "c", "t")
+	require.True(t, errors.As(err, &apiErr))
+	assert.Equal(t, 418, apiErr.StatusCode)
+	assert.Equal(t, "validate", apiErr.Op)
+}

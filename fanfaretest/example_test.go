@@ -1,0 +1,125 @@
+package fanfaretest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	fanfare "github.com/waitify-io/fanfare-go"
+	"github.com/waitify-io/fanfare-go/fanfaretest"
+)
+
+func Example() {
+	srv := fanfaretest.NewServer(fanfaretest.Options{})
+	defer srv.Close()
+
+	ctx := context.Background()
+	client := srv.Client()
+	drop := fanfare.Queue("q_sneakers")
+
+	token := srv.Admit(drop, "cons_1")
+	ok, err := client.ValidateAdmission(ctx, drop, "cons_1", token)
+	fmt.Println("valid:", ok, err)
+
+	ok, _ = client.ValidateAdmission(ctx, drop, "cons_2", token)
+	fmt.Println("someone else's token:", ok)
+
+	_ = client.CompleteAdmission(ctx, drop, "cons_1")
+	ok, _ = client.ValidateAdmission(ctx, drop, "cons_1", token)
+	fmt.Println("after completion:", ok, srv.Completed(drop, "cons_1"))
+	// Output:
+	// valid: true <nil>
+	// someone else's token: false
+	// after completion: false true
+}
+
+// A manual clock tests expiry without sleeping.
+func ExampleNewClock() {
+	clock := fanfaretest.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
+	srv := fanfaretest.NewServer(fanfaretest.Options{Clock: clock.Now, AdmissionTTL: 5 * time.Minute})
+	defer srv.Close()
+
+	ctx := context.Background()
+	drop := fanfare.Draw("d_tickets")
+	token := srv.Admit(drop, "cons_1")
+
+	clock.Advance(4 * time.Minute)
+	ok, _ := srv.Client().ValidateAdmission(ctx, drop, "cons_1", token)
+	fmt.Println("after 4 minutes:", ok)
+
+	clock.Advance(time.Minute)
+	ok, _ = srv.Client().ValidateAdmission(ctx, drop, "cons_1", token)
+	fmt.Println("after 5 minutes:", ok)
+	// Output:
+	// after 4 minutes: true
+	// after 5 minutes: false
+}
+
+// Injected faults show how code under test behaves when Fanfare is down.
+func ExampleServer_InjectFault() {
+	srv := fanfaretest.NewServer(fanfaretest.Options{})
+	defer srv.Close()
+
+	cfg := srv.Config()
+	cfg.Retry.MaxAttempts = 1 // one request per call, to count them
+	client, _ := fanfare.NewClient(cfg)
+	drop := fanfare.Queue("q_1")
+	token := srv.Admit(drop, "cons_1")
+
+	srv.InjectFault(fanfaretest.EndpointValidate, fanfaretest.Fault{Status: 503, Times: 1})
+	_, err := client.ValidateAdmission(context.Background(), drop, "cons_1", token)
+	fmt.Println("unavailable:", errors.Is(err, fanfare.ErrUnavailable))
+
+	ok, err := client.ValidateAdmission(context.Background(), drop, "cons_1", token)
+	fmt.Println("then:", ok, err)
+	fmt.Println("validate calls:", srv.Calls(fanfaretest.EndpointValidate))
+	// Output:
+	// unavailable: true
+	// then: true <nil>
+	// validate calls: 2
+}
+
+// Start returns an error instead of panicking, for commands.
+func ExampleStart() {
+	srv, err := fanfaretest.Start(fanfaretest.Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+	fmt.Println(strings.HasPrefix(srv.URL, "http://127.0.0.1:"), strings.HasPrefix(srv.SecretKey, "sk_test_"))
+	// Output: true true
+}
+
+// The browser flow: authorize (server side), exchange and enter (browser
+// side, emulator endpoints), then validate.
+func ExampleServer_AccessToken() {
+	srv := fanfaretest.NewServer(fanfaretest.Options{})
+	defer srv.Close()
+
+	access, consumerID := srv.AccessToken("shop", "https://shop.example", "user_42")
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/queues/q_1/enter", nil)
+	req.Header.Set("Authorization", "Bearer "+access)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	var entered struct {
+		AdmissionToken string `json:"admissionToken"`
+		Position       int    `json:"position"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&entered)
+	fmt.Println(resp.StatusCode, "position", entered.Position)
+
+	ok, _ := srv.Client().ValidateAdmission(context.Background(), fanfare.Queue("q_1"), consumerID, entered.AdmissionToken)
+	fmt.Println("valid:", ok)
+	// Output:
+	// 200 position 1
+	// valid: true
+}

@@ -1,0 +1,593 @@
+package fanfare_test
+
+// RequireAdmission against the fanfaretest emulator over loopback HTTP:
+// remote validation, outages, the attack table, concurrency and completion.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fanfare "github.com/waitify-io/fanfare-go"
+	"github.com/waitify-io/fanfare-go/fanfaretest"
+)
+
+// emuSetup is an emulator, a clock they share, and a checkout app built on
+// demand from opts.
+type emuSetup struct {
+	srv    *fanfaretest.Server
+	clock  *fanfaretest.Clock
+	client *fanfare.Client
+	opts   fanfare.AdmissionOptions
+	logs   *syncBuffer
+}
+
+// syncBuffer collects log output from concurrent requests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newEmuSetup(t *testing.T, emu fanfaretest.Options) *emuSetup {
+	t.Helper()
+	clock := fanfaretest.NewClock(admEpoch)
+	emu.Clock = clock.Now
+	srv := fanfaretest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	logs := &syncBuffer{}
+	s := &emuSetup{srv: srv, clock: clock, client: fastClient(t, srv), logs: logs}
+	s.opts = fanfare.AdmissionOptions{
+		Distribution: admQueue,
+		Clock:        clock.Now,
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	t.Cleanup(func() {
+		// Whatever a test did, no log line may carry a secret.
+		assert.NotContains(t, logs.String(), srv.SecretKey, "secret key logged")
+	})
+	return s
+}
+
+// app serves next behind RequireAdmission on a loopback server.
+func (s *emuSetup) app(t *testing.T, next http.Handler) *httptest.Server {
+	t.Helper()
+	app := httptest.NewServer(fanfare.RequireAdmission(s.client, s.opts)(next))
+	t.Cleanup(app.Close)
+	return app
+}
+
+// jwksVerifier is a verifier for the emulator's keys, closed with the test.
+func (s *emuSetup) jwksVerifier(t *testing.T) *fanfare.JWKSVerifier {
+	t.Helper()
+	v, err := fanfare.NewJWKSVerifier(context.Background(), s.srv.JWKSURL(), fanfare.JWKSOptions{Clock: s.clock.Now})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = v.Close() })
+	return v
+}
+
+// checkout posts to the app with token in the admission header and body as
+// a JSON body, and decodes the answer.
+func checkout(t *testing.T, app *httptest.Server, token, body string, header ...string) admResponse {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, app.URL+"/checkout", strings.NewReader(body))
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Fanfare-Admission", token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := app.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	res := admResponse{Status: resp.StatusCode, Raw: string(raw), RetryAfter: resp.Header.Get("Retry-After"), Header: resp.Header}
+	if resp.StatusCode >= 400 && resp.Header.Get("Content-Type") == "application/json" {
+		require.NoError(t, json.Unmarshal(raw, &res.Body), "body %q", raw)
+	}
+	return res
+}
+
+// seen decodes what admEcho saw.
+func seen(t *testing.T, res admResponse) map[string]any {
+	t.Helper()
+	var got map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.Raw), &got), "body %q", res.Raw)
+	return got
+}
+
+func TestRequireAdmissionRemote(t *testing.T) {
+	s := newEmuSetup(t, fanfaretest.Options{})
+	app := s.app(t, admEcho(http.StatusOK))
+	tok := s.srv.AdmitWith(fanfaretest.AdmitOptions{Distribution: admQueue, ConsumerID: "c_1", Position: 42})
+
+	res := checkout(t, app, tok, "")
+	require.Equal(t, http.StatusOK, res.Status, res.Raw)
+	got := seen(t, res)
+	assert.Equal(t, "c_1", got["consumer"])
+	assert.Equal(t, "queue:q_drop", got["distribution"])
+	assert.EqualValues(t, 42, got["position"])
+	assert.Equal(t, true, got["validated"])
+	assert.Equal(t, false, got["verified"], "no verifier: nothing checked locally")
+	assert.Equal(t, 1, s.srv.Calls(fanfaretest.EndpointValidate))
+	require.Len(t, s.srv.Completions(), 1)
+	assert.True(t, s.srv.Completed(admQueue, "c_1"))
+
+	// Fanfare knows the admission is used: a replay is refused there.
+	res = checkout(t, app, tok, "")
+	assert.Equal(t, http.StatusForbidden, res.Status)
+	assert.Equal(t, "ADMISSION_INVALID", res.Body.Code)
+	assert.Len(t, s.srv.Completions(), 1)
+	assert.NotContains(t, s.logs.String(), tok, "token logged")
+}
+
+func TestRequireAdmissionGuideCheckout(t *testing.T) {
+	// The guide's Step 4: everything in the JSON body, the distribution
+	// named by experienceType + distributionId.
+	s := newEmuSetup(t, fanfaretest.Options{})
+	s.opts.Distribution = fanfare.Distribution{}
+	s.opts.DistributionFunc = fanfare.DistributionFromCheckoutBody
+	var cart []int
+	app := s.app(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Cart []int }
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&body))
+		cart = body.Cart
+		w.WriteHeader(http.StatusOK)
+	}))
+	draw := fanfare.Draw("d_spring")
+	tok := s.srv.Admit(draw, "c_guide")
+	body := `{"admissionToken":"` + tok + `","consumerId":"c_guide","experienceId":"exp_1",` +
+		`"experienceType":"draw","distributionId":"d_spring","cart":[3,1,4]}`
+	res := checkout(t, app, "", body)
+	require.Equal(t, http.StatusOK, res.Status, res.Raw)
+	assert.Equal(t, []int{3, 1, 4}, cart, "the handler reads the whole body")
+	assert.True(t, s.srv.Completed(draw, "c_guide"))
+
+	// The same token, claiming another consumer in the body.
+	tok2 := s.srv.Admit(draw, "c_guide2")
+	res = checkout(t, app, "", strings.Replace(strings.Replace(body, tok, tok2, 1), "c_guide", "c_other", 1))
+	assert.Equal(t, "ADMISSION_MISMATCH", res.Body.Code)
+}
+
+func TestRequireAdmissionUpstream(t *testing.T) {
+	wrongKey := func(t *testing.T, s *emuSetup) {
+		cfg := s.srv.Config()
+		cfg.SecretKey = "sk_test_not_the_key"
+		c, err := fanfare.NewClient(cfg)
+		require.NoError(t, err)
+		s.client = c
+	}
+	tests := []struct {
+		name       string
+		fault      *fanfaretest.Fault
+		setup      func(t *testing.T, s *emuSetup)
+		verified   bool // a JWKS verifier and AcceptVerifiedDuringOutage
+		wantStatus int
+		wantCode   string
+		wantHook   bool
+	}{
+		{"Fanfare 503", &fanfaretest.Fault{Status: 503}, nil, false, 503, "ADMISSION_UNAVAILABLE", true},
+		{"Fanfare drops the connection", &fanfaretest.Fault{Drop: true}, nil, false, 503, "ADMISSION_UNAVAILABLE", true},
+		{"Fanfare answers garbage", &fanfaretest.Fault{Malformed: true}, nil, false, 503, "ADMISSION_UNAVAILABLE", true},
+		{"Fanfare too slow", &fanfaretest.Fault{Latency: time.Second}, nil, false, 503, "ADMISSION_UNAVAILABLE", true},
+		{"Fanfare 429", &fanfaretest.Fault{Status: 429}, nil, false, 503, "ADMISSION_UNAVAILABLE", true},
+		{"one 503, then fine: the client retries", &fanfaretest.Fault{Status: 503, Times: 1}, nil, false, 200, "", false},
+		{"Fanfare 404", &fanfaretest.Fault{Status: 404}, nil, false, 403, "ADMISSION_INVALID", false},
+		{"Fanfare 400", &fanfaretest.Fault{Status: 400}, nil, false, 403, "ADMISSION_INVALID", false},
+		{"our credentials refused", nil, wrongKey, false, 503, "ADMISSION_UNAVAILABLE", true},
+		{"outage, verified token accepted", &fanfaretest.Fault{Status: 503}, nil, true, 200, "", true},
+		{"outage by drop, verified token accepted", &fanfaretest.Fault{Drop: true}, nil, true, 200, "", true},
+		{"credentials refused is no outage", nil, wrongKey, true, 503, "ADMISSION_UNAVAILABLE", true},
+		{"Fanfare says no, verified or not", &fanfaretest.Fault{Status: 404}, nil, true, 403, "ADMISSION_INVALID", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newEmuSetup(t, fanfaretest.Options{})
+			if tc.setup != nil {
+				tc.setup(t, s)
+			}
+			var upstream []error
+			var mu sync.Mutex
+			s.opts.Hooks.OnUpstreamError = func(r *http.Request, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				upstream = append(upstream, err)
+			}
+			if tc.verified {
+				s.opts.Verifier = s.jwksVerifier(t)
+				s.opts.AcceptVerifiedDuringOutage = true
+			}
+			app := s.app(t, admEcho(http.StatusOK))
+			tok := s.srv.Admit(admQueue, "c_up")
+			if tc.fault != nil {
+				s.srv.InjectFault(fanfaretest.EndpointValidate, *tc.fault)
+			}
+			res := checkout(t, app, tok, "")
+			require.Equal(t, tc.wantStatus, res.Status, res.Raw)
+			assert.Equal(t, tc.wantCode, res.Body.Code)
+			if tc.wantStatus == 503 {
+				assert.Equal(t, "5", res.RetryAfter)
+				assert.Equal(t, "Admission check unavailable", res.Body.Error)
+			}
+			if tc.wantStatus == 200 {
+				got := seen(t, res)
+				assert.Equal(t, tc.verified, got["verified"])
+				assert.Equal(t, !tc.verified, got["validated"])
+				assert.True(t, s.srv.Completed(admQueue, "c_up"), "completed after an outage admission")
+			}
+			mu.Lock()
+			assert.Equal(t, tc.wantHook, len(upstream) > 0, "OnUpstreamError called")
+			mu.Unlock()
+			assert.NotContains(t, s.logs.String(), tok, "token logged")
+		})
+	}
+}
+
+func TestRequireAdmissionUpstreamHookPanicFailsClosed(t *testing.T) {
+	s := newEmuSetup(t, fanfaretest.Options{})
+	s.opts.Verifier = s.jwksVerifier(t)
+	s.opts.AcceptVerifiedDuringOutage = true
+	s.opts.Hooks.OnUpstreamError = func(*http.Request, error) { panic("metrics down") }
+	app := s.app(t, admEcho(http.StatusOK))
+	s.srv.InjectFault(fanfaretest.EndpointValidate, fanfaretest.Fault{Status: 503})
+	res := checkout(t, app, s.srv.Admit(admQueue, "c_hp"), "")
+	assert.Equal(t, http.StatusServiceUnavailable, res.Status, "a panicking hook must not let the outage fallback admit")
+}
+
+// attack is one hostile request of the issue's attack table.
+type attack struct {
+	name string
+	// token builds the token; body and header are sent along.
+	token          func(t *testing.T, s *emuSetup) string
+	body           string
+	header         []string
+	wantCode       string
+	localOnlyIfKey bool // refusable locally only with a verification key
+}
+
+func attacks() []attack {
+	edit := func(tok string, f func(payload map[string]any)) string {
+		parts := strings.Split(tok, ".")
+		raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		var p map[string]any
+		_ = json.Unmarshal(raw, &p)
+		f(p)
+		raw, _ = json.Marshal(p)
+		parts[1] = base64.RawURLEncoding.EncodeToString(raw)
+		return strings.Join(parts, ".")
+	}
+	valid := func(t *testing.T, s *emuSetup) jwt.Claims {
+		c := admClaims(admQueue, "c_att", s.clock.Now(), 10*time.Minute)
+		return &c
+	}
+	return []attack{
+		{name: "alg none", wantCode: "ADMISSION_INVALID", token: func(t *testing.T, s *emuSetup) string {
+			return admSign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid(t, s), s.srv.KeyID())
+		}},
+		{name: "HS256 signed with the public key", wantCode: "ADMISSION_INVALID", localOnlyIfKey: true, token: func(t *testing.T, s *emuSetup) string {
+			return admSign(t, jwt.SigningMethodHS256, s.srv.PublicKeyPEM(), valid(t, s), s.srv.KeyID())
+		}},
+		{name: "unknown kid", wantCode: "ADMISSION_INVALID", localOnlyIfKey: true, token: func(t *testing.T, s *emuSetup) string {
+			return admSign(t, jwt.SigningMethodES256, admKeys().ec2, valid(t, s), "kid-of-an-attacker")
+		}},
+		{name: "bad signature", wantCode: "ADMISSION_INVALID", localOnlyIfKey: true, token: func(t *testing.T, s *emuSetup) string {
+			return admSign(t, jwt.SigningMethodES256, admKeys().ec2, valid(t, s), s.srv.KeyID())
+		}},
+		{name: "signature bytes flipped", wantCode: "ADMISSION_INVALID", localOnlyIfKey: true, token: func(t *testing.T, s *emuSetup) string {
+			tok := s.srv.Admit(admQueue, "c_att")
+			i := strings.LastIndexByte(tok, '.') + 5
+			b := []byte(tok)
+			b[i] = map[bool]byte{true: 'B', false: 'A'}[b[i] == 'A']
+			return string(b)
+		}},
+		{name: "payload edited (a better position)", wantCode: "ADMISSION_INVALID", localOnlyIfKey: true, token: func(t *testing.T, s *emuSetup) string {
+			return edit(s.srv.Admit(admQueue, "c_att"), func(p map[string]any) { p["position"] = 1 })
+		}},
+		{name: "payload edited (another distribution)", wantCode: "ADMISSION_MISMATCH", token: func(t *testing.T, s *emuSetup) string {
+			return edit(s.srv.Admit(fanfare.Queue("q_cheap"), "c_att"), func(p map[string]any) { p["distributionId"] = "q_other" })
+		}},
+		{name: "expired", wantCode: "ADMISSION_EXPIRED", token: func(t *testing.T, s *emuSetup) string {
+			return s.srv.AdmitWith(fanfaretest.AdmitOptions{Distribution: admQueue, ConsumerID: "c_att", TTL: -time.Minute})
+		}},
+		{name: "not yet valid", wantCode: "ADMISSION_INVALID", token: func(t *testing.T, s *emuSetup) string {
+			s.clock.Advance(time.Hour) // minted an hour ahead of the checkout's clock
+			defer s.clock.Advance(-time.Hour)
+			return s.srv.Admit(admQueue, "c_att")
+		}},
+		{name: "wrong distribution", wantCode: "ADMISSION_MISMATCH", token: func(t *testing.T, s *emuSetup) string {
+			return s.srv.Admit(fanfare.Queue("q_other"), "c_att")
+		}},
+		{name: "wrong consumer", wantCode: "ADMISSION_MISMATCH", body: `{"consumerId":"c_victim"}`, token: func(t *testing.T, s *emuSetup) string {
+			return s.srv.Admit(admQueue, "c_att")
+		}},
+		{name: "fingerprint mismatch", wantCode: "ADMISSION_MISMATCH", header: []string{"X-Device", "fp_attacker"}, token: func(t *testing.T, s *emuSetup) string {
+			return s.srv.AdmitWith(fanfaretest.AdmitOptions{Distribution: admQueue, ConsumerID: "c_att", Fingerprint: "fp_victim"})
+		}},
+		{name: "9 KiB token", wantCode: "ADMISSION_INVALID", token: func(t *testing.T, s *emuSetup) string {
+			return edit(s.srv.Admit(admQueue, "c_att"), func(p map[string]any) { p["pad"] = strings.Repeat("x", 9<<10) })
+		}},
+		{name: "garbage", wantCode: "ADMISSION_INVALID", token: func(*testing.T, *emuSetup) string { return "not-a-jwt" }},
+		{name: "many dots", wantCode: "ADMISSION_INVALID", token: func(*testing.T, *emuSetup) string {
+			return strings.Repeat("eyJhbGciOiJFUzI1NiJ9.", 200)
+		}},
+	}
+}
+
+func TestRequireAdmissionAttacks(t *testing.T) {
+	for _, mode := range []struct {
+		name     string
+		verifier bool
+	}{{"with a JWKS verifier", true}, {"without a verifier", false}} {
+		t.Run(mode.name, func(t *testing.T) {
+			for _, a := range attacks() {
+				t.Run(a.name, func(t *testing.T) {
+					s := newEmuSetup(t, fanfaretest.Options{})
+					if mode.verifier {
+						s.opts.Verifier = s.jwksVerifier(t)
+					}
+					if a.header != nil { // the route checks fingerprints
+						s.opts.Fingerprint = func(r *http.Request) string { return r.Header.Get("X-Device") }
+					}
+					ran := false
+					app := s.app(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ran = true }))
+					tok := a.token(t, s)
+
+					res := checkout(t, app, tok, a.body, a.header...)
+					assert.False(t, ran, "the handler ran")
+					require.Equal(t, http.StatusForbidden, res.Status, res.Raw)
+					local := mode.verifier || !a.localOnlyIfKey
+					if local {
+						assert.Equal(t, a.wantCode, res.Body.Code)
+						assert.Zero(t, s.srv.Calls(fanfaretest.EndpointValidate), "refusable locally, yet Fanfare was asked")
+					} else {
+						assert.Equal(t, "ADMISSION_INVALID", res.Body.Code)
+						assert.Equal(t, 1, s.srv.Calls(fanfaretest.EndpointValidate), "Fanfare decides")
+					}
+					assert.Empty(t, s.srv.Completions())
+				})
+			}
+		})
+	}
+}
+
+func TestRequireAdmissionFingerprintWithFanfare(t *testing.T) {
+	s := newEmuSetup(t, fanfaretest.Options{})
+	s.opts.Fingerprint = func(r *http.Request) string { return r.Header.Get("X-Device") }
+	app := s.app(t, admEcho(http.StatusOK))
+	tok := s.srv.AdmitWith(fanfaretest.AdmitOptions{Distribution: admQueue, ConsumerID: "c_fp", Fingerprint: "fp_1"})
+	res := checkout(t, app, tok, "", "X-Device", "fp_1")
+	require.Equal(t, http.StatusOK, res.Status, res.Raw)
+	assert.Equal(t, "fp_1", seen(t, res)["fingerprint"])
+}
+
+func TestRequireAdmissionConcurrentOneToken(t *testing.T) {
+	const n = 500
+	s := newEmuSetup(t, fanfaretest.Options{})
+	// The winner holds the admission until every other request has been
+	// answered, so each of them meets it in use.
+	others := make(chan struct{})
+	var inHandler atomic.Int32
+	app := s.app(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inHandler.Add(1)
+		<-others
+		w.WriteHeader(http.StatusCreated)
+	}))
+	tok := s.srv.Admit(admQueue, "c_rush")
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 64}}
+	defer client.CloseIdleConnections()
+
+	var wg sync.WaitGroup
+	var answered atomic.Int32
+	statuses := make(chan int, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, app.URL+"/checkout", nil)
+			req.Header.Set("Fanfare-Admission", tok)
+			resp, err := client.Do(req)
+			if !assert.NoError(t, err) {
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+			if resp.StatusCode != http.StatusCreated && answered.Add(1) == n-1 {
+				close(others)
+			}
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for st := range statuses {
+		count[st]++
+	}
+	assert.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusConflict: n - 1}, count)
+	assert.EqualValues(t, 1, inHandler.Load(), "requests that reached the handler")
+	assert.Len(t, s.srv.Completions(), 1)
+}
+
+func TestRequireAdmissionCompletionThroughFaults(t *testing.T) {
+	tests := []struct {
+		name           string
+		fault          fanfaretest.Fault
+		timeout        time.Duration
+		wantCompletion bool
+		wantFailed     bool
+	}{
+		{"two 503s", fanfaretest.Fault{Status: 503, Times: 2}, 0, true, false},
+		{"two dropped connections", fanfaretest.Fault{Drop: true, Times: 2}, 0, true, false},
+		{"five 503s: beyond the client's retries", fanfaretest.Fault{Status: 503, Times: 5}, 0, true, false},
+		{"a slow Fanfare", fanfaretest.Fault{Latency: 400 * time.Millisecond, Times: 1}, 0, true, false},
+		{"down for good", fanfaretest.Fault{Status: 503}, 300 * time.Millisecond, false, true},
+		{"unknown admission", fanfaretest.Fault{Status: 404}, 0, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newEmuSetup(t, fanfaretest.Options{})
+			s.opts.CompletionTimeout = tc.timeout
+			var failed []error
+			var mu sync.Mutex
+			s.opts.Hooks.OnCompletionFailed = func(a *fanfare.Admission, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				assert.Equal(t, "c_cf", a.ConsumerID)
+				failed = append(failed, err)
+			}
+			app := s.app(t, admEcho(http.StatusOK))
+			tok := s.srv.Admit(admQueue, "c_cf")
+			s.srv.InjectFault(fanfaretest.EndpointComplete, tc.fault)
+
+			start := time.Now()
+			res := checkout(t, app, tok, "")
+			require.Equal(t, http.StatusOK, res.Status, "the order stands whatever completion does")
+			if tc.timeout > 0 {
+				assert.Less(t, time.Since(start), tc.timeout+2*time.Second, "completion is bounded")
+			}
+			if tc.wantCompletion {
+				assert.Len(t, s.srv.Completions(), 1, "exactly one completion recorded")
+			} else {
+				assert.Empty(t, s.srv.Completions())
+			}
+			mu.Lock()
+			assert.Equal(t, tc.wantFailed, len(failed) == 1, "OnCompletionFailed: %v", failed)
+			mu.Unlock()
+
+			// Fanfare may not know yet; this instance refuses at once.
+			s.srv.ClearFaults()
+			res = checkout(t, app, tok, "")
+			if tc.wantCompletion {
+				assert.Equal(t, "ADMISSION_INVALID", res.Body.Code, "Fanfare refuses the used admission")
+			} else {
+				assert.Equal(t, "ADMISSION_USED", res.Body.Code)
+				assert.Equal(t, http.StatusConflict, res.Status)
+			}
+		})
+	}
+}
+
+func TestRequireAdmissionCompletionSurvivesHangUp(t *testing.T) {
+	s := newEmuSetup(t, fanfaretest.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	h := fanfare.RequireAdmission(s.client, s.opts)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		cancel() // the consumer hangs up as the order is placed
+	}))
+	tok := s.srv.Admit(admQueue, "c_gone")
+	req := admRequest(tok).WithContext(ctx)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	assert.True(t, s.srv.Completed(admQueue, "c_gone"))
+}
+
+func TestRequireAdmissionManualCompletionWithFanfare(t *testing.T) {
+	s := newEmuSetup(t, fanfaretest.Options{})
+	s.opts.Completion = fanfare.CompleteManually
+	var completeErr error
+	app := s.app(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, _ := fanfare.AdmissionFromContext(r.Context())
+		if r.Header.Get("X-Order") == "ok" {
+			completeErr = a.Complete(r.Context())
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	tok := s.srv.Admit(admQueue, "c_man")
+
+	require.Equal(t, http.StatusOK, checkout(t, app, tok, "").Status)
+	assert.Empty(t, s.srv.Completions(), "no Complete, no completion")
+
+	require.Equal(t, http.StatusOK, checkout(t, app, tok, "", "X-Order", "ok").Status)
+	require.NoError(t, completeErr)
+	assert.True(t, s.srv.Completed(admQueue, "c_man"))
+
+	s.srv.InjectFault(fanfaretest.EndpointComplete, fanfaretest.Fault{Status: 404})
+	tok2 := s.srv.Admit(admQueue, "c_man2")
+	require.Equal(t, http.StatusOK, checkout(t, app, tok2, "", "X-Order", "ok").Status)
+	assert.ErrorIs(t, completeErr, fanfare.ErrNotFound, "Complete reports what Fanfare said")
+}
+
+func TestRequireAdmissionLocalOnlyWithEmulatorKeys(t *testing.T) {
+	for _, mode := range []struct {
+		name  string
+		setup func(t *testing.T, s *emuSetup) fanfare.Verifier
+		emu   fanfaretest.Options
+	}{
+		{"JWKS", func(t *testing.T, s *emuSetup) fanfare.Verifier { return s.jwksVerifier(t) }, fanfaretest.Options{}},
+		{"PEM", func(t *testing.T, s *emuSetup) fanfare.Verifier {
+			v, err := fanfare.NewPEMVerifier(s.srv.PublicKeyPEM())
+			require.NoError(t, err)
+			return v
+		}, fanfaretest.Options{}},
+		{"HMAC", func(t *testing.T, s *emuSetup) fanfare.Verifier {
+			v, err := fanfare.NewHMACVerifier(admKeys().hmac)
+			require.NoError(t, err)
+			return v
+		}, fanfaretest.Options{HS256Secret: admKeys().hmac}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			s := newEmuSetup(t, mode.emu)
+			s.opts.Verifier = mode.setup(t, s)
+			s.opts.DisableRemoteValidation = true
+			app := s.app(t, admEcho(http.StatusOK))
+			tok := s.srv.Admit(admQueue, "c_local")
+
+			res := checkout(t, app, tok, "")
+			require.Equal(t, http.StatusOK, res.Status, res.Raw)
+			assert.Equal(t, true, seen(t, res)["verified"])
+			assert.Zero(t, s.srv.Calls(fanfaretest.EndpointValidate))
+			assert.True(t, s.srv.Completed(admQueue, "c_local"), "completed with Fanfare all the same")
+
+			res = checkout(t, app, tok, "")
+			assert.Equal(t, http.StatusConflict, res.Status)
+			assert.Equal(t, "ADMISSION_USED", res.Body.Code)
+		})
+	}
+}
+
+func TestRequireAdmissionSharesDefaultStore(t *testing.T) {
+	// Two routes selling one distribution, both on the default store: one
+	// admission buys once across both.
+	srv := fanfaretest.NewServer(fanfaretest.Options{})
+	t.Cleanup(srv.Close)
+	v, err := fanfare.NewPEMVerifier(srv.PublicKeyPEM())
+	require.NoError(t, err)
+	opts := fanfare.AdmissionOptions{Distribution: fanfare.Queue("q_shared_default"), Verifier: v, DisableRemoteValidation: true}
+	a := fanfare.RequireAdmission(nil, opts)(admEcho(http.StatusOK))
+	b := fanfare.RequireAdmission(nil, opts)(admEcho(http.StatusOK))
+	// The default store lives as long as the process: a consumer of its own
+	// keeps -count=N runs apart.
+	tok := srv.Admit(fanfare.Queue("q_shared_default"), fmt.Sprint("c_two_routes_", time.Now().UnixNano()))
+	assert.Equal(t, http.StatusOK, admDo(t, a, admRequest(tok)).Status)
+	assert.Equal(t, http.StatusConflict, admDo(t, b, admRequest(tok)).Status)
+}

@@ -1,0 +1,235 @@
+package fanfare
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+)
+
+var (
+	// ErrInvalidRequestBody: the validate-admission body is not a JSON
+	// object of strings {queueId|drawId|auctionId, consumerId, token}, names
+	// more than one distribution, or lacks consumerId or token. Answered
+	// 400 {"error":"Invalid request body"}.
+	ErrInvalidRequestBody = errors.New("fanfare: invalid request body")
+	// ErrRequestBodyTooLarge: the body exceeds 16 KiB. Answered 413
+	// {"error":"Request body too large"}.
+	ErrRequestBodyTooLarge = errors.New("fanfare: request body too large")
+	// ErrNoDistribution: the body names no queueId, drawId or auctionId.
+	// Answered 400 {"error":"queueId or drawId required"}, as in the guide.
+	ErrNoDistribution = errors.New("fanfare: queueId, drawId or auctionId required")
+	// ErrAdmissionRefused: Fanfare answered that the token does not admit
+	// the consumer to the distribution, or refused the question (e.g. 404:
+	// no such distribution or admission). Answered 403
+	// {"valid":false,"error":"Invalid or expired admission token"}.
+	ErrAdmissionRefused = errors.New("fanfare: admission token refused")
+)
+
+// maxValidateBodyBytes caps the validate-admission request body. An
+// admission token is well under 2 KiB.
+const maxValidateBodyBytes = 16 << 10
+
+// ValidateAdmissionOptions configures [NewValidateAdmissionHandler]. The
+// zero value is ready to use.
+type ValidateAdmissionOptions struct {
+	// Logger receives the cause of failed validations: Fanfare unavailable
+	// (Warn), Fanfare refusing the secret key or misbehaving (Error), a
+	// refusal carried by an error status (Info). A plain "invalid" answer
+	// and malformed bodies are not logged: they are ordinary traffic. Log
+	// lines never carry the secret key, the admission token or Fanfare's
+	// raw body. Default: slog.Default().
+	Logger *slog.Logger
+
+	// ErrorHandler writes the response of every failed request. err
+	// matches (with errors.Is) one of:
+	//   - ErrMethodNotAllowed: 405, the Allow header is already set;
+	//   - ErrRequestBodyTooLarge: 413 {"error":"Request body too large"};
+	//   - ErrInvalidRequestBody: 400 {"error":"Invalid request body"};
+	//   - ErrNoDistribution: 400 {"error":"queueId or drawId required"};
+	//   - ErrAdmissionRefused: 403
+	//     {"valid":false,"error":"Invalid or expired admission token"};
+	//   - ErrUnavailable: 503 {"error":"Validation failed"} with Retry-After;
+	//   - anything else (e.g. ErrUnauthorized: the secret key was refused):
+	//     502 {"error":"Validation failed"}.
+	// Never write err itself into the response.
+	// Default: WriteValidateAdmissionError.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// NewValidateAdmissionHandler returns the vendor guide's step-3 endpoint,
+// e.g. POST /api/validate-admission: it asks Fanfare whether an admission
+// token admits a consumer, and answers 200 {"valid":true} or 403
+// {"valid":false,"error":"Invalid or expired admission token"}.
+//
+// The body is a JSON object with exactly one of queueId, drawId or
+// auctionId, and consumerId and token, read through a 16 KiB cap:
+//
+//	{"queueId":"q_123","consumerId":"c_456","token":"eyJ..."}
+//
+// It answers POST only. Failures are answered as
+// ValidateAdmissionOptions.ErrorHandler describes; a Fanfare outage is 503
+// with Retry-After, never a "valid" answer. The check consumes nothing: to
+// let only admitted consumers check out, and only once, protect the checkout
+// route with [RequireAdmission] instead.
+//
+// NewValidateAdmissionHandler panics with a message starting "fanfare: "
+// when client is nil.
+func NewValidateAdmissionHandler(client *Client, opts ValidateAdmissionOptions) http.Handler {
+	if client == nil {
+		panic("fanfare: NewValidateAdmissionHandler needs a non-nil *Client")
+	}
+	h := &validateAdmissionHandler{client: client, log: opts.Logger, onError: opts.ErrorHandler}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.onError == nil {
+		h.onError = WriteValidateAdmissionError
+	}
+	return h
+}
+
+type validateAdmissionHandler struct {
+	client  *Client
+	log     *slog.Logger
+	onError func(http.ResponseWriter, *http.Request, error)
+}
+
+// validateAdmissionRequest is the body of the validate-admission endpoint.
+type validateAdmissionRequest struct {
+	QueueID    string `json:"queueId"`
+	DrawID     string `json:"drawId"`
+	AuctionID  string `json:"auctionId"`
+	ConsumerID string `json:"consumerId"`
+	Token      string `json:"token"`
+}
+
+var (
+	errMultipleDistributions = fmt.Errorf("%w: more than one of queueId, drawId and auctionId", ErrInvalidRequestBody)
+	errMissingConsumerToken  = fmt.Errorf("%w: consumerId and token are required", ErrInvalidRequestBody)
+	errNotJSONObject         = fmt.Errorf("%w: not a JSON object of strings", ErrInvalidRequestBody)
+	errBodyUnreadable        = fmt.Errorf("%w: the body could not be read", ErrInvalidRequestBody)
+)
+
+// decodeValidateAdmissionBody parses and checks a validate-admission body.
+// Its errors match ErrInvalidRequestBody or ErrNoDistribution and never
+// quote the body.
+func decodeValidateAdmissionBody(raw []byte) (Distribution, validateAdmissionRequest, error) {
+	var req validateAdmissionRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return Distribution{}, req, errNotJSONObject
+	}
+	var d Distribution
+	n := 0
+	if req.QueueID != "" {
+		d, n = Queue(req.QueueID), n+1
+	}
+	if req.DrawID != "" {
+		d, n = Draw(req.DrawID), n+1
+	}
+	if req.AuctionID != "" {
+		d, n = Auction(req.AuctionID), n+1
+	}
+	switch {
+	case n == 0:
+		return Distribution{}, req, ErrNoDistribution
+	case n > 1:
+		return Distribution{}, req, errMultipleDistributions
+	case req.ConsumerID == "" || req.Token == "":
+		return Distribution{}, req, errMissingConsumerToken
+	}
+	return d, req, nil
+}
+
+func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header()["Allow"] = allowPost
+		h.onError(w, r, ErrMethodNotAllowed)
+		return
+	}
+	raw, err := readValidateBody(w, r)
+	if err != nil {
+		h.onError(w, r, err)
+		return
+	}
+	d, req, err := decodeValidateAdmissionBody(raw)
+	if err != nil {
+		h.onError(w, r, err)
+		return
+	}
+	valid, err := h.client.ValidateAdmission(r.Context(), d, req.ConsumerID, req.Token)
+	switch {
+	case err == nil && valid:
+		writeJSONBytes(w, http.StatusOK, bodyValid)
+		return
+	case err == nil:
+		err = ErrAdmissionRefused
+	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrInvalidDistribution):
+		logUpstream(h.log, r, "fanfare: validate admission failed", err)
+	default:
+		// Fanfare judged the question itself (400, 403, 404, ...): for the
+		// consumer that is an invalid admission.
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "fanfare: validate admission refused",
+			slog.String("path", r.URL.Path), slog.String("distribution", d.String()), slog.Any("error", err))
+		err = fmt.Errorf("%w: %w", ErrAdmissionRefused, err)
+	}
+	h.onError(w, r, err)
+}
+
+// readValidateBody reads the body through the size cap.
+func readValidateBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxValidateBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, ErrRequestBodyTooLarge
+		}
+		return nil, errBodyUnreadable
+	}
+	return raw, nil
+}
+
+// WriteValidateAdmissionError writes the default answer of
+// [NewValidateAdmissionHandler] to err, as
+// ValidateAdmissionOptions.ErrorHandler lists. A custom ErrorHandler can
+// call it for the errors it does not render itself.
+func WriteValidateAdmissionError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := http.StatusBadGateway, bodyValidationFailed
+	switch {
+	case errors.Is(err, ErrMethodNotAllowed):
+		status, body = http.StatusMethodNotAllowed, bodyMethodNotAllowed
+	case errors.Is(err, ErrRequestBodyTooLarge):
+		status, body = http.StatusRequestEntityTooLarge, bodyRequestTooLarge
+	case errors.Is(err, ErrInvalidRequestBody):
+		status, body = http.StatusBadRequest, bodyInvalidRequest
+	case errors.Is(err, ErrNoDistribution):
+		status, body = http.StatusBadRequest, bodyNoDistribution
+	case errors.Is(err, ErrAdmissionRefused):
+		status, body = http.StatusForbidden, bodyInvalidAdmissionToken
+	case errors.Is(err, ErrUnavailable):
+		status = http.StatusServiceUnavailable
+		w.Header()["Retry-After"] = retryAfterSeconds
+	}
+	writeJSONBytes(w, status, body)
+}
+
+// validateAdmissionResult is the {"valid": ..., "error": ...} answer.
+type validateAdmissionResult struct {
+	Valid bool   `json:"valid"`
+	Error string `json:"error,omitempty"`
+}
+
+// Response bodies of the validate-admission handler, encoded once.
+var (
+	bodyValid                 = mustJSON(validateAdmissionResult{Valid: true})
+	bodyInvalidAdmissionToken = mustJSON(validateAdmissionResult{Error: "Invalid or expired admission token"})
+	bodyValidationFailed      = mustJSON(ErrorBody{Error: "Validation failed"})
+	bodyRequestTooLarge       = mustJSON(ErrorBody{Error: "Request body too large"})
+	bodyInvalidRequest        = mustJSON(ErrorBody{Error: "Invalid request body"})
+	bodyNoDistribution        = mustJSON(ErrorBody{Error: "queueId or drawId required"})
+)

@@ -1,0 +1,333 @@
+package fanfare_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fanfare "github.com/waitify-io/fanfare-go"
+)
+
+// admVerifies reports whether a local-only middleware with v admits token.
+func admVerifies(t *testing.T, v fanfare.Verifier, token string) int {
+	t.Helper()
+	h := fanfare.RequireAdmission(nil, fanfare.AdmissionOptions{
+		Distribution:            admQueue,
+		Verifier:                v,
+		DisableRemoteValidation: true,
+		Clock:                   func() time.Time { return admEpoch },
+		Logger:                  slog.New(slog.DiscardHandler),
+	})(admEcho(http.StatusOK))
+	return admDo(t, h, admRequest(token)).Status
+}
+
+func admValidClaims() jwt.Claims {
+	c := admClaims(admQueue, "c_v", admEpoch, 10*time.Minute)
+	return &c
+}
+
+func TestNewHMACVerifier(t *testing.T) {
+	_, err := fanfare.NewHMACVerifier([]byte("short"))
+	require.EqualError(t, err, "fanfare: HMAC secret is 5 bytes; at least 32 are required")
+
+	secret := admKeys().hmac
+	v, err := fanfare.NewHMACVerifier(secret)
+	require.NoError(t, err)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		assert.NotContains(t, fmt.Sprintf(verb, v), string(secret[:16]), verb)
+	}
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "verifier", v)
+	assert.NotContains(t, logged.String(), string(secret[:16]))
+
+	for _, m := range []jwt.SigningMethod{jwt.SigningMethodHS256, jwt.SigningMethodHS384, jwt.SigningMethodHS512} {
+		t.Run(m.Alg(), func(t *testing.T) {
+			assert.Equal(t, 200, admVerifies(t, v, admSign(t, m, secret, admValidClaims(), "")))
+			assert.Equal(t, 403, admVerifies(t, v, admSign(t, m, append([]byte("x"), secret...), admValidClaims(), "")))
+		})
+	}
+	t.Run("the caller's slice is copied", func(t *testing.T) {
+		s := append([]byte(nil), secret...)
+		v, err := fanfare.NewHMACVerifier(s)
+		require.NoError(t, err)
+		s[0] ^= 0xff
+		assert.Equal(t, 200, admVerifies(t, v, admSign(t, jwt.SigningMethodHS256, secret, admValidClaims(), "")))
+	})
+}
+
+func TestNewPEMVerifier(t *testing.T) {
+	k := admKeys()
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	require.NoError(t, err)
+	cert := admCertificatePEM(t, k.ec)
+	pkcs1 := pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey)})
+
+	tests := []struct {
+		name   string
+		pem    []byte
+		method jwt.SigningMethod
+		key    any
+		want   int
+	}{
+		{"ES256", admPEM(t, &k.ec.PublicKey), jwt.SigningMethodES256, k.ec, 200},
+		{"ES256 by another key", admPEM(t, &k.ec.PublicKey), jwt.SigningMethodES256, k.ec2, 403},
+		{"ES384", admPEM(t, &p384.PublicKey), jwt.SigningMethodES384, p384, 200},
+		{"ES384 token, P-256 key", admPEM(t, &k.ec.PublicKey), jwt.SigningMethodES384, p384, 403},
+		{"EdDSA", admPEM(t, k.ed.Public()), jwt.SigningMethodEdDSA, k.ed, 200},
+		{"RS256", admPEM(t, &k.rsa.PublicKey), jwt.SigningMethodRS256, k.rsa, 200},
+		{"PS512", admPEM(t, &k.rsa.PublicKey), jwt.SigningMethodPS512, k.rsa, 200},
+		{"RS256 from PKCS #1", pkcs1, jwt.SigningMethodRS256, k.rsa, 200},
+		{"ES256 from a certificate", cert, jwt.SigningMethodES256, k.ec, 200},
+		{"two keys, the second signs", append(admPEM(t, &k.ec2.PublicKey), admPEM(t, &k.ec.PublicKey)...), jwt.SigningMethodES256, k.ec, 200},
+		{"confusion: HS256 keyed with the PEM", admPEM(t, &k.ec.PublicKey), jwt.SigningMethodHS256, admPEM(t, &k.ec.PublicKey), 403},
+		{"confusion: HS256 keyed with the RSA PEM", admPEM(t, &k.rsa.PublicKey), jwt.SigningMethodHS256, admPEM(t, &k.rsa.PublicKey), 403},
+		{"alg none", admPEM(t, &k.ec.PublicKey), jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := fanfare.NewPEMVerifier(tc.pem)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, admVerifies(t, v, admSign(t, tc.method, tc.key, admValidClaims(), "")))
+		})
+	}
+
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	require.NoError(t, err)
+	ecPriv, err := x509.MarshalECPrivateKey(k.ec)
+	require.NoError(t, err)
+	refused := []struct {
+		name, pem, want string
+	}{
+		{"empty", "", "no PEM public key found"},
+		{"not PEM", "-----BEGIN nonsense", "no PEM public key found"},
+		{"private key", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecPriv})), "private key"},
+		{"small RSA", string(admPEM(t, &small.PublicKey)), "at least 2048"},
+		{"unknown block", string(pem.EncodeToMemory(&pem.Block{Type: "SECRET", Bytes: []byte{1}})), "unsupported PEM block"},
+		{"broken key", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte{1, 2, 3}})), "parsing PEM"},
+	}
+	for _, tc := range refused {
+		t.Run("refuses "+tc.name, func(t *testing.T) {
+			_, err := fanfare.NewPEMVerifier([]byte(tc.pem))
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), "fanfare: "), err.Error())
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func admCertificatePEM(t *testing.T, key *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fanfare test"},
+		NotBefore: admEpoch.Add(-time.Hour), NotAfter: admEpoch.Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// jwksServer serves a mutable key set and counts fetches.
+type jwksServer struct {
+	*httptest.Server
+	mu      sync.Mutex
+	keys    []map[string]string
+	status  int
+	fetches atomic.Int32
+}
+
+func newJWKSServer(t *testing.T, keys ...map[string]string) *jwksServer {
+	t.Helper()
+	s := &jwksServer{keys: keys, status: http.StatusOK}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fetches.Add(1)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		w.WriteHeader(s.status)
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": s.keys})
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *jwksServer) set(keys ...map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = keys
+}
+
+var b64 = base64.RawURLEncoding.EncodeToString
+
+func ecJWK(kid string, pub *ecdsa.PublicKey) map[string]string {
+	size := (pub.Curve.Params().BitSize + 7) / 8
+	return map[string]string{"kty": "EC", "crv": pub.Curve.Params().Name, "kid": kid, "use": "sig",
+		"x": b64(pub.X.FillBytes(make([]byte, size))), "y": b64(pub.Y.FillBytes(make([]byte, size)))}
+}
+
+func edJWK(kid string, pub ed25519.PublicKey) map[string]string {
+	return map[string]string{"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": b64(pub)}
+}
+
+func rsaJWK(kid string, pub *rsa.PublicKey, alg string) map[string]string {
+	return map[string]string{"kty": "RSA", "kid": kid, "alg": alg, "n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes())}
+}
+
+func TestJWKSVerifier(t *testing.T) {
+	k := admKeys()
+	ctx := context.Background()
+	srv := newJWKSServer(t,
+		ecJWK("ec-1", &k.ec.PublicKey),
+		edJWK("ed-1", k.ed.Public().(ed25519.PublicKey)),
+		rsaJWK("rsa-1", &k.rsa.PublicKey, "RS256"),
+		map[string]string{"kty": "oct", "kid": "hmac-1", "k": b64(k.hmac)},
+		map[string]string{"kty": "EC", "crv": "P-256", "kid": "off-curve", "x": b64(make([]byte, 32)), "y": b64(make([]byte, 32))},
+		map[string]string{"kty": "EC", "crv": "P-256", "kid": "enc-1", "use": "enc", "x": "AA", "y": "AA"},
+	)
+	clk := newAdmClock(admEpoch)
+	v, err := fanfare.NewJWKSVerifier(ctx, srv.URL, fanfare.JWKSOptions{Clock: clk.Now, RefreshInterval: time.Hour})
+	require.NoError(t, err)
+	defer v.Close()
+	require.EqualValues(t, 1, srv.fetches.Load())
+
+	claims := admValidClaims()
+	tests := []struct {
+		name   string
+		method jwt.SigningMethod
+		key    any
+		kid    string
+		want   int
+	}{
+		{"ES256 with its kid", jwt.SigningMethodES256, k.ec, "ec-1", 200},
+		{"ES256 without kid", jwt.SigningMethodES256, k.ec, "", 200},
+		{"EdDSA with its kid", jwt.SigningMethodEdDSA, k.ed, "ed-1", 200},
+		{"RS256 with its kid", jwt.SigningMethodRS256, k.rsa, "rsa-1", 200},
+		{"PS256 on a key pinned to RS256", jwt.SigningMethodPS256, k.rsa, "rsa-1", 403},
+		{"ES256 naming the Ed25519 kid", jwt.SigningMethodES256, k.ec, "ed-1", 403},
+		{"ES256 by an untrusted key", jwt.SigningMethodES256, k.ec2, "ec-1", 403},
+		{"HS256 with the published oct key", jwt.SigningMethodHS256, k.hmac, "hmac-1", 403},
+		{"HS256 keyed with the EC JWK", jwt.SigningMethodHS256, []byte(fmt.Sprint(ecJWK("ec-1", &k.ec.PublicKey))), "ec-1", 403},
+		{"alg none", jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "ec-1", 403},
+		{"the off-curve key was dropped", jwt.SigningMethodES256, k.ec, "off-curve", 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, admVerifies(t, v, admSign(t, tc.method, tc.key, claims, tc.kid)))
+		})
+	}
+
+	t.Run("unknown kid: one rate-limited refetch", func(t *testing.T) {
+		clk.Advance(31 * time.Second) // "off-curve" above was an unknown kid too
+		before := srv.fetches.Load()
+		unknown := admSign(t, jwt.SigningMethodES256, k.ec2, claims, "ec-2")
+		assert.Equal(t, 403, admVerifies(t, v, unknown))
+		assert.Equal(t, before+1, srv.fetches.Load(), "refetched once")
+		for range 20 {
+			assert.Equal(t, 403, admVerifies(t, v, unknown))
+		}
+		assert.Equal(t, before+1, srv.fetches.Load(), "no refetch within UnknownKIDInterval")
+
+		// Rotation: the new key appears; after the interval, its first
+		// token refetches and passes.
+		srv.set(ecJWK("ec-1", &k.ec.PublicKey), ecJWK("ec-2", &k.ec2.PublicKey))
+		clk.Advance(31 * time.Second)
+		assert.Equal(t, 200, admVerifies(t, v, unknown))
+		assert.Equal(t, before+2, srv.fetches.Load())
+		assert.Equal(t, 200, admVerifies(t, v, unknown))
+		assert.Equal(t, before+2, srv.fetches.Load(), "known now: no fetch")
+	})
+
+	t.Run("a failed refresh keeps the keys", func(t *testing.T) {
+		srv.mu.Lock()
+		srv.status = http.StatusInternalServerError
+		srv.mu.Unlock()
+		defer func() { srv.mu.Lock(); srv.status = http.StatusOK; srv.mu.Unlock() }()
+		require.Error(t, v.Refresh(ctx))
+		assert.Equal(t, 200, admVerifies(t, v, admSign(t, jwt.SigningMethodES256, k.ec, claims, "ec-1")))
+	})
+}
+
+func TestJWKSVerifierBackgroundRefresh(t *testing.T) {
+	k := admKeys()
+	srv := newJWKSServer(t, ecJWK("ec-1", &k.ec.PublicKey))
+	ctx, cancel := context.WithCancel(context.Background())
+	v, err := fanfare.NewJWKSVerifier(ctx, srv.URL, fanfare.JWKSOptions{RefreshInterval: 5 * time.Millisecond})
+	require.NoError(t, err)
+	srv.set(ecJWK("ec-2", &k.ec2.PublicKey))
+	// The ticker is real time: wait for the refresh to swap the keys in.
+	tok := admSign(t, jwt.SigningMethodES256, k.ec2, admValidClaims(), "ec-2")
+	require.Eventually(t, func() bool { return srv.fetches.Load() >= 3 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, 200, admVerifies(t, v, tok))
+
+	cancel() // the context ends the refresh goroutine; Close waits for it
+	done := make(chan struct{})
+	go func() { _ = v.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return after the context was cancelled")
+	}
+	require.NoError(t, v.Close(), "Close is idempotent")
+	assert.Equal(t, 200, admVerifies(t, v, tok), "keys stay usable after Close")
+}
+
+func TestNewJWKSVerifierRefuses(t *testing.T) {
+	k := admKeys()
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		url    func(t *testing.T) string
+		want   string
+		status int
+	}{
+		{"plain http to a remote host", func(*testing.T) string { return "http://keys.example.com/jwks.json" }, "must be https", 0},
+		{"not a URL", func(*testing.T) string { return "::" }, "must be https", 0},
+		{"non-200", func(t *testing.T) string {
+			s := newJWKSServer(t, ecJWK("a", &k.ec.PublicKey))
+			s.status = http.StatusNotFound
+			return s.URL
+		}, "status 404", 0},
+		{"no usable key", func(t *testing.T) string {
+			return newJWKSServer(t, map[string]string{"kty": "oct", "k": "AAAA"}).URL
+		}, "no usable signature key", 0},
+		{"not JSON", func(t *testing.T) string {
+			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) }))
+			t.Cleanup(s.Close)
+			return s.URL
+		}, "not a JSON key set", 0},
+		{"oversized", func(t *testing.T) string {
+			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = w.Write([]byte(`{"keys":[],"pad":"` + strings.Repeat("x", 1<<20) + `"}`))
+			}))
+			t.Cleanup(s.Close)
+			return s.URL
+		}, "exceeds", 0},
+		{"unreachable", func(*testing.T) string { return "http://127.0.0.1:1/jwks.json" }, "fanfare: JWKS", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := fanfare.NewJWKSVerifier(ctx, tc.url(t), fanfare.JWKSOptions{})
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), "fanfare: "), err.Error())
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
