@@ -43,8 +43,13 @@ type Config struct {
 	Clock func() time.Time
 }
 
-// errNotOnSale refuses an admission to a distribution the shop does not sell.
-var errNotOnSale = errors.New("shop: this distribution is not on sale here")
+var (
+	// errNotOnSale refuses an admission to a distribution the shop does
+	// not sell.
+	errNotOnSale = errors.New("shop: this distribution is not on sale here")
+	// errAlreadyBought refuses a consumer's second order in a drop.
+	errAlreadyBought = errors.New("shop: this consumer already bought in this drop")
+)
 
 // NewApp returns the shop's HTTP handler. It fails if cfg has no client or
 // an invalid distribution.
@@ -101,11 +106,32 @@ func NewApp(cfg Config) (http.Handler, error) {
 				}
 				return d, err
 			},
-			// Refuse early an admission of a consumer tied to another
-			// user; Checkout makes the tie once Fanfare confirmed it.
+			// Runs before Fanfare is asked, on the token's claims. Refuse
+			// an admission of a consumer tied to another user (Checkout
+			// makes the tie once Fanfare confirmed it), then a consumer
+			// who already bought in this drop: one order per consumer.
 			BindConsumer: func(r *http.Request, a *fanfare.Admission) error {
 				user, _ := fanfare.IdentityFromContext(r.Context())
-				return consumers.Check(user.Subject, a.ConsumerID)
+				if err := consumers.Check(user.Subject, a.ConsumerID); err != nil {
+					return err
+				}
+				if orders.Bought(a.Distribution, a.ConsumerID) {
+					return errAlreadyBought
+				}
+				return nil
+			},
+			// A used admission is 409 ADMISSION_USED. RequireAdmission
+			// answers that itself until Fanfare reflects the completion,
+			// and 403 ADMISSION_INVALID after; the shop's own record of
+			// the order keeps the answer 409.
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				if errors.Is(err, errAlreadyBought) {
+					err = &fanfare.AdmissionError{
+						Status: http.StatusConflict, Code: fanfare.CodeAdmissionUsed,
+						Reason: fanfare.ErrAdmissionUsed, Err: err,
+					}
+				}
+				fanfare.DefaultAdmissionErrorHandler(w, r, err)
 			},
 			Clock:  cfg.Clock,
 			Logger: cfg.Logger,

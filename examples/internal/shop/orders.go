@@ -38,11 +38,18 @@ type Orders struct {
 	mu     sync.Mutex
 	byID   map[string]Order
 	byUser map[string][]string
+	bought map[purchase]bool
+}
+
+// purchase is a consumer's purchase in one drop.
+type purchase struct {
+	dist     fanfare.Distribution
+	consumer string
 }
 
 // NewOrders returns an empty order store.
 func NewOrders() *Orders {
-	return &Orders{byID: make(map[string]Order), byUser: make(map[string][]string)}
+	return &Orders{byID: make(map[string]Order), byUser: make(map[string][]string), bought: make(map[purchase]bool)}
 }
 
 // Place stores o under a fresh id and returns it with its id set.
@@ -59,7 +66,15 @@ func (s *Orders) Place(o Order) (Order, error) {
 	}
 	s.byID[o.ID] = o
 	s.byUser[o.UserID] = append(s.byUser[o.UserID], o.ID)
+	s.bought[purchase{o.Distribution, o.ConsumerID}] = true
 	return o, nil
+}
+
+// Bought reports whether consumer already placed an order in drop d.
+func (s *Orders) Bought(d fanfare.Distribution, consumer string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bought[purchase{d, consumer}]
 }
 
 // Get returns the order with the given id.

@@ -181,6 +181,8 @@ func TestCheckoutPlacesOrder(t *testing.T) {
 	assert.Equal(t, "c1", o.ConsumerID)
 	assert.Equal(t, []CartItem{{"sneaker-42", 2}}, o.Cart)
 	assert.Equal(t, []string{resp.OrderID}, orders.ByUser("alice"))
+	assert.True(t, orders.Bought(fanfare.Queue("q"), "c1"), "Bought after the order")
+	assert.False(t, orders.Bought(fanfare.Queue("other"), "c1"), "Bought in another drop")
 
 	w = serveCheckout(h, "bob", "c1", []byte(`{"cart":[{"sku":"sneaker-42","quantity":1}]}`))
 	assert.Equal(t, http.StatusForbidden, w.Code, "bob cannot buy with alice's consumer")
