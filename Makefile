@@ -38,3 +38,8 @@ staticcheck:
 		echo "== staticcheck $$m"; \
 		(cd "$$m" && "$$(command -v staticcheck || echo $$(go env GOPATH)/bin/staticcheck)" ./...) || exit 1; \
 	done
+
+## bench: the benchmark suite of ../shared/BENCHMARKS.md, side by side with the
+## peers, printed as one table with a verdict per target (see bench/README.md).
+bench:
+	go test -run '^$$' -bench . -benchtime=1s ./bench/ | tee /dev/stderr | go run ./bench/cmd/benchtable

@@ -22,6 +22,7 @@ const (
 	identityKey contextKey = iota
 	admissionKey
 	requestBodyKey
+	rateLimitDecisionKey
 )
 
 // WithIdentity returns a copy of ctx carrying id.

@@ -1,0 +1,96 @@
+package fanfare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Limit is a rate limit policy: at most Requests requests for one key in any
+// rolling window of length Window.
+//
+// "Any rolling window" is meant literally: not a fixed window (minute 0–1,
+// 1–2, ...) and not a token bucket with a burst of Requests, both of which
+// let close to 2×Requests through across a window boundary. A limiter
+// enforcing Limit{10, time.Minute} never lets an 11th request through within
+// 60 seconds of the first of ten, however the requests are timed.
+type Limit struct {
+	// Requests is the number of requests allowed per window, between 1 and
+	// 65535. Default: 10.
+	Requests int
+	// Window is the length of the rolling window, up to 24 days.
+	// Default: 1 minute.
+	Window time.Duration
+}
+
+// The vendor's guide limits the authorize endpoint to 10 requests a minute.
+const (
+	defaultLimitRequests = 10
+	defaultLimitWindow   = time.Minute
+
+	maxLimitRequests = 1<<16 - 1
+	maxLimitWindow   = 24 * 24 * time.Hour
+)
+
+// withDefaults fills the zero fields of l and panics on a limit out of
+// range: it comes from code, not from the environment.
+func (l Limit) withDefaults() Limit {
+	if l.Requests == 0 {
+		l.Requests = defaultLimitRequests
+	}
+	if l.Window == 0 {
+		l.Window = defaultLimitWindow
+	}
+	if l.Requests < 1 || l.Requests > maxLimitRequests {
+		panic(fmt.Sprintf("fanfare: Limit.Requests is %d, want 1 to %d", l.Requests, maxLimitRequests))
+	}
+	if l.Window < 0 || l.Window > maxLimitWindow {
+		panic(fmt.Sprintf("fanfare: Limit.Window is %v, want more than 0 and at most %v", l.Window, maxLimitWindow))
+	}
+	return l
+}
+
+// Decision is a limiter's answer for one request.
+type Decision struct {
+	// Allowed reports whether the request may proceed. An allowed request
+	// has been counted; a denied one has not.
+	Allowed bool
+	// Limit is the policy's Requests.
+	Limit int
+	// Remaining is how many more requests the key may make right now.
+	Remaining int
+	// RetryAfter is zero when Allowed; otherwise the time until a request
+	// for this key would be allowed.
+	RetryAfter time.Duration
+	// ResetAfter is the time until the oldest request still counted leaves
+	// the window, so that Remaining grows by one; zero when no request is
+	// counted. When a request is denied it equals RetryAfter.
+	//
+	// Both are exact to the limiter's resolution (MemoryLimiter: its tick).
+	ResetAfter time.Duration
+}
+
+// Limiter decides whether a request for key may proceed under its Limit.
+//
+// Allow is one atomic step — read the key's state, decide, record the
+// request if allowed — so that concurrent calls for one key never admit more
+// than the limit, and a shared store (Redis) can do it in one round trip. The
+// time of the decision comes from the limiter's own clock. Implementations
+// must be safe for concurrent use and must pass the conformance suite in
+// package limitertest.
+type Limiter interface {
+	// Allow decides for one request of key and records it if allowed. Keys
+	// are opaque; the caller keeps distinct kinds of key apart (see
+	// RateLimitOptions.KeyFunc). An error means no decision: the caller
+	// fails closed unless told otherwise.
+	Allow(ctx context.Context, key string) (Decision, error)
+	// Limit returns the policy the limiter enforces.
+	Limit() Limit
+}
+
+// ErrLimiterFull is returned by a limiter that holds as many keys as it may
+// and refuses a new one rather than forget a key still being limited (which
+// would hand that key a fresh budget). [RateLimitAuthorize] never fails open
+// on it.
+var ErrLimiterFull = errors.New("fanfare: rate limiter full: new key refused")
