@@ -1,0 +1,16 @@
+module github.com/waitify-io/fanfare-go/examples
+
+go 1.24.0
+
+require (
+	github.com/justinas/alice v1.2.0
+	github.com/stretchr/testify v1.12.1
+	github.com/waitify-io/fanfare-go v0.0.0-00010101000000-000000000000
+)
+
+require (
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+)
+
+replace github.com/waitify-io/fanfare-go => ../

@@ -1,0 +1,157 @@
+// Package shop is the checkout app of the examples: the vendor guide's
+// "Complete Integration Example" as a Go program. NewApp wires it on
+// net/http and alice; the gin, echo and chi examples reuse its pieces (the
+// toy login, the order store, the checkout handler) behind their routers.
+//
+// The routes:
+//
+//	GET  /api/config              what the page needs to start the Fanfare SDK
+//	POST /login                   TOY login: stands in for your own auth
+//	POST /api/fanfare/authorize   an exchange code for the logged-in user (10/minute)
+//	POST /api/validate-admission  the guide's validation endpoint
+//	POST /api/checkout            the guide's checkout, admitted consumers only
+package shop
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/justinas/alice"
+	fanfare "github.com/waitify-io/fanfare-go"
+)
+
+// Config configures the shop.
+type Config struct {
+	// Client calls Fanfare. Required.
+	Client *fanfare.Client
+	// Distribution is the drop the shop sells: the only queue, draw or
+	// auction whose admissions its checkout accepts. Required.
+	Distribution fanfare.Distribution
+	// PublishableKey is the browser's key, served in /api/config.
+	// Default: "" (the page must get it elsewhere).
+	PublishableKey string
+	// Provider and Issuer name the shop to Fanfare in authorize calls.
+	// Default: "fanfare-go-example" and "https://shop.example.com".
+	Provider, Issuer string
+	// Logger receives the library's and the shop's logs.
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// Clock is the time of sessions, rate limits and admission expiry.
+	// Default: time.Now.
+	Clock func() time.Time
+}
+
+var (
+	// errNotOnSale refuses an admission to a distribution the shop does
+	// not sell.
+	errNotOnSale = errors.New("shop: this distribution is not on sale here")
+	// errAlreadyBought refuses a consumer's second order in a drop.
+	errAlreadyBought = errors.New("shop: this consumer already bought in this drop")
+)
+
+// NewApp returns the shop's HTTP handler. It fails if cfg has no client or
+// an invalid distribution.
+func NewApp(cfg Config) (http.Handler, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("shop: Config.Client is required")
+	}
+	if err := cfg.Distribution.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Provider == "" {
+		cfg.Provider = "fanfare-go-example"
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = "https://shop.example.com"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+
+	sessions := NewSessions(cfg.Clock)
+	orders := NewOrders()
+	consumers := NewConsumers()
+
+	// Your own auth comes first on every route: here the toy login's
+	// session cookie becomes a fanfare.Identity in the request context.
+	authed := alice.New(sessions.Authenticate)
+
+	// Guide step 1: exchange codes for logged-in users only (the handler
+	// answers 401 otherwise), claims sanitized, 10 per user per minute.
+	authorize := authed.Append(
+		fanfare.SanitizeClaims(fanfare.ClaimsPolicy{}),
+		fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{Clock: cfg.Clock, Logger: cfg.Logger}),
+	).Then(fanfare.NewAuthorizeHandler(cfg.Client, fanfare.AuthorizeOptions{
+		Provider: cfg.Provider,
+		Issuer:   cfg.Issuer,
+		Logger:   cfg.Logger,
+	}))
+
+	// Guide step 4: checkout for logged-in users with an admission to the
+	// drop that Fanfare confirms, bound to the user; completed after a 2xx.
+	checkout := authed.Append(
+		RequireLogin,
+		fanfare.RequireAdmission(cfg.Client, fanfare.AdmissionOptions{
+			// The guide's body names the distribution (experienceType,
+			// distributionId); this shop sells one drop and refuses others.
+			DistributionFunc: func(r *http.Request) (fanfare.Distribution, error) {
+				d, err := fanfare.DistributionFromCheckoutBody(r)
+				if err == nil && d != cfg.Distribution {
+					err = errNotOnSale
+				}
+				return d, err
+			},
+			// Runs before Fanfare is asked, on the token's claims. Refuse
+			// an admission of a consumer tied to another user (Checkout
+			// makes the tie once Fanfare confirmed it), then a consumer
+			// who already bought in this drop: one order per consumer.
+			BindConsumer: func(r *http.Request, a *fanfare.Admission) error {
+				user, _ := fanfare.IdentityFromContext(r.Context())
+				if err := consumers.Check(user.Subject, a.ConsumerID); err != nil {
+					return err
+				}
+				if orders.Bought(a.Distribution, a.ConsumerID) {
+					return errAlreadyBought
+				}
+				return nil
+			},
+			// A used admission is 409 ADMISSION_USED. RequireAdmission
+			// answers that itself until Fanfare reflects the completion,
+			// and 403 ADMISSION_INVALID after; the shop's own record of
+			// the order keeps the answer 409.
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				if errors.Is(err, errAlreadyBought) {
+					err = &fanfare.AdmissionError{
+						Status: http.StatusConflict, Code: fanfare.CodeAdmissionUsed,
+						Reason: fanfare.ErrAdmissionUsed, Err: err,
+					}
+				}
+				fanfare.DefaultAdmissionErrorHandler(w, r, err)
+			},
+			Clock:  cfg.Clock,
+			Logger: cfg.Logger,
+		}),
+	).Then(Checkout(orders, consumers, cfg.Clock, cfg.Logger))
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /api/config", ConfigHandler(PublicConfig{
+		OrganizationID:   cfg.Client.OrganizationID(),
+		PublishableKey:   cfg.PublishableKey,
+		APIURL:           cfg.Client.APIURL(),
+		DistributionType: string(cfg.Distribution.Type),
+		DistributionID:   cfg.Distribution.ID,
+	}))
+	mux.HandleFunc("POST /login", sessions.Login)
+	mux.Handle("POST /api/fanfare/authorize", authorize)
+	// Guide step 3: the validation endpoint, as the guide has it.
+	mux.Handle("POST /api/validate-admission", fanfare.NewValidateAdmissionHandler(cfg.Client, fanfare.ValidateAdmissionOptions{
+		Logger: cfg.Logger,
+	}))
+	mux.Handle("POST /api/checkout", checkout)
+	return mux, nil
+}
