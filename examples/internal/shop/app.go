@@ -1,7 +1,8 @@
 // Package shop is the checkout app of the examples: the vendor guide's
 // "Complete Integration Example" as a Go program. NewApp wires it on
-// net/http and alice; the gin, echo and chi examples reuse its pieces (the
-// toy login, the order store, the checkout handler) behind their routers.
+// net/http and alice; the gin, echo and chi examples wire the same pieces
+// ([New]: the toy login, the order store, the checkout handler and the
+// library's options) on their routers.
 //
 // The routes:
 //
@@ -51,9 +52,23 @@ var (
 	errAlreadyBought = errors.New("shop: this consumer already bought in this drop")
 )
 
-// NewApp returns the shop's HTTP handler. It fails if cfg has no client or
-// an invalid distribution.
-func NewApp(cfg Config) (http.Handler, error) {
+// Shop is the app's state and the options of its routes: what the
+// net/http, gin, echo and chi wirings share, so that the four differ only in
+// how their router mounts the same pieces.
+type Shop struct {
+	// Sessions is the toy login.
+	Sessions *Sessions
+	// Orders keeps the orders placed.
+	Orders *Orders
+	// Consumers ties users to the Fanfare consumers they buy as.
+	Consumers *Consumers
+
+	cfg Config
+}
+
+// New returns the shop for cfg. It fails if cfg has no client or an invalid
+// distribution.
+func New(cfg Config) (*Shop, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("shop: Config.Client is required")
 	}
@@ -72,31 +87,50 @@ func NewApp(cfg Config) (http.Handler, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	return &Shop{
+		Sessions:  NewSessions(cfg.Clock),
+		Orders:    NewOrders(),
+		Consumers: NewConsumers(),
+		cfg:       cfg,
+	}, nil
+}
 
-	sessions := NewSessions(cfg.Clock)
-	orders := NewOrders()
-	consumers := NewConsumers()
+// Options are the library options of the shop's routes, whichever router
+// mounts them.
+type Options struct {
+	// Claims is the authorize route's SanitizeClaims policy.
+	Claims fanfare.ClaimsPolicy
+	// RateLimit is the authorize route's RateLimitAuthorize: the guide's 10
+	// per user per minute.
+	RateLimit fanfare.RateLimitOptions
+	// Authorize configures the authorize handler.
+	Authorize fanfare.AuthorizeOptions
+	// Validate configures the validate-admission handler.
+	Validate fanfare.ValidateAdmissionOptions
+	// Admission is the checkout route's RequireAdmission.
+	Admission fanfare.AdmissionOptions
+}
 
-	// Your own auth comes first on every route: here the toy login's
-	// session cookie becomes a fanfare.Identity in the request context.
-	authed := alice.New(sessions.Authenticate)
-
-	// Guide step 1: exchange codes for logged-in users only (the handler
-	// answers 401 otherwise), claims sanitized, 10 per user per minute.
-	authorize := authed.Append(
-		fanfare.SanitizeClaims(fanfare.ClaimsPolicy{}),
-		fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{Clock: cfg.Clock, Logger: cfg.Logger}),
-	).Then(fanfare.NewAuthorizeHandler(cfg.Client, fanfare.AuthorizeOptions{
-		Provider: cfg.Provider,
-		Issuer:   cfg.Issuer,
-		Logger:   cfg.Logger,
-	}))
-
-	// Guide step 4: checkout for logged-in users with an admission to the
-	// drop that Fanfare confirms, bound to the user; completed after a 2xx.
-	checkout := authed.Append(
-		RequireLogin,
-		fanfare.RequireAdmission(cfg.Client, fanfare.AdmissionOptions{
+// Options returns the options of the shop's routes.
+func (s *Shop) Options() Options {
+	cfg := s.cfg
+	return Options{
+		// Guide step 1: exchange codes for logged-in users only (the
+		// handler answers 401 otherwise), claims sanitized, 10 per user per
+		// minute.
+		Claims:    fanfare.ClaimsPolicy{},
+		RateLimit: fanfare.RateLimitOptions{Clock: cfg.Clock, Logger: cfg.Logger},
+		Authorize: fanfare.AuthorizeOptions{
+			Provider: cfg.Provider,
+			Issuer:   cfg.Issuer,
+			Logger:   cfg.Logger,
+		},
+		// Guide step 3: the validation endpoint, as the guide has it.
+		Validate: fanfare.ValidateAdmissionOptions{Logger: cfg.Logger},
+		// Guide step 4: checkout for logged-in users with an admission to
+		// the drop that Fanfare confirms, bound to the user; completed
+		// after a 2xx.
+		Admission: fanfare.AdmissionOptions{
 			// The guide's body names the distribution (experienceType,
 			// distributionId); this shop sells one drop and refuses others.
 			DistributionFunc: func(r *http.Request) (fanfare.Distribution, error) {
@@ -112,10 +146,10 @@ func NewApp(cfg Config) (http.Handler, error) {
 			// who already bought in this drop: one order per consumer.
 			BindConsumer: func(r *http.Request, a *fanfare.Admission) error {
 				user, _ := fanfare.IdentityFromContext(r.Context())
-				if err := consumers.Check(user.Subject, a.ConsumerID); err != nil {
+				if err := s.Consumers.Check(user.Subject, a.ConsumerID); err != nil {
 					return err
 				}
-				if orders.Bought(a.Distribution, a.ConsumerID) {
+				if s.Orders.Bought(a.Distribution, a.ConsumerID) {
 					return errAlreadyBought
 				}
 				return nil
@@ -135,23 +169,58 @@ func NewApp(cfg Config) (http.Handler, error) {
 			},
 			Clock:  cfg.Clock,
 			Logger: cfg.Logger,
-		}),
-	).Then(Checkout(orders, consumers, cfg.Clock, cfg.Logger))
+		},
+	}
+}
+
+// ConfigHandler answers GET /api/config.
+func (s *Shop) ConfigHandler() http.Handler {
+	return ConfigHandler(PublicConfig{
+		OrganizationID:   s.cfg.Client.OrganizationID(),
+		PublishableKey:   s.cfg.PublishableKey,
+		APIURL:           s.cfg.Client.APIURL(),
+		DistributionType: string(s.cfg.Distribution.Type),
+		DistributionID:   s.cfg.Distribution.ID,
+	})
+}
+
+// Checkout is the shop's checkout handler (see [Checkout]); mount it
+// behind the login check and RequireAdmission(Options().Admission).
+func (s *Shop) Checkout() http.Handler {
+	return Checkout(s.Orders, s.Consumers, s.cfg.Clock, s.cfg.Logger)
+}
+
+// Client is the shop's Fanfare client.
+func (s *Shop) Client() *fanfare.Client { return s.cfg.Client }
+
+// NewApp returns the shop's HTTP handler on net/http and alice. It fails if
+// cfg has no client or an invalid distribution.
+func NewApp(cfg Config) (http.Handler, error) {
+	s, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	o := s.Options()
+
+	// Your own auth comes first on every route: here the toy login's
+	// session cookie becomes a fanfare.Identity in the request context.
+	authed := alice.New(s.Sessions.Authenticate)
+
+	authorize := authed.Append(
+		fanfare.SanitizeClaims(o.Claims),
+		fanfare.RateLimitAuthorize(o.RateLimit),
+	).Then(fanfare.NewAuthorizeHandler(s.Client(), o.Authorize))
+
+	checkout := authed.Append(
+		RequireLogin,
+		fanfare.RequireAdmission(s.Client(), o.Admission),
+	).Then(s.Checkout())
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /api/config", ConfigHandler(PublicConfig{
-		OrganizationID:   cfg.Client.OrganizationID(),
-		PublishableKey:   cfg.PublishableKey,
-		APIURL:           cfg.Client.APIURL(),
-		DistributionType: string(cfg.Distribution.Type),
-		DistributionID:   cfg.Distribution.ID,
-	}))
-	mux.HandleFunc("POST /login", sessions.Login)
+	mux.Handle("GET /api/config", s.ConfigHandler())
+	mux.HandleFunc("POST /login", s.Sessions.Login)
 	mux.Handle("POST /api/fanfare/authorize", authorize)
-	// Guide step 3: the validation endpoint, as the guide has it.
-	mux.Handle("POST /api/validate-admission", fanfare.NewValidateAdmissionHandler(cfg.Client, fanfare.ValidateAdmissionOptions{
-		Logger: cfg.Logger,
-	}))
+	mux.Handle("POST /api/validate-admission", fanfare.NewValidateAdmissionHandler(s.Client(), o.Validate))
 	mux.Handle("POST /api/checkout", checkout)
 	return mux, nil
 }

@@ -86,25 +86,45 @@ func (s *Sessions) Login(w http.ResponseWriter, r *http.Request) {
 // handlers behind it decide what an anonymous request may do.
 func (s *Sessions) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c, err := r.Cookie(SessionCookie); err == nil {
-			if id, ok := s.lookup(c.Value); ok {
-				r = r.WithContext(fanfare.WithIdentity(r.Context(), id))
-			}
+		if id, ok := s.Identity(r); ok {
+			r = r.WithContext(fanfare.WithIdentity(r.Context(), id))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Identity returns the user logged in by r's session cookie, if any: what
+// Authenticate stores, for routers whose middleware are not net/http's.
+func (s *Sessions) Identity(r *http.Request) (fanfare.Identity, bool) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return fanfare.Identity{}, false
+	}
+	return s.lookup(c.Value)
 }
 
 // RequireLogin answers 401 {"error":"Unauthorized"} to a request without a
 // logged-in user. Put it after [Sessions.Authenticate].
 func RequireLogin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := fanfare.IdentityFromContext(r.Context()); !ok {
-			writeError(w, http.StatusUnauthorized, "Unauthorized", "")
+		if !LoggedIn(r) {
+			WriteUnauthorized(w)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// LoggedIn reports whether r carries a logged-in user (see Authenticate).
+func LoggedIn(r *http.Request) bool {
+	_, ok := fanfare.IdentityFromContext(r.Context())
+	return ok
+}
+
+// WriteUnauthorized answers 401 {"error":"Unauthorized"}, as RequireLogin
+// does: for routers whose middleware are not net/http's.
+func WriteUnauthorized(w http.ResponseWriter) {
+	writeError(w, http.StatusUnauthorized, "Unauthorized", "")
 }
 
 func (s *Sessions) start(id fanfare.Identity) (sid string, expires time.Time, ok bool) {
