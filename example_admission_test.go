@@ -48,12 +48,12 @@ func ExampleRequireAdmission() {
 
 	token := srv.Admit(fanfare.Queue("q_drop"), "cons_1") // what the browser holds once admitted
 	exampleCheckout(mux, token, "")
-	exampleCheckout(mux, token, "") // the admission was completed: Fanfare refuses it
+	exampleCheckout(mux, token, "") // the admission was completed: one admission, one order
 	exampleCheckout(mux, "", "")
 	fmt.Println("completed:", srv.Completed(fanfare.Queue("q_drop"), "cons_1"))
 	// Output:
 	// 200 order placed for cons_1
-	// 403 {"error":"Invalid admission","message":"Your access has expired or is invalid","code":"ADMISSION_INVALID"}
+	// 409 {"error":"Admission used","message":"This admission has already been used","code":"ADMISSION_USED"}
 	// 403 {"error":"Invalid admission","message":"Your access has expired or is invalid","code":"ADMISSION_REQUIRED"}
 	// completed: true
 }

@@ -51,5 +51,5 @@ func ExampleNewAdmissionGuard() {
 	// Output:
 	// 500  completed: false
 	// 200 order placed for cons_1 completed: true
-	// 403 {"error":"Invalid admission","message":"Your access has expired or is invalid","code":"ADMISSION_INVALID"} completed: true
+	// 409 {"error":"Admission used","message":"This admission has already been used","code":"ADMISSION_USED"} completed: true
 }

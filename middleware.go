@@ -585,6 +585,9 @@ func (m *AdmissionGuard) validate(run *AdmissionHold, r *http.Request, token str
 		a.Validated = true
 		return nil
 	case err == nil:
+		if m.usedHere(r.Context(), a) {
+			return admissionFailure(ErrAdmissionUsed, nil)
+		}
 		return admissionFailure(ErrAdmissionInvalid, errors.New("not validated by Fanfare"))
 	case errors.Is(err, ErrUnauthorized):
 		// Our own credentials were refused: a misconfiguration that refuses
@@ -594,6 +597,11 @@ func (m *AdmissionGuard) validate(run *AdmissionHold, r *http.Request, token str
 		m.upstreamError(r, err)
 		return admissionFailure(ErrUnavailable, err)
 	case errors.Is(err, ErrUnavailable):
+		if m.usedHere(r.Context(), a) {
+			// No need for Fanfare to know the answer: this admission bought
+			// its order here. 409 also spares the consumer a retry loop.
+			return admissionFailure(ErrAdmissionUsed, nil)
+		}
 		m.log().Warn("fanfare: cannot validate admission", "distribution", a.Distribution.String(), "error", err)
 		if m.upstreamError(r, err) {
 			return admissionFailure(ErrUnavailable, err)
@@ -605,7 +613,20 @@ func (m *AdmissionGuard) validate(run *AdmissionHold, r *http.Request, token str
 		}
 		return admissionFailure(ErrUnavailable, err)
 	}
+	if m.usedHere(r.Context(), a) {
+		return admissionFailure(ErrAdmissionUsed, nil)
+	}
 	return admissionFailure(ErrAdmissionInvalid, err)
+}
+
+// usedHere reports whether the store marked a's admission used: Fanfare
+// refuses a completed admission as invalid, but the consumer deserves the
+// truth (409 ADMISSION_USED). It is asked only on the refusal path, so an
+// admitted request still costs one store operation; a store error keeps the
+// original refusal.
+func (m *AdmissionGuard) usedHere(ctx context.Context, a *Admission) bool {
+	used, err := m.store.IsUsed(ctx, admissionKeyOf(m.org, a.Distribution, a.ConsumerID))
+	return err == nil && used
 }
 
 // upstreamError runs the hook; it reports whether the hook panicked.

@@ -55,6 +55,11 @@ type Store interface {
 	// MarkUsed marks key used for ttl, whoever holds it. A key already
 	// marked used keeps the later of its two expiry times.
 	MarkUsed(ctx context.Context, key string, ttl time.Duration) error
+	// IsUsed reports whether key is marked used and the mark has not
+	// expired. It changes nothing. RequireAdmission asks only when it is
+	// about to refuse an admission, to tell a replay of a used admission
+	// (409 ADMISSION_USED) from an invalid one.
+	IsUsed(ctx context.Context, key string) (bool, error)
 }
 
 // ErrStoreFull is returned by a [MemoryStore] that holds MaxKeys live keys.
@@ -172,6 +177,16 @@ func (s *MemoryStore) MarkUsed(_ context.Context, key string, ttl time.Duration)
 	}
 	sh.m[key] = memoryEntry{expires: exp}
 	return nil
+}
+
+// IsUsed implements [Store].
+func (s *MemoryStore) IsUsed(_ context.Context, key string) (bool, error) {
+	now := s.clock().UnixNano()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.m[key]
+	return ok && e.owner == "" && e.expires > now, nil
 }
 
 // Len returns the number of keys held or marked used that have not expired.

@@ -389,12 +389,13 @@ func (c *suite) checkout(t *testing.T) {
 		c.succeed(t, tok, cons)
 		c.wantCompletions(t, cons, 1)
 
-		// Fanfare knows the admission is used and refuses it.
+		// Fanfare knows the admission is used and refuses it; this instance
+		// knows why and says so.
 		res := c.post(t, checkoutPath(QueueID), checkoutBody(tok, cons, "ok"))
-		wantJSON(t, res, http.StatusForbidden, refusal(fanfare.CodeAdmissionInvalid))
+		wantJSON(t, res, http.StatusConflict, refusal(fanfare.CodeAdmissionUsed))
 
-		// With Fanfare down the verified token passes its checks, and this
-		// instance refuses the used admission on its own.
+		// With Fanfare down, this instance refuses the used admission on
+		// its own.
 		emu.InjectFault(fanfaretest.EndpointValidate, fanfaretest.Fault{Status: http.StatusServiceUnavailable})
 		defer emu.ClearFaults()
 		res = c.post(t, checkoutPath(QueueID), checkoutBody(tok, cons, "ok"))

@@ -154,10 +154,10 @@ func (s *Shop) Options() Options {
 				}
 				return nil
 			},
-			// A used admission is 409 ADMISSION_USED. RequireAdmission
-			// answers that itself until Fanfare reflects the completion,
-			// and 403 ADMISSION_INVALID after; the shop's own record of
-			// the order keeps the answer 409.
+			// RequireAdmission answers a used admission 409 ADMISSION_USED
+			// itself. A consumer who already bought and comes back with a
+			// fresh admission (entering the queue again) gets the same
+			// answer: the shop's rule is one order per consumer per drop.
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 				if errors.Is(err, errAlreadyBought) {
 					err = &fanfare.AdmissionError{
