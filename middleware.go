@@ -93,7 +93,8 @@ type AdmissionOptions struct {
 	RetryAfter time.Duration
 
 	// Store keeps which admissions are in use and used. Instances behind a
-	// load balancer must share one (see the redisstore module).
+	// load balancer must share one (a Store on Redis, say; the redisstore
+	// module is planned, and storetest.Run checks any implementation).
 	// Default: one in-memory store shared by every RequireAdmission of the
 	// process that sets neither Store nor Clock (a route with its own
 	// Clock gets its own in-memory store).

@@ -79,7 +79,8 @@ type MemoryStoreOptions struct {
 
 // MemoryStore is the in-memory [Store]: the default of RequireAdmission, for
 // a single instance. Several instances behind a load balancer must share a
-// store (see the redisstore module), or each instance admits the same
+// store (a Redis one is planned as the redisstore module; storetest.Run checks
+// any implementation), or each instance admits the same
 // admission once.
 //
 // Expired keys are reclaimed as the store is used, without a background
