@@ -59,13 +59,22 @@ type bodyCloser struct {
 }
 
 // readBody buffers and decodes a JSON body when the middleware reads body
-// fields, and puts it back for the handler. Other bodies are left alone.
+// fields, and puts it back for the handler. A body that opens a JSON object
+// is decoded whatever its Content-Type says, because Go handlers decode JSON
+// without looking: a checked field must not hide behind "text/plain". Other
+// bodies are left alone.
 func (m *AdmissionGuard) readBody(r *http.Request) (requestBody, *http.Request, error) {
 	if (m.bodyField == "" && m.consumerField == "" && m.distFunc == nil) ||
-		r.Body == nil || r.Body == http.NoBody || !isJSON(r.Header) {
+		r.Body == nil || r.Body == http.NoBody {
 		return nil, r, nil
 	}
-	body, err := decodeBody(r, m.maxBody)
+	var body requestBody
+	var err error
+	if isJSON(r.Header) {
+		body, err = decodeBody(r, m.maxBody)
+	} else {
+		body, err = decodeObjectBody(r, m.maxBody)
+	}
 	if err != nil {
 		return nil, r, err
 	}
@@ -151,6 +160,54 @@ func foldKey(s string) string {
 		}
 		return least
 	}, s)
+}
+
+// decodeObjectBody decodes a body of another Content-Type when it opens a
+// JSON object, with decodeBody's limit; any other body is put back unread
+// past its first non-space byte, however long it is.
+func decodeObjectBody(r *http.Request, limit int64) (requestBody, error) {
+	var head []byte
+	var chunk [512]byte
+	for {
+		n, err := r.Body.Read(chunk[:])
+		for _, c := range chunk[:n] {
+			if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+				continue
+			}
+			head = append(head, chunk[:n]...)
+			if c != '{' {
+				r.Body = bodyReadCloser{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+				return nil, nil
+			}
+			if int64(len(head)) > limit {
+				return nil, fmt.Errorf("request body: body exceeds %d bytes", limit)
+			}
+			rest, err := readCappedN(r.Body, limit-int64(len(head)))
+			if err != nil {
+				return nil, fmt.Errorf("request body: %w", err)
+			}
+			raw := append(head, rest...)
+			r.Body = bodyCloser{bytes.NewReader(raw), r.Body}
+			return decodeObject(raw)
+		}
+		head = append(head, chunk[:n]...)
+		if int64(len(head)) > limit {
+			return nil, fmt.Errorf("request body: body exceeds %d bytes", limit)
+		}
+		if err == io.EOF {
+			r.Body = bodyCloser{bytes.NewReader(head), r.Body}
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("request body: %w", err)
+		}
+	}
+}
+
+// bodyReadCloser puts back a body partly read; closing closes the original.
+type bodyReadCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // isJSON reports a Content-Type of application/json or application/*+json.

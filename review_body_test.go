@@ -53,6 +53,11 @@ func TestRequireAdmissionBodyConfusion(t *testing.T) {
 		{"consumer key with a Kelvin sign", `{"consumerId":"@C@","\u212aonsumerId":"c_victim"}`, "application/json"},
 		{"consumer key with a long s", `{"con\u017fumerId":"c_victim"}`, "application/json"},
 		{"duplicate consumer key, the real one last", `{"consumerId":"c_victim","consumerId":"@C@"}`, "application/json"},
+		// Go handlers decode JSON whatever the Content-Type says.
+		{"JSON body sent as text/plain", `{"consumerId":"c_victim"}`, "text/plain"},
+		{"JSON body with no Content-Type", `{"consumerId":"c_victim"}`, ""},
+		{"JSON body as a form", ` {"consumerId":"c_victim"}`, "application/x-www-form-urlencoded"},
+		{"malformed JSON as text/plain", `{"consumerId":"c_victim"`, "text/plain"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,3 +121,25 @@ func TestRequireAdmissionBodyDistributionConfusion(t *testing.T) {
 func replaceAll(s, old, new string) string { return strings.ReplaceAll(s, old, new) }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+func TestRequireAdmissionNonJSONBody(t *testing.T) {
+	// Bodies that are not JSON objects pass through untouched, whatever
+	// their type, and the handler reads them whole.
+	s := newEmuSetup(t, fanfaretest.Options{})
+	app := s.app(t, admEcho(http.StatusOK))
+	for i, body := range []string{"consumerId=c_victim&x=1", "[1,2]", "plain words"} {
+		consumer := "c_plain_" + string(rune('a'+i))
+		tok := s.srv.Admit(admQueue, consumer)
+		req, err := http.NewRequest(http.MethodPost, app.URL+"/checkout", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Fanfare-Admission", tok)
+		req.Header.Set("Content-Type", "text/plain")
+		resp, err := app.Client().Do(req)
+		require.NoError(t, err)
+		var got map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "body %q", body)
+		assert.Equal(t, body, got["body"])
+	}
+}
