@@ -728,7 +728,10 @@ func (run *AdmissionHold) complete(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.completionTimeout)
 	defer cancel()
 	a := &run.adm
-	usedTTL := max(a.ExpiresAt.Add(m.leeway).Sub(m.clock()), m.holdTTL)
+	// The mark must outlive the last instant the token is accepted
+	// (ExpiresAt+leeway inclusive); a second spares stores that round
+	// their TTLs (Redis counts milliseconds).
+	usedTTL := max(a.ExpiresAt.Add(m.leeway+time.Second).Sub(m.clock()), m.holdTTL)
 	var errs []error
 	if err := m.store.MarkUsed(ctx, run.key, usedTTL); err != nil {
 		errs = append(errs, fmt.Errorf("fanfare: marking the admission used: %w", err))
