@@ -52,7 +52,11 @@ type AdmissionOptions struct {
 	MaxTokenBytes int
 	// MaxBodyBytes bounds the JSON body the middleware buffers to read the
 	// token and consumer id fields; a larger body is refused (403
-	// ADMISSION_INVALID). Default: 1 MiB.
+	// ADMISSION_INVALID). A body that opens a JSON object is read whatever
+	// its Content-Type (Go handlers decode it regardless), but the token is
+	// taken only from one declared JSON. Fields are matched as
+	// encoding/json matches struct tags (case-insensitively), and a body
+	// repeating a field in any case is refused. Default: 1 MiB.
 	MaxBodyBytes int64
 
 	// ConsumerField is the field of a JSON request body naming the
