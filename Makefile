@@ -43,3 +43,7 @@ staticcheck:
 ## peers, printed as one table with a verdict per target (see bench/README.md).
 bench:
 	go test -run '^$$' -bench . -benchtime=1s ./bench/ | tee /dev/stderr | go run ./bench/cmd/benchtable
+
+## demo: the checkout example drives the whole flow against itself (what CI runs).
+demo:
+	go run ./examples/checkout -demo

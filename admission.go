@@ -33,7 +33,7 @@ type Admission struct {
 	// AcceptVerifiedDuringOutage let a verified token through.
 	Validated bool
 
-	run *admissionRun // nil unless the admission came from RequireAdmission
+	run *AdmissionHold // nil unless the admission came from RequireAdmission
 }
 
 // Complete marks the admission used: at once in the middleware's store, so

@@ -22,12 +22,12 @@ import (
 // origin checks before the (expensive) signature check.
 type tokenClaims struct {
 	wire.AdmissionClaims
-	run *admissionRun
+	run *AdmissionHold
 }
 
 // checkClaims checks the decoded payload against the request: shape,
 // distribution, consumer, expiry and fingerprint. It fills run.adm.
-func (run *admissionRun) checkClaims(c *tokenClaims) *AdmissionError {
+func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 	m := run.m
 	if c.ConsumerID == "" || c.DistributionID == "" {
 		return admissionFailure(ErrAdmissionInvalid, errors.New("token lacks consumerId or distributionId"))
@@ -95,7 +95,7 @@ func (run *admissionRun) checkClaims(c *tokenClaims) *AdmissionError {
 // keyfunc is the parser's key callback: it runs the origin checks on the
 // decoded payload, then asks the verifier for the key. Refusing here spends
 // no signature check on a token that would be refused anyway.
-func (m *admissionMiddleware) keyfunc(t *jwt.Token) (any, error) {
+func (m *AdmissionGuard) keyfunc(t *jwt.Token) (any, error) {
 	c, ok := t.Claims.(*tokenClaims)
 	if !ok || c.run == nil {
 		return nil, errors.New("fanfare: unexpected claims type")
@@ -108,7 +108,7 @@ func (m *admissionMiddleware) keyfunc(t *jwt.Token) (any, error) {
 
 // decode parses and checks the token, verifying its signature when a
 // verifier is configured. It fills run.adm.
-func (run *admissionRun) decode(token string) *AdmissionError {
+func (run *AdmissionHold) decode(token string) *AdmissionError {
 	m := run.m
 	c := &run.claims
 	c.run = run

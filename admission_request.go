@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // This file reads what a checkout request says: the admission token, the
@@ -17,10 +19,26 @@ import (
 // shared with the DistributionFrom… helpers through the request context.
 type requestBody map[string]json.RawMessage
 
-// str returns the string field name, "" when absent or null. A field of
-// another type is an error: the request is not what the guide describes.
+// field returns the field name as encoding/json would match it to a struct
+// field tagged name: by exact key, else by a key equal under case folding
+// (decodeObject left at most one such key).
+func (b requestBody) field(name string) (json.RawMessage, bool) {
+	if raw, ok := b[name]; ok {
+		return raw, true
+	}
+	for k, raw := range b {
+		if strings.EqualFold(k, name) {
+			return raw, true
+		}
+	}
+	return nil, false
+}
+
+// str returns the string field name (matched as [requestBody.field] does),
+// "" when absent or null. A field of another type is an error: the request
+// is not what the guide describes.
 func (b requestBody) str(name string) (string, error) {
-	raw, ok := b[name]
+	raw, ok := b.field(name)
 	if !ok {
 		return "", nil
 	}
@@ -41,13 +59,22 @@ type bodyCloser struct {
 }
 
 // readBody buffers and decodes a JSON body when the middleware reads body
-// fields, and puts it back for the handler. Other bodies are left alone.
-func (m *admissionMiddleware) readBody(r *http.Request) (requestBody, *http.Request, error) {
+// fields, and puts it back for the handler. A body that opens a JSON object
+// is decoded whatever its Content-Type says, because Go handlers decode JSON
+// without looking: a checked field must not hide behind "text/plain". Other
+// bodies are left alone.
+func (m *AdmissionGuard) readBody(r *http.Request) (requestBody, *http.Request, error) {
 	if (m.bodyField == "" && m.consumerField == "" && m.distFunc == nil) ||
-		r.Body == nil || r.Body == http.NoBody || !isJSON(r.Header) {
+		r.Body == nil || r.Body == http.NoBody {
 		return nil, r, nil
 	}
-	body, err := decodeBody(r, m.maxBody)
+	var body requestBody
+	var err error
+	if isJSON(r.Header) {
+		body, err = decodeBody(r, m.maxBody)
+	} else {
+		body, err = decodeObjectBody(r, m.maxBody)
+	}
 	if err != nil {
 		return nil, r, err
 	}
@@ -68,11 +95,119 @@ func decodeBody(r *http.Request, limit int64) (requestBody, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, nil
 	}
-	var body requestBody
-	if err := json.Unmarshal(raw, &body); err != nil || body == nil {
-		return nil, errors.New("request body is not a JSON object")
+	return decodeObject(raw)
+}
+
+// errNotObject refuses a body that is not one JSON object.
+var errNotObject = errors.New("request body is not a JSON object")
+
+// decodeObject decodes the top level of a JSON object, refusing two keys
+// that are equal under Unicode case folding ("consumerId" twice, or beside
+// "ConsumerID" or "con\u017fumerId"): encoding/json matches a struct field
+// case-insensitively and keeps the last match, so such a body would show the
+// handler another value than the one checked here.
+func decodeObject(raw []byte) (requestBody, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errNotObject
+	}
+	body := requestBody{}
+	folded := make(map[string]struct{})
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, errNotObject
+		}
+		key, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, errNotObject
+		}
+		f := foldKey(key)
+		if _, dup := folded[f]; dup {
+			return nil, fmt.Errorf("request body repeats the field %q (in some case)", truncate(key, 40))
+		}
+		folded[f] = struct{}{}
+		body[key] = v
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, errNotObject
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errNotObject // trailing data: json.Unmarshal refuses it too
 	}
 	return body, nil
+}
+
+// foldKey maps s to one representative of the strings strings.EqualFold
+// holds equal to it: each rune becomes the least rune of its case-folding
+// orbit.
+func foldKey(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToUpper(s) // 'A' < 'a': the least of each ASCII orbit
+	}
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
+}
+
+// decodeObjectBody decodes a body of another Content-Type when it opens a
+// JSON object, with decodeBody's limit; any other body is put back unread
+// past its first non-space byte, however long it is.
+func decodeObjectBody(r *http.Request, limit int64) (requestBody, error) {
+	var head []byte
+	var chunk [512]byte
+	for {
+		n, err := r.Body.Read(chunk[:])
+		for _, c := range chunk[:n] {
+			if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+				continue
+			}
+			head = append(head, chunk[:n]...)
+			if c != '{' {
+				r.Body = bodyReadCloser{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+				return nil, nil
+			}
+			if int64(len(head)) > limit {
+				return nil, fmt.Errorf("request body: body exceeds %d bytes", limit)
+			}
+			rest, err := readCappedN(r.Body, limit-int64(len(head)))
+			if err != nil {
+				return nil, fmt.Errorf("request body: %w", err)
+			}
+			raw := append(head, rest...)
+			r.Body = bodyCloser{bytes.NewReader(raw), r.Body}
+			return decodeObject(raw)
+		}
+		head = append(head, chunk[:n]...)
+		if int64(len(head)) > limit {
+			return nil, fmt.Errorf("request body: body exceeds %d bytes", limit)
+		}
+		if err == io.EOF {
+			r.Body = bodyCloser{bytes.NewReader(head), r.Body}
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("request body: %w", err)
+		}
+	}
+}
+
+// bodyReadCloser puts back a body partly read; closing closes the original.
+type bodyReadCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // isJSON reports a Content-Type of application/json or application/*+json.
@@ -92,7 +227,7 @@ func isJSON(h http.Header) bool {
 }
 
 // token returns the admission token from the first source that has one.
-func (m *admissionMiddleware) token(r *http.Request, body requestBody) (string, *AdmissionError) {
+func (m *AdmissionGuard) token(r *http.Request, body requestBody) (string, *AdmissionError) {
 	if m.header != "" {
 		switch v := r.Header[m.header]; {
 		case len(v) > 1:
@@ -109,7 +244,7 @@ func (m *admissionMiddleware) token(r *http.Request, body requestBody) (string, 
 	if m.bodyField != "" && body != nil {
 		// A JSON string can escape each byte as six; beyond that it is
 		// not a token, and decoding it is wasted work.
-		if raw := body[m.bodyField]; len(raw) > 6*m.maxToken+2 {
+		if raw, _ := body.field(m.bodyField); len(raw) > 6*m.maxToken+2 {
 			return "", admissionFailure(ErrAdmissionInvalid, fmt.Errorf("token is longer than %d bytes", m.maxToken))
 		}
 		s, err := body.str(m.bodyField)

@@ -53,7 +53,9 @@ type Config struct {
 	// bounds each attempt with AttemptTimeout and honours the caller's
 	// context. Default: a client whose transport keeps up to 512 idle
 	// connections per host, sized for bursts of concurrent checkouts (Go's
-	// default transport keeps 2 and collapses under a drop).
+	// default transport keeps 2 and collapses under a drop). Redirects are
+	// never followed (its CheckRedirect is replaced): a 3xx is an error, so
+	// the secret key never goes to another host.
 	HTTPClient *http.Client
 
 	// AttemptTimeout bounds one attempt of a call; the caller's context
@@ -192,6 +194,13 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: NewTransport()}
 	}
+	// Never follow a redirect: net/http would resend X-Secret-Key to
+	// whatever host the Location names (it strips only Authorization and
+	// cookies), and that host's answer would pass for Fanfare's. A 3xx is
+	// an error. The caller's client is copied, not changed.
+	hc := *c.hc
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.hc = &hc
 	if c.attemptTimeout == 0 {
 		c.attemptTimeout = 3 * time.Second
 	}
@@ -425,6 +434,10 @@ func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idem
 			return nil, idempotent && !errors.Is(err, errResponseTooLarge), &unavailableError{op: op, err: err}
 		}
 		return raw, false, nil
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// Not an answer the API gives: a proxy or URL misconfigured.
+		return nil, false, &unavailableError{op: op, err: fmt.Errorf("redirect (status %d) not followed", resp.StatusCode)}
 	}
 	apiErr := decodeAPIError(resp.StatusCode, raw)
 	apiErr.Op = op

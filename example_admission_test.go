@@ -48,12 +48,12 @@ func ExampleRequireAdmission() {
 
 	token := srv.Admit(fanfare.Queue("q_drop"), "cons_1") // what the browser holds once admitted
 	exampleCheckout(mux, token, "")
-	exampleCheckout(mux, token, "") // the admission was completed: Fanfare refuses it
+	exampleCheckout(mux, token, "") // the admission was completed: one admission, one order
 	exampleCheckout(mux, "", "")
 	fmt.Println("completed:", srv.Completed(fanfare.Queue("q_drop"), "cons_1"))
 	// Output:
 	// 200 order placed for cons_1
-	// 403 {"error":"Invalid admission","message":"Your access has expired or is invalid","code":"ADMISSION_INVALID"}
+	// 409 {"error":"Admission used","message":"This admission has already been used","code":"ADMISSION_USED"}
 	// 403 {"error":"Invalid admission","message":"Your access has expired or is invalid","code":"ADMISSION_REQUIRED"}
 	// completed: true
 }
@@ -118,7 +118,7 @@ func ExampleDistributionFromPath() {
 //     keep selling while Fanfare is unreachable.
 //   - DisableRemoteValidation with a key: no call to Fanfare before the
 //     order; the single-use Store is then the only guard against replays, so
-//     share it between instances (redisstore).
+//     share it between instances (a Redis store; redisstore is planned).
 func ExampleNewJWKSVerifier() {
 	srv := fanfaretest.NewServer(fanfaretest.Options{})
 	defer srv.Close()
@@ -261,7 +261,7 @@ func ExampleWithAdmission() {
 }
 
 // One store for every route that sells a distribution (and, behind a load
-// balancer, for every instance: use the redisstore module there).
+// balancer, for every instance: share a Redis store there; redisstore is planned).
 func ExampleNewMemoryStore() {
 	srv := fanfaretest.NewServer(fanfaretest.Options{})
 	defer srv.Close()

@@ -52,7 +52,11 @@ type AdmissionOptions struct {
 	MaxTokenBytes int
 	// MaxBodyBytes bounds the JSON body the middleware buffers to read the
 	// token and consumer id fields; a larger body is refused (403
-	// ADMISSION_INVALID). Default: 1 MiB.
+	// ADMISSION_INVALID). A body that opens a JSON object is read whatever
+	// its Content-Type (Go handlers decode it regardless), but the token is
+	// taken only from one declared JSON. Fields are matched as
+	// encoding/json matches struct tags (case-insensitively), and a body
+	// repeating a field in any case is refused. Default: 1 MiB.
 	MaxBodyBytes int64
 
 	// ConsumerField is the field of a JSON request body naming the
@@ -93,7 +97,8 @@ type AdmissionOptions struct {
 	RetryAfter time.Duration
 
 	// Store keeps which admissions are in use and used. Instances behind a
-	// load balancer must share one (see the redisstore module).
+	// load balancer must share one (a Store on Redis, say; the redisstore
+	// module is planned, and storetest.Run checks any implementation).
 	// Default: one in-memory store shared by every RequireAdmission of the
 	// process that sets neither Store nor Clock (a route with its own
 	// Clock gets its own in-memory store).
@@ -189,19 +194,117 @@ type AdmissionHooks struct {
 // AcceptVerifiedDuringOutage without a Verifier, no token source, or a
 // negative duration or size.
 func RequireAdmission(client *Client, opts AdmissionOptions) func(http.Handler) http.Handler {
-	m := newAdmissionMiddleware(client, opts)
-	return func(next http.Handler) http.Handler {
-		if next == nil {
-			panic("fanfare: RequireAdmission: nil handler")
-		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			m.serve(w, r, next)
-		})
-	}
+	return NewAdmissionGuard(client, opts).Handler
 }
 
-// admissionMiddleware is RequireAdmission's configuration, resolved once.
-type admissionMiddleware struct {
+// NewAdmissionGuard returns the decision of [RequireAdmission] without the
+// net/http plumbing, for framework adapters (the gin, echo and chi modules)
+// whose handlers write to the framework's own writer: [AdmissionGuard.Begin]
+// checks a request and holds its admission, the adapter runs its handler and
+// reports the final status to [AdmissionHold.Finish]. RequireAdmission(client,
+// opts) is NewAdmissionGuard(client, opts).Handler.
+//
+// It takes the same options and panics on the same programming errors as
+// RequireAdmission.
+func NewAdmissionGuard(client *Client, opts AdmissionOptions) *AdmissionGuard {
+	return newAdmissionGuard(client, opts)
+}
+
+// Handler returns next behind the guard: the middleware [RequireAdmission]
+// returns. It panics if next is nil.
+func (g *AdmissionGuard) Handler(next http.Handler) http.Handler {
+	if next == nil {
+		panic("fanfare: RequireAdmission: nil handler")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.serve(w, r, next)
+	})
+}
+
+// Begin runs every check of [RequireAdmission] on r, cheapest first, and
+// when they pass holds the admission in the Store. It returns the request to
+// hand on, which is never nil: its body, when the guard read it, is restored,
+// and on success its context carries the [Admission] ([AdmissionFromContext]).
+//
+// On refusal hold is nil and err is an *[AdmissionError]; the refusal is
+// already logged and reported to AdmissionHooks.OnRejected, and
+// [AdmissionGuard.WriteError] writes the configured answer. On success the
+// caller must end the hold with [AdmissionHold.Finish] or
+// [AdmissionHold.Release], also when its handler panics:
+//
+//	r, hold, err := g.Begin(r)
+//	if err != nil {
+//		g.WriteError(w, r, err)
+//		return
+//	}
+//	defer hold.Release() // when the handler panics; a no-op after Finish
+//	serve(w, r)
+//	hold.Finish(status) // the status the handler answered
+func (g *AdmissionGuard) Begin(r *http.Request) (*http.Request, *AdmissionHold, error) {
+	r, hold, ae := g.begin(r)
+	if ae != nil {
+		return r, nil, ae
+	}
+	return r, hold, nil
+}
+
+// WriteError writes the answer to a refusal of [AdmissionGuard.Begin] with
+// AdmissionOptions.ErrorHandler (Default: [DefaultAdmissionErrorHandler]).
+func (g *AdmissionGuard) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	g.errorHandler(w, r, err)
+}
+
+// AdmissionHold is an admission held by [AdmissionGuard.Begin] for one
+// request. End it once the handler is done: Finish with the status of the
+// answer, or Release when there is none (a panic). Only the first call
+// counts. Both run on the request's goroutine and wait for the Store and, on
+// completion, for Fanfare (bounded by AdmissionOptions.CompletionTimeout).
+type AdmissionHold struct {
+	m      *AdmissionGuard
+	now    time.Time
+	claims tokenClaims
+	adm    Admission
+	state  admissionState
+	w      statusWriter // RequireAdmission's net/http form only
+	ended  bool
+
+	want         Distribution // from DistributionFunc
+	bodyConsumer string       // the consumer id the request names, if any
+	fingerprint  string       // the request's fingerprint, if checked
+
+	key, owner string
+	ctx        context.Context // the handler's request context
+}
+
+// Finish ends the hold after the handler answered status. Under
+// [CompleteOnSuccess] a 2xx status completes the admission (see
+// [Admission.Complete]); any other status, or any status under
+// [CompleteManually] when the handler did not complete, releases it for
+// another try. Adapters pass the status the client is sent, e.g. 200 for a
+// handler that wrote nothing.
+func (h *AdmissionHold) Finish(status int) {
+	if h.ended {
+		return
+	}
+	h.ended = true
+	h.m.finish(h, status >= 200 && status < 300)
+}
+
+// Release ends the hold without an answer (the handler panicked, or the
+// response was never written): the admission is released for another try,
+// unless the handler completed it.
+func (h *AdmissionHold) Release() {
+	if h.ended {
+		return
+	}
+	h.ended = true
+	h.m.finish(h, false)
+}
+
+// AdmissionGuard is the framework-neutral core of [RequireAdmission]: its
+// configuration, resolved once, and the decision it makes on each request.
+// Build one with [NewAdmissionGuard]; it is safe for concurrent use.
+type AdmissionGuard struct {
 	client *Client
 	org    string // the client's organization id, "" without a client
 	remote bool
@@ -241,7 +344,7 @@ type admissionMiddleware struct {
 	hooks        AdmissionHooks
 }
 
-func newAdmissionMiddleware(client *Client, o AdmissionOptions) *admissionMiddleware {
+func newAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 	const p = "fanfare: RequireAdmission: "
 	rules := 0
 	if o.Distribution != (Distribution{}) {
@@ -269,7 +372,7 @@ func newAdmissionMiddleware(client *Client, o AdmissionOptions) *admissionMiddle
 		panic(p + "unknown Completion mode")
 	}
 
-	m := &admissionMiddleware{
+	m := &AdmissionGuard{
 		client:            client,
 		remote:            !o.DisableRemoteValidation,
 		dist:              o.Distribution,
@@ -371,31 +474,14 @@ var defaultMemoryStore = sync.OnceValue(func() *MemoryStore {
 	return NewMemoryStore(MemoryStoreOptions{})
 })
 
-func (m *admissionMiddleware) log() *slog.Logger {
+func (m *AdmissionGuard) log() *slog.Logger {
 	if m.logger != nil {
 		return m.logger
 	}
 	return slog.Default()
 }
 
-// admissionRun is one request's state, in one allocation.
-type admissionRun struct {
-	m      *admissionMiddleware
-	now    time.Time
-	claims tokenClaims
-	adm    Admission
-	state  admissionState
-	w      statusWriter
-
-	want         Distribution // from DistributionFunc
-	bodyConsumer string       // the consumer id the request names, if any
-	fingerprint  string       // the request's fingerprint, if checked
-
-	key, owner string
-	ctx        context.Context // the handler's request context
-}
-
-func (run *admissionRun) distributionAllowed(d Distribution) bool {
+func (run *AdmissionHold) distributionAllowed(d Distribution) bool {
 	m := run.m
 	switch {
 	case m.distSet != nil:
@@ -407,37 +493,41 @@ func (run *admissionRun) distributionAllowed(d Distribution) bool {
 	return d == m.dist
 }
 
-func (m *admissionMiddleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	run := &admissionRun{m: m, now: m.clock()}
+func (m *AdmissionGuard) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	r, run, ae := m.begin(r)
+	if ae != nil {
+		m.errorHandler(w, r, ae)
+		return
+	}
+	run.w.ResponseWriter = w
+	defer run.Release() // the handler panicked or called runtime.Goexit
+	next.ServeHTTP(&run.w, r)
+	run.Finish(run.w.finalStatus())
+}
+
+// begin is Begin without the interface conversion of its error.
+func (m *AdmissionGuard) begin(r *http.Request) (*http.Request, *AdmissionHold, *AdmissionError) {
+	run := &AdmissionHold{m: m, now: m.clock()}
 	r, ae := m.admit(run, r)
 	if ae != nil {
-		m.reject(w, r, ae)
-		return
+		m.rejected(r, ae)
+		return r, nil, ae
 	}
 	run.adm.run = run
 	if m.hooks.OnAdmitted != nil && m.safeHook("OnAdmitted", func() { m.hooks.OnAdmitted(r, &run.adm) }) {
 		m.release(run)
-		m.reject(w, r, admissionFailure(ErrUnavailable, errors.New("OnAdmitted hook panicked")))
-		return
+		ae := admissionFailure(ErrUnavailable, errors.New("OnAdmitted hook panicked"))
+		m.rejected(r, ae)
+		return r, nil, ae
 	}
-
 	r = r.WithContext(context.WithValue(r.Context(), admissionKey, &run.adm))
 	run.ctx = r.Context()
-	run.w.ResponseWriter = w
-	returned := false
-	defer func() {
-		if !returned { // the handler panicked or called runtime.Goexit
-			m.release(run)
-		}
-	}()
-	next.ServeHTTP(&run.w, r)
-	returned = true
-	m.finish(run)
+	return r, run, nil
 }
 
 // admit runs every check, cheapest first, and holds the admission. It
 // returns the request to pass on (its body restored when it was read).
-func (m *admissionMiddleware) admit(run *admissionRun, r *http.Request) (*http.Request, *AdmissionError) {
+func (m *AdmissionGuard) admit(run *AdmissionHold, r *http.Request) (*http.Request, *AdmissionError) {
 	body, r, err := m.readBody(r)
 	if err != nil {
 		return r, admissionFailure(ErrAdmissionInvalid, err)
@@ -447,7 +537,14 @@ func (m *admissionMiddleware) admit(run *admissionRun, r *http.Request) (*http.R
 			return r, admissionFailure(ErrAdmissionMismatch, err)
 		}
 	}
-	token, ae := m.token(r, body)
+	// The token is taken only from a body declared JSON: a cross-site form
+	// can post text/plain without a preflight. Fields the handler may read
+	// are checked whatever the declared type.
+	tokenBody := body
+	if !isJSON(r.Header) {
+		tokenBody = nil
+	}
+	token, ae := m.token(r, tokenBody)
 	if ae != nil {
 		return r, ae
 	}
@@ -492,7 +589,7 @@ func orUnavailable(err, otherwise error) error {
 }
 
 // validate asks Fanfare, and decides what an unanswered question means.
-func (m *admissionMiddleware) validate(run *admissionRun, r *http.Request, token string) *AdmissionError {
+func (m *AdmissionGuard) validate(run *AdmissionHold, r *http.Request, token string) *AdmissionError {
 	a := &run.adm
 	ok, err := m.client.ValidateAdmission(r.Context(), a.Distribution, a.ConsumerID, token)
 	switch {
@@ -500,6 +597,9 @@ func (m *admissionMiddleware) validate(run *admissionRun, r *http.Request, token
 		a.Validated = true
 		return nil
 	case err == nil:
+		if m.usedHere(r.Context(), a) {
+			return admissionFailure(ErrAdmissionUsed, nil)
+		}
 		return admissionFailure(ErrAdmissionInvalid, errors.New("not validated by Fanfare"))
 	case errors.Is(err, ErrUnauthorized):
 		// Our own credentials were refused: a misconfiguration that refuses
@@ -509,6 +609,11 @@ func (m *admissionMiddleware) validate(run *admissionRun, r *http.Request, token
 		m.upstreamError(r, err)
 		return admissionFailure(ErrUnavailable, err)
 	case errors.Is(err, ErrUnavailable):
+		if m.usedHere(r.Context(), a) {
+			// No need for Fanfare to know the answer: this admission bought
+			// its order here. 409 also spares the consumer a retry loop.
+			return admissionFailure(ErrAdmissionUsed, nil)
+		}
 		m.log().Warn("fanfare: cannot validate admission", "distribution", a.Distribution.String(), "error", err)
 		if m.upstreamError(r, err) {
 			return admissionFailure(ErrUnavailable, err)
@@ -520,11 +625,24 @@ func (m *admissionMiddleware) validate(run *admissionRun, r *http.Request, token
 		}
 		return admissionFailure(ErrUnavailable, err)
 	}
+	if m.usedHere(r.Context(), a) {
+		return admissionFailure(ErrAdmissionUsed, nil)
+	}
 	return admissionFailure(ErrAdmissionInvalid, err)
 }
 
+// usedHere reports whether the store marked a's admission used: Fanfare
+// refuses a completed admission as invalid, but the consumer deserves the
+// truth (409 ADMISSION_USED). It is asked only on the refusal path, so an
+// admitted request still costs one store operation; a store error keeps the
+// original refusal.
+func (m *AdmissionGuard) usedHere(ctx context.Context, a *Admission) bool {
+	used, err := m.store.IsUsed(ctx, admissionKeyOf(m.org, a.Distribution, a.ConsumerID))
+	return err == nil && used
+}
+
 // upstreamError runs the hook; it reports whether the hook panicked.
-func (m *admissionMiddleware) upstreamError(r *http.Request, err error) (panicked bool) {
+func (m *AdmissionGuard) upstreamError(r *http.Request, err error) (panicked bool) {
 	if m.hooks.OnUpstreamError == nil {
 		return false
 	}
@@ -542,7 +660,7 @@ var (
 	ownerSeq atomic.Uint64
 )
 
-func (m *admissionMiddleware) acquire(run *admissionRun, ctx context.Context) *AdmissionError {
+func (m *AdmissionGuard) acquire(run *AdmissionHold, ctx context.Context) *AdmissionError {
 	a := &run.adm
 	run.key = admissionKeyOf(m.org, a.Distribution, a.ConsumerID)
 	run.owner = ownerPrefix + strconv.FormatUint(ownerSeq.Add(1), 36)
@@ -571,14 +689,15 @@ func admissionKeyOf(org string, d Distribution, consumerID string) string {
 		strconv.Itoa(len(d.ID)) + ":" + d.ID + ":" + consumerID
 }
 
-// finish completes or releases the admission after the handler returned.
-func (m *admissionMiddleware) finish(run *admissionRun) {
+// finish completes or releases the admission after the handler returned;
+// succeeded reports a 2xx answer.
+func (m *AdmissionGuard) finish(run *AdmissionHold, succeeded bool) {
 	run.state.mu.Lock()
 	completed := run.state.completed
 	run.state.mu.Unlock()
 	switch {
 	case completed:
-	case m.manual, !run.w.succeeded():
+	case m.manual, !succeeded:
 		m.release(run)
 	default:
 		_ = run.complete(run.ctx)
@@ -589,7 +708,7 @@ func (m *admissionMiddleware) finish(run *admissionRun) {
 // cancellation: a consumer hanging up must not leave the admission held. The
 // store bounds the call (the memory store cannot block; a networked store has
 // its own timeouts).
-func (m *admissionMiddleware) release(run *admissionRun) {
+func (m *AdmissionGuard) release(run *AdmissionHold) {
 	ctx := context.Background()
 	if run.ctx != nil {
 		ctx = context.WithoutCancel(run.ctx)
@@ -601,7 +720,7 @@ func (m *admissionMiddleware) release(run *admissionRun) {
 }
 
 // complete marks the admission used here, then completes it with Fanfare.
-func (run *admissionRun) complete(ctx context.Context) error {
+func (run *AdmissionHold) complete(ctx context.Context) error {
 	m := run.m
 	run.state.mu.Lock()
 	defer run.state.mu.Unlock()
@@ -613,7 +732,10 @@ func (run *admissionRun) complete(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.completionTimeout)
 	defer cancel()
 	a := &run.adm
-	usedTTL := max(a.ExpiresAt.Add(m.leeway).Sub(m.clock()), m.holdTTL)
+	// The mark must outlive the last instant the token is accepted
+	// (ExpiresAt+leeway inclusive); a second spares stores that round
+	// their TTLs (Redis counts milliseconds).
+	usedTTL := max(a.ExpiresAt.Add(m.leeway+time.Second).Sub(m.clock()), m.holdTTL)
 	var errs []error
 	if err := m.store.MarkUsed(ctx, run.key, usedTTL); err != nil {
 		errs = append(errs, fmt.Errorf("fanfare: marking the admission used: %w", err))
@@ -637,7 +759,7 @@ func (run *admissionRun) complete(ctx context.Context) error {
 // completeRemote retries transient failures with backoff until ctx ends. The
 // client retries within each call as well; this outer loop carries a
 // completion through an outage longer than the client's own budget.
-func (m *admissionMiddleware) completeRemote(ctx context.Context, d Distribution, consumerID string) error {
+func (m *AdmissionGuard) completeRemote(ctx context.Context, d Distribution, consumerID string) error {
 	wait := 100 * time.Millisecond
 	for {
 		err := m.client.CompleteAdmission(ctx, d, consumerID)
@@ -655,7 +777,8 @@ func (m *admissionMiddleware) completeRemote(ctx context.Context, d Distribution
 	}
 }
 
-func (m *admissionMiddleware) reject(w http.ResponseWriter, r *http.Request, ae *AdmissionError) {
+// rejected completes a refusal and reports it; the caller writes the answer.
+func (m *AdmissionGuard) rejected(r *http.Request, ae *AdmissionError) {
 	if ae.Status == http.StatusServiceUnavailable {
 		ae.RetryAfter = m.retryAfter
 	}
@@ -665,12 +788,11 @@ func (m *admissionMiddleware) reject(w http.ResponseWriter, r *http.Request, ae 
 	if m.hooks.OnRejected != nil {
 		m.safeHook("OnRejected", func() { m.hooks.OnRejected(r, ae) })
 	}
-	m.errorHandler(w, r, ae)
 }
 
 // safeHook runs a user hook, recovering a panic; it reports whether one
 // happened.
-func (m *admissionMiddleware) safeHook(name string, f func()) (panicked bool) {
+func (m *AdmissionGuard) safeHook(name string, f func()) (panicked bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			panicked = true
@@ -715,8 +837,11 @@ func (w *statusWriter) Flush() {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// succeeded reports a 2xx answer; net/http answers 200 for a handler that
-// writes nothing.
-func (w *statusWriter) succeeded() bool {
-	return w.status == 0 || (w.status >= 200 && w.status < 300)
+// finalStatus is the status of the answer; net/http answers 200 for a
+// handler that writes nothing.
+func (w *statusWriter) finalStatus() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
 }

@@ -144,11 +144,28 @@ func TestRequireAdmissionRemote(t *testing.T) {
 	require.Len(t, s.srv.Completions(), 1)
 	assert.True(t, s.srv.Completed(admQueue, "c_1"))
 
-	// Fanfare knows the admission is used: a replay is refused there.
+	// Fanfare knows the admission is used and answers false; this instance
+	// knows why, and says so: 409 ADMISSION_USED, not a generic 403.
 	res = checkout(t, app, tok, "")
-	assert.Equal(t, http.StatusForbidden, res.Status)
-	assert.Equal(t, "ADMISSION_INVALID", res.Body.Code)
-	assert.Len(t, s.srv.Completions(), 1)
+	assert.Equal(t, http.StatusConflict, res.Status, res.Raw)
+	assert.Equal(t, "ADMISSION_USED", res.Body.Code)
+	assert.Equal(t, 2, s.srv.Calls(fanfaretest.EndpointValidate))
+
+	// Fanfare down: the used admission is still refused as used, not 503.
+	s.srv.InjectFault(fanfaretest.EndpointValidate, fanfaretest.Fault{Status: http.StatusServiceUnavailable})
+	res = checkout(t, app, tok, "")
+	assert.Equal(t, http.StatusConflict, res.Status, res.Raw)
+	assert.Equal(t, "ADMISSION_USED", res.Body.Code)
+
+	// Another consumer's token that Fanfare refuses stays a plain 403.
+	s.srv.ClearFaults()
+	other := s.srv.Admit(admQueue, "c_2")
+	require.NoError(t, s.srv.Client().CompleteAdmission(context.Background(), admQueue, "c_2"))
+	res = checkout(t, app, other, "")
+	assert.Equal(t, http.StatusForbidden, res.Status, res.Raw)
+	assert.Equal(t, "ADMISSION_INVALID", res.Body.Code, "completed elsewhere: not used on this instance")
+
+	assert.Len(t, s.srv.Completions(), 2)
 	assert.NotContains(t, s.logs.String(), tok, "token logged")
 }
 
@@ -489,7 +506,7 @@ func TestRequireAdmissionCompletionThroughFaults(t *testing.T) {
 			s.srv.ClearFaults()
 			res = checkout(t, app, tok, "")
 			if tc.wantCompletion {
-				assert.Equal(t, "ADMISSION_INVALID", res.Body.Code, "Fanfare refuses the used admission")
+				assert.Equal(t, "ADMISSION_USED", res.Body.Code, "Fanfare refuses the used admission; this instance says why")
 			} else {
 				assert.Equal(t, "ADMISSION_USED", res.Body.Code)
 				assert.Equal(t, http.StatusConflict, res.Status)

@@ -55,6 +55,11 @@ type Store interface {
 	// MarkUsed marks key used for ttl, whoever holds it. A key already
 	// marked used keeps the later of its two expiry times.
 	MarkUsed(ctx context.Context, key string, ttl time.Duration) error
+	// IsUsed reports whether key is marked used and the mark has not
+	// expired. It changes nothing. RequireAdmission asks only when it is
+	// about to refuse an admission, to tell a replay of a used admission
+	// (409 ADMISSION_USED) from an invalid one.
+	IsUsed(ctx context.Context, key string) (bool, error)
 }
 
 // ErrStoreFull is returned by a [MemoryStore] that holds MaxKeys live keys.
@@ -74,7 +79,8 @@ type MemoryStoreOptions struct {
 
 // MemoryStore is the in-memory [Store]: the default of RequireAdmission, for
 // a single instance. Several instances behind a load balancer must share a
-// store (see the redisstore module), or each instance admits the same
+// store (a Redis one is planned as the redisstore module; storetest.Run checks
+// any implementation), or each instance admits the same
 // admission once.
 //
 // Expired keys are reclaimed as the store is used, without a background
@@ -172,6 +178,16 @@ func (s *MemoryStore) MarkUsed(_ context.Context, key string, ttl time.Duration)
 	}
 	sh.m[key] = memoryEntry{expires: exp}
 	return nil
+}
+
+// IsUsed implements [Store].
+func (s *MemoryStore) IsUsed(_ context.Context, key string) (bool, error) {
+	now := s.clock().UnixNano()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.m[key]
+	return ok && e.owner == "" && e.expires > now, nil
 }
 
 // Len returns the number of keys held or marked used that have not expired.

@@ -85,6 +85,17 @@ func (f *fixture) markUsed(t *testing.T, key string, ttl time.Duration) {
 	}
 }
 
+func (f *fixture) isUsed(t *testing.T, key string, want bool) {
+	t.Helper()
+	got, err := f.s.IsUsed(f.ctx, key)
+	if err != nil {
+		t.Fatalf("IsUsed(%q): error %v", key, err)
+	}
+	if got != want {
+		t.Fatalf("IsUsed(%q) = %v, want %v", key, got, want)
+	}
+}
+
 // eventuallyAcquired moves the manual clock past ttl, then polls until the
 // store's own clock agrees that the key expired.
 func (f *fixture) eventuallyAcquired(t *testing.T, key, owner string, ttl time.Duration) {
@@ -184,6 +195,18 @@ var cases = []struct {
 		f.markUsed(t, k, short)
 		f.clock.Advance(short + time.Second)
 		f.acquire(t, k, "o1", long, fanfare.Used)
+	}},
+	{"is used reports only live used marks and changes nothing", func(t *testing.T, f *fixture) {
+		held, used, absent := f.key("held"), f.key("used"), f.key("absent")
+		f.acquire(t, held, "o1", long, fanfare.Acquired)
+		f.markUsed(t, used, short)
+		f.isUsed(t, absent, false)
+		f.isUsed(t, held, false)
+		f.isUsed(t, used, true)
+		f.acquire(t, absent, "o2", long, fanfare.Acquired) // the look did not create it
+		f.acquire(t, held, "o3", long, fanfare.InUse)      // nor free the hold
+		f.eventuallyAcquired(t, used, "o4", short)
+		f.isUsed(t, used, false)
 	}},
 	{"keys are independent", func(t *testing.T, f *fixture) {
 		a, b, c := f.key("queue:3:q_1:c_1"), f.key("queue:3:q_1:c_2"), f.key("draw:3:q_1:c_1")

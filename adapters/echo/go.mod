@@ -1,0 +1,18 @@
+module github.com/waitify-io/fanfare-go/adapters/echo
+
+go 1.25.0
+
+require (
+	github.com/labstack/echo/v5 v5.4.4
+	github.com/stretchr/testify v1.12.1
+	github.com/waitify-io/fanfare-go v0.0.0-00010101000000-000000000000
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/time v0.15.0 // indirect
+)
+
+replace github.com/waitify-io/fanfare-go => ../..
