@@ -16,22 +16,65 @@ import (
 // JSON body's fields, and the distribution it names.
 
 // requestBody is the top level of a JSON request body, decoded once and
-// shared with the DistributionFrom… helpers through the request context.
-type requestBody map[string]json.RawMessage
+// shared with the DistributionFrom… helpers through the request context: its
+// keys (unescaped) and raw values, in order, both usually slices of the
+// buffered body. decodeObject leaves no two keys equal under case folding.
+type requestBody []bodyField
+
+// bodyField is one top-level member of a request body.
+type bodyField struct {
+	key []byte // unescaped, valid UTF-8
+	raw []byte // the value as the body carries it
+}
 
 // field returns the field name as encoding/json would match it to a struct
-// field tagged name: by exact key, else by a key equal under case folding
-// (decodeObject left at most one such key).
+// field tagged name: by exact key, else by a key equal under case folding.
+// decodeObject left at most one key of each folding, so the first key equal
+// under folding is the one.
 func (b requestBody) field(name string) (json.RawMessage, bool) {
-	if raw, ok := b[name]; ok {
-		return raw, true
+	for i := range b {
+		if string(b[i].key) == name {
+			return b[i].raw, true
+		}
 	}
-	for k, raw := range b {
-		if strings.EqualFold(k, name) {
-			return raw, true
+	for i := range b {
+		if equalFold(b[i].key, name) {
+			return b[i].raw, true
 		}
 	}
 	return nil, false
+}
+
+// equalFold is strings.EqualFold(string(k), name) without the copy.
+func equalFold(k []byte, name string) bool {
+	for i := 0; i < len(k); i++ {
+		if k[i] >= utf8.RuneSelf {
+			return strings.EqualFold(string(k), name)
+		}
+	}
+	// k is ASCII: a non-ASCII rune of name may still fold to it ('ſ', 'K').
+	if len(k) != len(name) {
+		return strings.EqualFold(string(k), name)
+	}
+	for i := 0; i < len(k); i++ {
+		a, c := k[i], name[i]
+		if a == c {
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			return strings.EqualFold(string(k), name)
+		}
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if a != c {
+			return false
+		}
+	}
+	return true
 }
 
 // str returns the string field name (matched as [requestBody.field] does),
@@ -42,6 +85,9 @@ func (b requestBody) str(name string) (string, error) {
 	if !ok {
 		return "", nil
 	}
+	if s, ok := plainString(raw); ok {
+		return s, nil
+	}
 	var s *string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", fmt.Errorf("body field %q is not a string", truncate(name, 40))
@@ -50,6 +96,23 @@ func (b requestBody) str(name string) (string, error) {
 		return "", nil
 	}
 	return *s, nil
+}
+
+// plainString decodes a JSON string (or null) of a valid body when
+// encoding/json would give its content back as it is: no escapes, valid
+// UTF-8.
+func plainString(raw []byte) (string, bool) {
+	if string(raw) == "null" {
+		return "", true
+	}
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	if !plainKey(in) {
+		return "", false
+	}
+	return string(in), true
 }
 
 // bodyCloser restores a buffered body; closing closes the original.
@@ -106,37 +169,89 @@ var errNotObject = errors.New("request body is not a JSON object")
 // "ConsumerID" or "con\u017fumerId"): encoding/json matches a struct field
 // case-insensitively and keeps the last match, so such a body would show the
 // handler another value than the one checked here.
+//
+// The body is checked whole by json.Valid (the grammar and nesting limit of
+// json.Unmarshal), then its top level is walked once without allocating:
+// keys and values stay slices of raw, unless a key has escapes or invalid
+// UTF-8, which encoding/json's own unquoting then decodes.
 func decodeObject(raw []byte) (requestBody, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	if !json.Valid(raw) {
 		return nil, errNotObject
 	}
-	body := requestBody{}
-	folded := make(map[string]struct{})
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, errNotObject
-		}
-		key, _ := t.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, errNotObject
-		}
-		f := foldKey(key)
-		if _, dup := folded[f]; dup {
-			return nil, fmt.Errorf("request body repeats the field %q (in some case)", truncate(key, 40))
-		}
-		folded[f] = struct{}{}
-		body[key] = v
-	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+	i := skipWS(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
 		return nil, errNotObject
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errNotObject // trailing data: json.Unmarshal refuses it too
+	i = skipWS(raw, i+1)
+	var fields [8]bodyField
+	body := requestBody(fields[:0])
+	if raw[i] != '}' {
+		for {
+			end := stringEnd(raw, i)
+			key := raw[i+1 : end-1]
+			if !plainKey(key) {
+				var k string
+				if err := json.Unmarshal(raw[i:end], &k); err != nil {
+					return nil, errNotObject
+				}
+				key = []byte(k)
+			}
+			i = skipWS(raw, end)
+			i = skipWS(raw, i+1) // ':'
+			vend := valueEnd(raw, i)
+			body = append(body, bodyField{key: key, raw: raw[i:vend:vend]})
+			i = skipWS(raw, vend)
+			if raw[i] == '}' {
+				break
+			}
+			i = skipWS(raw, i+1) // ','
+		}
 	}
-	return body, nil
+	if err := checkFoldedDuplicates(body); err != nil {
+		return nil, err
+	}
+	return append(requestBody(nil), body...), nil
+}
+
+// plainKey reports the content of a JSON string (of a valid body) that
+// unquotes to itself: no escapes, valid UTF-8.
+func plainKey(k []byte) bool {
+	for _, c := range k {
+		if c == '\\' {
+			return false
+		}
+		if c >= utf8.RuneSelf {
+			return bytes.IndexByte(k, '\\') < 0 && utf8.Valid(k)
+		}
+	}
+	return true
+}
+
+// checkFoldedDuplicates refuses two keys equal under case folding: by
+// pairs for a few keys, by their folded forms beyond.
+func checkFoldedDuplicates(body requestBody) error {
+	dup := func(k []byte) error {
+		return fmt.Errorf("request body repeats the field %q (in some case)", truncate(string(k), 40))
+	}
+	if len(body) <= 16 {
+		for i := 1; i < len(body); i++ {
+			for j := 0; j < i; j++ {
+				if bytes.EqualFold(body[i].key, body[j].key) {
+					return dup(body[i].key)
+				}
+			}
+		}
+		return nil
+	}
+	folded := make(map[string]struct{}, len(body))
+	for _, f := range body {
+		k := foldKey(string(f.key))
+		if _, ok := folded[k]; ok {
+			return dup(f.key)
+		}
+		folded[k] = struct{}{}
+	}
+	return nil
 }
 
 // foldKey maps s to one representative of the strings strings.EqualFold
@@ -160,6 +275,63 @@ func foldKey(s string) string {
 		}
 		return least
 	}, s)
+}
+
+// skipWS returns the index of the first non-space byte of raw from i.
+func skipWS(raw []byte, i int) int {
+	for i < len(raw) {
+		switch raw[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// stringEnd returns the index just past the valid JSON string at raw[i].
+func stringEnd(raw []byte, i int) int {
+	for i++; i < len(raw); i++ {
+		switch raw[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(raw)
+}
+
+// valueEnd returns the index just past the valid JSON value at raw[i].
+func valueEnd(raw []byte, i int) int {
+	switch raw[i] {
+	case '"':
+		return stringEnd(raw, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(raw); i++ {
+			switch raw[i] {
+			case '"':
+				i = stringEnd(raw, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(raw)
+	}
+	for ; i < len(raw); i++ {
+		switch raw[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
 }
 
 // decodeObjectBody decodes a body of another Content-Type when it opens a
