@@ -150,7 +150,7 @@ func (m *AdmissionGuard) readBody(r *http.Request) (requestBody, *http.Request, 
 // decodeBody reads at most limit bytes of r's body, restores it and decodes
 // its top level. An empty body decodes to nil.
 func decodeBody(r *http.Request, limit int64) (requestBody, error) {
-	raw, err := readCappedN(r.Body, limit)
+	raw, err := readCappedSized(r.Body, limit, r.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("request body: %w", err)
 	}
@@ -159,6 +159,35 @@ func decodeBody(r *http.Request, limit int64) (requestBody, error) {
 		return nil, nil
 	}
 	return decodeObject(raw)
+}
+
+// readCappedSized is readCappedN with the body's declared length as a
+// first guess of its size, so a body that says how long it is is read into
+// one buffer instead of a growing one. The guess only sizes the buffer:
+// what is read, and the limit, are readCappedN's.
+func readCappedSized(r io.Reader, n, size int64) ([]byte, error) {
+	if size <= 0 || size > n {
+		return readCappedN(r, n)
+	}
+	lr := io.LimitedReader{R: r, N: n + 1}
+	buf := make([]byte, 0, size+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		m, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if int64(len(buf)) > n {
+		return nil, fmt.Errorf("body exceeds %d bytes", n)
+	}
+	return buf, nil
 }
 
 // errNotObject refuses a body that is not one JSON object.
