@@ -17,7 +17,7 @@ var strictRawURL = base64.RawURLEncoding.Strict()
 // parseUnverified is the hint parser's ParseUnverified (golang-jwt v5 with
 // strict decoding) without its allocations: the same three segments, the
 // same checks in the same order, the claims decoded by the same
-// json.Unmarshal call; the header is checked by json.Valid and its "alg"
+// tokenClaims.UnmarshalJSON; the header is checked by json.Valid and its "alg"
 // read by a walk over its top level instead of a map[string]any. It returns
 // the signing method the header names. FuzzParseUnverifiedMatchesJWT holds
 // it to golang-jwt.
@@ -52,9 +52,16 @@ func parseUnverified(token string, c *tokenClaims) (jwt.SigningMethod, error) {
 	if err != nil {
 		return nil, fmt.Errorf("token is malformed: could not base64 decode claim: %w", err)
 	}
-	var claims jwt.Claims = c
-	if err := json.Unmarshal(cb, &claims); err != nil {
-		return nil, fmt.Errorf("token is malformed: could not JSON decode claim: %w", err)
+	// json.Unmarshal(cb, &claims) as golang-jwt calls it, without its
+	// second scan: on a valid segment it leaves the claims alone for null
+	// and otherwise hands the value, trimmed, to tokenClaims.UnmarshalJSON.
+	if !json.Valid(cb) {
+		return nil, errors.New("token is malformed: could not JSON decode claim")
+	}
+	if v := cb[skipWS(cb, 0):skipWSBack(cb)]; string(v) != "null" {
+		if err := c.UnmarshalJSON(v); err != nil {
+			return nil, fmt.Errorf("token is malformed: could not JSON decode claim: %w", err)
+		}
 	}
 	if !isString {
 		return nil, errors.New("token is unverifiable: signing method (alg) is unspecified")

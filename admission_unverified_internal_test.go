@@ -23,7 +23,9 @@ func FuzzParseUnverifiedMatchesJWT(f *testing.F) {
 	}
 	f.Add(seg(`{"alg":"ES256"}`) + "." + claims + ".c2ln=")
 	f.Add(seg(`{"alg":"ES256"}`) + "." + claims)
-	f.Add(seg(`{"alg":"ES256"}`) + "." + seg(`null`) + ".")
+	for _, c := range []string{`null`, ` null `, `[1]`, `"s"`, `7`, ` {"consumerId":"c"} `, `{"CONSUMERID":"c","exp":1.5}`, `{"consumerId":"\u0063"}`, `{`} {
+		f.Add(seg(`{"alg":"ES256"}`) + "." + seg(c) + ".")
+	}
 	f.Add(seg(`{"alg":"ES256"}`) + ".." + "." + claims)
 	ref := jwt.NewParser(jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation())
 	f.Fuzz(func(t *testing.T, token string) {
