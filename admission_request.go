@@ -161,13 +161,13 @@ func decodeBody(r *http.Request, limit int64) (requestBody, error) {
 	return decodeObject(raw)
 }
 
-// readCappedSized is readCappedN with the body's declared length as a
+// readCappedSized is readCapped with the body's declared length as a
 // first guess of its size, so a body that says how long it is is read into
 // one buffer instead of a growing one. The guess only sizes the buffer:
-// what is read, and the limit, are readCappedN's.
+// what is read, and the limit, are readCapped's.
 func readCappedSized(r io.Reader, n, size int64) ([]byte, error) {
 	if size <= 0 || size > n {
-		return readCappedN(r, n)
+		return readCapped(r, n)
 	}
 	lr := io.LimitedReader{R: r, N: n + 1}
 	buf := make([]byte, 0, size+1)
@@ -185,7 +185,7 @@ func readCappedSized(r io.Reader, n, size int64) ([]byte, error) {
 		}
 	}
 	if int64(len(buf)) > n {
-		return nil, fmt.Errorf("body exceeds %d bytes", n)
+		return nil, fmt.Errorf("%w: it exceeds %d bytes", errBodyTooLarge, n)
 	}
 	return buf, nil
 }
@@ -383,7 +383,7 @@ func decodeObjectBody(r *http.Request, limit int64) (requestBody, error) {
 			if int64(len(head)) > limit {
 				return nil, fmt.Errorf("request body: body exceeds %d bytes", limit)
 			}
-			rest, err := readCappedN(r.Body, limit-int64(len(head)))
+			rest, err := readCapped(r.Body, limit-int64(len(head)))
 			if err != nil {
 				return nil, fmt.Errorf("request body: %w", err)
 			}

@@ -9,7 +9,7 @@ import (
 )
 
 // TestReadCappedSized: the declared size only sizes the buffer; what is
-// read and the limit are readCappedN's, whether the body is shorter or
+// read and the limit are readCapped's, whether the body is shorter or
 // longer than it says.
 func TestReadCappedSized(t *testing.T) {
 	for _, tc := range []struct {
@@ -30,7 +30,7 @@ func TestReadCappedSized(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := readCappedSized(strings.NewReader(tc.body), tc.limit, tc.cl)
-			want, wantErr := readCappedN(strings.NewReader(tc.body), tc.limit)
+			want, wantErr := readCapped(strings.NewReader(tc.body), tc.limit)
 			if tc.wantErr {
 				require.Error(t, err)
 				assert.Equal(t, wantErr.Error(), err.Error(), "error")

@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -427,11 +426,11 @@ func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idem
 		return nil, idempotent || neverSent(err), &unavailableError{op: op, err: err}
 	}
 	defer resp.Body.Close()
-	raw, err = readCapped(resp.Body)
+	raw, err = readCapped(resp.Body, maxResponseBytes)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if err != nil {
 			// A body cut short is worth another try; an oversized one is not.
-			return nil, idempotent && !errors.Is(err, errResponseTooLarge), &unavailableError{op: op, err: err}
+			return nil, idempotent && !errors.Is(err, errBodyTooLarge), &unavailableError{op: op, err: err}
 		}
 		return raw, false, nil
 	}
@@ -451,15 +450,19 @@ func neverSent(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-var errResponseTooLarge = errors.New("response body exceeds " + strconv.Itoa(maxResponseBytes) + " bytes")
+// errBodyTooLarge reports a body past its cap: a Fanfare response, a JWKS
+// document, a request body the middleware reads.
+var errBodyTooLarge = errors.New("body too large")
 
-func readCapped(r io.Reader) ([]byte, error) {
-	raw, err := io.ReadAll(io.LimitReader(r, maxResponseBytes+1))
+// readCapped reads all of r, but at most n bytes: a longer body is an error
+// matching errBodyTooLarge, and whatever is left is not read.
+func readCapped(r io.Reader, n int64) ([]byte, error) {
+	raw, err := io.ReadAll(io.LimitReader(r, n+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(raw) > maxResponseBytes {
-		return nil, errResponseTooLarge
+	if int64(len(raw)) > n {
+		return nil, fmt.Errorf("%w: it exceeds %d bytes", errBodyTooLarge, n)
 	}
 	return raw, nil
 }

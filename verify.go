@@ -412,7 +412,7 @@ func (v *JWKSVerifier) fetch(ctx context.Context) (*keySet, error) {
 		return nil, fmt.Errorf("fanfare: JWKS: %w", err)
 	}
 	defer resp.Body.Close()
-	raw, err := readCappedN(resp.Body, maxJWKSBytes)
+	raw, err := readCapped(resp.Body, maxJWKSBytes)
 	if err != nil {
 		return nil, fmt.Errorf("fanfare: JWKS: %w", err)
 	}
@@ -420,17 +420,6 @@ func (v *JWKSVerifier) fetch(ctx context.Context) (*keySet, error) {
 		return nil, fmt.Errorf("fanfare: JWKS: status %d", resp.StatusCode)
 	}
 	return parseJWKS(raw)
-}
-
-func readCappedN(r io.Reader, n int64) ([]byte, error) {
-	raw, err := io.ReadAll(io.LimitReader(r, n+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(raw)) > n {
-		return nil, fmt.Errorf("body exceeds %d bytes", n)
-	}
-	return raw, nil
 }
 
 // jwk is one JSON Web Key (RFC 7517, RFC 7518 §6, RFC 8037).
