@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	fanfare "github.com/waitify-io/fanfare-go"
+	"github.com/waitify-io/fanfare-go/fanfaretest"
 )
 
 // NewLimiter returns a limiter that enforces limit, reads the time from
@@ -46,31 +47,12 @@ func Run(t *testing.T, newLimiter NewLimiter) {
 
 type suite struct{ newLimiter NewLimiter }
 
-// clock is a manual clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
 // start is where every test's clock starts: a whole millisecond.
 var start = time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock by d (back if d < 0).
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func (s suite) setup(t *testing.T, limit fanfare.Limit) (fanfare.Limiter, *clock) {
+func (s suite) setup(t *testing.T, limit fanfare.Limit) (fanfare.Limiter, *fanfaretest.Clock) {
 	t.Helper()
-	c := &clock{now: start}
+	c := fanfaretest.NewClock(start)
 	l := s.newLimiter(t, limit, c.Now)
 	require.NotNil(t, l, "newLimiter returned nil")
 	return l, c

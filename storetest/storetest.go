@@ -22,6 +22,7 @@ import (
 	"time"
 
 	fanfare "github.com/waitify-io/fanfare-go"
+	"github.com/waitify-io/fanfare-go/fanfaretest"
 )
 
 // NewStore returns a fresh, empty store that tells time by clock. Each
@@ -41,7 +42,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := newManualClock()
+			clock := fanfaretest.NewClock(time.Now())
 			s := newStore(t, clock.Now)
 			if s == nil {
 				t.Fatal("newStore returned nil")
@@ -53,7 +54,7 @@ func Run(t *testing.T, newStore NewStore) {
 
 type fixture struct {
 	s      fanfare.Store
-	clock  *manualClock
+	clock  *fanfaretest.Clock
 	ctx    context.Context
 	prefix string // keeps keys of parallel runs against one shared backend apart
 }
@@ -282,18 +283,6 @@ var cases = []struct {
 		}
 	}},
 }
-
-// manualClock is a clock that moves only when told to.
-type manualClock struct{ nanos atomic.Int64 }
-
-func newManualClock() *manualClock {
-	c := &manualClock{}
-	c.nanos.Store(time.Now().UnixNano())
-	return c
-}
-
-func (c *manualClock) Now() time.Time          { return time.Unix(0, c.nanos.Load()) }
-func (c *manualClock) Advance(d time.Duration) { c.nanos.Add(int64(d)) }
 
 var runs atomic.Int64
 
