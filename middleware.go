@@ -737,7 +737,7 @@ func (run *AdmissionHold) complete(ctx context.Context) error {
 	// their TTLs (Redis counts milliseconds).
 	usedTTL := max(a.ExpiresAt.Add(m.leeway+time.Second).Sub(m.clock()), m.holdTTL)
 	var errs []error
-	if err := m.store.MarkUsed(ctx, run.key, usedTTL); err != nil {
+	if err := m.store.MarkUsed(ctx, run.key, usedTTL, nil); err != nil {
 		errs = append(errs, fmt.Errorf("fanfare: marking the admission used: %w", err))
 	}
 	if m.client != nil {

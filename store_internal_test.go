@@ -45,7 +45,7 @@ func TestMemoryStoreReclaimsExpiredKeys(t *testing.T) {
 	}
 	now = now.Add(2 * time.Second)
 	for i := range 64 * 2 * minSweep {
-		require.NoError(t, s.MarkUsed(ctx, fmt.Sprint("d", i), time.Second))
+		require.NoError(t, s.MarkUsed(ctx, fmt.Sprint("d", i), time.Second, nil))
 	}
 	assert.Less(t, s.rawLen(), 64*4*minSweep)
 }

@@ -38,7 +38,7 @@ func TestMemoryStoreBounded(t *testing.T) {
 		require.NotEmpty(t, refused, "got no ErrStoreFull, want one beyond MaxKeys")
 		assert.LessOrEqual(t, s.Len(), 64*8)
 		// The cap is per shard: the refused key's shard stays full.
-		assert.ErrorIs(t, s.MarkUsed(ctx, refused, time.Minute), fanfare.ErrStoreFull)
+		assert.ErrorIs(t, s.MarkUsed(ctx, refused, time.Minute, nil), fanfare.ErrStoreFull)
 	})
 
 	t.Run("expired keys make room again", func(t *testing.T) {

@@ -81,7 +81,7 @@ func (f *fixture) release(t *testing.T, key, owner string) {
 
 func (f *fixture) markUsed(t *testing.T, key string, ttl time.Duration) {
 	t.Helper()
-	if err := f.s.MarkUsed(f.ctx, key, ttl); err != nil {
+	if err := f.s.MarkUsed(f.ctx, key, ttl, nil); err != nil {
 		t.Fatalf("MarkUsed(%q): error %v", key, err)
 	}
 }
@@ -264,7 +264,7 @@ var cases = []struct {
 			wg.Add(2)
 			go func() {
 				defer wg.Done()
-				if err := f.s.MarkUsed(f.ctx, k, long); err != nil {
+				if err := f.s.MarkUsed(f.ctx, k, long, nil); err != nil {
 					t.Errorf("MarkUsed: error %v", err)
 				}
 			}()
