@@ -36,18 +36,20 @@ type Admission struct {
 	run *AdmissionHold // nil unless the admission came from RequireAdmission
 }
 
-// Complete marks the admission used: at once in the middleware's store, so
-// the admission is refused from now on, then with Fanfare, retrying
-// transient failures within AdmissionOptions.CompletionTimeout. Call it when
+// Complete marks the admission used and records the completion owed to
+// Fanfare in one atomic step of the middleware's Store, so the admission is
+// refused from now on and its completion is never lost; then it makes one
+// quick attempt at Fanfare (at most 100 ms) and leaves a miss to the
+// outbox's worker (AdmissionOptions.Completions). Call it when
 // the order is placed if the middleware runs with [CompleteManually]; with
 // the default [CompleteOnSuccess] the middleware calls it after a 2xx answer,
 // and a call from the handler only completes earlier. Calling it again
 // returns the first call's result.
 //
 // ctx's values are kept but its cancellation is ignored: a consumer hanging
-// up must not lose a completion. Complete returns an error when Fanfare could
-// not be told (after AdmissionHooks.OnCompletionFailed ran); the admission
-// stays used here regardless. On an Admission that did not come from
+// up must not lose a completion. Complete returns an error only when the
+// Store failed: then the admission was not marked used (and stays held until
+// its lease runs out). On an Admission that did not come from
 // RequireAdmission (one built for a test and stored with [WithAdmission]) it
 // does nothing and returns an error saying so.
 func (a *Admission) Complete(ctx context.Context) error {
@@ -164,12 +166,12 @@ var admissionBodies = func() map[string][]byte {
 	return enc
 }()
 
-// DefaultAdmissionErrorHandler writes the response [RequireAdmission] gives
+// WriteAdmissionError writes the response [RequireAdmission] gives
 // when AdmissionOptions.ErrorHandler is nil: the status and JSON body of
 // err's *[AdmissionError] (a 403 ADMISSION_INVALID for any other error), and
 // Retry-After on 503s. A custom handler can call it for the cases it does not
 // render itself.
-func DefaultAdmissionErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
+func WriteAdmissionError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *AdmissionError
 	if !errors.As(err, &ae) {
 		ae = admissionFailure(ErrAdmissionInvalid, nil)
@@ -192,5 +194,6 @@ func DefaultAdmissionErrorHandler(w http.ResponseWriter, r *http.Request, err er
 type admissionState struct {
 	mu        sync.Mutex
 	completed bool // Complete ran (its local part, at least)
+	ended     bool // the hold was finished: no more renewals
 	err       error
 }

@@ -127,8 +127,7 @@ type bodyCloser struct {
 // without looking: a checked field must not hide behind "text/plain". Other
 // bodies are left alone.
 func (m *AdmissionGuard) readBody(r *http.Request) (requestBody, *http.Request, error) {
-	if (m.bodyField == "" && m.consumerField == "" && m.distFunc == nil) ||
-		r.Body == nil || r.Body == http.NoBody {
+	if r.Body == nil || r.Body == http.NoBody {
 		return nil, r, nil
 	}
 	var body requestBody
@@ -141,9 +140,8 @@ func (m *AdmissionGuard) readBody(r *http.Request) (requestBody, *http.Request, 
 	if err != nil {
 		return nil, r, err
 	}
-	if m.distFunc != nil { // for the DistributionFrom…Body helpers
-		r = r.WithContext(contextWithBody(r.Context(), body))
-	}
+	// For BodyToken and the DistributionFrom…Body helpers.
+	r = r.WithContext(contextWithBody(r.Context(), body))
 	return body, r, nil
 }
 
@@ -427,47 +425,6 @@ func isJSON(h http.Header) bool {
 			strings.EqualFold(ct[len(ct)-len("+json"):], "+json"))
 }
 
-// token returns the admission token from the first source that has one.
-func (m *AdmissionGuard) token(r *http.Request, body requestBody) (string, *AdmissionError) {
-	if m.header != "" {
-		switch v := r.Header[m.header]; {
-		case len(v) > 1:
-			return "", admissionFailure(ErrAdmissionInvalid, errors.New("more than one admission header"))
-		case len(v) == 1 && v[0] != "":
-			return v[0], nil
-		}
-	}
-	if m.cookie != "" {
-		if c, err := r.Cookie(m.cookie); err == nil && c.Value != "" {
-			return c.Value, nil
-		}
-	}
-	if m.bodyField != "" && body != nil {
-		// A JSON string can escape each byte as six; beyond that it is
-		// not a token, and decoding it is wasted work.
-		if raw, _ := body.field(m.bodyField); len(raw) > 6*m.maxToken+2 {
-			return "", admissionFailure(ErrAdmissionInvalid, fmt.Errorf("token is longer than %d bytes", m.maxToken))
-		}
-		s, err := body.str(m.bodyField)
-		if err != nil {
-			return "", admissionFailure(ErrAdmissionInvalid, err)
-		}
-		if s != "" {
-			return s, nil
-		}
-	}
-	if m.tokenFunc != nil {
-		s, err := m.tokenFunc(r)
-		if err != nil {
-			return "", admissionFailure(orUnavailable(err, ErrAdmissionInvalid), err)
-		}
-		if s != "" {
-			return s, nil
-		}
-	}
-	return "", admissionFailure(ErrAdmissionRequired, nil)
-}
-
 // maxHelperBody bounds the body the DistributionFrom…Body helpers read when
 // they run outside RequireAdmission.
 const maxHelperBody = 1 << 20
@@ -482,77 +439,4 @@ func bodyOf(r *http.Request) (requestBody, error) {
 		return nil, nil
 	}
 	return decodeBody(r, maxHelperBody)
-}
-
-// DistributionFromCheckoutBody names the distribution from the JSON body
-// fields experienceType ("queue", "draw" or "auction") and distributionId,
-// as in the guide's CheckoutRequest. Use it as
-// AdmissionOptions.DistributionFunc.
-func DistributionFromCheckoutBody(r *http.Request) (Distribution, error) {
-	body, err := bodyOf(r)
-	if err != nil {
-		return Distribution{}, fmt.Errorf("fanfare: %w", err)
-	}
-	typ, err1 := body.str("experienceType")
-	id, err2 := body.str("distributionId")
-	if err := errors.Join(err1, err2); err != nil {
-		return Distribution{}, fmt.Errorf("fanfare: %w", err)
-	}
-	if typ == "" || id == "" {
-		return Distribution{}, errors.New("fanfare: the request body names no experienceType and distributionId")
-	}
-	t, err := ParseDistributionType(typ)
-	if err != nil {
-		return Distribution{}, err
-	}
-	return Distribution{Type: t, ID: id}, nil
-}
-
-// DistributionFromValidateBody names the distribution from the JSON body
-// field queueId, drawId or auctionId (exactly one), as in the guide's
-// validation request and [NewValidateAdmissionHandler]. Use it as
-// AdmissionOptions.DistributionFunc.
-func DistributionFromValidateBody(r *http.Request) (Distribution, error) {
-	body, err := bodyOf(r)
-	if err != nil {
-		return Distribution{}, fmt.Errorf("fanfare: %w", err)
-	}
-	var found []Distribution
-	for _, f := range [...]struct {
-		field string
-		typ   DistributionType
-	}{{"queueId", TypeQueue}, {"drawId", TypeDraw}, {"auctionId", TypeAuction}} {
-		id, err := body.str(f.field)
-		if err != nil {
-			return Distribution{}, fmt.Errorf("fanfare: %w", err)
-		}
-		if id != "" {
-			found = append(found, Distribution{Type: f.typ, ID: id})
-		}
-	}
-	switch len(found) {
-	case 0:
-		return Distribution{}, ErrNoDistribution
-	case 1:
-		return found[0], nil
-	}
-	return Distribution{}, errMultipleDistributions
-}
-
-// DistributionFromPath names the distribution of type t from the path
-// wildcard name of an [http.ServeMux] pattern (r.PathValue), e.g.
-// DistributionFromPath(fanfare.TypeQueue, "queue") for
-// "POST /queues/{queue}/checkout". Use it as AdmissionOptions.DistributionFunc.
-// It panics if t is not a known type or name is empty.
-func DistributionFromPath(t DistributionType, name string) func(r *http.Request) (Distribution, error) {
-	if t.pathSegment() == "" || name == "" {
-		panic("fanfare: DistributionFromPath: unknown type or empty wildcard name")
-	}
-	return func(r *http.Request) (Distribution, error) {
-		id := r.PathValue(name)
-		if id == "" {
-			return Distribution{}, fmt.Errorf("fanfare: the request path has no %q value", name)
-		}
-		return Distribution{Type: t, ID: id}, nil
-	}
 }

@@ -68,13 +68,16 @@ func (s *localSetup) token(t *testing.T, d fanfare.Distribution, consumer string
 
 func TestRequireAdmissionTokenSources(t *testing.T) {
 	s := newLocalSetup(t)
-	s.opts.Cookie = "fanfare_adm"
-	s.opts.TokenFunc = func(r *http.Request) (string, error) {
-		if r.URL.Query().Get("fail") != "" {
-			return "", errors.New("boom")
-		}
-		return r.URL.Query().Get("adm"), nil
-	}
+	s.opts.Token = fanfare.TokenFrom(
+		fanfare.HeaderToken("Fanfare-Admission"),
+		fanfare.CookieToken("fanfare_adm"),
+		fanfare.BodyToken("admissionToken"),
+		func(r *http.Request) (string, error) {
+			if r.URL.Query().Get("fail") != "" {
+				return "", errors.New("boom")
+			}
+			return r.URL.Query().Get("adm"), nil
+		})
 	h := s.handler(admEcho(http.StatusOK))
 
 	tests := []struct {
@@ -124,11 +127,27 @@ func TestRequireAdmissionTokenSources(t *testing.T) {
 			r.Header.Set("Content-Type", "text/plain")
 			return r
 		}, 403, "ADMISSION_REQUIRED", ""},
-		{"header wins over body", func(tok string) *http.Request {
+		{"header and body disagree", func(tok string) *http.Request {
 			r := admJSONRequest(`{"admissionToken":"garbage"}`)
 			r.Header.Set("Fanfare-Admission", tok)
 			return r
-		}, 200, "", `{"admissionToken":"garbage"}`},
+		}, 403, "ADMISSION_INVALID", ""},
+		{"header and cookie disagree", func(tok string) *http.Request {
+			r := admRequest(tok)
+			r.AddCookie(&http.Cookie{Name: "fanfare_adm", Value: "other"})
+			return r
+		}, 403, "ADMISSION_INVALID", ""},
+		{"two cookies disagree", func(tok string) *http.Request {
+			r := admRequest("")
+			r.AddCookie(&http.Cookie{Name: "fanfare_adm", Value: tok})
+			r.AddCookie(&http.Cookie{Name: "fanfare_adm", Value: "other"})
+			return r
+		}, 403, "ADMISSION_INVALID", ""},
+		{"header and body agree", func(tok string) *http.Request {
+			r := admJSONRequest(`{"admissionToken":"` + tok + `"}`)
+			r.Header.Set("Fanfare-Admission", tok)
+			return r
+		}, 200, "", ""},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,7 +172,7 @@ func TestRequireAdmissionTokenSources(t *testing.T) {
 
 func TestRequireAdmissionHeaderOff(t *testing.T) {
 	s := newLocalSetup(t)
-	s.opts.Header = "-"
+	s.opts.Token = fanfare.BodyToken("admissionToken")
 	h := s.handler(admEcho(http.StatusOK))
 	res := admDo(t, h, admRequest(s.token(t, admQueue, "c_1", nil)))
 	assert.Equal(t, http.StatusForbidden, res.Status)
@@ -268,57 +287,57 @@ func TestRequireAdmissionDistributionRules(t *testing.T) {
 		wantCode   string
 	}{
 		{"set: member", func(o *fanfare.AdmissionOptions) {
-			o.Distributions = []fanfare.Distribution{admQueue, draw}
+			o.Distribution = fanfare.AnyOf(admQueue, draw)
 		}, draw, admRequest, 200, ""},
 		{"set: not a member", func(o *fanfare.AdmissionOptions) {
-			o.Distributions = []fanfare.Distribution{admQueue}
+			o.Distribution = fanfare.AnyOf(admQueue)
 		}, draw, admRequest, 403, "ADMISSION_MISMATCH"},
 		{"checkout body: same", func(o *fanfare.AdmissionOptions) {
-			o.DistributionFunc = fanfare.DistributionFromCheckoutBody
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody)
 		}, draw, func(tok string) *http.Request {
 			return admJSONRequest(`{"admissionToken":"` + tok + `","experienceType":"draw","distributionId":"d_9"}`)
 		}, 200, ""},
 		{"checkout body: another", func(o *fanfare.AdmissionOptions) {
-			o.DistributionFunc = fanfare.DistributionFromCheckoutBody
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody)
 		}, draw, func(tok string) *http.Request {
 			return admJSONRequest(`{"admissionToken":"` + tok + `","experienceType":"auction","distributionId":"d_9"}`)
 		}, 403, "ADMISSION_MISMATCH"},
 		{"checkout body: none named", func(o *fanfare.AdmissionOptions) {
-			o.DistributionFunc = fanfare.DistributionFromCheckoutBody
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody)
 		}, draw, func(tok string) *http.Request {
 			return admJSONRequest(`{"admissionToken":"` + tok + `"}`)
 		}, 403, "ADMISSION_INVALID"},
 		{"checkout body: unknown type", func(o *fanfare.AdmissionOptions) {
-			o.DistributionFunc = fanfare.DistributionFromCheckoutBody
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody)
 		}, draw, func(tok string) *http.Request {
 			return admJSONRequest(`{"admissionToken":"` + tok + `","experienceType":"raffle","distributionId":"d_9"}`)
 		}, 403, "ADMISSION_INVALID"},
 		{"validate body: drawId", func(o *fanfare.AdmissionOptions) {
-			o.DistributionFunc = fanfare.DistributionFromValidateBody
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromValidateBody)
 		}, draw, func(tok string) *http.Request {
 			return admJSONRequest(`{"token":"x","drawId":"d_9"}`)
 		}, 200, ""},
 		{"validate body: both ids", func(o *fanfare.AdmissionOptions) {
-			o.DistributionFunc = fanfare.DistributionFromValidateBody
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromValidateBody)
 		}, draw, func(tok string) *http.Request {
 			return admJSONRequest(`{"queueId":"q_drop","drawId":"d_9"}`)
 		}, 403, "ADMISSION_INVALID"},
 		{"validate body: neither", func(o *fanfare.AdmissionOptions) {
-			o.DistributionFunc = fanfare.DistributionFromValidateBody
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromValidateBody)
 		}, draw, func(tok string) *http.Request { return admJSONRequest(`{}`) }, 403, "ADMISSION_INVALID"},
 		{"func: unavailable", func(o *fanfare.AdmissionOptions) {
-			o.DistributionFunc = func(*http.Request) (fanfare.Distribution, error) {
+			o.Distribution = fanfare.DistributionFunc(func(*http.Request) (fanfare.Distribution, error) {
 				return fanfare.Distribution{}, fmt.Errorf("catalog down: %w", fanfare.ErrUnavailable)
-			}
+			})
 		}, draw, admRequest, 503, "ADMISSION_UNAVAILABLE"},
 		{"func: invalid distribution", func(o *fanfare.AdmissionOptions) {
-			o.DistributionFunc = func(*http.Request) (fanfare.Distribution, error) { return fanfare.Queue(""), nil }
+			o.Distribution = fanfare.DistributionFunc(func(*http.Request) (fanfare.Distribution, error) { return fanfare.Queue(""), nil })
 		}, draw, admRequest, 403, "ADMISSION_INVALID"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newLocalSetup(t)
-			s.opts.Distribution = fanfare.Distribution{}
+			s.opts.Distribution = nil
 			tc.rule(&s.opts)
 			h := s.handler(admEcho(http.StatusOK))
 			tok := s.token(t, tc.token, "c_rule", nil)
@@ -335,8 +354,8 @@ func TestRequireAdmissionDistributionRules(t *testing.T) {
 
 func TestDistributionFromPath(t *testing.T) {
 	s := newLocalSetup(t)
-	s.opts.Distribution = fanfare.Distribution{}
-	s.opts.DistributionFunc = fanfare.DistributionFromPath(fanfare.TypeQueue, "queue")
+	s.opts.Distribution = nil
+	s.opts.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromPath(fanfare.TypeQueue, "queue"))
 	mux := http.NewServeMux()
 	mux.Handle("POST /queues/{queue}/checkout", s.handler(admEcho(http.StatusOK)))
 
@@ -455,12 +474,11 @@ func TestRequireAdmissionSingleUse(t *testing.T) {
 		assert.Equal(t, http.StatusConflict, admDo(t, h, admRequest(tok)).Status)
 	})
 
-	t.Run("handler panic releases and re-panics", func(t *testing.T) {
+	t.Run("handler panic before any answer releases and re-panics", func(t *testing.T) {
 		s := newLocalSetup(t)
 		panicking := true
 		h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if panicking {
-				w.WriteHeader(http.StatusOK) // even after a 2xx: no completion
 				panic(http.ErrAbortHandler)
 			}
 		}))
@@ -468,6 +486,19 @@ func TestRequireAdmissionSingleUse(t *testing.T) {
 		assert.PanicsWithValue(t, http.ErrAbortHandler, func() { h.ServeHTTP(httptest.NewRecorder(), admRequest(tok)) })
 		panicking = false
 		assert.Equal(t, http.StatusOK, admDo(t, h, admRequest(tok)).Status)
+	})
+
+	t.Run("handler panic after a 2xx spends the admission", func(t *testing.T) {
+		s := newLocalSetup(t)
+		h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusOK) // the order was confirmed to the client
+			panic(http.ErrAbortHandler)
+		}))
+		tok := s.token(t, admQueue, "c_panic2xx", nil)
+		assert.PanicsWithValue(t, http.ErrAbortHandler, func() { h.ServeHTTP(httptest.NewRecorder(), admRequest(tok)) })
+		res := admDo(t, h, admRequest(tok))
+		assert.Equal(t, http.StatusConflict, res.Status)
+		assert.Equal(t, "ADMISSION_USED", res.Body.Code)
 	})
 
 	t.Run("in use while another request checks out", func(t *testing.T) {
@@ -553,14 +584,15 @@ func TestRequireAdmissionManualCompletion(t *testing.T) {
 	})
 }
 
-func TestRequireAdmissionHooks(t *testing.T) {
-	t.Run("admitted and rejected", func(t *testing.T) {
+func TestRequireAdmissionOnAdmitted(t *testing.T) {
+	t.Run("admitted and refused", func(t *testing.T) {
 		s := newLocalSetup(t)
 		var admitted []string
-		var rejected []error
-		s.opts.Hooks = fanfare.AdmissionHooks{
-			OnAdmitted: func(r *http.Request, a *fanfare.Admission) { admitted = append(admitted, a.ConsumerID) },
-			OnRejected: func(r *http.Request, err error) { rejected = append(rejected, err) },
+		var refused []error
+		s.opts.OnAdmitted = func(r *http.Request, a *fanfare.Admission) { admitted = append(admitted, a.ConsumerID) }
+		s.opts.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+			refused = append(refused, err)
+			fanfare.WriteAdmissionError(w, r, err)
 		}
 		h := s.handler(admEcho(http.StatusOK))
 		tok := s.token(t, admQueue, "c_hooks", nil)
@@ -568,15 +600,15 @@ func TestRequireAdmissionHooks(t *testing.T) {
 		admDo(t, h, admRequest(tok))
 		admDo(t, h, admRequest(""))
 		assert.Equal(t, []string{"c_hooks"}, admitted)
-		require.Len(t, rejected, 2)
-		assert.ErrorIs(t, rejected[0], fanfare.ErrAdmissionUsed)
-		assert.ErrorIs(t, rejected[1], fanfare.ErrAdmissionRequired)
+		require.Len(t, refused, 2)
+		assert.ErrorIs(t, refused[0], fanfare.ErrAdmissionUsed)
+		assert.ErrorIs(t, refused[1], fanfare.ErrAdmissionRequired)
 	})
 
 	t.Run("a panicking OnAdmitted refuses and releases", func(t *testing.T) {
 		s := newLocalSetup(t)
 		boom := true
-		s.opts.Hooks.OnAdmitted = func(*http.Request, *fanfare.Admission) {
+		s.opts.OnAdmitted = func(*http.Request, *fanfare.Admission) {
 			if boom {
 				panic("metrics exploded")
 			}
@@ -591,13 +623,6 @@ func TestRequireAdmissionHooks(t *testing.T) {
 		boom = false
 		assert.Equal(t, http.StatusOK, admDo(t, h, admRequest(tok)).Status, "the hold was released")
 	})
-
-	t.Run("a panicking OnRejected still refuses", func(t *testing.T) {
-		s := newLocalSetup(t)
-		s.opts.Hooks.OnRejected = func(*http.Request, error) { panic("boom") }
-		res := admDo(t, s.handler(admEcho(http.StatusOK)), admRequest("garbage"))
-		assert.Equal(t, http.StatusForbidden, res.Status)
-	})
 }
 
 func TestRequireAdmissionErrorHandler(t *testing.T) {
@@ -610,7 +635,7 @@ func TestRequireAdmissionErrorHandler(t *testing.T) {
 			_, _ = io.WriteString(w, "your slot is gone")
 			return
 		}
-		fanfare.DefaultAdmissionErrorHandler(w, r, err)
+		fanfare.WriteAdmissionError(w, r, err)
 	}
 	h := s.handler(admEcho(http.StatusOK))
 
@@ -625,7 +650,7 @@ func TestRequireAdmissionErrorHandler(t *testing.T) {
 
 	t.Run("default handler on a foreign error", func(t *testing.T) {
 		rec := httptest.NewRecorder()
-		fanfare.DefaultAdmissionErrorHandler(rec, admRequest(""), errors.New("whatever"))
+		fanfare.WriteAdmissionError(rec, admRequest(""), errors.New("whatever"))
 		assert.Equal(t, http.StatusForbidden, rec.Code)
 		assert.JSONEq(t, `{"error":"Invalid admission","message":"Your access has expired or is invalid","code":"ADMISSION_INVALID"}`, rec.Body.String())
 	})
@@ -654,14 +679,12 @@ func TestRequireAdmissionPanicsOnMisconfiguration(t *testing.T) {
 		opts   fanfare.AdmissionOptions
 		want   string
 	}{
-		{"no distribution rule", client, fanfare.AdmissionOptions{}, "exactly one of Distribution"},
-		{"two rules", client, fanfare.AdmissionOptions{Distribution: q, Distributions: []fanfare.Distribution{q}}, "exactly one of Distribution"},
+		{"no distribution rule", client, fanfare.AdmissionOptions{}, "no Distribution"},
+		{"nil distribution func", client, fanfare.AdmissionOptions{Distribution: fanfare.DistributionFunc(nil)}, "nil DistributionFunc"},
 		{"invalid distribution", client, fanfare.AdmissionOptions{Distribution: fanfare.Queue("")}, "invalid distribution"},
-		{"invalid member", client, fanfare.AdmissionOptions{Distributions: []fanfare.Distribution{q, {Type: "raffle", ID: "r"}}}, "invalid distribution"},
 		{"nil client", nil, fanfare.AdmissionOptions{Distribution: q}, "nil client"},
 		{"remote off without verifier", nil, fanfare.AdmissionOptions{Distribution: q, DisableRemoteValidation: true}, "requires a Verifier"},
 		{"outage fallback without verifier", client, fanfare.AdmissionOptions{Distribution: q, AcceptVerifiedDuringOutage: true}, "requires a Verifier"},
-		{"no token source", client, fanfare.AdmissionOptions{Distribution: q, Header: "-", BodyField: "-"}, "no token source"},
 		{"negative duration", client, fanfare.AdmissionOptions{Distribution: q, Leeway: -time.Second}, "negative"},
 		{"unknown completion", client, fanfare.AdmissionOptions{Distribution: q, Completion: 9}, "Completion"},
 		{"verifier accepting none", client, fanfare.AdmissionOptions{Distribution: q, Verifier: noneVerifier{}}, `"none"`},
@@ -714,4 +737,78 @@ func TestRequireAdmissionResponseWriter(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "part 1;part 2", string(body))
 	assert.Equal(t, http.StatusConflict, admDo(t, h, admRequest(tok)).Status, "the streamed 200 completed the admission")
+}
+
+// lostHoldStore loses every hold at its first renewal, as a store whose
+// lease ran out while the process could not reach it.
+type lostHoldStore struct{ *fanfare.MemoryStore }
+
+func (lostHoldStore) Renew(context.Context, string, string, time.Duration) error {
+	return fanfare.ErrHoldLost
+}
+
+func TestRequireAdmissionLease(t *testing.T) {
+	t.Run("a checkout longer than HoldTTL keeps its hold", func(t *testing.T) {
+		s := newLocalSetup(t)
+		// The lease is renewed by a real timer, so the store keeps real
+		// time here; the token's expiry still follows the manual clock.
+		s.opts.Store = fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{})
+		s.opts.HoldTTL = 60 * time.Millisecond
+		entered, leave := make(chan struct{}), make(chan struct{})
+		h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(entered)
+			<-leave
+			if r.Context().Err() != nil {
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		}))
+		tok := s.token(t, admQueue, "c_lease", nil)
+		first := make(chan int, 1)
+		go func() { first <- admDo(t, h, admRequest(tok)).Status }()
+		<-entered
+		deadline := time.Now().Add(5 * s.opts.HoldTTL)
+		for time.Now().Before(deadline) {
+			res := admDo(t, h, admRequest(tok))
+			require.Equal(t, http.StatusConflict, res.Status, "a second request while the first checks out")
+			require.Equal(t, "ADMISSION_IN_USE", res.Body.Code)
+			time.Sleep(s.opts.HoldTTL / 4) // real time must pass the lease for the test to mean anything
+		}
+		close(leave)
+		assert.Equal(t, http.StatusOK, <-first, "the long checkout kept its hold and its context")
+		assert.Equal(t, "ADMISSION_USED", admDo(t, h, admRequest(tok)).Body.Code)
+	})
+
+	t.Run("a lost hold cancels the request", func(t *testing.T) {
+		s := newLocalSetup(t)
+		s.opts.Store = lostHoldStore{fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{Clock: s.clock.Now})}
+		s.opts.HoldTTL = 30 * time.Millisecond
+		var cause error
+		h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done()
+			cause = context.Cause(r.Context())
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}))
+		res := admDo(t, h, admRequest(s.token(t, admQueue, "c_lost", nil)))
+		assert.Equal(t, http.StatusServiceUnavailable, res.Status)
+		assert.ErrorIs(t, cause, fanfare.ErrHoldLost)
+	})
+}
+
+func TestRequireAdmissionFarExpiryNeverReopens(t *testing.T) {
+	s := newLocalSetup(t)
+	h := s.handler(admEcho(http.StatusOK))
+	tok := s.token(t, admQueue, "c_far", func(c *wire.AdmissionClaims) {
+		far := time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC)
+		c.ExpiresAt = far.Format(time.RFC3339)
+		c.RegisteredClaims.ExpiresAt = jwt.NewNumericDate(far)
+	})
+	first := admDo(t, h, admRequest(tok))
+	if first.Status != http.StatusOK {
+		// Refusing an absurd lifetime outright is as good as saturating.
+		assert.Equal(t, http.StatusForbidden, first.Status, first.Raw)
+		return
+	}
+	s.clock.Advance(time.Hour)
+	res := admDo(t, h, admRequest(tok))
+	assert.Equal(t, http.StatusConflict, res.Status, "a used mark must not expire at birth: %s", res.Raw)
 }

@@ -65,7 +65,7 @@ func ExampleDistributionFromCheckoutBody() {
 	defer srv.Close()
 
 	h := fanfare.RequireAdmission(srv.Client(), fanfare.AdmissionOptions{
-		DistributionFunc: fanfare.DistributionFromCheckoutBody,
+		Distribution: fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody),
 	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var order struct {
 			Cart []struct{ SKU string }
@@ -89,7 +89,7 @@ func ExampleDistributionFromPath() {
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /queues/{queue}/checkout", fanfare.RequireAdmission(srv.Client(), fanfare.AdmissionOptions{
-		DistributionFunc: fanfare.DistributionFromPath(fanfare.TypeQueue, "queue"),
+		Distribution: fanfare.DistributionFromPath(fanfare.TypeQueue, "queue"),
 	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, _ := fanfare.AdmissionFromContext(r.Context())
 		fmt.Fprint(w, a.Distribution)
@@ -229,7 +229,7 @@ func ExampleAdmissionOptions_errorHandler() {
 				http.Redirect(w, r, "/queue", http.StatusSeeOther)
 				return
 			}
-			fanfare.DefaultAdmissionErrorHandler(w, r, err)
+			fanfare.WriteAdmissionError(w, r, err)
 		},
 	})(http.NotFoundHandler())
 	rec := httptest.NewRecorder()

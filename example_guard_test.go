@@ -27,8 +27,9 @@ func ExampleNewAdmissionGuard() {
 			guard.WriteError(w, r, err)
 			return
 		}
-		defer hold.Release() // if handle panics; a no-op after Finish
-		hold.Finish(handle(w, r))
+		status := 0 // stays 0 if handle panics: the admission is released
+		defer func() { hold.Finish(status) }()
+		status = handle(w, r)
 	}
 	fail := func(w http.ResponseWriter, r *http.Request) int {
 		w.WriteHeader(http.StatusInternalServerError)

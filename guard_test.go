@@ -12,8 +12,8 @@ import (
 	"github.com/waitify-io/fanfare-go/fanfaretest"
 )
 
-// TestAdmissionGuardHold checks what adapters rely on: the first of Finish
-// and Release decides, and later calls change nothing.
+// TestAdmissionGuardHold checks what adapters rely on: the first Finish
+// decides, and later calls change nothing.
 func TestAdmissionGuardHold(t *testing.T) {
 	tests := []struct {
 		name          string
@@ -25,9 +25,8 @@ func TestAdmissionGuardHold(t *testing.T) {
 		{"Finish 302", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusFound) }, false},
 		{"Finish 500", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusInternalServerError) }, false},
 		{"Finish 0", func(h *fanfare.AdmissionHold) { h.Finish(0) }, false},
-		{"Release", func(h *fanfare.AdmissionHold) { h.Release() }, false},
-		{"Finish 200 then Release", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusOK); h.Release() }, true},
-		{"Release then Finish 200", func(h *fanfare.AdmissionHold) { h.Release(); h.Finish(http.StatusOK) }, false},
+		{"Finish 200 then Finish 0", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusOK); h.Finish(0) }, true},
+		{"Finish 0 then Finish 200", func(h *fanfare.AdmissionHold) { h.Finish(0); h.Finish(http.StatusOK) }, false},
 		{"Finish 500 then Finish 200", func(h *fanfare.AdmissionHold) {
 			h.Finish(http.StatusInternalServerError)
 			h.Finish(http.StatusOK)
@@ -75,7 +74,7 @@ func TestAdmissionGuardHold(t *testing.T) {
 				assert.Error(t, err, "a completed admission is refused")
 			} else {
 				require.NoError(t, err, "a released admission is usable again")
-				hold3.Release()
+				hold3.Finish(0)
 			}
 		})
 	}

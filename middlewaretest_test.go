@@ -13,7 +13,7 @@ import (
 func TestBehaviourTable(t *testing.T) {
 	middlewaretest.Run(t, func(s *middlewaretest.Setup) http.Handler {
 		admission := s.Admission
-		admission.DistributionFunc = fanfare.DistributionFromPath(fanfare.TypeQueue, middlewaretest.QueueParam)
+		admission.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromPath(fanfare.TypeQueue, middlewaretest.QueueParam))
 		login := func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if id, ok := s.Identity(r); ok {

@@ -90,8 +90,8 @@ func TestRequireAdmissionBodyConfusion(t *testing.T) {
 
 func TestRequireAdmissionBodyDistributionConfusion(t *testing.T) {
 	s := newEmuSetup(t, fanfaretest.Options{})
-	s.opts.Distribution = fanfare.Distribution{}
-	s.opts.DistributionFunc = fanfare.DistributionFromCheckoutBody
+	s.opts.Distribution = nil
+	s.opts.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody)
 	var saw map[string]string
 	app := s.app(t, guideHandler(t, &saw))
 

@@ -165,7 +165,7 @@ func (s *Shop) Options() Options {
 						Reason: fanfare.ErrAdmissionUsed, Err: err,
 					}
 				}
-				fanfare.DefaultAdmissionErrorHandler(w, r, err)
+				fanfare.WriteAdmissionError(w, r, err)
 			},
 			Clock:  cfg.Clock,
 			Logger: cfg.Logger,

@@ -16,53 +16,30 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// AdmissionOptions configures [RequireAdmission]. The zero value of every
-// field but the distribution rule is a safe default; exactly one of
-// Distribution, Distributions and DistributionFunc must be set.
+// AdmissionOptions configures [RequireAdmission]. Every field but
+// Distribution has a safe default.
 type AdmissionOptions struct {
-	// Distribution is the one queue, draw or auction the route sells.
-	// A token for any other distribution is refused.
-	Distribution Distribution
-	// Distributions is the set of distributions the route sells.
-	Distributions []Distribution
-	// DistributionFunc names the distribution from the request, e.g.
-	// [DistributionFromPath], [DistributionFromCheckoutBody] or
-	// [DistributionFromValidateBody]. An error refuses the request with 403
-	// ADMISSION_INVALID (503 if it matches [ErrUnavailable]). Note that a
-	// distribution read from the request only ties the token to what the
-	// request says: restrict the route with Distributions, or in the func,
-	// if it must sell only some.
-	DistributionFunc func(r *http.Request) (Distribution, error)
+	// Distribution says what the route sells: one distribution
+	// (fanfare.Queue("q_1")), a set ([AnyOf]) or the one the request names
+	// ([DistributionFunc], e.g. [DistributionFromPath]). A token for any
+	// other distribution is refused with 403 ADMISSION_MISMATCH. Required.
+	Distribution DistributionRule
 
-	// Header is the request header carrying the admission token; "-"
-	// turns it off. Tried first. Default: "Fanfare-Admission".
-	Header string
-	// Cookie is the cookie carrying the token, tried second.
-	// Default: "" (no cookie).
-	Cookie string
-	// BodyField is the field of a JSON request body carrying the token,
-	// tried third, as in the guide's CheckoutRequest; "-" turns it off. The
-	// handler still reads the whole body. Default: "admissionToken".
-	BodyField string
-	// TokenFunc returns the token from the request, tried last.
-	// Default: nil.
-	TokenFunc func(r *http.Request) (string, error)
-	// MaxTokenBytes refuses longer tokens before any parsing.
-	// Default: 8192.
-	MaxTokenBytes int
+	// Token finds the admission token in the request; tokens longer than
+	// 8 KiB are refused. Default:
+	// TokenFrom(HeaderToken("Fanfare-Admission"), BodyToken("admissionToken")),
+	// which refuses a request whose header and body carry different tokens.
+	Token TokenExtractor
 	// MaxBodyBytes bounds the JSON body the middleware buffers to read the
-	// token and consumer id fields; a larger body is refused (403
+	// token and consumer fields; a larger body is refused (403
 	// ADMISSION_INVALID). A body that opens a JSON object is read whatever
-	// its Content-Type (Go handlers decode it regardless), but the token is
-	// taken only from one declared JSON. Fields are matched as
+	// its Content-Type (Go handlers decode it regardless); fields match as
 	// encoding/json matches struct tags (case-insensitively), and a body
 	// repeating a field in any case is refused. Default: 1 MiB.
 	MaxBodyBytes int64
-
 	// ConsumerField is the field of a JSON request body naming the
 	// consumer (the guide's consumerId): when the request names one, it
-	// must be the token's consumer. "-" turns the check off.
-	// Default: "consumerId".
+	// must be the token's consumer. Default: "consumerId".
 	ConsumerField string
 	// BindConsumer ties the admission to your logged-in user, so that a
 	// stolen token is useless to another account: return an error when a
@@ -91,54 +68,58 @@ type AdmissionOptions struct {
 	// AcceptVerifiedDuringOutage admits a token whose signature was
 	// verified locally when Fanfare cannot be reached (network error,
 	// timeout, 5xx). It requires a Verifier. Default: false (503
-	// ADMISSION_UNAVAILABLE while Fanfare is unreachable).
+	// ADMISSION_UNAVAILABLE, Retry-After: 5, while Fanfare is unreachable).
 	AcceptVerifiedDuringOutage bool
-	// RetryAfter is the Retry-After sent with 503 answers. Default: 5s.
-	RetryAfter time.Duration
 
-	// Store keeps which admissions are in use and used. Instances behind a
-	// load balancer must share one (a Store on Redis, say; the redisstore
-	// module is planned, and storetest.Run checks any implementation).
-	// Default: one in-memory store shared by every RequireAdmission of the
-	// process that sets neither Store nor Clock (a route with its own
-	// Clock gets its own in-memory store).
+	// Store keeps which admissions are in use and used, and the
+	// completions owed to Fanfare. Instances behind a load balancer must
+	// share one (the redisstore module's, on Redis). Default: an in-memory
+	// store per organization, shared by every RequireAdmission of the
+	// process that sets neither Store nor Clock.
 	Store Store
-	// HoldTTL bounds how long an admission stays in use if the process
-	// dies mid-checkout; keep it above your longest checkout.
-	// Default: 1m.
+	// HoldTTL is the lease of a request on its admission. The middleware
+	// renews the lease every HoldTTL/3 while the handler runs, so a
+	// checkout may take longer; the lease runs out only when the process
+	// died (or cannot reach the Store): then another request may use the
+	// admission, and this request's context is canceled. Default: 30s.
 	HoldTTL time.Duration
 	// Completion says when the admission is completed with Fanfare.
 	// Default: CompleteOnSuccess.
 	Completion CompletionMode
-	// CompletionTimeout bounds a completion, retries included; after it the
-	// failure is logged and reported to AdmissionHooks.OnCompletionFailed.
-	// The consumer's response waits for the completion (it usually takes
-	// one round trip): nothing is left running after the handler returns.
-	// Default: 5s.
-	CompletionTimeout time.Duration
+	// Completions delivers the completions the Store records. Default: a
+	// worker of the middleware's own, started when a completion is owed
+	// and stopped when none is: enough for one instance. With a shared
+	// Store, run a [CompletionWorker] on every instance (and Close it on
+	// shutdown) so that instances take over each other's completions.
+	Completions *CompletionWorker
 
 	// Clock tells the time tokens expire by. Default: time.Now.
 	Clock func() time.Time
-	// Logger receives upstream errors and completion failures at warn and
-	// error level, and refusals at debug level. Tokens are never logged.
+	// Logger receives upstream and store errors at warn and error level,
+	// and refusals at debug level. Tokens are never logged.
 	// Default: slog.Default().
 	Logger *slog.Logger
-	// ErrorHandler writes the response when a request is refused. err is
-	// an *[AdmissionError] matching one of the ErrAdmission… sentinels or
-	// [ErrUnavailable]. Default: [DefaultAdmissionErrorHandler].
+	// ErrorHandler writes the response when a request is refused; it sees
+	// every refusal (count them here for metrics). err is an
+	// *[AdmissionError] matching one of the ErrAdmission… sentinels or
+	// [ErrUnavailable]. Default: [WriteAdmissionError].
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-	// Hooks are called on admissions, refusals, upstream errors and failed
-	// completions, e.g. for metrics. Default: none.
-	Hooks AdmissionHooks
+	// OnAdmitted runs before the handler, once the admission is held, e.g.
+	// for metrics. It runs on the request's goroutine and must be quick; a
+	// panic in it is recovered, logged, and refuses the request with 503.
+	// Default: nil.
+	OnAdmitted func(r *http.Request, a *Admission)
 }
 
 // CompletionMode says when [RequireAdmission] completes an admission.
 type CompletionMode int
 
 const (
-	// CompleteOnSuccess completes the admission after the handler answers
-	// 2xx (a handler that writes nothing answers 200). Any other answer, or a
-	// panic, releases the admission for another try. The default.
+	// CompleteOnSuccess completes the admission once the handler answers
+	// 2xx (a handler that writes nothing answers 200). Once a 2xx status is
+	// written the admission is spent, even if the handler then panics or
+	// the client hangs up. Any other answer, or a panic before any answer,
+	// releases the admission for another try. The default.
 	CompleteOnSuccess CompletionMode = iota
 	// CompleteManually leaves completion to the handler, which calls
 	// [Admission.Complete] when the order is placed, as in the guide's
@@ -146,24 +127,6 @@ const (
 	// released.
 	CompleteManually
 )
-
-// AdmissionHooks are optional callbacks of [RequireAdmission]. They run on
-// the request's goroutine and must be quick. A hook that panics is
-// recovered and logged, and never admits a request: a panic in OnAdmitted
-// or OnUpstreamError refuses it with 503.
-type AdmissionHooks struct {
-	// OnAdmitted runs before the handler, once the admission is held.
-	OnAdmitted func(r *http.Request, a *Admission)
-	// OnRejected runs for every refused request; err is an *AdmissionError.
-	OnRejected func(r *http.Request, err error)
-	// OnUpstreamError runs when Fanfare could not answer a validate call or
-	// refused our credentials.
-	OnUpstreamError func(r *http.Request, err error)
-	// OnCompletionFailed runs when an admission could not be completed
-	// within CompletionTimeout. The admission stays used in the Store, but
-	// Fanfare does not know: reconcile from here (e.g. a queue of retries).
-	OnCompletionFailed func(a *Admission, err error)
-}
 
 // RequireAdmission returns middleware that lets a request through only with
 // a valid Fanfare admission for the route's distribution, one request per
@@ -179,27 +142,32 @@ type AdmissionHooks struct {
 // ADMISSION_IN_USE; after a 2xx the admission answers 409 ADMISSION_USED
 // here at once, before Fanfare reflects the completion.
 //
+// Completing marks the admission used and records the completion owed to
+// Fanfare in one atomic Store step; the consumer's answer then waits for one
+// quick attempt at Fanfare (at most 100 ms), and a completion Fanfare did
+// not accept is delivered later by the Completions worker, with backoff,
+// until Fanfare accepts it.
+//
 // The Store key is the organization, the distribution and the consumer id —
 // not the token — because Fanfare completes per consumer and distribution: a
 // consumer holding two tokens for one drop still checks out once at a time.
 //
 // The handler receives a ResponseWriter that records the status; it
 // implements http.Flusher and unwraps for [http.ResponseController]. A
-// handler that hijacks the connection should call Admission.Complete itself.
+// handler that hijacks the connection counts as a 200.
 //
 // RequireAdmission panics, with a message starting "fanfare: ", on
-// configuration that is a programming error: no distribution rule or more
-// than one, an invalid distribution, a nil client without
-// DisableRemoteValidation, DisableRemoteValidation or
-// AcceptVerifiedDuringOutage without a Verifier, no token source, or a
-// negative duration or size.
+// configuration that is a programming error: no Distribution, an invalid
+// distribution, a nil client without DisableRemoteValidation,
+// DisableRemoteValidation or AcceptVerifiedDuringOutage without a Verifier,
+// or a negative duration or size.
 func RequireAdmission(client *Client, opts AdmissionOptions) func(http.Handler) http.Handler {
 	return NewAdmissionGuard(client, opts).Handler
 }
 
 // NewAdmissionGuard returns the decision of [RequireAdmission] without the
-// net/http plumbing, for framework adapters (the gin, echo and chi modules)
-// whose handlers write to the framework's own writer: [AdmissionGuard.Begin]
+// net/http plumbing, for framework adapters (the gin and echo modules) whose
+// handlers write to the framework's own writer: [AdmissionGuard.Begin]
 // checks a request and holds its admission, the adapter runs its handler and
 // reports the final status to [AdmissionHold.Finish]. RequireAdmission(client,
 // opts) is NewAdmissionGuard(client, opts).Handler.
@@ -224,22 +192,21 @@ func (g *AdmissionGuard) Handler(next http.Handler) http.Handler {
 // Begin runs every check of [RequireAdmission] on r, cheapest first, and
 // when they pass holds the admission in the Store. It returns the request to
 // hand on, which is never nil: its body, when the guard read it, is restored,
-// and on success its context carries the [Admission] ([AdmissionFromContext]).
+// and on success its context carries the [Admission] ([AdmissionFromContext])
+// and is canceled if the hold is lost.
 //
 // On refusal hold is nil and err is an *[AdmissionError]; the refusal is
-// already logged and reported to AdmissionHooks.OnRejected, and
-// [AdmissionGuard.WriteError] writes the configured answer. On success the
-// caller must end the hold with [AdmissionHold.Finish] or
-// [AdmissionHold.Release], also when its handler panics:
+// already logged, and [AdmissionGuard.WriteError] writes the configured
+// answer. On success the caller must end the hold with [AdmissionHold.Finish],
+// also when its handler panics:
 //
 //	r, hold, err := g.Begin(r)
 //	if err != nil {
 //		g.WriteError(w, r, err)
 //		return
 //	}
-//	defer hold.Release() // when the handler panics; a no-op after Finish
+//	defer func() { hold.Finish(statusSoFar()) }() // 0 when nothing was written
 //	serve(w, r)
-//	hold.Finish(status) // the status the handler answered
 func (g *AdmissionGuard) Begin(r *http.Request) (*http.Request, *AdmissionHold, error) {
 	r, hold, ae := g.begin(r)
 	if ae != nil {
@@ -249,16 +216,15 @@ func (g *AdmissionGuard) Begin(r *http.Request) (*http.Request, *AdmissionHold, 
 }
 
 // WriteError writes the answer to a refusal of [AdmissionGuard.Begin] with
-// AdmissionOptions.ErrorHandler (Default: [DefaultAdmissionErrorHandler]).
+// AdmissionOptions.ErrorHandler (Default: [WriteAdmissionError]).
 func (g *AdmissionGuard) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	g.errorHandler(w, r, err)
 }
 
 // AdmissionHold is an admission held by [AdmissionGuard.Begin] for one
-// request. End it once the handler is done: Finish with the status of the
-// answer, or Release when there is none (a panic). Only the first call
-// counts. Both run on the request's goroutine and wait for the Store and, on
-// completion, for Fanfare (bounded by AdmissionOptions.CompletionTimeout).
+// request. End it once the handler is done with Finish. Only the first call
+// counts. It runs on the request's goroutine and waits for the Store and,
+// on completion, for one quick attempt at Fanfare.
 type AdmissionHold struct {
 	m      *AdmissionGuard
 	now    time.Time
@@ -268,37 +234,29 @@ type AdmissionHold struct {
 	w      statusWriter // RequireAdmission's net/http form only
 	ended  bool
 
-	want         Distribution // from DistributionFunc
+	want         Distribution // from the DistributionFunc
 	bodyConsumer string       // the consumer id the request names, if any
 	fingerprint  string       // the request's fingerprint, if checked
 
 	key, owner string
 	ctx        context.Context // the handler's request context
+	cancel     context.CancelCauseFunc
+	renewal    *time.Timer
 }
 
-// Finish ends the hold after the handler answered status. Under
+// Finish ends the hold after the handler answered status; pass 0 when the
+// handler wrote nothing before it panicked or the connection failed. Under
 // [CompleteOnSuccess] a 2xx status completes the admission (see
 // [Admission.Complete]); any other status, or any status under
 // [CompleteManually] when the handler did not complete, releases it for
 // another try. Adapters pass the status the client is sent, e.g. 200 for a
-// handler that wrote nothing.
+// handler that returned without writing.
 func (h *AdmissionHold) Finish(status int) {
 	if h.ended {
 		return
 	}
 	h.ended = true
 	h.m.finish(h, status >= 200 && status < 300)
-}
-
-// Release ends the hold without an answer (the handler panicked, or the
-// response was never written): the admission is released for another try,
-// unless the handler completed it.
-func (h *AdmissionHold) Release() {
-	if h.ended {
-		return
-	}
-	h.ended = true
-	h.m.finish(h, false)
 }
 
 // AdmissionGuard is the framework-neutral core of [RequireAdmission]: its
@@ -310,15 +268,11 @@ type AdmissionGuard struct {
 	remote bool
 
 	dist     Distribution
-	distSet  map[Distribution]struct{}
-	distFunc func(*http.Request) (Distribution, error)
+	distSet  distributionSet
+	distFunc DistributionFunc
 
-	header        string // canonical header key, or ""
-	cookie        string
-	bodyField     string
+	token         TokenExtractor
 	consumerField string
-	tokenFunc     func(*http.Request) (string, error)
-	maxToken      int
 	maxBody       int64
 
 	bindConsumer func(*http.Request, *Admission) error
@@ -331,99 +285,81 @@ type AdmissionGuard struct {
 	hintAlgs        map[string]bool
 	keyfuncFn       jwt.Keyfunc
 	acceptVerified  bool
-	retryAfter      time.Duration
 
-	store             Store
-	holdTTL           time.Duration
-	manual            bool
-	completionTimeout time.Duration
+	store       Store
+	holdTTL     time.Duration
+	manual      bool
+	completions *CompletionWorker
 
 	clock        func() time.Time
 	logger       *slog.Logger
 	errorHandler func(http.ResponseWriter, *http.Request, error)
-	hooks        AdmissionHooks
+	onAdmitted   func(*http.Request, *Admission)
 }
+
+// admissionRetryAfter is the Retry-After of 503 answers.
+const admissionRetryAfter = 5 * time.Second
+
+// firstAttemptTimeout bounds the one attempt at completing with Fanfare that
+// the consumer's answer waits for; the outbox delivers what it misses.
+const firstAttemptTimeout = 100 * time.Millisecond
 
 func newAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 	const p = "fanfare: RequireAdmission: "
-	rules := 0
-	if o.Distribution != (Distribution{}) {
-		rules++
-	}
-	if len(o.Distributions) > 0 {
-		rules++
-	}
-	if o.DistributionFunc != nil {
-		rules++
-	}
-	if rules != 1 {
-		panic(p + "set exactly one of Distribution, Distributions and DistributionFunc, so the route says which distribution it sells")
-	}
 	switch {
+	case o.Distribution == nil:
+		panic(p + "no Distribution: say which distribution the route sells")
 	case client == nil && !o.DisableRemoteValidation:
 		panic(p + "nil client: pass a *fanfare.Client, or set DisableRemoteValidation together with a Verifier")
 	case o.DisableRemoteValidation && o.Verifier == nil:
 		panic(p + "DisableRemoteValidation requires a Verifier: without remote validation only a checked signature can admit")
 	case o.AcceptVerifiedDuringOutage && o.Verifier == nil:
 		panic(p + "AcceptVerifiedDuringOutage requires a Verifier: only a locally verified token can be admitted while Fanfare is down")
-	case o.MaxTokenBytes < 0 || o.MaxBodyBytes < 0 || o.Leeway < 0 || o.RetryAfter < 0 || o.HoldTTL < 0 || o.CompletionTimeout < 0:
+	case o.MaxBodyBytes < 0 || o.Leeway < 0 || o.HoldTTL < 0:
 		panic(p + "negative size or duration")
 	case o.Completion != CompleteOnSuccess && o.Completion != CompleteManually:
 		panic(p + "unknown Completion mode")
 	}
 
 	m := &AdmissionGuard{
-		client:            client,
-		remote:            !o.DisableRemoteValidation,
-		dist:              o.Distribution,
-		distFunc:          o.DistributionFunc,
-		cookie:            o.Cookie,
-		tokenFunc:         o.TokenFunc,
-		maxToken:          orDefault(o.MaxTokenBytes, 8<<10),
-		maxBody:           orDefault(o.MaxBodyBytes, 1<<20),
-		bindConsumer:      o.BindConsumer,
-		fingerprint:       o.Fingerprint,
-		leeway:            orDefault(o.Leeway, 5*time.Second),
-		verifier:          o.Verifier,
-		acceptVerified:    o.AcceptVerifiedDuringOutage,
-		retryAfter:        orDefault(o.RetryAfter, 5*time.Second),
-		store:             o.Store,
-		holdTTL:           orDefault(o.HoldTTL, time.Minute),
-		manual:            o.Completion == CompleteManually,
-		completionTimeout: orDefault(o.CompletionTimeout, 5*time.Second),
-		clock:             o.Clock,
-		logger:            o.Logger,
-		errorHandler:      o.ErrorHandler,
-		hooks:             o.Hooks,
+		client:         client,
+		remote:         !o.DisableRemoteValidation,
+		token:          o.Token,
+		consumerField:  orDefault(o.ConsumerField, "consumerId"),
+		maxBody:        orDefault(o.MaxBodyBytes, 1<<20),
+		bindConsumer:   o.BindConsumer,
+		fingerprint:    o.Fingerprint,
+		leeway:         orDefault(o.Leeway, 5*time.Second),
+		verifier:       o.Verifier,
+		acceptVerified: o.AcceptVerifiedDuringOutage,
+		store:          o.Store,
+		holdTTL:        orDefault(o.HoldTTL, 30*time.Second),
+		manual:         o.Completion == CompleteManually,
+		completions:    o.Completions,
+		clock:          o.Clock,
+		logger:         o.Logger,
+		errorHandler:   o.ErrorHandler,
+		onAdmitted:     o.OnAdmitted,
 	}
 	if client != nil {
 		m.org = client.OrganizationID()
 	}
-	if m.dist != (Distribution{}) {
-		if err := m.dist.Validate(); err != nil {
+	switch rule := o.Distribution.(type) {
+	case Distribution:
+		if err := rule.Validate(); err != nil {
 			panic(p + "Distribution: " + err.Error())
 		}
-	}
-	if len(o.Distributions) > 0 {
-		m.distSet = make(map[Distribution]struct{}, len(o.Distributions))
-		for _, d := range o.Distributions {
-			if err := d.Validate(); err != nil {
-				panic(p + "Distributions: " + err.Error())
-			}
-			m.distSet[d] = struct{}{}
+		m.dist = rule
+	case distributionSet:
+		m.distSet = rule
+	case DistributionFunc:
+		if rule == nil {
+			panic(p + "nil DistributionFunc")
 		}
+		m.distFunc = rule
 	}
-	if o.Header != "-" {
-		m.header = http.CanonicalHeaderKey(orDefault(o.Header, "Fanfare-Admission"))
-	}
-	if o.BodyField != "-" {
-		m.bodyField = orDefault(o.BodyField, "admissionToken")
-	}
-	if o.ConsumerField != "-" {
-		m.consumerField = orDefault(o.ConsumerField, "consumerId")
-	}
-	if m.header == "" && m.cookie == "" && m.bodyField == "" && m.tokenFunc == nil {
-		panic(p + "no token source: Header and BodyField are off, and neither Cookie nor TokenFunc is set")
+	if m.token == nil {
+		m.token = defaultToken
 	}
 
 	strict := []jwt.ParserOption{jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation()}
@@ -451,13 +387,16 @@ func newAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 	}
 	if m.store == nil {
 		if o.Clock == nil {
-			m.store = defaultMemoryStore()
+			m.store = defaultMemoryStore(m.org)
 		} else {
 			m.store = NewMemoryStore(MemoryStoreOptions{Clock: o.Clock})
 		}
 	}
+	if m.completions == nil && client != nil {
+		m.completions = newCompletionWorker(client, m.store, CompletionWorkerOptions{Logger: o.Logger}, true)
+	}
 	if m.errorHandler == nil {
-		m.errorHandler = DefaultAdmissionErrorHandler
+		m.errorHandler = WriteAdmissionError
 	}
 	return m
 }
@@ -470,9 +409,17 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-var defaultMemoryStore = sync.OnceValue(func() *MemoryStore {
-	return NewMemoryStore(MemoryStoreOptions{})
-})
+// defaultStores are the default in-memory stores, one per organization: an
+// outbox serves one organization.
+var defaultStores sync.Map // org → *MemoryStore
+
+func defaultMemoryStore(org string) *MemoryStore {
+	if s, ok := defaultStores.Load(org); ok {
+		return s.(*MemoryStore)
+	}
+	s, _ := defaultStores.LoadOrStore(org, NewMemoryStore(MemoryStoreOptions{}))
+	return s.(*MemoryStore)
+}
 
 func (m *AdmissionGuard) log() *slog.Logger {
 	if m.logger != nil {
@@ -500,9 +447,11 @@ func (m *AdmissionGuard) serve(w http.ResponseWriter, r *http.Request, next http
 		return
 	}
 	run.w.ResponseWriter = w
-	defer run.Release() // the handler panicked or called runtime.Goexit
+	// A panic or runtime.Goexit: a 2xx already written still spends the
+	// admission; anything else releases it.
+	defer func() { run.Finish(run.w.status) }()
 	next.ServeHTTP(&run.w, r)
-	run.Finish(run.w.finalStatus())
+	run.w.status = run.w.finalStatus()
 }
 
 // begin is Begin without the interface conversion of its error.
@@ -514,15 +463,40 @@ func (m *AdmissionGuard) begin(r *http.Request) (*http.Request, *AdmissionHold, 
 		return r, nil, ae
 	}
 	run.adm.run = run
-	if m.hooks.OnAdmitted != nil && m.safeHook("OnAdmitted", func() { m.hooks.OnAdmitted(r, &run.adm) }) {
+	if m.onAdmitted != nil && m.safeHook("OnAdmitted", func() { m.onAdmitted(r, &run.adm) }) {
 		m.release(run)
-		ae := admissionFailure(ErrUnavailable, errors.New("OnAdmitted hook panicked"))
+		ae := admissionFailure(ErrUnavailable, errors.New("OnAdmitted panicked"))
 		m.rejected(r, ae)
 		return r, nil, ae
 	}
-	r = r.WithContext(context.WithValue(r.Context(), admissionKey, &run.adm))
-	run.ctx = r.Context()
+	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), admissionKey, &run.adm))
+	r = r.WithContext(ctx)
+	run.ctx, run.cancel = ctx, cancel
+	run.renewal = time.AfterFunc(m.holdTTL/3, run.renew)
 	return r, run, nil
+}
+
+// renew extends the lease while the handler runs. A lease found lost
+// cancels the request: another request may hold the admission now. Other
+// store errors are retried at the next tick; the lease outlives two.
+func (run *AdmissionHold) renew() {
+	m := run.m
+	run.state.mu.Lock()
+	defer run.state.mu.Unlock()
+	if run.state.ended {
+		return
+	}
+	err := m.store.Renew(context.WithoutCancel(run.ctx), run.key, run.owner, m.holdTTL)
+	if errors.Is(err, ErrHoldLost) {
+		m.log().Error("fanfare: admission hold lost mid-checkout; canceling the request",
+			"distribution", run.adm.Distribution.String())
+		run.cancel(ErrHoldLost)
+		return
+	}
+	if err != nil {
+		m.log().Warn("fanfare: admission store failed", "op", "renew", "error", err)
+	}
+	run.renewal.Reset(m.holdTTL / 3)
 }
 
 // admit runs every check, cheapest first, and holds the admission. It
@@ -532,24 +506,17 @@ func (m *AdmissionGuard) admit(run *AdmissionHold, r *http.Request) (*http.Reque
 	if err != nil {
 		return r, admissionFailure(ErrAdmissionInvalid, err)
 	}
-	if m.consumerField != "" {
-		if run.bodyConsumer, err = body.str(m.consumerField); err != nil {
-			return r, admissionFailure(ErrAdmissionMismatch, err)
-		}
+	if run.bodyConsumer, err = body.str(m.consumerField); err != nil {
+		return r, admissionFailure(ErrAdmissionMismatch, err)
 	}
-	// The token is taken only from a body declared JSON: a cross-site form
-	// can post text/plain without a preflight. Fields the handler may read
-	// are checked whatever the declared type.
-	tokenBody := body
-	if !isJSON(r.Header) {
-		tokenBody = nil
-	}
-	token, ae := m.token(r, tokenBody)
-	if ae != nil {
-		return r, ae
-	}
-	if len(token) > m.maxToken {
-		return r, admissionFailure(ErrAdmissionInvalid, fmt.Errorf("token is longer than %d bytes", m.maxToken))
+	token, err := m.token(r)
+	switch {
+	case err != nil:
+		return r, admissionFailure(orUnavailable(err, ErrAdmissionInvalid), err)
+	case token == "":
+		return r, admissionFailure(ErrAdmissionRequired, nil)
+	case len(token) > maxTokenBytes:
+		return r, admissionFailure(ErrAdmissionInvalid, fmt.Errorf("token is longer than %d bytes", maxTokenBytes))
 	}
 	if m.distFunc != nil {
 		d, err := m.distFunc(r)
@@ -606,7 +573,6 @@ func (m *AdmissionGuard) validate(run *AdmissionHold, r *http.Request, token str
 		// every consumer. Shout, and let consumers retry while it is fixed.
 		m.log().Error("fanfare: Fanfare refused the organization id or secret key; every admission is refused until the configuration is fixed",
 			"op", "validate", "distribution", a.Distribution.String())
-		m.upstreamError(r, err)
 		return admissionFailure(ErrUnavailable, err)
 	case errors.Is(err, ErrUnavailable):
 		if m.usedHere(r.Context(), a) {
@@ -615,9 +581,6 @@ func (m *AdmissionGuard) validate(run *AdmissionHold, r *http.Request, token str
 			return admissionFailure(ErrAdmissionUsed, nil)
 		}
 		m.log().Warn("fanfare: cannot validate admission", "distribution", a.Distribution.String(), "error", err)
-		if m.upstreamError(r, err) {
-			return admissionFailure(ErrUnavailable, err)
-		}
 		if m.acceptVerified && a.Verified {
 			m.log().Warn("fanfare: admitting a locally verified token while Fanfare is unreachable",
 				"distribution", a.Distribution.String(), "consumer", a.ConsumerID)
@@ -641,14 +604,6 @@ func (m *AdmissionGuard) usedHere(ctx context.Context, a *Admission) bool {
 	return err == nil && used
 }
 
-// upstreamError runs the hook; it reports whether the hook panicked.
-func (m *AdmissionGuard) upstreamError(r *http.Request, err error) (panicked bool) {
-	if m.hooks.OnUpstreamError == nil {
-		return false
-	}
-	return m.safeHook("OnUpstreamError", func() { m.hooks.OnUpstreamError(r, err) })
-}
-
 // Owners are unique per request across processes: a random process prefix
 // and a counter.
 var (
@@ -660,10 +615,12 @@ var (
 	ownerSeq atomic.Uint64
 )
 
+func newOwner() string { return ownerPrefix + strconv.FormatUint(ownerSeq.Add(1), 36) }
+
 func (m *AdmissionGuard) acquire(run *AdmissionHold, ctx context.Context) *AdmissionError {
 	a := &run.adm
 	run.key = admissionKeyOf(m.org, a.Distribution, a.ConsumerID)
-	run.owner = ownerPrefix + strconv.FormatUint(ownerSeq.Add(1), 36)
+	run.owner = newOwner()
 	res, err := m.store.Acquire(ctx, run.key, run.owner, m.holdTTL)
 	switch {
 	case err != nil:
@@ -692,6 +649,7 @@ func admissionKeyOf(org string, d Distribution, consumerID string) string {
 // finish completes or releases the admission after the handler returned;
 // succeeded reports a 2xx answer.
 func (m *AdmissionGuard) finish(run *AdmissionHold, succeeded bool) {
+	run.renewal.Stop()
 	run.state.mu.Lock()
 	completed := run.state.completed
 	run.state.mu.Unlock()
@@ -702,6 +660,10 @@ func (m *AdmissionGuard) finish(run *AdmissionHold, succeeded bool) {
 	default:
 		_ = run.complete(run.ctx)
 	}
+	run.state.mu.Lock()
+	run.state.ended = true
+	run.state.mu.Unlock()
+	run.cancel(nil)
 }
 
 // release frees the hold. It keeps the request's values but not its
@@ -714,12 +676,14 @@ func (m *AdmissionGuard) release(run *AdmissionHold) {
 		ctx = context.WithoutCancel(run.ctx)
 	}
 	if err := m.store.Release(ctx, run.key, run.owner); err != nil {
-		m.log().Error("fanfare: admission store failed; the admission stays in use until HoldTTL passes",
+		m.log().Error("fanfare: admission store failed; the admission stays in use until its hold runs out",
 			"op", "release", "error", err)
 	}
 }
 
-// complete marks the admission used here, then completes it with Fanfare.
+// complete marks the admission used and records its completion in one
+// store step, then makes one quick attempt at Fanfare; the outbox delivers
+// what that attempt misses.
 func (run *AdmissionHold) complete(ctx context.Context) error {
 	m := run.m
 	run.state.mu.Lock()
@@ -729,64 +693,42 @@ func (run *AdmissionHold) complete(ctx context.Context) error {
 	}
 	run.state.completed = true
 
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.completionTimeout)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx)
 	a := &run.adm
 	// The mark must outlive the last instant the token is accepted
 	// (ExpiresAt+leeway inclusive); a second spares stores that round
-	// their TTLs (Redis counts milliseconds).
+	// their TTLs (Redis counts milliseconds). Sub saturates; so do stores.
 	usedTTL := max(a.ExpiresAt.Add(m.leeway+time.Second).Sub(m.clock()), m.holdTTL)
-	var errs []error
-	if err := m.store.MarkUsed(ctx, run.key, usedTTL, nil); err != nil {
-		errs = append(errs, fmt.Errorf("fanfare: marking the admission used: %w", err))
-	}
+	var c *Completion
 	if m.client != nil {
-		if err := m.completeRemote(ctx, a.Distribution, a.ConsumerID); err != nil {
-			errs = append(errs, err)
-		}
+		c = &Completion{ID: run.key, Distribution: a.Distribution, ConsumerID: a.ConsumerID}
 	}
-	if err := errors.Join(errs...); err != nil {
-		run.state.err = err
-		m.log().Error("fanfare: admission not completed", "distribution", a.Distribution.String(),
-			"consumer", a.ConsumerID, "error", err)
-		if m.hooks.OnCompletionFailed != nil {
-			m.safeHook("OnCompletionFailed", func() { m.hooks.OnCompletionFailed(a, err) })
+	if err := m.store.MarkUsed(ctx, run.key, usedTTL, c); err != nil {
+		run.state.err = fmt.Errorf("fanfare: marking the admission used: %w", err)
+		m.log().Error("fanfare: admission not marked used; it stays held until its lease runs out",
+			"distribution", a.Distribution.String(), "error", err)
+		if c != nil {
+			// Without the store, only Fanfare can spend the admission now.
+			if err := m.client.CompleteAdmission(ctx, a.Distribution, a.ConsumerID); err != nil {
+				m.log().Error("fanfare: admission not completed either; reconcile it by hand",
+					"distribution", a.Distribution.String(), "consumer", a.ConsumerID, "error", err)
+			}
 		}
+		return run.state.err
 	}
-	return run.state.err
+	if c != nil {
+		m.completions.deliverNow(ctx, *c, firstAttemptTimeout)
+	}
+	return nil
 }
 
-// completeRemote retries transient failures with backoff until ctx ends. The
-// client retries within each call as well; this outer loop carries a
-// completion through an outage longer than the client's own budget.
-func (m *AdmissionGuard) completeRemote(ctx context.Context, d Distribution, consumerID string) error {
-	wait := 100 * time.Millisecond
-	for {
-		err := m.client.CompleteAdmission(ctx, d, consumerID)
-		if err == nil || !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait = min(2*wait, time.Second)
-	}
-}
-
-// rejected completes a refusal and reports it; the caller writes the answer.
+// rejected completes a refusal and logs it; the caller writes the answer.
 func (m *AdmissionGuard) rejected(r *http.Request, ae *AdmissionError) {
 	if ae.Status == http.StatusServiceUnavailable {
-		ae.RetryAfter = m.retryAfter
+		ae.RetryAfter = admissionRetryAfter
 	}
 	if l := m.log(); l.Enabled(r.Context(), slog.LevelDebug) {
 		l.Debug("fanfare: admission refused", "code", ae.Code, "error", ae)
-	}
-	if m.hooks.OnRejected != nil {
-		m.safeHook("OnRejected", func() { m.hooks.OnRejected(r, ae) })
 	}
 }
 

@@ -1,0 +1,109 @@
+package fanfare
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// A TokenExtractor returns the admission token a request carries, or ""
+// when it carries none. An error refuses the request with 403
+// ADMISSION_INVALID (503 if it matches [ErrUnavailable]).
+// AdmissionOptions.Token takes one; compose several with [TokenFrom].
+type TokenExtractor func(r *http.Request) (string, error)
+
+// maxTokenBytes refuses longer tokens before any parsing: an admission token
+// is a few hundred bytes.
+const maxTokenBytes = 8 << 10
+
+// errAmbiguousToken refuses a request that carries two different tokens.
+var errAmbiguousToken = errors.New("fanfare: the request carries two different admission tokens")
+
+// HeaderToken takes the token from the request header name, e.g.
+// HeaderToken("Fanfare-Admission"). A request repeating the header is
+// refused.
+func HeaderToken(name string) TokenExtractor {
+	name = http.CanonicalHeaderKey(name)
+	return func(r *http.Request) (string, error) {
+		v := r.Header[name]
+		if len(v) > 1 {
+			return "", errors.New("fanfare: more than one admission header")
+		}
+		if len(v) == 1 {
+			return v[0], nil
+		}
+		return "", nil
+	}
+}
+
+// CookieToken takes the token from the cookie name. A request carrying the
+// cookie twice with different values is refused.
+func CookieToken(name string) TokenExtractor {
+	return func(r *http.Request) (string, error) {
+		token := ""
+		for _, c := range r.CookiesNamed(name) {
+			switch {
+			case c.Value == "" || c.Value == token:
+			case token != "":
+				return "", errors.New("fanfare: more than one admission cookie")
+			default:
+				token = c.Value
+			}
+		}
+		return token, nil
+	}
+}
+
+// BodyToken takes the token from the string field of a JSON request body,
+// as the guide's CheckoutRequest carries it in "admissionToken". Fields
+// match as encoding/json matches struct tags (case-insensitively), and a
+// body repeating the field in any case is refused. Only a body declared
+// JSON (Content-Type application/json or +json) is read: a cross-site form
+// can post text/plain without a preflight. RequireAdmission reads the body
+// once, bounded by AdmissionOptions.MaxBodyBytes, and puts it back for the
+// handler.
+func BodyToken(field string) TokenExtractor {
+	return func(r *http.Request) (string, error) {
+		if !isJSON(r.Header) {
+			return "", nil
+		}
+		body, err := bodyOf(r)
+		if err != nil {
+			return "", fmt.Errorf("fanfare: %w", err)
+		}
+		// A JSON string can escape each byte as six; beyond that it is not
+		// a token, and decoding it is wasted work.
+		if raw, _ := body.field(field); len(raw) > 6*maxTokenBytes+2 {
+			return "", fmt.Errorf("fanfare: admission token is longer than %d bytes", maxTokenBytes)
+		}
+		return body.str(field)
+	}
+}
+
+// TokenFrom takes the token from every source that carries one: a request
+// whose sources carry two different tokens is ambiguous and refused (403
+// ADMISSION_INVALID), never decided by order. The default of
+// AdmissionOptions.Token is
+//
+//	TokenFrom(HeaderToken("Fanfare-Admission"), BodyToken("admissionToken"))
+func TokenFrom(sources ...TokenExtractor) TokenExtractor {
+	sources = append([]TokenExtractor(nil), sources...)
+	return func(r *http.Request) (string, error) {
+		token := ""
+		for _, src := range sources {
+			t, err := src(r)
+			switch {
+			case err != nil:
+				return "", err
+			case t == "" || t == token:
+			case token != "":
+				return "", errAmbiguousToken
+			default:
+				token = t
+			}
+		}
+		return token, nil
+	}
+}
+
+var defaultToken = TokenFrom(HeaderToken("Fanfare-Admission"), BodyToken("admissionToken"))
