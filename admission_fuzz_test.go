@@ -41,8 +41,8 @@ func admFuzzMiddleware(f *testing.F) (local, hinted http.Handler) {
 	clock := func() time.Time { return admEpoch }
 	local = fanfare.RequireAdmission(nil, fanfare.AdmissionOptions{
 		Distribution: admQueue, Verifier: v, DisableRemoteValidation: true,
-		Token:  fanfare.TokenFrom(fanfare.HeaderToken("Fanfare-Admission"), fanfare.CookieToken("adm"), fanfare.BodyToken("admissionToken")),
-		Clock:  clock, Logger: quiet,
+		Token: fanfare.TokenFrom(fanfare.HeaderToken("Fanfare-Admission"), fanfare.CookieToken("adm"), fanfare.BodyToken("admissionToken")),
+		Clock: clock, Logger: quiet,
 		// Manual completion: every admitted request is released again, so
 		// the fuzzer can replay a valid token.
 		Completion: fanfare.CompleteManually,

@@ -1,8 +1,11 @@
 // Package fanfarechi adapts fanfare to chi. chi speaks net/http, so
-// fanfare's middleware and handlers mount on a chi router as they are; this
-// package adds what is chi's own — the distribution named by a URL
-// parameter — and forwards the rest under the names the gin and echo
-// adapters use, so the three read the same.
+// fanfare's middleware and handlers mount on a chi router as they are, and
+// chi sets r.PathValue for its URL parameters, so
+// fanfare.DistributionFromPath names a distribution from the route. This
+// package only forwards them under the names the gin and echo adapters use,
+// so the three read the same. Mount RequireAdmission on the route (r.With,
+// or r.Use inside r.Route), not with r.Use on a router above it: chi knows
+// a route's parameters only once it has routed the request.
 //
 //	r := chi.NewRouter()
 //	r.Use(middleware.Recoverer, yourAuth) // yourAuth: r.WithContext(fanfare.WithIdentity(ctx, fanfare.Identity{Subject: user.ID}))
@@ -12,38 +15,15 @@
 //	).Method(http.MethodPost, "/api/fanfare/authorize",
 //		fanfarechi.NewAuthorizeHandler(client, fanfare.AuthorizeOptions{Provider: "shop", Issuer: "https://shop.example"}))
 //	r.With(fanfarechi.RequireAdmission(client, fanfare.AdmissionOptions{
-//		DistributionFunc: fanfarechi.DistributionFromURLParam(fanfare.TypeQueue, "queue"),
+//		Distribution: fanfare.DistributionFromPath(fanfare.TypeQueue, "queue"),
 //	})).Post("/queues/{queue}/checkout", checkout) // a, _ := fanfarechi.Admission(r)
 package fanfarechi
 
 import (
-	"fmt"
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
 	fanfare "github.com/waitify-io/fanfare-go"
 )
-
-// DistributionFromURLParam names the distribution of type t from the chi URL
-// parameter name, e.g. DistributionFromURLParam(fanfare.TypeQueue, "queue")
-// on "/queues/{queue}/checkout". Use it as AdmissionOptions.DistributionFunc.
-// chi knows a route's parameters only once it has routed the request, so
-// mount RequireAdmission on the route (r.With, or r.Use inside r.Route),
-// not with r.Use on a router above it: there the parameter is empty and
-// every request is refused. It panics if t is not a known type or name is
-// empty.
-func DistributionFromURLParam(t fanfare.DistributionType, name string) func(*http.Request) (fanfare.Distribution, error) {
-	if err := (fanfare.Distribution{Type: t, ID: "-"}).Validate(); err != nil || name == "" {
-		panic("fanfare: DistributionFromURLParam: unknown type or empty parameter name")
-	}
-	return func(r *http.Request) (fanfare.Distribution, error) {
-		id := chi.URLParam(r, name)
-		if id == "" {
-			return fanfare.Distribution{}, fmt.Errorf("fanfare: the route has no %q URL parameter", name)
-		}
-		return fanfare.Distribution{Type: t, ID: id}, nil
-	}
-}
 
 // RequireAdmission is [fanfare.RequireAdmission].
 func RequireAdmission(client *fanfare.Client, opts fanfare.AdmissionOptions) func(http.Handler) http.Handler {

@@ -10,7 +10,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	fanfare "github.com/waitify-io/fanfare-go"
@@ -28,7 +27,7 @@ func TestMain(m *testing.M) {
 func TestBehaviourTable(t *testing.T) {
 	middlewaretest.Run(t, func(s *middlewaretest.Setup) http.Handler {
 		admission := s.Admission
-		admission.DistributionFunc = fanfarechi.DistributionFromURLParam(fanfare.TypeQueue, middlewaretest.QueueParam)
+		admission.Distribution = fanfare.DistributionFromPath(fanfare.TypeQueue, middlewaretest.QueueParam)
 		login := func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if id, ok := s.Identity(r); ok {
@@ -71,11 +70,11 @@ func (quietLog) NewLogEntry(*http.Request) middleware.LogEntry   { return quietL
 func (quietLog) Write(int, int, http.Header, time.Duration, any) {}
 func (quietLog) Panic(any, []byte)                               {}
 
-func TestDistributionFromURLParam(t *testing.T) {
+func TestDistributionFromPathOnChiRoutes(t *testing.T) {
 	srv := fanfaretest.NewServer(fanfaretest.Options{})
 	t.Cleanup(srv.Close)
 	admitted := fanfarechi.RequireAdmission(srv.Client(), fanfare.AdmissionOptions{
-		DistributionFunc: fanfarechi.DistributionFromURLParam(fanfare.TypeDraw, "draw"),
+		Distribution: fanfare.DistributionFromPath(fanfare.TypeDraw, "draw"),
 	})
 	ok := func(w http.ResponseWriter, r *http.Request) {}
 
@@ -105,7 +104,4 @@ func TestDistributionFromURLParam(t *testing.T) {
 			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
 		})
 	}
-
-	require.Panics(t, func() { fanfarechi.DistributionFromURLParam("raffle", "id") })
-	require.Panics(t, func() { fanfarechi.DistributionFromURLParam(fanfare.TypeQueue, "") })
 }

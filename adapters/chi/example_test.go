@@ -15,13 +15,13 @@ import (
 )
 
 // A checkout route for many queues, the queue named by the URL parameter.
-func ExampleDistributionFromURLParam() {
+func ExampleRequireAdmission() {
 	srv := fanfaretest.NewServer(fanfaretest.Options{}) // stands in for api.fanfare.io
 	defer srv.Close()
 
 	r := chi.NewRouter()
 	r.With(fanfarechi.RequireAdmission(srv.Client(), fanfare.AdmissionOptions{
-		DistributionFunc: fanfarechi.DistributionFromURLParam(fanfare.TypeQueue, "queue"),
+		Distribution: fanfare.DistributionFromPath(fanfare.TypeQueue, "queue"),
 	})).Post("/queues/{queue}/checkout", func(w http.ResponseWriter, r *http.Request) {
 		a, _ := fanfarechi.Admission(r)
 		fmt.Fprintf(w, "order placed for %s in %s", a.ConsumerID, a.Distribution)

@@ -12,7 +12,7 @@
 //		fanfareecho.RateLimitAuthorize(fanfare.RateLimitOptions{}))
 //	e.POST("/queues/:queue/checkout", checkout, // a, _ := fanfareecho.Admission(c)
 //		fanfareecho.RequireAdmission(client, fanfare.AdmissionOptions{
-//			DistributionFunc: fanfareecho.DistributionFromParam(fanfare.TypeQueue, "queue"),
+//			Distribution: fanfare.DistributionFromPath(fanfare.TypeQueue, "queue"),
 //		}))
 //
 // # Refusals are returned, the echo way
@@ -81,10 +81,11 @@ func (e *Error) MarshalJSON() ([]byte, error) {
 // for another try otherwise. The answer is what echo sends: the committed
 // status when the handler wrote one, else the status of the error it
 // returned (500 for an error without one), else 200 — as
-// echo.ResolveResponseStatus says. A panic releases it too.
+// echo.ResolveResponseStatus says. A panic releases it too, unless a 2xx
+// was already committed: then the admission is spent.
 //
 // The route's parameters are visible to AdmissionOptions' funcs as
-// r.PathValue, so [DistributionFromParam] works. It panics, with a message
+// r.PathValue, so fanfare.DistributionFromPath works. It panics, with a message
 // starting "fanfare: ", on the programming errors fanfare.RequireAdmission
 // panics on.
 func RequireAdmission(client *fanfare.Client, opts fanfare.AdmissionOptions) echo.MiddlewareFunc {
@@ -98,7 +99,15 @@ func RequireAdmission(client *fanfare.Client, opts fanfare.AdmissionOptions) ech
 				guard.WriteError(w, r, err)
 				return w.refusal(err)
 			}
-			defer hold.Release() // a panic; a no-op after Finish
+			// A panic: a 2xx already committed spends the admission,
+			// anything else releases it. A no-op after the Finish below.
+			defer func() {
+				status := 0
+				if resp, err := echo.UnwrapResponse(c.Response()); err == nil && resp.Committed {
+					status = resp.Status
+				}
+				hold.Finish(status)
+			}()
 			err = next(c)
 			_, status := echo.ResolveResponseStatus(c.Response(), err)
 			hold.Finish(status)
@@ -151,14 +160,6 @@ func SetIdentity(c *echo.Context, id fanfare.Identity) {
 	c.SetRequest(c.Request().WithContext(fanfare.WithIdentity(c.Request().Context(), id)))
 }
 
-// DistributionFromParam names the distribution of type t from the route
-// parameter name, e.g. DistributionFromParam(fanfare.TypeQueue, "queue") on
-// "/queues/:queue/checkout". Use it as AdmissionOptions.DistributionFunc
-// with [RequireAdmission], which shows echo's parameters to it. It panics if
-// t is not a known type or name is empty.
-func DistributionFromParam(t fanfare.DistributionType, name string) func(*http.Request) (fanfare.Distribution, error) {
-	return fanfare.DistributionFromPath(t, name)
-}
 
 // withParams shows the route's parameters to net/http code as r.PathValue,
 // as echo.WrapHandler does.

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 func TestBehaviourTable(t *testing.T) {
 	middlewaretest.Run(t, func(s *middlewaretest.Setup) http.Handler {
 		admission := s.Admission
-		admission.DistributionFunc = fanfareecho.DistributionFromParam(fanfare.TypeQueue, middlewaretest.QueueParam)
+		admission.Distribution = fanfare.DistributionFromPath(fanfare.TypeQueue, middlewaretest.QueueParam)
 		login := func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c *echo.Context) error {
 				if id, ok := s.Identity(c.Request()); ok {

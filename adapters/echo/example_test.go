@@ -38,7 +38,7 @@ func ExampleRequireAdmission() {
 			return c.String(http.StatusOK, "order placed for "+a.ConsumerID+" in "+a.Distribution.String())
 		},
 		fanfareecho.RequireAdmission(srv.Client(), fanfare.AdmissionOptions{
-			DistributionFunc: fanfareecho.DistributionFromParam(fanfare.TypeQueue, "queue"),
+			Distribution: fanfare.DistributionFromPath(fanfare.TypeQueue, "queue"),
 		}))
 
 	token := srv.Admit(fanfare.Queue("q_red"), "cons_1")

@@ -33,7 +33,7 @@ func ExampleRequireAdmission() {
 	r := gin.New()
 	r.POST("/queues/:queue/checkout",
 		fanfaregin.RequireAdmission(srv.Client(), fanfare.AdmissionOptions{
-			DistributionFunc: fanfaregin.DistributionFromParam(fanfare.TypeQueue, "queue"),
+			Distribution: fanfare.DistributionFromPath(fanfare.TypeQueue, "queue"),
 		}),
 		func(c *gin.Context) {
 			a, _ := fanfaregin.Admission(c)

@@ -12,7 +12,7 @@
 //		fanfaregin.NewAuthorizeHandler(client, fanfare.AuthorizeOptions{Provider: "shop", Issuer: "https://shop.example"}))
 //	r.POST("/queues/:queue/checkout",
 //		fanfaregin.RequireAdmission(client, fanfare.AdmissionOptions{
-//			DistributionFunc: fanfaregin.DistributionFromParam(fanfare.TypeQueue, "queue"),
+//			Distribution: fanfare.DistributionFromPath(fanfare.TypeQueue, "queue"),
 //		}),
 //		checkout) // a, _ := fanfaregin.Admission(c)
 //
@@ -35,12 +35,12 @@ import (
 //
 // The admission is completed when the chain's answer is 2xx — the status of
 // c.Writer after c.Next — and released for another try otherwise: on a
-// non-2xx status, on a panic, and when a handler reported an error with
+// non-2xx status, on a panic before any answer, and when a handler reported an error with
 // c.Error without writing a response (gin answers such a request only in an
 // error-rendering middleware; until then it has not succeeded).
 //
 // The route's parameters are visible to AdmissionOptions' funcs as
-// r.PathValue, so [DistributionFromParam] works. It panics, with a message
+// r.PathValue, so fanfare.DistributionFromPath works. It panics, with a message
 // starting "fanfare: ", on the programming errors fanfare.RequireAdmission
 // panics on.
 func RequireAdmission(client *fanfare.Client, opts fanfare.AdmissionOptions) gin.HandlerFunc {
@@ -53,10 +53,20 @@ func RequireAdmission(client *fanfare.Client, opts fanfare.AdmissionOptions) gin
 			c.Abort()
 			return
 		}
-		defer hold.Release() // a panic; a no-op after Finish
+		// A panic: a 2xx already written spends the admission, anything
+		// else releases it. A no-op after the Finish below.
+		defer func() { hold.Finish(written(c)) }()
 		c.Next()
 		hold.Finish(status(c))
 	}
+}
+
+// written is the status already sent, 0 when nothing was.
+func written(c *gin.Context) int {
+	if !c.Writer.Written() {
+		return 0
+	}
+	return c.Writer.Status()
 }
 
 // status is the answer the chain gave, or will give.
@@ -108,15 +118,6 @@ func Admission(c *gin.Context) (*fanfare.Admission, bool) {
 // middleware.
 func SetIdentity(c *gin.Context, id fanfare.Identity) {
 	c.Request = c.Request.WithContext(fanfare.WithIdentity(c.Request.Context(), id))
-}
-
-// DistributionFromParam names the distribution of type t from the route
-// parameter name, e.g. DistributionFromParam(fanfare.TypeQueue, "queue") on
-// "/queues/:queue/checkout". Use it as AdmissionOptions.DistributionFunc
-// with [RequireAdmission], which shows gin's parameters to it. It panics if
-// t is not a known type or name is empty.
-func DistributionFromParam(t fanfare.DistributionType, name string) func(*http.Request) (fanfare.Distribution, error) {
-	return fanfare.DistributionFromPath(t, name)
 }
 
 // withParams shows the route's parameters to net/http code as r.PathValue,

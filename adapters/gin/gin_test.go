@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 func TestBehaviourTable(t *testing.T) {
 	middlewaretest.Run(t, func(s *middlewaretest.Setup) http.Handler {
 		admission := s.Admission
-		admission.DistributionFunc = fanfaregin.DistributionFromParam(fanfare.TypeQueue, middlewaretest.QueueParam)
+		admission.Distribution = fanfare.DistributionFromPath(fanfare.TypeQueue, middlewaretest.QueueParam)
 		login := func(c *gin.Context) {
 			if id, ok := s.Identity(c.Request); ok {
 				fanfaregin.SetIdentity(c, id)
@@ -98,11 +98,11 @@ func TestRequireAdmissionStatus(t *testing.T) {
 	}
 }
 
-func TestDistributionFromParamWithoutTheMiddleware(t *testing.T) {
+func TestDistributionFromPathWithoutTheMiddleware(t *testing.T) {
 	r := gin.New()
 	var err error
 	r.POST("/queues/:queue", func(c *gin.Context) {
-		_, err = fanfaregin.DistributionFromParam(fanfare.TypeQueue, "queue")(c.Request)
+		_, err = fanfare.DistributionFromPath(fanfare.TypeQueue, "queue")(c.Request)
 	})
 	r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/queues/q_1", nil))
 	require.Error(t, err, "gin's parameters are shown to net/http code by the adapter's middleware only")

@@ -55,8 +55,8 @@ type Setup struct {
 	Client *fanfare.Client
 
 	// Admission configures the checkout route's RequireAdmission. It names
-	// no distribution: set DistributionFunc to the adapter's route
-	// parameter helper for fanfare.TypeQueue and [QueueParam].
+	// no distribution: set Distribution to
+	// fanfare.DistributionFromPath(fanfare.TypeQueue, QueueParam).
 	Admission fanfare.AdmissionOptions
 	// Claims is the policy of the authorize route's SanitizeClaims. It
 	// allows only the claims "email" and "plan".

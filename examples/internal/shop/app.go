@@ -133,13 +133,13 @@ func (s *Shop) Options() Options {
 		Admission: fanfare.AdmissionOptions{
 			// The guide's body names the distribution (experienceType,
 			// distributionId); this shop sells one drop and refuses others.
-			DistributionFunc: func(r *http.Request) (fanfare.Distribution, error) {
+			Distribution: fanfare.DistributionFunc(func(r *http.Request) (fanfare.Distribution, error) {
 				d, err := fanfare.DistributionFromCheckoutBody(r)
 				if err == nil && d != cfg.Distribution {
 					err = errNotOnSale
 				}
 				return d, err
-			},
+			}),
 			// Runs before Fanfare is asked, on the token's claims. Refuse
 			// an admission of a consumer tied to another user (Checkout
 			// makes the tie once Fanfare confirmed it), then a consumer
