@@ -160,7 +160,6 @@ func SetIdentity(c *echo.Context, id fanfare.Identity) {
 	c.SetRequest(c.Request().WithContext(fanfare.WithIdentity(c.Request().Context(), id)))
 }
 
-
 // withParams shows the route's parameters to net/http code as r.PathValue,
 // as echo.WrapHandler does.
 func withParams(c *echo.Context) *http.Request {
