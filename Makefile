@@ -9,7 +9,7 @@ MODULES := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
 FUZZTIME ?= 5s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: test vet race fuzz staticcheck bench demo
+.PHONY: test test-core fuzz fuzz-short staticcheck bench demo
 
 ## test: go vet and go test -race for every module; stops at the first failure.
 test:
@@ -17,6 +17,12 @@ test:
 		echo "== $$m"; \
 		(cd "$$m" && go vet ./... && go test -race -count=1 ./...) || exit 1; \
 	done
+
+## test-core: go vet and go test -race for the root module alone: what a
+## user of net/http pulls in, without the adapters, Redis or the benchmarks.
+test-core:
+	go vet . ./fanfaretest/... ./storetest/... ./limitertest/... ./internal/... ./cmd/...
+	go test -race -count=1 . ./fanfaretest/... ./storetest/... ./limitertest/... ./internal/... ./cmd/...
 
 ## fuzz: run every fuzz target for $(FUZZTIME) each.
 fuzz:
