@@ -291,10 +291,11 @@ func (w *CompletionWorker) Stats(ctx context.Context) (OutboxStats, error) {
 	return w.outbox.Stats(ctx)
 }
 
-// Close stops the worker, then delivers what is due within ctx. It returns
-// an error when completions remain pending: in an in-memory outbox they are
-// lost when the process exits; in a shared one another instance delivers
-// them. Close is safe to call more than once.
+// Close stops the worker, then keeps delivering until nothing is pending or
+// ctx ends, attempts coming due by their backoff. It returns an error when
+// completions remain pending: in an in-memory outbox they are lost when the
+// process exits; in a shared one another instance delivers them. Close is
+// safe to call more than once.
 func (w *CompletionWorker) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
@@ -306,13 +307,22 @@ func (w *CompletionWorker) Close(ctx context.Context) error {
 	if done != nil {
 		<-done
 	}
-	w.drain(ctx)
-	st, err := w.outbox.Stats(context.WithoutCancel(ctx))
-	if err != nil {
-		return fmt.Errorf("fanfare: completion outbox: %w", err)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		w.drain(ctx)
+		st, err := w.outbox.Stats(context.WithoutCancel(ctx))
+		if err != nil {
+			return fmt.Errorf("fanfare: completion outbox: %w", err)
+		}
+		if st.Pending == 0 {
+			return nil
+		}
+		t.Reset(w.opts.PollInterval)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("fanfare: %d completions still pending, the oldest since %v", st.Pending, st.Oldest.Format(time.RFC3339))
+		case <-t.C:
+		}
 	}
-	if st.Pending > 0 {
-		return fmt.Errorf("fanfare: %d completions still pending, the oldest since %v", st.Pending, st.Oldest.Format(time.RFC3339))
-	}
-	return nil
 }
