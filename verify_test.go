@@ -509,3 +509,68 @@ func assertFetchError(t *testing.T, err error, want string) {
 	}
 	assert.Contains(t, err.Error(), want)
 }
+
+// FuzzJWKSVerifier serves arbitrary key sets and checks our rule on top of
+// jwkset's parsing: whatever the set holds, Keyfunc hands out only keys of
+// the token's algorithm's kind, and never a key for HMAC or "none".
+func FuzzJWKSVerifier(f *testing.F) {
+	k := admKeys()
+	set := func(keys ...map[string]string) string {
+		raw, err := json.Marshal(map[string]any{"keys": keys})
+		require.NoError(f, err)
+		return string(raw)
+	}
+	algs := []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "none"}
+	alg := func(name string) uint8 { return uint8(slices.Index(algs, name)) }
+	f.Add(set(ecJWK("a", &k.ec.PublicKey), edJWK("b", k.ed.Public().(ed25519.PublicKey))), alg("ES256"), "a")
+	f.Add(set(rsaJWK("r", &k.rsa.PublicKey, "")), alg("PS512"), "")
+	f.Add(set(map[string]string{"kty": "oct", "kid": "h", "k": b64(k.hmac)}, ecJWK("h2", &k.ec.PublicKey)), alg("HS256"), "h")
+	f.Add(set(ecJWK("a", &k.ec.PublicKey)), alg("EdDSA"), "a")
+	f.Add(`{"keys":[{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}]}`, alg("ES384"), "")
+
+	var body atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(body.Load().(string)))
+	}))
+	defer srv.Close()
+
+	f.Fuzz(func(t *testing.T, jwks string, algIndex uint8, kid string) {
+		alg := algs[int(algIndex)%len(algs)]
+		m := jwt.GetSigningMethod(alg)
+		body.Store(jwks)
+		v, err := fanfare.NewJWKSVerifier(context.Background(), srv.URL, fanfare.JWKSOptions{UnknownKIDInterval: time.Hour})
+		if err != nil {
+			return
+		}
+		defer v.Close()
+		header := map[string]any{"alg": alg}
+		if kid != "" {
+			header["kid"] = kid
+		}
+		key, err := v.Keyfunc(&jwt.Token{Method: m, Header: header})
+		if err != nil {
+			return
+		}
+		keys := []jwt.VerificationKey{key}
+		if s, ok := key.(jwt.VerificationKeySet); ok {
+			keys = s.Keys
+		}
+		require.NotEmpty(t, keys)
+		for _, key := range keys {
+			assert.True(t, fitsAlgorithm(key, alg), "%s got a %T", alg, key)
+		}
+	})
+}
+
+// fitsAlgorithm is the rule, written out plainly: which key types may verify alg.
+func fitsAlgorithm(key any, alg string) bool {
+	switch k := key.(type) {
+	case *ecdsa.PublicKey:
+		return map[string]string{"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}[alg] == k.Curve.Params().Name
+	case ed25519.PublicKey:
+		return alg == "EdDSA"
+	case *rsa.PublicKey:
+		return k.N.BitLen() >= 2048 && (strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS"))
+	}
+	return false
+}
