@@ -86,7 +86,7 @@ func (s *emuSetup) app(t *testing.T, next http.Handler) *httptest.Server {
 // jwksVerifier is a verifier for the emulator's keys, closed with the test.
 func (s *emuSetup) jwksVerifier(t *testing.T) *fanfare.JWKSVerifier {
 	t.Helper()
-	v, err := fanfare.NewJWKSVerifier(context.Background(), s.srv.JWKSURL(), fanfare.JWKSOptions{Clock: s.clock.Now})
+	v, err := fanfare.NewJWKSVerifier(context.Background(), s.srv.JWKSURL(), fanfare.JWKSOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = v.Close() })
 	return v

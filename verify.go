@@ -3,33 +3,31 @@ package fanfare
 import (
 	"bytes"
 	"context"
-	"crypto/ecdh"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/url"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
 )
 
 // Verifier checks admission token signatures locally. Build one with
 // [NewHMACVerifier], [NewPEMVerifier] or [NewJWKSVerifier]; implement it to
-// plug in another key source (e.g. MicahParks/keyfunc).
+// plug in another key source.
 type Verifier interface {
 	// Algorithms returns the JWS algorithms the verifier accepts. A token
 	// naming any other "alg" is refused before Keyfunc is called, which is
@@ -79,7 +77,7 @@ func (v *hmacVerifier) LogValue() slog.Value            { return slog.StringValu
 // at least 2048 bits. A token is tried against every key of its algorithm;
 // kid headers are ignored. Private keys are refused.
 func NewPEMVerifier(pemBytes []byte) (Verifier, error) {
-	var set keySet
+	v := &pemVerifier{}
 	rest := pemBytes
 	for {
 		var block *pem.Block
@@ -108,171 +106,145 @@ func NewPEMVerifier(pemBytes []byte) (Verifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fanfare: parsing PEM %s: %w", block.Type, err)
 		}
-		e, err := newKeyEntry("", key, "")
+		algs, err := keyAlgorithms(key)
 		if err != nil {
 			return nil, err
 		}
-		set.keys = append(set.keys, e)
+		v.keys = append(v.keys, key)
+		for _, a := range algs {
+			if !slices.Contains(v.algs, a) {
+				v.algs = append(v.algs, a)
+			}
+		}
 	}
-	if len(set.keys) == 0 {
+	if len(v.keys) == 0 {
 		return nil, errors.New("fanfare: no PEM public key found")
 	}
-	return &pemVerifier{set: set}, nil
+	return v, nil
 }
 
-type pemVerifier struct{ set keySet }
+type pemVerifier struct {
+	keys []jwt.VerificationKey
+	algs []string // every algorithm some key verifies
+}
 
-func (v *pemVerifier) Algorithms() []string { return v.set.algorithms() }
+func (v *pemVerifier) Algorithms() []string { return v.algs }
 func (v *pemVerifier) Keyfunc(t *jwt.Token) (any, error) {
-	key, _, err := v.set.lookup(t, false)
-	return key, err
+	return keysFor(v.keys, t.Method.Alg())
 }
 
-// keyEntry is one verification key and the algorithms it may verify.
-type keyEntry struct {
-	kid  string
-	key  any
-	algs []string
-}
+var (
+	es256 = []string{"ES256"}
+	es384 = []string{"ES384"}
+	es512 = []string{"ES512"}
+	eddsa = []string{"EdDSA"}
+)
 
-// newKeyEntry pins key to the algorithms of its type; alg, when not empty,
-// narrows them to one.
-func newKeyEntry(kid string, key any, alg string) (keyEntry, error) {
-	var algs []string
+// keyAlgorithms returns the algorithms a public key may verify: this pins
+// every key to its own kind, so no key verifies an algorithm of another
+// (an RSA key never verifies HS256 or ES256). Keys of other types, other
+// curves or RSA keys under 2048 bits are an error.
+func keyAlgorithms(key any) ([]string, error) {
 	switch k := key.(type) {
 	case *ecdsa.PublicKey:
 		switch k.Curve {
 		case elliptic.P256():
-			algs = []string{"ES256"}
+			return es256, nil
 		case elliptic.P384():
-			algs = []string{"ES384"}
+			return es384, nil
 		case elliptic.P521():
-			algs = []string{"ES512"}
-		default:
-			return keyEntry{}, errors.New("fanfare: unsupported ECDSA curve")
+			return es512, nil
 		}
+		return nil, errors.New("fanfare: unsupported ECDSA curve")
 	case ed25519.PublicKey:
-		algs = []string{"EdDSA"}
+		return eddsa, nil
 	case *rsa.PublicKey:
 		if k.N.BitLen() < 2048 {
-			return keyEntry{}, fmt.Errorf("fanfare: RSA key of %d bits; at least 2048 are required", k.N.BitLen())
+			return nil, fmt.Errorf("fanfare: RSA key of %d bits; at least 2048 are required", k.N.BitLen())
 		}
-		algs = rsaAlgorithms
-	default:
-		return keyEntry{}, fmt.Errorf("fanfare: unsupported public key type %T", key)
+		return rsaAlgorithms, nil
 	}
-	if alg != "" {
-		if !slices.Contains(algs, alg) {
-			return keyEntry{}, fmt.Errorf("fanfare: key declares alg %q, which its type cannot verify", truncate(alg, 16))
-		}
-		algs = []string{alg}
-	}
-	return keyEntry{kid: kid, key: key, algs: algs}, nil
+	return nil, fmt.Errorf("fanfare: unsupported public key type %T", key)
 }
 
-// keySet is an immutable set of keys.
-type keySet struct{ keys []keyEntry }
-
-func (s *keySet) algorithms() []string {
-	var algs []string
-	for _, e := range s.keys {
-		for _, a := range e.algs {
-			if !slices.Contains(algs, a) {
-				algs = append(algs, a)
-			}
-		}
-	}
-	return algs
+// keyVerifies reports whether key may verify alg.
+func keyVerifies(key any, alg string) bool {
+	algs, err := keyAlgorithms(key)
+	return err == nil && slices.Contains(algs, alg)
 }
 
-var errUnknownKID = errors.New("fanfare: no key with the token's kid")
-
-// lookup returns the key(s) for t's algorithm. With byKID, a token naming a
-// kid gets only the key with that kid (unknownKID reports there is none);
-// a token without kid gets every key of its algorithm.
-func (s *keySet) lookup(t *jwt.Token, byKID bool) (key any, unknownKID bool, err error) {
-	alg := t.Method.Alg()
-	kid, _ := t.Header["kid"].(string)
-	if byKID && kid != "" {
-		for _, e := range s.keys {
-			if e.kid != kid {
-				continue
-			}
-			if !slices.Contains(e.algs, alg) {
-				return nil, false, fmt.Errorf("fanfare: key %q does not verify %s", truncate(kid, 40), alg)
-			}
-			return e.key, false, nil
-		}
-		return nil, true, errUnknownKID
-	}
+// keysFor returns the keys that may verify alg: one key, or a
+// jwt.VerificationKeySet of several (at most maxTriedKeys, so a token
+// without kid costs a bounded number of signature checks).
+func keysFor(keys []jwt.VerificationKey, alg string) (any, error) {
+	var first any
 	n := 0
-	for _, e := range s.keys {
-		if slices.Contains(e.algs, alg) {
+	for _, k := range keys {
+		if keyVerifies(k, alg) {
 			if n == 0 {
-				key = e.key
+				first = k
 			}
 			n++
 		}
 	}
 	switch n {
 	case 0:
-		return nil, false, fmt.Errorf("fanfare: no key verifies %s", alg)
+		return nil, fmt.Errorf("fanfare: no key verifies %s", alg)
 	case 1:
-		return key, false, nil
+		return first, nil
 	}
-	set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, 0, n)}
-	for _, e := range s.keys {
-		if slices.Contains(e.algs, alg) {
-			set.Keys = append(set.Keys, e.key)
+	set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, 0, min(n, maxTriedKeys))}
+	for _, k := range keys {
+		if len(set.Keys) < maxTriedKeys && keyVerifies(k, alg) {
+			set.Keys = append(set.Keys, k)
 		}
 	}
-	return set, false, nil
+	return set, nil
 }
+
+// maxTriedKeys bounds the keys one token is tried against.
+const maxTriedKeys = 64
 
 // JWKSOptions configures [NewJWKSVerifier].
 type JWKSOptions struct {
-	// HTTPClient fetches the key set. Default: a client with the library's
-	// transport and a 10s timeout.
+	// HTTPClient fetches the key set. The verifier uses a copy whose
+	// transport fails any response past 512 KiB, and whose Timeout, when
+	// zero, is 10s; the Timeout bounds every fetch. Default: a client with
+	// the library's transport.
 	HTTPClient *http.Client
 	// RefreshInterval is how often the key set is fetched in the
 	// background. Default: 15m.
 	RefreshInterval time.Duration
 	// UnknownKIDInterval is the least time between two fetches caused by
-	// tokens naming an unknown kid (a key rotation). Tokens with an unknown
-	// kid in between are refused without a fetch, so forged kids cannot
-	// make the verifier hammer the key server. Default: 30s.
+	// tokens naming an unknown kid (a key rotation). A token with an unknown
+	// kid waits at most the client's Timeout for its turn, else is refused
+	// without a fetch, so forged kids cannot make the verifier hammer the
+	// key server. Default: 30s.
 	UnknownKIDInterval time.Duration
-	// Clock tells the time for UnknownKIDInterval. Default: time.Now.
-	Clock func() time.Time
-	// Logger receives failed background refreshes. Default: slog.Default().
+	// Logger receives failed refreshes. Default: slog.Default().
 	Logger *slog.Logger
 }
 
 // JWKSVerifier verifies tokens with the public keys of a JSON Web Key Set
-// (RFC 7517) fetched over HTTPS and kept fresh in the background. Keys of
-// type EC (P-256, P-384, P-521), OKP (Ed25519) and RSA (≥ 2048 bits) with
-// use "sig" or no use are kept; symmetric ("oct") keys are ignored, since a
-// published secret would let anyone mint tokens. A key's "alg", when
-// present, pins it to that algorithm. A token naming a kid is verified with
-// that key only; a kid not in the set triggers one rate-limited refetch.
+// (RFC 7517) fetched over HTTPS and kept fresh in the background, through
+// github.com/MicahParks/keyfunc. Keys of type EC (P-256, P-384, P-521), OKP
+// (Ed25519) and RSA (≥ 2048 bits) with use "sig" or no use verify tokens;
+// symmetric ("oct") keys are never used, since a published secret would let
+// anyone mint tokens. A key's "alg", when present, pins it to that
+// algorithm. A token naming a kid is verified with that key only; a kid not
+// in the set triggers a rate-limited refetch. A fetched set holding a
+// malformed key is refused whole and the keys in use are kept.
 //
 // It is safe for concurrent use. Stop its background refresh with Close or
 // by cancelling the context given to NewJWKSVerifier.
 type JWKSVerifier struct {
 	url    string
+	kf     keyfunc.Keyfunc
+	fetch  jwkset.HTTPClientStorageOptions // one fetch into the key storage
 	hc     *http.Client
-	clock  func() time.Time
+	ownHC  bool // hc's transport is ours: Close closes its idle connections
 	logger *slog.Logger
-	every  time.Duration
-	gap    time.Duration
 
-	ownHC bool // hc is ours: Close closes its idle connections
-
-	keys      atomic.Pointer[keySet]
-	refreshMu sync.Mutex // one unknown-kid fetch at a time
-	lastKID   time.Time  // last unknown-kid fetch, under refreshMu
-
-	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -280,15 +252,12 @@ type JWKSVerifier struct {
 // maxJWKSBytes bounds a fetched key set; real sets are a few kilobytes.
 const maxJWKSBytes = 512 << 10
 
-// maxJWKSKeys bounds the keys kept from one set.
-const maxJWKSKeys = 64
-
 // NewJWKSVerifier fetches the key set at jwksURL (https, or http on a
 // loopback host) and returns a verifier that refreshes it every
 // RefreshInterval until ctx is cancelled or Close is called. The first fetch
-// is bounded by ctx; its failure, or a set without a usable key, is an error.
-// ctx lives as long as the verifier: do not pass a request's or a short
-// timeout's context.
+// is bounded by ctx and the client's Timeout; its failure, or a set without
+// a usable key, is an error. ctx lives as long as the verifier: do not pass
+// a request's or a short timeout's context.
 func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JWKSVerifier, error) {
 	u, err := url.Parse(jwksURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
@@ -297,30 +266,91 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 	if opts.RefreshInterval < 0 || opts.UnknownKIDInterval < 0 {
 		return nil, errors.New("fanfare: negative JWKS refresh interval")
 	}
-	v := &JWKSVerifier{
-		url:    u.String(),
-		hc:     opts.HTTPClient,
-		clock:  opts.Clock,
-		logger: opts.Logger,
-		every:  orDefault(opts.RefreshInterval, 15*time.Minute),
-		gap:    orDefault(opts.UnknownKIDInterval, 30*time.Second),
-		done:   make(chan struct{}),
-	}
-	if v.hc == nil {
-		v.hc, v.ownHC = &http.Client{Transport: NewTransport(), Timeout: 10 * time.Second}, true
-	}
-	if v.clock == nil {
-		v.clock = time.Now
-	}
-	if err := v.Refresh(ctx); err != nil {
+	v := &JWKSVerifier{url: u.String(), logger: opts.Logger, done: make(chan struct{})}
+	v.hc, v.ownHC = jwksClient(opts.HTTPClient)
+	ctx, v.cancel = context.WithCancel(ctx)
+	fail := func(err error) (*JWKSVerifier, error) {
+		v.cancel()
 		if v.ownHC {
 			v.hc.CloseIdleConnections()
 		}
 		return nil, err
 	}
-	v.ctx, v.cancel = context.WithCancel(ctx)
-	go v.refreshLoop()
+
+	store := jwkset.NewMemoryStorage()
+	v.fetch = jwkset.HTTPClientStorageOptions{
+		Client:      v.hc,
+		Ctx:         ctx,
+		HTTPTimeout: v.hc.Timeout,
+		Storage:     store,
+		// Unknown-kid refetches report their failures here.
+		RefreshErrorHandler: func(_ context.Context, err error) {
+			v.log().Warn("fanfare: JWKS refresh for an unknown kid failed", "url", v.url, "error", err)
+		},
+	}
+	// Without RefreshInterval, jwkset starts no goroutine: the fetch is
+	// done before it returns, and our own loop refreshes, so Close can wait
+	// for it.
+	remote, err := jwkset.NewStorageFromHTTP(v.url, v.fetch)
+	if err != nil {
+		return fail(fetchError(err))
+	}
+	if keys, _ := store.KeyReadAll(ctx); !slices.ContainsFunc(keys, usableJWK) {
+		return fail(errors.New("fanfare: JWKS: no usable signature key"))
+	}
+	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+		HTTPURLs:       map[string]jwkset.Storage{v.url: remote},
+		PrioritizeHTTP: true, // the given storage is empty: skip it
+		// A burst of 1: the first unknown kid fetches at once, the next
+		// after UnknownKIDInterval. Waiting past the Timeout is refused.
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(orDefault(opts.UnknownKIDInterval, 30*time.Second)), 1),
+		RateLimitWaitMax:  v.hc.Timeout,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("fanfare: JWKS: %w", err))
+	}
+	v.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: client, UseWhitelist: signatureUses})
+	if err != nil {
+		return fail(fmt.Errorf("fanfare: JWKS: %w", err))
+	}
+	go v.refreshLoop(ctx, orDefault(opts.RefreshInterval, 15*time.Minute))
 	return v, nil
+}
+
+// signatureUses are the JWK "use" values of keys that verify tokens.
+var signatureUses = []jwkset.USE{jwkset.UseSig, ""}
+
+// usableJWK reports whether k can verify some token.
+func usableJWK(k jwkset.JWK) bool {
+	_, err := keyAlgorithms(publicOf(k.Key()))
+	return err == nil && slices.Contains(signatureUses, k.Marshal().USE)
+}
+
+// publicOf returns the public half of a private key; other keys as they are.
+func publicOf(key any) any {
+	if p, ok := key.(interface{ Public() crypto.PublicKey }); ok {
+		return p.Public()
+	}
+	return key
+}
+
+// jwksClient returns the client for fetching key sets: a copy of hc (or of
+// a default client) whose responses are capped at maxJWKSBytes, since
+// jwkset decodes the body as it comes, and whose Timeout is set.
+func jwksClient(hc *http.Client) (c *http.Client, own bool) {
+	if hc == nil {
+		hc, own = &http.Client{Transport: NewTransport()}, true
+	}
+	cp := *hc
+	base := cp.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	cp.Transport = cappedTransport{base: base, max: maxJWKSBytes}
+	if cp.Timeout == 0 {
+		cp.Timeout = 10 * time.Second
+	}
+	return &cp, own
 }
 
 // Algorithms implements [Verifier]: every public-key algorithm, since the set
@@ -329,44 +359,48 @@ func (v *JWKSVerifier) Algorithms() []string { return publicAlgorithms }
 
 // Keyfunc implements [Verifier].
 func (v *JWKSVerifier) Keyfunc(t *jwt.Token) (any, error) {
-	key, unknown, err := v.keys.Load().lookup(t, true)
-	if !unknown {
-		return key, err
+	key, err := v.kf.Keyfunc(t)
+	if err != nil {
+		if errors.Is(err, jwkset.ErrKeyNotFound) {
+			return nil, errUnknownKID
+		}
+		return nil, fmt.Errorf("fanfare: JWKS: %w", err)
 	}
-	v.refreshMu.Lock()
-	defer v.refreshMu.Unlock()
-	// Another request may have fetched the new key while this one waited.
-	if key, unknown, err = v.keys.Load().lookup(t, true); !unknown {
-		return key, err
+	alg := t.Method.Alg()
+	if set, ok := key.(jwt.VerificationKeySet); ok {
+		return keysFor(set.Keys, alg)
 	}
-	now := v.clock()
-	if !v.lastKID.IsZero() && now.Sub(v.lastKID) < v.gap {
-		return nil, err
+	if !keyVerifies(key, alg) {
+		return nil, fmt.Errorf("fanfare: the key named by the token's kid does not verify %s", alg)
 	}
-	v.lastKID = now
-	ctx, cancel := context.WithTimeout(v.ctx, 10*time.Second)
-	defer cancel()
-	if rerr := v.Refresh(ctx); rerr != nil {
-		v.log().Warn("fanfare: JWKS refresh for an unknown kid failed", "url", v.url, "error", rerr)
-		return nil, err
-	}
-	key, _, err = v.keys.Load().lookup(t, true)
-	return key, err
+	return key, nil
 }
+
+var errUnknownKID = errors.New("fanfare: no key with the token's kid")
 
 // Refresh fetches the key set now. On failure the keys in use are kept.
 func (v *JWKSVerifier) Refresh(ctx context.Context) error {
-	set, err := v.fetch(ctx)
-	if err != nil {
-		return err
+	o := v.fetch
+	o.Ctx = ctx
+	if _, err := jwkset.NewStorageFromHTTP(v.url, o); err != nil {
+		return fetchError(err)
 	}
-	v.keys.Store(set)
 	return nil
+}
+
+// fetchError drops jwkset's "first HTTP request" wrapping: every Refresh
+// is a first request to jwkset.
+func fetchError(err error) error {
+	if inner := errors.Unwrap(err); inner != nil {
+		err = inner
+	}
+	return fmt.Errorf("fanfare: JWKS: %w", err)
 }
 
 // Close stops the background refresh, waits for it to end and closes the
 // idle connections of the default HTTP client. The verifier keeps verifying
-// with the keys it has. Close is idempotent.
+// with the keys it has, without refetching for unknown kids. Close is
+// idempotent.
 func (v *JWKSVerifier) Close() error {
 	v.cancel()
 	<-v.done
@@ -383,139 +417,62 @@ func (v *JWKSVerifier) log() *slog.Logger {
 	return slog.Default()
 }
 
-func (v *JWKSVerifier) refreshLoop() {
+func (v *JWKSVerifier) refreshLoop(ctx context.Context, every time.Duration) {
 	defer close(v.done)
-	t := time.NewTicker(v.every)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-v.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(v.ctx, 10*time.Second)
-			if err := v.Refresh(ctx); err != nil && v.ctx.Err() == nil {
+			if err := v.Refresh(ctx); err != nil && ctx.Err() == nil {
 				v.log().Warn("fanfare: JWKS refresh failed; keeping the current keys", "url", v.url, "error", err)
 			}
-			cancel()
 		}
 	}
 }
 
-func (v *JWKSVerifier) fetch(ctx context.Context) (*keySet, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.url, nil)
+// cappedTransport fails a response whose body exceeds max bytes.
+type cappedTransport struct {
+	base http.RoundTripper
+	max  int64
+}
+
+func (t cappedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
 	if err != nil {
-		return nil, fmt.Errorf("fanfare: JWKS: %w", err)
+		return nil, err
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := v.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fanfare: JWKS: %w", err)
+	if resp.ContentLength > t.max {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: it exceeds %d bytes", errBodyTooLarge, t.max)
 	}
-	defer resp.Body.Close()
-	raw, err := readCapped(resp.Body, maxJWKSBytes)
-	if err != nil {
-		return nil, fmt.Errorf("fanfare: JWKS: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fanfare: JWKS: status %d", resp.StatusCode)
-	}
-	return parseJWKS(raw)
+	resp.Body = &cappedBody{ReadCloser: resp.Body, left: t.max, max: t.max}
+	return resp, nil
 }
 
-// jwk is one JSON Web Key (RFC 7517, RFC 7518 §6, RFC 8037).
-type jwk struct {
-	Kty string `json:"kty"`
-	Kid string `json:"kid"`
-	Use string `json:"use"`
-	Alg string `json:"alg"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-	N   string `json:"n"`
-	E   string `json:"e"`
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach base.
+func (t cappedTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
-// parseJWKS keeps the usable signature keys of a set; keys it cannot use are
-// skipped, and a set with none is an error.
-func parseJWKS(raw []byte) (*keySet, error) {
-	var doc struct {
-		Keys []jwk `json:"keys"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, errors.New("fanfare: JWKS: not a JSON key set")
-	}
-	set := &keySet{}
-	var skipped []error
-	for _, k := range doc.Keys {
-		if len(set.keys) == maxJWKSKeys {
-			break
-		}
-		if k.Use != "" && k.Use != "sig" {
-			continue
-		}
-		key, err := k.publicKey()
-		if err == nil {
-			var e keyEntry
-			if e, err = newKeyEntry(k.Kid, key, k.Alg); err == nil {
-				set.keys = append(set.keys, e)
-				continue
-			}
-		}
-		if k.Kty != "oct" { // symmetric keys are skipped on purpose
-			skipped = append(skipped, err)
-		}
-	}
-	if len(set.keys) == 0 {
-		return nil, errors.Join(append([]error{errors.New("fanfare: JWKS: no usable signature key")}, skipped...)...)
-	}
-	return set, nil
+// cappedBody is readCapped as a reader: past max bytes, Read fails.
+type cappedBody struct {
+	io.ReadCloser
+	left, max int64
 }
 
-var b64 = base64.RawURLEncoding
-
-func (k jwk) publicKey() (any, error) {
-	switch k.Kty {
-	case "EC":
-		var curve elliptic.Curve
-		var check ecdh.Curve
-		switch k.Crv {
-		case "P-256":
-			curve, check = elliptic.P256(), ecdh.P256()
-		case "P-384":
-			curve, check = elliptic.P384(), ecdh.P384()
-		case "P-521":
-			curve, check = elliptic.P521(), ecdh.P521()
-		default:
-			return nil, fmt.Errorf("fanfare: JWKS: unsupported EC curve %q", truncate(k.Crv, 16))
-		}
-		size := (curve.Params().BitSize + 7) / 8
-		x, errX := b64.DecodeString(k.X)
-		y, errY := b64.DecodeString(k.Y)
-		if errX != nil || errY != nil || len(x) != size || len(y) != size {
-			return nil, errors.New("fanfare: JWKS: malformed EC key")
-		}
-		// crypto/ecdh refuses points not on the curve.
-		if _, err := check.NewPublicKey(append(append([]byte{4}, x...), y...)); err != nil {
-			return nil, errors.New("fanfare: JWKS: EC point is not on the curve")
-		}
-		return &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
-	case "OKP":
-		x, err := b64.DecodeString(k.X)
-		if k.Crv != "Ed25519" || err != nil || len(x) != ed25519.PublicKeySize {
-			return nil, errors.New("fanfare: JWKS: unsupported or malformed OKP key")
-		}
-		return ed25519.PublicKey(x), nil
-	case "RSA":
-		n, errN := b64.DecodeString(k.N)
-		e, errE := b64.DecodeString(k.E)
-		if errN != nil || errE != nil || len(n) == 0 || len(e) == 0 || len(e) > 4 {
-			return nil, errors.New("fanfare: JWKS: malformed RSA key")
-		}
-		exp := int(new(big.Int).SetBytes(e).Int64())
-		if exp < 3 || exp%2 == 0 {
-			return nil, errors.New("fanfare: JWKS: bad RSA exponent")
-		}
-		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}, nil
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one byte past the cap tells "too large" from "exactly max"
 	}
-	return nil, fmt.Errorf("fanfare: JWKS: unsupported key type %q", truncate(k.Kty, 16))
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n - 1, fmt.Errorf("%w: it exceeds %d bytes", errBodyTooLarge, b.max)
+	}
+	return n, err
 }

@@ -12,11 +12,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,8 +29,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	fanfare "github.com/waitify-io/fanfare-go"
+	"github.com/waitify-io/fanfare-go/fanfaretest"
 )
 
 // admVerifies reports whether a local-only middleware with v admits token.
@@ -152,6 +157,7 @@ type jwksServer struct {
 	mu      sync.Mutex
 	keys    []map[string]string
 	status  int
+	fetched []time.Time
 	fetches atomic.Int32
 }
 
@@ -159,14 +165,22 @@ func newJWKSServer(t *testing.T, keys ...map[string]string) *jwksServer {
 	t.Helper()
 	s := &jwksServer{keys: keys, status: http.StatusOK}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.fetches.Add(1)
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		s.fetched = append(s.fetched, time.Now())
+		s.fetches.Add(1)
 		w.WriteHeader(s.status)
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": s.keys})
 	}))
 	t.Cleanup(s.Close)
 	return s
+}
+
+// times returns when each fetch arrived.
+func (s *jwksServer) times() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.fetched)
 }
 
 func (s *jwksServer) set(keys ...map[string]string) {
@@ -191,21 +205,85 @@ func rsaJWK(kid string, pub *rsa.PublicKey, alg string) map[string]string {
 	return map[string]string{"kty": "RSA", "kid": kid, "alg": alg, "n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes())}
 }
 
-func TestJWKSVerifier(t *testing.T) {
+// jwksVerifier builds a verifier for url that is closed with the test.
+func jwksVerifier(t *testing.T, url string, opts fanfare.JWKSOptions) *fanfare.JWKSVerifier {
+	t.Helper()
+	v, err := fanfare.NewJWKSVerifier(context.Background(), url, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = v.Close() })
+	return v
+}
+
+// TestJWKSVerifierEmulator verifies the emulator's tokens with the key set it
+// publishes, and keeps the keys through every fault of its JWKS endpoint.
+func TestJWKSVerifierEmulator(t *testing.T) {
 	k := admKeys()
 	ctx := context.Background()
+	srv := fanfaretest.NewServer(fanfaretest.Options{Clock: newAdmClock(admEpoch).Now})
+	defer srv.Close()
+	v := jwksVerifier(t, srv.JWKSURL(), fanfare.JWKSOptions{HTTPClient: &http.Client{Timeout: 200 * time.Millisecond}})
+	require.Equal(t, 1, srv.Calls(fanfaretest.EndpointJWKS))
+
+	admitted := srv.Admit(admQueue, "c_v")
+	pubPEM := srv.PublicKeyPEM()
+	claims := admValidClaims()
+	tests := []struct {
+		name  string
+		token string
+		want  int
+	}{
+		{"a token the emulator signed", admitted, 200},
+		{"another key under the emulator's kid", admSign(t, jwt.SigningMethodES256, k.ec, claims, srv.KeyID()), 403},
+		{"another key, no kid", admSign(t, jwt.SigningMethodES256, k.ec, claims, ""), 403},
+		{"confusion: HS256 keyed with the published PEM", admSign(t, jwt.SigningMethodHS256, pubPEM, claims, srv.KeyID()), 403},
+		{"confusion: HS256 keyed with the PEM, no kid", admSign(t, jwt.SigningMethodHS256, pubPEM, claims, ""), 403},
+		{"alg none", admSign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims, srv.KeyID()), 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, admVerifies(t, v, tc.token))
+		})
+	}
+
+	faults := []struct {
+		name  string
+		fault fanfaretest.Fault
+		want  string
+	}{
+		{"oversized", fanfaretest.Fault{Oversized: true}, "exceeds 524288 bytes"},
+		{"malformed", fanfaretest.Fault{Malformed: true}, "decode"},
+		{"503", fanfaretest.Fault{Status: http.StatusServiceUnavailable}, "503"},
+		{"dropped", fanfaretest.Fault{Drop: true}, "EOF"},
+		{"slow", fanfaretest.Fault{Latency: time.Minute}, timedOut},
+	}
+	for _, tc := range faults {
+		t.Run("refresh fails, keys stay: "+tc.name, func(t *testing.T) {
+			srv.InjectFault(fanfaretest.EndpointJWKS, tc.fault)
+			defer srv.ClearFaults()
+			start := time.Now()
+			err := v.Refresh(ctx)
+			require.Error(t, err)
+			assert.Less(t, time.Since(start), 5*time.Second, "the client's Timeout bounds the fetch")
+			assert.True(t, strings.HasPrefix(err.Error(), "fanfare: JWKS: "), err.Error())
+			assertFetchError(t, err, tc.want)
+			assert.Equal(t, 200, admVerifies(t, v, admitted))
+		})
+	}
+}
+
+func TestJWKSVerifier(t *testing.T) {
+	k := admKeys()
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	require.NoError(t, err)
 	srv := newJWKSServer(t,
 		ecJWK("ec-1", &k.ec.PublicKey),
 		edJWK("ed-1", k.ed.Public().(ed25519.PublicKey)),
 		rsaJWK("rsa-1", &k.rsa.PublicKey, "RS256"),
+		rsaJWK("rsa-small", &small.PublicKey, ""),
 		map[string]string{"kty": "oct", "kid": "hmac-1", "k": b64(k.hmac)},
-		map[string]string{"kty": "EC", "crv": "P-256", "kid": "off-curve", "x": b64(make([]byte, 32)), "y": b64(make([]byte, 32))},
-		map[string]string{"kty": "EC", "crv": "P-256", "kid": "enc-1", "use": "enc", "x": "AA", "y": "AA"},
+		withUse(ecJWK("enc-1", &k.ec2.PublicKey), "enc"),
 	)
-	clk := newAdmClock(admEpoch)
-	v, err := fanfare.NewJWKSVerifier(ctx, srv.URL, fanfare.JWKSOptions{Clock: clk.Now, RefreshInterval: time.Hour})
-	require.NoError(t, err)
-	defer v.Close()
+	v := jwksVerifier(t, srv.URL, fanfare.JWKSOptions{UnknownKIDInterval: time.Hour})
 	require.EqualValues(t, 1, srv.fetches.Load())
 
 	claims := admValidClaims()
@@ -219,49 +297,95 @@ func TestJWKSVerifier(t *testing.T) {
 		{"ES256 with its kid", jwt.SigningMethodES256, k.ec, "ec-1", 200},
 		{"ES256 without kid", jwt.SigningMethodES256, k.ec, "", 200},
 		{"EdDSA with its kid", jwt.SigningMethodEdDSA, k.ed, "ed-1", 200},
+		{"EdDSA without kid", jwt.SigningMethodEdDSA, k.ed, "", 200},
 		{"RS256 with its kid", jwt.SigningMethodRS256, k.rsa, "rsa-1", 200},
 		{"PS256 on a key pinned to RS256", jwt.SigningMethodPS256, k.rsa, "rsa-1", 403},
+		{"RS256 by a 1024-bit key", jwt.SigningMethodRS256, small, "rsa-small", 403},
+		{"RS256 by a 1024-bit key, no kid", jwt.SigningMethodRS256, small, "", 403},
 		{"ES256 naming the Ed25519 kid", jwt.SigningMethodES256, k.ec, "ed-1", 403},
 		{"ES256 by an untrusted key", jwt.SigningMethodES256, k.ec2, "ec-1", 403},
+		{"ES256 by a key published for encryption", jwt.SigningMethodES256, k.ec2, "enc-1", 403},
+		{"ES256 by a key published for encryption, no kid", jwt.SigningMethodES256, k.ec2, "", 403},
 		{"HS256 with the published oct key", jwt.SigningMethodHS256, k.hmac, "hmac-1", 403},
+		{"HS256 with the published oct key, no kid", jwt.SigningMethodHS256, k.hmac, "", 403},
 		{"HS256 keyed with the EC JWK", jwt.SigningMethodHS256, []byte(fmt.Sprint(ecJWK("ec-1", &k.ec.PublicKey))), "ec-1", 403},
 		{"alg none", jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "ec-1", 403},
-		{"the off-curve key was dropped", jwt.SigningMethodES256, k.ec, "off-curve", 403},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, admVerifies(t, v, admSign(t, tc.method, tc.key, claims, tc.kid)))
 		})
 	}
-
-	t.Run("unknown kid: one rate-limited refetch", func(t *testing.T) {
-		clk.Advance(31 * time.Second) // "off-curve" above was an unknown kid too
-		before := srv.fetches.Load()
-		unknown := admSign(t, jwt.SigningMethodES256, k.ec2, claims, "ec-2")
-		assert.Equal(t, 403, admVerifies(t, v, unknown))
-		assert.Equal(t, before+1, srv.fetches.Load(), "refetched once")
-		for range 20 {
-			assert.Equal(t, 403, admVerifies(t, v, unknown))
+	require.EqualValues(t, 1, srv.fetches.Load(), "only known kids so far")
+	t.Run("Keyfunc pins each key to its kind", func(t *testing.T) {
+		for _, m := range []jwt.SigningMethod{jwt.SigningMethodHS256, jwt.SigningMethodES384, jwt.SigningMethodPS256} {
+			_, err := v.Keyfunc(&jwt.Token{Method: m, Header: map[string]any{"alg": m.Alg(), "kid": "ec-1"}})
+			assert.Error(t, err, m.Alg())
+			_, err = v.Keyfunc(&jwt.Token{Method: m, Header: map[string]any{"alg": m.Alg()}})
+			assert.Error(t, err, m.Alg())
 		}
-		assert.Equal(t, before+1, srv.fetches.Load(), "no refetch within UnknownKIDInterval")
+	})
+}
 
-		// Rotation: the new key appears; after the interval, its first
-		// token refetches and passes.
+func withUse(jwk map[string]string, use string) map[string]string {
+	jwk["use"] = use
+	return jwk
+}
+
+func TestJWKSVerifierUnknownKID(t *testing.T) {
+	k := admKeys()
+	claims := admValidClaims()
+	rotated := admSign(t, jwt.SigningMethodES256, k.ec2, claims, "ec-2")
+
+	t.Run("one refetch, then refused without a fetch", func(t *testing.T) {
+		srv := newJWKSServer(t, ecJWK("ec-1", &k.ec.PublicKey))
+		v := jwksVerifier(t, srv.URL, fanfare.JWKSOptions{UnknownKIDInterval: time.Hour})
+		assert.Equal(t, 403, admVerifies(t, v, rotated))
+		require.EqualValues(t, 2, srv.fetches.Load(), "the unknown kid refetched once")
+
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() { assert.Equal(t, 403, admVerifies(t, v, rotated)) })
+		}
+		wg.Wait()
+		assert.Less(t, time.Since(start), 5*time.Second, "refused at once, not queued for the limiter")
+		assert.EqualValues(t, 2, srv.fetches.Load(), "no refetch within UnknownKIDInterval")
+
+		// The key appears, but the interval is not over: still refused
+		// without a fetch until an explicit Refresh.
 		srv.set(ecJWK("ec-1", &k.ec.PublicKey), ecJWK("ec-2", &k.ec2.PublicKey))
-		clk.Advance(31 * time.Second)
-		assert.Equal(t, 200, admVerifies(t, v, unknown))
-		assert.Equal(t, before+2, srv.fetches.Load())
-		assert.Equal(t, 200, admVerifies(t, v, unknown))
-		assert.Equal(t, before+2, srv.fetches.Load(), "known now: no fetch")
+		assert.Equal(t, 403, admVerifies(t, v, rotated))
+		assert.EqualValues(t, 2, srv.fetches.Load())
+		require.NoError(t, v.Refresh(context.Background()))
+		assert.Equal(t, 200, admVerifies(t, v, rotated))
+		assert.EqualValues(t, 3, srv.fetches.Load())
 	})
 
-	t.Run("a failed refresh keeps the keys", func(t *testing.T) {
-		srv.mu.Lock()
-		srv.status = http.StatusInternalServerError
-		srv.mu.Unlock()
-		defer func() { srv.mu.Lock(); srv.status = http.StatusOK; srv.mu.Unlock() }()
-		require.Error(t, v.Refresh(ctx))
+	t.Run("rotation after the interval", func(t *testing.T) {
+		const gap = 50 * time.Millisecond
+		srv := newJWKSServer(t, ecJWK("ec-1", &k.ec.PublicKey))
+		v := jwksVerifier(t, srv.URL, fanfare.JWKSOptions{UnknownKIDInterval: gap})
+		start := time.Now() // before the limiter's first turn
+		assert.Equal(t, 403, admVerifies(t, v, rotated))
+		require.EqualValues(t, 2, srv.fetches.Load())
+
+		srv.set(ecJWK("ec-1", &k.ec.PublicKey), ecJWK("ec-2", &k.ec2.PublicKey))
+		assert.Equal(t, 200, admVerifies(t, v, rotated), "waits for its turn, refetches, passes")
+		require.EqualValues(t, 3, srv.fetches.Load())
+		assert.GreaterOrEqual(t, srv.times()[2].Sub(start), gap, "the second refetch waited for UnknownKIDInterval")
+		assert.Equal(t, 200, admVerifies(t, v, rotated))
+		assert.EqualValues(t, 3, srv.fetches.Load(), "known now: no fetch")
 		assert.Equal(t, 200, admVerifies(t, v, admSign(t, jwt.SigningMethodES256, k.ec, claims, "ec-1")))
+	})
+
+	t.Run("a revoked key stops verifying", func(t *testing.T) {
+		srv := newJWKSServer(t, ecJWK("ec-1", &k.ec.PublicKey), ecJWK("ec-2", &k.ec2.PublicKey))
+		v := jwksVerifier(t, srv.URL, fanfare.JWKSOptions{UnknownKIDInterval: time.Hour})
+		assert.Equal(t, 200, admVerifies(t, v, rotated))
+		srv.set(ecJWK("ec-1", &k.ec.PublicKey))
+		require.NoError(t, v.Refresh(context.Background()))
+		assert.Equal(t, 403, admVerifies(t, v, rotated))
 	})
 }
 
@@ -289,45 +413,164 @@ func TestJWKSVerifierBackgroundRefresh(t *testing.T) {
 	assert.Equal(t, 200, admVerifies(t, v, tok), "keys stay usable after Close")
 }
 
+func TestJWKSVerifierCloseLeavesNothingRunning(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	k := admKeys()
+	srv := newJWKSServer(t, ecJWK("ec-1", &k.ec.PublicKey))
+	v, err := fanfare.NewJWKSVerifier(context.Background(), srv.URL, fanfare.JWKSOptions{RefreshInterval: time.Millisecond})
+	require.NoError(t, err)
+	assert.Equal(t, 403, admVerifies(t, v, admSign(t, jwt.SigningMethodES256, k.ec2, admValidClaims(), "ec-2")))
+	require.Eventually(t, func() bool { return srv.fetches.Load() >= 4 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, v.Close())
+	fetches := srv.fetches.Load()
+	srv.Close()
+	goleak.VerifyNone(t, ignore)
+	assert.Equal(t, fetches, srv.fetches.Load(), "no fetch after Close")
+}
+
 func TestNewJWKSVerifierRefuses(t *testing.T) {
 	k := admKeys()
 	ctx := context.Background()
+	serve := func(t *testing.T, h http.HandlerFunc) string {
+		s := httptest.NewServer(h)
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	big := `{"keys":[],"pad":"` + strings.Repeat("x", 1<<20) + `"}`
 	tests := []struct {
-		name   string
-		url    func(t *testing.T) string
-		want   string
-		status int
+		name string
+		url  func(t *testing.T) string
+		opts fanfare.JWKSOptions
+		want string
 	}{
-		{"plain http to a remote host", func(*testing.T) string { return "http://keys.example.com/jwks.json" }, "must be https", 0},
-		{"not a URL", func(*testing.T) string { return "::" }, "must be https", 0},
+		{"plain http to a remote host", func(*testing.T) string { return "http://keys.example.com/jwks.json" }, fanfare.JWKSOptions{}, "must be https"},
+		{"not a URL", func(*testing.T) string { return "::" }, fanfare.JWKSOptions{}, "must be https"},
+		{"negative interval", func(t *testing.T) string { return newJWKSServer(t).URL }, fanfare.JWKSOptions{UnknownKIDInterval: -1}, "negative"},
 		{"non-200", func(t *testing.T) string {
 			s := newJWKSServer(t, ecJWK("a", &k.ec.PublicKey))
 			s.status = http.StatusNotFound
 			return s.URL
-		}, "status 404", 0},
+		}, fanfare.JWKSOptions{}, "404"},
 		{"no usable key", func(t *testing.T) string {
-			return newJWKSServer(t, map[string]string{"kty": "oct", "k": "AAAA"}).URL
-		}, "no usable signature key", 0},
+			return newJWKSServer(t, map[string]string{"kty": "oct", "k": "AAAA"}, withUse(ecJWK("enc", &k.ec.PublicKey), "enc")).URL
+		}, fanfare.JWKSOptions{}, "no usable signature key"},
+		{"a malformed key spoils the set", func(t *testing.T) string {
+			return newJWKSServer(t, ecJWK("ec-1", &k.ec.PublicKey),
+				map[string]string{"kty": "EC", "crv": "P-256", "kid": "off-curve", "x": b64(make([]byte, 32)), "y": b64(make([]byte, 32))}).URL
+		}, fanfare.JWKSOptions{}, "not on the specified curve"},
 		{"not JSON", func(t *testing.T) string {
-			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) }))
-			t.Cleanup(s.Close)
-			return s.URL
-		}, "not a JSON key set", 0},
-		{"oversized", func(t *testing.T) string {
-			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = w.Write([]byte(`{"keys":[],"pad":"` + strings.Repeat("x", 1<<20) + `"}`))
-			}))
-			t.Cleanup(s.Close)
-			return s.URL
-		}, "exceeds", 0},
-		{"unreachable", func(*testing.T) string { return "http://127.0.0.1:1/jwks.json" }, "fanfare: JWKS", 0},
+			return serve(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) })
+		}, fanfare.JWKSOptions{}, "decode"},
+		{"oversized, streamed", func(t *testing.T) string {
+			return serve(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(big)) })
+		}, fanfare.JWKSOptions{}, "exceeds 524288 bytes"},
+		{"oversized, announced", func(t *testing.T) string {
+			return serve(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+				_, _ = w.Write([]byte(big))
+			})
+		}, fanfare.JWKSOptions{}, "exceeds 524288 bytes"},
+		{"slow", func(t *testing.T) string {
+			release := make(chan struct{})
+			url := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+			})
+			t.Cleanup(func() { close(release) })
+			return url
+		}, fanfare.JWKSOptions{HTTPClient: &http.Client{Timeout: 50 * time.Millisecond}}, timedOut},
+		{"unreachable", func(*testing.T) string { return "http://127.0.0.1:1/jwks.json" }, fanfare.JWKSOptions{}, "fanfare: JWKS"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := fanfare.NewJWKSVerifier(ctx, tc.url(t), fanfare.JWKSOptions{})
+			start := time.Now()
+			v, err := fanfare.NewJWKSVerifier(ctx, tc.url(t), tc.opts)
 			require.Error(t, err)
+			assert.Nil(t, v)
+			assert.Less(t, time.Since(start), 5*time.Second)
 			assert.True(t, strings.HasPrefix(err.Error(), "fanfare: "), err.Error())
-			assert.Contains(t, err.Error(), tc.want)
+			assertFetchError(t, err, tc.want)
 		})
 	}
+}
+
+// timedOut stands for a timeout error in assertFetchError.
+const timedOut = "(timeout)"
+
+// assertFetchError checks that err says want, or is a timeout for timedOut.
+func assertFetchError(t *testing.T, err error, want string) {
+	t.Helper()
+	if want == timedOut {
+		var ne net.Error
+		assert.True(t, errors.As(err, &ne) && ne.Timeout(), "want a timeout, got %v", err)
+		return
+	}
+	assert.Contains(t, err.Error(), want)
+}
+
+// FuzzJWKSVerifier serves arbitrary key sets and checks our rule on top of
+// jwkset's parsing: whatever the set holds, Keyfunc hands out only keys of
+// the token's algorithm's kind, and never a key for HMAC or "none".
+func FuzzJWKSVerifier(f *testing.F) {
+	k := admKeys()
+	set := func(keys ...map[string]string) string {
+		raw, err := json.Marshal(map[string]any{"keys": keys})
+		require.NoError(f, err)
+		return string(raw)
+	}
+	algs := []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "none"}
+	alg := func(name string) uint8 { return uint8(slices.Index(algs, name)) }
+	f.Add(set(ecJWK("a", &k.ec.PublicKey), edJWK("b", k.ed.Public().(ed25519.PublicKey))), alg("ES256"), "a")
+	f.Add(set(rsaJWK("r", &k.rsa.PublicKey, "")), alg("PS512"), "")
+	f.Add(set(map[string]string{"kty": "oct", "kid": "h", "k": b64(k.hmac)}, ecJWK("h2", &k.ec.PublicKey)), alg("HS256"), "h")
+	f.Add(set(ecJWK("a", &k.ec.PublicKey)), alg("EdDSA"), "a")
+	f.Add(`{"keys":[{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}]}`, alg("ES384"), "")
+
+	var body atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(body.Load().(string)))
+	}))
+	defer srv.Close()
+
+	f.Fuzz(func(t *testing.T, jwks string, algIndex uint8, kid string) {
+		alg := algs[int(algIndex)%len(algs)]
+		m := jwt.GetSigningMethod(alg)
+		body.Store(jwks)
+		v, err := fanfare.NewJWKSVerifier(context.Background(), srv.URL, fanfare.JWKSOptions{UnknownKIDInterval: time.Hour})
+		if err != nil {
+			return
+		}
+		defer v.Close()
+		header := map[string]any{"alg": alg}
+		if kid != "" {
+			header["kid"] = kid
+		}
+		key, err := v.Keyfunc(&jwt.Token{Method: m, Header: header})
+		if err != nil {
+			return
+		}
+		keys := []jwt.VerificationKey{key}
+		if s, ok := key.(jwt.VerificationKeySet); ok {
+			keys = s.Keys
+		}
+		require.NotEmpty(t, keys)
+		for _, key := range keys {
+			assert.True(t, fitsAlgorithm(key, alg), "%s got a %T", alg, key)
+		}
+	})
+}
+
+// fitsAlgorithm is the rule, written out plainly: which key types may verify alg.
+func fitsAlgorithm(key any, alg string) bool {
+	switch k := key.(type) {
+	case *ecdsa.PublicKey:
+		return map[string]string{"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}[alg] == k.Curve.Params().Name
+	case ed25519.PublicKey:
+		return alg == "EdDSA"
+	case *rsa.PublicKey:
+		return k.N.BitLen() >= 2048 && (strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS"))
+	}
+	return false
 }
