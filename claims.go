@@ -731,17 +731,14 @@ func splitWords(k string, buf []byte, starts []int) ([]byte, []int) {
 // keys are (NFKC, invisible characters removed, any dash a '-', any space
 // a ' '), so fullwidth digits or a zero-width space change nothing.
 func sensitiveString(s string) bool {
-	if len(s) < 11 {
+	if len(s) < 11 || len(s) > 512 { // fast path: most values are neither
 		return false
 	}
 	if isPlainASCII(s) {
-		if len(s) > 64 { // fast path: most values are neither
+		if len(s) > 64 {
 			return false
 		}
 	} else {
-		if len(s) > 512 {
-			return false
-		}
 		s = readValue(s)
 	}
 	s = strings.TrimSpace(s)

@@ -98,11 +98,13 @@ func BenchmarkB6(b *testing.B) {
 			out, err := p.Sanitize(claims)
 			checkErr(b, err, fanfare.ErrClaimsTooLarge)
 			if err == nil {
-				var sent map[string]map[string]map[string]any
+				var sent struct {
+					Profile struct{ Prefs map[string]any }
+				}
 				if err := json.Unmarshal(out, &sent); err != nil {
 					b.Fatal(err)
 				}
-				if _, ok := sent["profile"]["prefs"]["pin"]; ok {
+				if _, ok := sent.Profile.Prefs["pin"]; ok {
 					b.Fatal("the nested pin was kept")
 				}
 			}
