@@ -31,7 +31,8 @@ var (
 	ErrClaimsTooLarge = errors.New("fanfare: claims too large")
 	// ErrInvalidClaims: the claims hold a value JSON cannot encode (a
 	// channel, a func, NaN or ±Inf, a cycle, nesting deeper than 32
-	// levels). It is a bug in the application: answered 500.
+	// levels), or AuthorizeRequest.Claims is not a JSON object. It is a
+	// bug in the application: answered 500.
 	ErrInvalidClaims = errors.New("fanfare: claims cannot be encoded as JSON")
 )
 
@@ -95,7 +96,9 @@ type ClaimsPolicy struct {
 	// ignored) and matches a key when it equals one of the key's words or
 	// several consecutive words joined: Deny "birthDate" drops "birthDate",
 	// "birth_date", "BirthDate", "user.birth.date" and "birthDateVerified",
-	// but not "birthdateverified". Default: none.
+	// but not "birthdateverified". An entry that reads as no ASCII letter
+	// or digit (one written in Cyrillic or Han, say) matches nothing: use
+	// Allow to keep such keys out. Default: none.
 	Deny []string
 
 	// Allow, when not empty, switches to allow-list mode: only top-level

@@ -292,9 +292,10 @@ type AuthorizeRequest struct {
 	Issuer string
 	// Subject is the user's unique id in your system. Required.
 	Subject string
-	// Claims is the JSON object ClaimsPolicy.Sanitize returned, sent to
-	// Fanfare byte for byte: the size the policy measured is the size
-	// sent. Anything but a JSON object is refused. Default: nil, no claims.
+	// Claims is the JSON object ClaimsPolicy.Sanitize returned. It is sent
+	// as it is (encoding/json copies compact JSON unchanged), so the size
+	// the policy measured is the size Fanfare receives. Anything but a
+	// JSON object is refused with ErrInvalidClaims. Default: nil, no claims.
 	Claims json.RawMessage
 }
 
