@@ -163,15 +163,9 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	claims, err := h.claims.identityClaims(id)
+	_, claims, err := h.claims.identityClaims(id)
 	if err != nil {
-		status := claimsErrorStatus(err)
-		level := slog.LevelWarn
-		if status >= 500 {
-			level = slog.LevelError
-		}
-		h.log.LogAttrs(r.Context(), level, "fanfare: authorize: claims refused",
-			slog.String("path", r.URL.Path), slog.Any("error", err))
+		logClaimsError(h.log, r, "fanfare: authorize: claims refused", err)
 		h.onError(w, r, err)
 		return
 	}

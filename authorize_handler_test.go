@@ -396,7 +396,7 @@ func TestAuthorizeBehindSanitizeClaims(t *testing.T) {
 	srv := startEmulator(t, fanfaretest.Options{})
 	id := &fanfare.Identity{Subject: "u", Email: "ada@example.com", Name: "Ada",
 		Claims: map[string]any{"tier": "gold", "dob": "1815-12-10", "pin": "0000"}}
-	h := withIdentity(id, fanfare.SanitizeClaims(fanfare.ClaimsPolicy{Allow: []string{"tier", "dob", "email"}})(
+	h := withIdentity(id, fanfare.SanitizeClaims(fanfare.ClaimsOptions{Policy: fanfare.ClaimsPolicy{Allow: []string{"tier", "dob", "email"}}})(
 		fanfare.NewAuthorizeHandler(newTestClient(t, srv, time.Second), fanfare.AuthorizeOptions{
 			Provider: "p", Issuer: "https://i", Claims: fanfare.ClaimsPolicy{Deny: []string{"dob"}},
 		})))

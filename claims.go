@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // DefaultClaimsMaxBytes is the size limit of the claims sent to Fanfare, in
@@ -23,11 +27,12 @@ const maxClaimsDepth = 32
 
 var (
 	// ErrClaimsTooLarge: the JSON encoding of the sanitized claims exceeds
-	// ClaimsPolicy.MaxBytes. Handlers answer 413 {"error":"Claims too large"}.
+	// ClaimsPolicy.MaxBytes. Answered 413 {"error":"Claims too large"}.
 	ErrClaimsTooLarge = errors.New("fanfare: claims too large")
 	// ErrInvalidClaims: the claims hold a value JSON cannot encode (a
 	// channel, a func, NaN or ±Inf, a cycle, nesting deeper than 32
-	// levels). It is a bug in the application, so handlers answer 500.
+	// levels), or AuthorizeRequest.Claims is not a JSON object. It is a
+	// bug in the application: answered 500.
 	ErrInvalidClaims = errors.New("fanfare: claims cannot be encoded as JSON")
 )
 
@@ -38,11 +43,22 @@ var (
 //
 // A policy always drops, at any depth (inside nested objects and arrays):
 //
-//   - keys naming a password, a US social security number or a payment card:
-//     the key is split into lowercase ASCII words (at separators, case changes
+//   - keys naming a password, a US social security number or a payment card.
+//     A key is first reduced to ASCII, so that every spelling of a word is
+//     matched like its plain spelling: compatibility forms (fullwidth
+//     "ｐａｓｓｗｏｒｄ", ligatures, mathematical letters) and accents are
+//     undone (Unicode NFKD), invisible characters (zero-width spaces, soft
+//     hyphens, joiners, other format and default-ignorable characters,
+//     combining marks) are ignored, letters are case-folded in full
+//     ("ß" is "ss"), and Cyrillic, Greek and Armenian letters that look like
+//     Latin ones are read as those ("pаssword" with a Cyrillic "а"). A key
+//     that mixes Latin letters with Cyrillic, Greek, Armenian or Cherokee
+//     ones, holds a Latin letter with no ASCII reading, or is not valid
+//     UTF-8 is dropped whatever it says: when in doubt, a key is dropped.
+//     The result is split into lowercase words (at separators, case changes
 //     and letter/digit boundaries: "creditCardNumber", "credit_card_number",
 //     "CREDIT-CARD-NUMBER" and "creditcardnumber" all become
-//     credit+card+number) and dropped when
+//     credit+card+number) and the key is dropped when
 //     (a) its letters contain "password", "passwd", "passphrase", "passcode",
 //     "creditcard", "debitcard", "cardnum", "cardverification", "cardsecurity",
 //     "securitycode" or "socialsecurity" anywhere, or
@@ -57,7 +73,8 @@ var (
 //   - string values that look like a payment card number (13 to 19 digits,
 //     optionally grouped by spaces or dashes, passing the Luhn check) or a US
 //     social security number (NNN-NN-NNNN, dashes or spaces), whatever their
-//     key: the whole value, trimmed, must have that shape;
+//     key: the whole value, trimmed and read like keys are (fullwidth digits,
+//     invisible characters), must have that shape;
 //   - integer values (Go integers, integral floats, json.Number) of 13 to 19
 //     digits that start with 2 to 6 (the major card networks) and pass the
 //     Luhn check. The first-digit rule keeps Unix millisecond timestamps,
@@ -68,21 +85,24 @@ var (
 // to their JSON form, so their field names are checked too.
 type ClaimsPolicy struct {
 	// MaxBytes is the largest accepted size of the sanitized claims, in
-	// bytes of the JSON encoding the client sends (encoding/json's, with
-	// <, > and & escaped). Exactly MaxBytes passes; one byte more fails with
-	// ErrClaimsTooLarge. Default (zero or negative): DefaultClaimsMaxBytes.
+	// bytes of the JSON sent to Fanfare (the guide's
+	// JSON.stringify(claims).length). Exactly MaxBytes passes; one byte
+	// more fails with ErrClaimsTooLarge. Default (zero or negative):
+	// DefaultClaimsMaxBytes.
 	MaxBytes int
 
-	// Deny lists more keys to drop, at any depth. An entry is normalized
-	// like keys are (lowercase ASCII letters and digits, separators and
-	// case ignored) and matches a key when it equals one of the key's words
-	// or several consecutive words joined: Deny "birthDate" drops
-	// "birthDate", "birth_date", "BirthDate", "user.birth.date" and
-	// "birthDateVerified", but not "birthdateverified". Default: none.
+	// Deny lists more keys to drop, at any depth. An entry is reduced like
+	// keys are (to lowercase ASCII letters and digits, separators and case
+	// ignored) and matches a key when it equals one of the key's words or
+	// several consecutive words joined: Deny "birthDate" drops "birthDate",
+	// "birth_date", "BirthDate", "user.birth.date" and "birthDateVerified",
+	// but not "birthdateverified". An entry that reads as no ASCII letter
+	// or digit (one written in Cyrillic or Han, say) matches nothing: use
+	// Allow to keep such keys out. Default: none.
 	Deny []string
 
 	// Allow, when not empty, switches to allow-list mode: only top-level
-	// keys equal to an entry (normalized the same way) are kept. Nested
+	// keys equal to an entry (reduced the same way) are kept. Nested
 	// values of an allowed key are kept as they are, minus what the deny
 	// rules drop: Allow never overrides Deny or the built-in rules. The
 	// authorize handler sends Identity.Email and Name as "email" and
@@ -91,106 +111,66 @@ type ClaimsPolicy struct {
 	Allow []string
 }
 
-// Sanitize returns claims without the denied keys and sensitive values, or
-// an error matching ErrClaimsTooLarge or ErrInvalidClaims. It never modifies
-// claims; the result shares the nested maps and slices that needed no
-// change with claims, so treat both as read-only. A nil map gives nil.
-// Errors name the offending key but never quote a claim's value.
+// Sanitize applies the policy to claims and returns the JSON object to send
+// to Fanfare: pass it as AuthorizeRequest.Claims, which sends these bytes
+// as they are. The size limit counts exactly these bytes. It returns nil
+// when no claims remain (claims is nil or everything was dropped), or an
+// error matching ErrClaimsTooLarge or ErrInvalidClaims, which names the
+// offending key but never quotes a claim's value. claims is not modified.
 //
-// Sanitize normalizes Deny and Allow on each call; the handlers of this
+// Sanitize compiles Deny and Allow on each call; the handlers of this
 // package do it once at construction.
-func (p ClaimsPolicy) Sanitize(claims map[string]any) (map[string]any, error) {
+func (p ClaimsPolicy) Sanitize(claims map[string]any) (json.RawMessage, error) {
 	s := p.compile()
-	return s.sanitize(claims, false)
+	_, enc, err := s.sanitize(claims)
+	return enc, err
 }
 
-// claimsSanitizer is a ClaimsPolicy compiled for repeated use.
-type claimsSanitizer struct {
-	maxBytes   int
-	deny       map[string]struct{} // normalized Deny entries; nil when none
-	maxDenyLen int                 // longest key of deny and deniedWords
-	allow      map[string]struct{} // normalized Allow entries; nil when not in allow-list mode
+// ClaimsOptions configures [SanitizeClaims].
+type ClaimsOptions struct {
+	// Policy says which claims pass and how large they may be.
+	// Default: the zero ClaimsPolicy (the guide's size limit and deny list).
+	Policy ClaimsPolicy
+
+	// Logger receives every refusal (claims too large: Warn; claims that
+	// cannot be encoded: Error), without claim values. Set it to
+	// slog.New(slog.DiscardHandler) to silence the middleware.
+	// Default: slog.Default().
+	Logger *slog.Logger
+
+	// ErrorHandler writes the response when the claims are refused, after
+	// the cause is logged. err matches (with errors.Is) one of:
+	//   - ErrClaimsTooLarge: 413 {"error":"Claims too large"};
+	//   - ErrInvalidClaims: a bug in the application, 500
+	//     {"error":"Internal server error"}.
+	// Default: WriteClaimsError.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 
-func (p ClaimsPolicy) compile() claimsSanitizer {
-	s := claimsSanitizer{maxBytes: p.MaxBytes, maxDenyLen: maxDeniedWordLen}
-	if s.maxBytes <= 0 {
-		s.maxBytes = DefaultClaimsMaxBytes
-	}
-	for _, d := range p.Deny {
-		n := normalizeKey(d)
-		if n == "" {
-			continue
-		}
-		if s.deny == nil {
-			s.deny = make(map[string]struct{}, len(p.Deny))
-		}
-		s.deny[n] = struct{}{}
-		s.maxDenyLen = max(s.maxDenyLen, len(n))
-	}
-	if len(p.Allow) > 0 {
-		s.allow = make(map[string]struct{}, len(p.Allow))
-		for _, a := range p.Allow {
-			s.allow[normalizeKey(a)] = struct{}{}
-		}
-	}
-	return s
-}
-
-// sanitize applies the policy to m. When own is true the caller owns m's
-// top level (not its nested values) and it may be changed in place.
-func (s *claimsSanitizer) sanitize(m map[string]any, own bool) (map[string]any, error) {
-	if m == nil {
-		return nil, nil
-	}
-	w := claimsWalk{s: s}
-	out, _, err := w.object(m, 0, true, own)
-	if err != nil {
-		if errors.Is(err, ErrClaimsTooLarge) {
-			return nil, fmt.Errorf("%w: their JSON encoding exceeds %d bytes", ErrClaimsTooLarge, s.maxBytes)
-		}
-		return nil, err
-	}
-	return out, nil
-}
-
-// identityClaims sanitizes the claims an identity sends: "email" and "name"
-// from Email and Name, then Identity.Claims, which win on a clash.
-func (s *claimsSanitizer) identityClaims(id Identity) (map[string]any, error) {
-	if id.Email == "" && id.Name == "" {
-		return s.sanitize(id.Claims, false)
-	}
-	m := make(map[string]any, len(id.Claims)+2)
-	if id.Email != "" {
-		m["email"] = id.Email
-	}
-	if id.Name != "" {
-		m["name"] = id.Name
-	}
-	maps.Copy(m, id.Claims)
-	return s.sanitize(m, true)
-}
-
-// SanitizeClaims returns a middleware that applies policy to the [Identity]
-// in the request context and passes the sanitized identity on (through
-// [WithIdentity]). Use it in front of [NewAuthorizeHandler] when the policy
-// should be explicit on the route, or in front of your own handler.
+// SanitizeClaims returns a middleware that applies opts.Policy to the
+// [Identity] in the request context and passes the sanitized identity on
+// (through [WithIdentity]). Use it in front of [NewAuthorizeHandler] when the
+// policy should be explicit on the route, or in front of your own handler.
 //
 // The claims are measured and filtered as the authorize handler sends them:
 // Identity.Email and Name count as the claims "email" and "name". Afterwards
-// Identity.Claims holds exactly those claims, and Email or Name is cleared
-// when the policy dropped it.
+// Identity.Claims holds exactly those claims, as their JSON decodes (numbers
+// of types other than int, int64 and float64 become json.Number; structs
+// become maps), and Email or Name is cleared when the policy dropped it.
 //
 // A request without an identity passes through unchanged: the authorize
-// handler answers 401 itself. Claims too large are answered 413
-// {"error":"Claims too large"}; claims that cannot be encoded as JSON are a
-// bug in the application and are answered 500 {"error":"Internal server
-// error"}. Both are logged with [slog.Default], without claim values. To
-// render these errors your own way, leave this middleware out and set
-// AuthorizeOptions.Claims and ErrorHandler: the handler applies the same
-// policy.
-func SanitizeClaims(policy ClaimsPolicy) func(http.Handler) http.Handler {
-	s := policy.compile()
+// handler answers 401 itself. Refused claims are logged and answered by
+// opts.ErrorHandler.
+func SanitizeClaims(opts ClaimsOptions) func(http.Handler) http.Handler {
+	s := opts.Policy.compile()
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	onError := opts.ErrorHandler
+	if onError == nil {
+		onError = WriteClaimsError
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id, ok := IdentityFromContext(r.Context())
@@ -198,16 +178,10 @@ func SanitizeClaims(policy ClaimsPolicy) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			claims, err := s.identityClaims(id)
+			claims, _, err := s.identityClaims(id)
 			if err != nil {
-				status := claimsErrorStatus(err)
-				level := slog.LevelWarn
-				if status >= 500 {
-					level = slog.LevelError
-				}
-				slog.Default().LogAttrs(r.Context(), level, "fanfare: claims refused",
-					slog.String("path", r.URL.Path), slog.Int("status", status), slog.Any("error", err))
-				writeJSONBytes(w, status, errorBodyFor(status))
+				logClaimsError(log, r, "fanfare: claims refused", err)
+				onError(w, r, err)
 				return
 			}
 			id.Claims = claims
@@ -222,6 +196,15 @@ func SanitizeClaims(policy ClaimsPolicy) func(http.Handler) http.Handler {
 	}
 }
 
+// WriteClaimsError writes the default answer of [SanitizeClaims] to err:
+// 413 {"error":"Claims too large"} for ErrClaimsTooLarge, 500
+// {"error":"Internal server error"} otherwise. A custom ErrorHandler can
+// call it for the errors it does not render itself.
+func WriteClaimsError(w http.ResponseWriter, r *http.Request, err error) {
+	status := claimsErrorStatus(err)
+	writeJSONBytes(w, status, errorBodyFor(status))
+}
+
 // claimsErrorStatus maps a sanitizer error to its HTTP status.
 func claimsErrorStatus(err error) int {
 	if errors.Is(err, ErrClaimsTooLarge) {
@@ -230,295 +213,205 @@ func claimsErrorStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
-// claimsWalk walks claims once, dropping what the policy denies, copying
-// only the maps and slices that change, and adding up the size of their
-// JSON encoding as it goes, so an oversized input stops the walk early.
+// logClaimsError logs refused claims: Warn when too large (the user's data),
+// Error when they cannot be encoded (the application's bug).
+func logClaimsError(log *slog.Logger, r *http.Request, msg string, err error) {
+	level := slog.LevelWarn
+	if claimsErrorStatus(err) >= 500 {
+		level = slog.LevelError
+	}
+	log.LogAttrs(r.Context(), level, msg, slog.String("path", r.URL.Path), slog.Any("error", err))
+}
+
+// claimsSanitizer is a ClaimsPolicy compiled for repeated use.
+type claimsSanitizer struct {
+	maxBytes   int
+	deny       map[string]struct{} // reduced Deny entries; nil when none
+	maxDenyLen int                 // longest key of deny and deniedWords
+	allow      map[string]struct{} // reduced Allow entries; nil when not in allow-list mode
+}
+
+func (p ClaimsPolicy) compile() claimsSanitizer {
+	s := claimsSanitizer{maxBytes: p.MaxBytes, maxDenyLen: maxDeniedWordLen}
+	if s.maxBytes <= 0 {
+		s.maxBytes = DefaultClaimsMaxBytes
+	}
+	for _, d := range p.Deny {
+		n := reduceKey(d)
+		if n == "" {
+			continue
+		}
+		if s.deny == nil {
+			s.deny = make(map[string]struct{}, len(p.Deny))
+		}
+		s.deny[n] = struct{}{}
+		s.maxDenyLen = max(s.maxDenyLen, len(n))
+	}
+	if len(p.Allow) > 0 {
+		s.allow = make(map[string]struct{}, len(p.Allow))
+		for _, a := range p.Allow {
+			s.allow[reduceKey(a)] = struct{}{}
+		}
+	}
+	return s
+}
+
+// sanitize is the whole pipeline: copy m into values the sanitizer owns,
+// dropping what the policy denies and bounding the depth; encode the copy
+// once; measure exactly those bytes. It returns the copy and its encoding,
+// or nil and nil when no claims remain.
+func (s *claimsSanitizer) sanitize(m map[string]any) (map[string]any, json.RawMessage, error) {
+	if m == nil {
+		return nil, nil, nil
+	}
+	w := claimsWalk{s: s}
+	out, err := w.object(m, 0, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil, nil
+	}
+	enc, err := json.Marshal(out)
+	if err != nil {
+		// The copy holds only maps, slices, strings, bools, nil and
+		// checked numbers: this is not expected to happen.
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidClaims, stripJSONValue(err))
+	}
+	if len(enc) > s.maxBytes {
+		return nil, nil, s.tooLarge()
+	}
+	return out, enc, nil
+}
+
+func (s *claimsSanitizer) tooLarge() error {
+	return fmt.Errorf("%w: their JSON encoding exceeds %d bytes", ErrClaimsTooLarge, s.maxBytes)
+}
+
+// identityClaims sanitizes the claims an identity sends: "email" and "name"
+// from Email and Name, then Identity.Claims, which win on a clash.
+func (s *claimsSanitizer) identityClaims(id Identity) (map[string]any, json.RawMessage, error) {
+	if id.Email == "" && id.Name == "" {
+		return s.sanitize(id.Claims)
+	}
+	m := make(map[string]any, len(id.Claims)+2)
+	if id.Email != "" {
+		m["email"] = id.Email
+	}
+	if id.Name != "" {
+		m["name"] = id.Name
+	}
+	for k, v := range id.Claims {
+		m[k] = v
+	}
+	return s.sanitize(m)
+}
+
+// claimsWalk copies claims, keeping what the policy allows. It counts the
+// values it keeps: each takes at least one byte of JSON, so more of them
+// than MaxBytes means the claims are too large, and a map shared many
+// times over (or a cycle) cannot make the walk run away.
 type claimsWalk struct {
 	s    *claimsSanitizer
-	size int
+	kept int
 }
 
-func (w *claimsWalk) add(n int) error {
-	w.size += n
-	if w.size > w.s.maxBytes {
-		return ErrClaimsTooLarge
-	}
-	return nil
-}
-
-// object sanitizes m and returns it, or a changed copy and true. top says m
-// is the claims map itself (the allow-list applies); own says m may be
-// changed in place.
-func (w *claimsWalk) object(m map[string]any, depth int, top, own bool) (map[string]any, bool, error) {
-	if m == nil {
-		return nil, false, w.add(4) // null
-	}
+// object copies m. top says m is the claims map itself (the allow-list
+// applies there).
+func (w *claimsWalk) object(m map[string]any, depth int, top bool) (map[string]any, error) {
 	if depth > maxClaimsDepth {
-		return nil, false, errTooDeep
+		return nil, errTooDeep
 	}
-	if err := w.add(2); err != nil {
-		return nil, false, err
-	}
-	var out map[string]any
-	if own {
-		out = m
-	}
-	changed, n := false, 0
-	change := func() {
-		if !changed {
-			changed = true
-			if out == nil {
-				out = maps.Clone(m)
-			}
-		}
-	}
+	out := make(map[string]any, len(m))
 	for k, v := range m {
 		if w.s.dropKey(k, top) {
-			change()
-			delete(out, k)
 			continue
 		}
-		nv, drop, ch, err := w.value(v, depth+1)
+		nv, keep, err := w.value(v, depth+1)
 		if err != nil {
-			return nil, false, atKey(err, k)
+			return nil, atPath(err, "["+strconv.Quote(truncate(k, 40))+"]")
 		}
-		if drop {
-			change()
-			delete(out, k)
-			continue
-		}
-		if n > 0 {
-			w.size++ // comma
-		}
-		n++
-		if err := w.add(jsonStringLen(k) + 1); err != nil { // "key":
-			return nil, false, err
-		}
-		if ch {
-			change()
+		if keep {
 			out[k] = nv
 		}
 	}
-	if !changed {
-		return m, false, nil
-	}
-	return out, true, nil
+	return out, nil
 }
 
-func (w *claimsWalk) array(a []any, depth int) ([]any, bool, error) {
-	if a == nil {
-		return nil, false, w.add(4) // null
-	}
+func (w *claimsWalk) array(a []any, depth int) ([]any, error) {
 	if depth > maxClaimsDepth {
-		return nil, false, errTooDeep
+		return nil, errTooDeep
 	}
-	if err := w.add(2); err != nil {
-		return nil, false, err
-	}
-	var out []any
-	changed, n := false, 0
+	out := make([]any, 0, len(a))
 	for i, v := range a {
-		nv, drop, ch, err := w.value(v, depth+1)
+		nv, keep, err := w.value(v, depth+1)
 		if err != nil {
-			return nil, false, atIndex(err, i)
+			return nil, atPath(err, "["+strconv.Itoa(i)+"]")
 		}
-		if (drop || ch) && !changed {
-			changed = true
-			out = make([]any, i, len(a))
-			copy(out, a[:i])
-		}
-		if drop {
-			continue
-		}
-		if n > 0 {
-			w.size++
-		}
-		n++
-		if changed {
+		if keep {
 			out = append(out, nv)
 		}
 	}
-	if !changed {
-		return a, false, nil
-	}
-	return out, true, nil
+	return out, nil
 }
 
-// value sanitizes one value. It returns the value to keep (v itself when
-// unchanged), whether to drop it, and whether it changed.
-func (w *claimsWalk) value(v any, depth int) (nv any, drop, changed bool, err error) {
+// value copies v, or reports that the policy drops it (keep is false).
+func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
+	if w.kept++; w.kept > w.s.maxBytes {
+		return nil, false, w.s.tooLarge()
+	}
 	switch x := v.(type) {
-	case nil:
-		return v, false, false, w.add(4)
+	case nil, bool:
+		return v, true, nil
 	case string:
-		if sensitiveString(x) {
-			return nil, true, false, nil
-		}
-		return v, false, false, w.add(jsonStringLen(x))
-	case bool:
-		if x {
-			return v, false, false, w.add(4)
-		}
-		return v, false, false, w.add(5)
+		return v, !sensitiveString(x), nil
 	case float64:
-		return w.float(v, x, 64)
-	case float32:
-		return w.float(v, float64(x), 32)
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, false, fmt.Errorf("%w: unsupported value %v", ErrInvalidClaims, x)
+		}
+		if x >= 1e12 && x < 1e19 && x == math.Trunc(x) {
+			return v, !looksLikeCardInteger(strconv.FormatUint(uint64(x), 10)), nil
+		}
+		return v, true, nil
 	case int:
-		return w.signed(v, int64(x))
-	case int8:
-		return w.signed(v, int64(x))
-	case int16:
-		return w.signed(v, int64(x))
-	case int32:
-		return w.signed(v, int64(x))
+		return v, int64(x) < 1e12 || !looksLikeCardInteger(strconv.Itoa(x)), nil
 	case int64:
-		return w.signed(v, x)
-	case uint:
-		return w.unsigned(v, uint64(x))
-	case uint8:
-		return w.unsigned(v, uint64(x))
-	case uint16:
-		return w.unsigned(v, uint64(x))
-	case uint32:
-		return w.unsigned(v, uint64(x))
-	case uint64:
-		return w.unsigned(v, x)
-	case uintptr:
-		return w.unsigned(v, uint64(x))
+		return v, x < 1e12 || !looksLikeCardInteger(strconv.FormatInt(x, 10)), nil
 	case json.Number:
-		if !isValidJSONNumber(string(x)) {
-			return nil, false, false, fmt.Errorf("%w: invalid json.Number", ErrInvalidClaims)
+		if !isJSONNumber(x) {
+			return nil, false, fmt.Errorf("%w: a json.Number that is not a JSON number", ErrInvalidClaims)
 		}
-		if looksLikeCardInteger(string(x)) {
-			return nil, true, false, nil
-		}
-		if x == "" {
-			return v, false, false, w.add(1) // encoded as 0
-		}
-		return v, false, false, w.add(len(x))
+		return v, !looksLikeCardInteger(string(x)), nil
 	case map[string]any:
-		out, ch, err := w.object(x, depth, false, false)
-		if ch {
-			return out, false, true, err
+		if x == nil {
+			return nil, true, nil
 		}
-		return v, false, false, err
+		out, err := w.object(x, depth, false)
+		return out, err == nil, err
 	case []any:
-		out, ch, err := w.array(x, depth)
-		if ch {
-			return out, false, true, err
+		if x == nil {
+			return nil, true, nil
 		}
-		return v, false, false, err
-	case []string:
-		return w.strings(v, x)
-	case map[string]string:
-		return w.stringMap(v, x)
+		out, err := w.array(x, depth)
+		return out, err == nil, err
 	}
 	// Any other type: take its JSON form, which is what would be sent.
 	g, err := toGenericJSON(v)
 	if err != nil {
-		return nil, false, false, err
+		return nil, false, err
 	}
-	nv, drop, _, err = w.value(g, depth)
-	return nv, drop, true, err
+	w.kept--
+	return w.value(g, depth)
 }
 
-func (w *claimsWalk) float(v any, f float64, bits int) (any, bool, bool, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, false, false, fmt.Errorf("%w: unsupported value %v", ErrInvalidClaims, f)
+// isJSONNumber reports whether n is what encoding/json accepts to write: a
+// JSON number literal, or "" (written as 0).
+func isJSONNumber(n json.Number) bool {
+	if n == "" {
+		return true
 	}
-	if f >= 1e12 && f < 1e19 && f == math.Trunc(f) {
-		var buf [24]byte
-		if looksLikeCardInteger(string(strconv.AppendUint(buf[:0], uint64(f), 10))) {
-			return nil, true, false, nil
-		}
-	}
-	return v, false, false, w.add(jsonFloatLen(f, bits))
-}
-
-func (w *claimsWalk) signed(v any, i int64) (any, bool, bool, error) {
-	var buf [24]byte
-	b := strconv.AppendInt(buf[:0], i, 10)
-	if looksLikeCardInteger(string(b)) {
-		return nil, true, false, nil
-	}
-	return v, false, false, w.add(len(b))
-}
-
-func (w *claimsWalk) unsigned(v any, u uint64) (any, bool, bool, error) {
-	var buf [24]byte
-	b := strconv.AppendUint(buf[:0], u, 10)
-	if looksLikeCardInteger(string(b)) {
-		return nil, true, false, nil
-	}
-	return v, false, false, w.add(len(b))
-}
-
-func (w *claimsWalk) strings(v any, a []string) (any, bool, bool, error) {
-	if a == nil {
-		return v, false, false, w.add(4)
-	}
-	if err := w.add(2); err != nil {
-		return nil, false, false, err
-	}
-	var out []string
-	changed, n := false, 0
-	for i, s := range a {
-		drop := sensitiveString(s)
-		if drop && !changed {
-			changed = true
-			out = make([]string, i, len(a))
-			copy(out, a[:i])
-		}
-		if drop {
-			continue
-		}
-		if n > 0 {
-			w.size++
-		}
-		n++
-		if err := w.add(jsonStringLen(s)); err != nil {
-			return nil, false, false, err
-		}
-		if changed {
-			out = append(out, s)
-		}
-	}
-	if !changed {
-		return v, false, false, nil
-	}
-	return out, false, true, nil
-}
-
-func (w *claimsWalk) stringMap(v any, m map[string]string) (any, bool, bool, error) {
-	if m == nil {
-		return v, false, false, w.add(4)
-	}
-	if err := w.add(2); err != nil {
-		return nil, false, false, err
-	}
-	var out map[string]string
-	n := 0
-	for k, s := range m {
-		if w.s.dropKey(k, false) || sensitiveString(s) {
-			if out == nil {
-				out = maps.Clone(m)
-			}
-			delete(out, k)
-			continue
-		}
-		if n > 0 {
-			w.size++
-		}
-		n++
-		if err := w.add(jsonStringLen(k) + 1 + jsonStringLen(s)); err != nil {
-			return nil, false, false, err
-		}
-	}
-	if out == nil {
-		return v, false, false, nil
-	}
-	return out, false, true, nil
+	first, last := n[0], n[len(n)-1]
+	return (first == '-' || isDigit(first)) && isDigit(last) && json.Valid([]byte(n))
 }
 
 // toGenericJSON converts v to the generic form encoding/json decodes into
@@ -532,20 +425,28 @@ func toGenericJSON(v any) (any, error) {
 	dec.UseNumber()
 	var g any
 	if err := dec.Decode(&g); err != nil {
-		return nil, fmt.Errorf("%w: a %T value: %w", ErrInvalidClaims, v, err)
+		return nil, fmt.Errorf("%w: a %T value: its JSON does not decode", ErrInvalidClaims, v)
 	}
 	return g, nil
 }
 
-// stripJSONValue keeps encoding/json's errors, which name types and never
-// quote values, except a *json.MarshalerError, whose cause comes from the
-// application's MarshalJSON and may quote anything: keep only its type.
+// stripJSONValue keeps the errors of encoding/json that name types and never
+// quote values; any other error (a MarshalJSON's, whose text may quote
+// anything; an invalid number literal, which json quotes) is reduced to its
+// kind.
 func stripJSONValue(err error) error {
 	var me *json.MarshalerError
-	if errors.As(err, &me) {
+	var te *json.UnsupportedTypeError
+	var ve *json.UnsupportedValueError
+	switch {
+	case errors.As(err, &me):
 		return fmt.Errorf("MarshalJSON of %v failed", me.Type)
+	case errors.As(err, &te):
+		return te
+	case errors.As(err, &ve):
+		return errors.New("json: unsupported value (NaN, ±Inf or a cycle)")
 	}
-	return err
+	return errors.New("json: the value cannot be encoded")
 }
 
 var errTooDeep = fmt.Errorf("%w: nested deeper than %d levels (or a cycle)", ErrInvalidClaims, maxClaimsDepth)
@@ -556,14 +457,10 @@ type claimsPathError struct {
 	err  error
 }
 
-func (e *claimsPathError) Error() string {
-	return e.err.Error() + " at claims" + e.path
-}
+func (e *claimsPathError) Error() string { return e.err.Error() + " at claims" + e.path }
 
 func (e *claimsPathError) Unwrap() error { return e.err }
 
-func atKey(err error, k string) error { return atPath(err, "["+strconv.Quote(truncate(k, 40))+"]") }
-func atIndex(err error, i int) error  { return atPath(err, "["+strconv.Itoa(i)+"]") }
 func atPath(err error, step string) error {
 	if errors.Is(err, ErrClaimsTooLarge) {
 		return err // the size error is about the whole, not a place
@@ -577,7 +474,7 @@ func atPath(err error, step string) error {
 
 // Key matching.
 
-// deniedStems drop a key when its normalized letters contain one of them.
+// deniedStems drop a key when its reduced letters contain one of them.
 var deniedStems = []string{
 	"password", "passwd", "passphrase", "passcode",
 	"creditcard", "debitcard", "cardnum", "cardverification", "cardsecurity", "securitycode",
@@ -598,31 +495,30 @@ var deniedWords, maxDeniedWordLen = func() (map[string]struct{}, int) {
 	return m, n
 }()
 
-// stemsByFirst indexes deniedStems by their first letter, so the scan of a
-// key tests only the stems that can start at each position.
-var stemsByFirst = func() (t [256][]string) {
-	for _, s := range deniedStems {
-		t[s[0]] = append(t[s[0]], s)
-	}
-	return t
-}()
-
 // dropKey reports whether the policy drops key k; top says k is a key of
 // the claims map itself, where the allow-list applies.
 func (s *claimsSanitizer) dropKey(k string, top bool) bool {
-	var bufArr [64]byte
-	var startsArr [17]int
-	norm, starts := splitKey(k, bufArr[:0], startsArr[:0])
+	joined, split, doubt := asciiForms(k)
+	if doubt {
+		return true
+	}
 	if top && s.allow != nil {
+		norm, _ := splitWords(joined, nil, nil)
 		if _, ok := s.allow[string(norm)]; !ok {
 			return true
 		}
 	}
-	for i, c := range norm {
-		for _, stem := range stemsByFirst[c] {
-			if len(norm)-i >= len(stem) && string(norm[i:i+len(stem)]) == stem {
-				return true
-			}
+	return s.denies(joined) || split != "" && s.denies(split)
+}
+
+// denies applies the deny rules to an ASCII form of a key.
+func (s *claimsSanitizer) denies(form string) bool {
+	var bufArr [64]byte
+	var startsArr [17]int
+	norm, starts := splitWords(form, bufArr[:0], startsArr[:0])
+	for _, stem := range deniedStems {
+		if bytes.Contains(norm, []byte(stem)) {
+			return true
 		}
 	}
 	for i := 0; i+1 < len(starts); i++ {
@@ -634,20 +530,153 @@ func (s *claimsSanitizer) dropKey(k string, top bool) bool {
 			if _, ok := deniedWords[string(run)]; ok {
 				return true
 			}
-			if s.deny != nil {
-				if _, ok := s.deny[string(run)]; ok {
-					return true
-				}
+			if _, ok := s.deny[string(run)]; ok {
+				return true
 			}
 		}
 	}
 	return false
 }
 
-// normalizeKey returns the lowercase ASCII letters and digits of k.
-func normalizeKey(k string) string {
-	norm, _ := splitKey(k, nil, nil)
+// reduceKey returns the lowercase ASCII letters and digits of k's ASCII
+// form, the form Deny and Allow entries are compared in.
+func reduceKey(k string) string {
+	joined, _, _ := asciiForms(k)
+	norm, _ := splitWords(joined, nil, nil)
 	return string(norm)
+}
+
+// asciiForms reads key k as ASCII: every character becomes ASCII letters
+// or digits (case kept, for the word splitter), or a separator (a space).
+// Invisible characters are removed in joined and are separators in split,
+// and the deny rules judge both; split is "" when k has none. doubt reports
+// a key to drop whatever it reads as: not UTF-8 (then both forms are ""),
+// mixing Latin letters with look-alike scripts, or holding a Latin letter
+// with no ASCII reading.
+//
+// The steps: NFKD (compatibility forms and accents come apart), invisible
+// characters and combining marks removed, look-alike letters mapped
+// (lookalikes), any other letter case-folded in full (ß is ss) and kept
+// when that gives ASCII letters.
+func asciiForms(k string) (joined, split string, doubt bool) {
+	if isPlainASCII(k) {
+		return k, "", false
+	}
+	if !utf8.ValidString(k) {
+		return "", "", true
+	}
+	var j, sp strings.Builder
+	var latin, foreign, invisible bool
+	both := func(s string) { j.WriteString(s); sp.WriteString(s) }
+	var fold *cases.Caser // made when first needed: most keys need none
+	for _, r := range norm.NFKD.String(k) {
+		switch {
+		case r < utf8.RuneSelf && isASCIIAlnum(byte(r)):
+			both(string(r))
+			latin = latin || !isDigit(byte(r))
+		case isInvisible(r):
+			invisible = true
+			sp.WriteByte(' ')
+		case r < utf8.RuneSelf || unicode.IsSpace(r):
+			both(" ")
+		default:
+			if a, ok := lookalikes[r]; ok {
+				both(a)
+				foreign = foreign || !unicode.Is(unicode.Latin, r)
+				continue
+			}
+			if unicode.In(r, unicode.Cyrillic, unicode.Greek, unicode.Armenian, unicode.Cherokee) {
+				foreign = true
+			}
+			if !unicode.IsLetter(r) {
+				both(" ")
+				continue
+			}
+			if fold == nil {
+				c := cases.Fold()
+				fold = &c
+			}
+			if f := norm.NFKD.String(fold.String(string(r))); isASCIIWord(f) {
+				both(f)
+				continue
+			}
+			if unicode.Is(unicode.Latin, r) {
+				doubt = true
+			}
+			both(" ")
+		}
+	}
+	doubt = doubt || latin && foreign
+	if !invisible {
+		return j.String(), "", doubt
+	}
+	return j.String(), sp.String(), doubt
+}
+
+// isPlainASCII reports whether k is printable ASCII, which needs no reading.
+func isPlainASCII(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCIIAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || isDigit(c)
+}
+
+func isASCIIWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isASCIIAlnum(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isInvisible reports characters that change a key's bytes but not how it
+// reads: control and format characters (zero-width space and joiners, soft
+// hyphen, bidi controls, tags), other default-ignorable code points
+// (Hangul fillers, variation selectors) and combining marks, which NFKD has
+// split from their letters. White space is a separator, not invisible.
+func isInvisible(r rune) bool {
+	if unicode.IsSpace(r) {
+		return false
+	}
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Mn, unicode.Me,
+		unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
+}
+
+// lookalikes maps letters that read as Latin letters to those letters, case
+// kept. It covers the Cyrillic, Greek and Armenian letters that pass for
+// Latin ones in common fonts, and the Latin letters (small capitals, dotless
+// i, stroked letters, ligatures) that NFKD leaves alone. It is short on
+// purpose: a key mixing scripts is dropped anyway, so the table only has to
+// catch keys spelled wholly in look-alikes. Extend it, never shrink it.
+var lookalikes = map[rune]string{
+	// Cyrillic.
+	'А': "A", 'В': "B", 'Е': "E", 'Ѕ': "S", 'І': "I", 'Ј': "J", 'К': "K", 'М': "M", 'Н': "H",
+	'О': "O", 'Р': "P", 'С': "C", 'Т': "T", 'Х': "X", 'У': "Y", 'Ү': "Y", 'Ԁ': "D", 'Ԛ': "Q",
+	'Ԝ': "W", 'Ӏ': "l", 'Һ': "H", 'Ь': "b", 'Ѵ': "V",
+	'а': "a", 'в': "b", 'е': "e", 'ѕ': "s", 'і': "i", 'ј': "j", 'к': "k", 'м': "m", 'н': "h",
+	'о': "o", 'р': "p", 'с': "c", 'т': "t", 'х': "x", 'у': "y", 'ү': "y", 'ԁ': "d", 'ԛ': "q",
+	'ԝ': "w", 'ӏ': "l", 'һ': "h", 'ь': "b", 'ѵ': "v", 'п': "n", 'г': "r",
+	// Greek.
+	'Α': "A", 'Β': "B", 'Ε': "E", 'Ζ': "Z", 'Η': "H", 'Ι': "I", 'Κ': "K", 'Μ': "M", 'Ν': "N",
+	'Ο': "O", 'Ρ': "P", 'Τ': "T", 'Υ': "Y", 'Χ': "X", 'Ϲ': "C", 'Ϳ': "J", 'Ϝ': "F",
+	'α': "a", 'β': "b", 'γ': "y", 'ε': "e", 'η': "n", 'ι': "i", 'κ': "k", 'ν': "v", 'ο': "o",
+	'ρ': "p", 'τ': "t", 'υ': "u", 'χ': "x", 'ω': "w", 'ϲ': "c", 'ϳ': "j",
+	// Armenian.
+	'Օ': "O", 'Ս': "U", 'օ': "o", 'ս': "u", 'ո': "n", 'հ': "h", 'ց': "g", 'զ': "q",
+	// Latin letters NFKD does not reduce.
+	'ı': "i", 'ȷ': "j", 'ɑ': "a", 'ɡ': "g", 'ɩ': "i", 'ɪ': "i", 'ʟ': "l", 'ɴ': "n", 'ʀ': "r",
+	'ʏ': "y", 'ʙ': "b", 'ʜ': "h", 'ɢ': "g", 'ᴀ': "a", 'ᴄ': "c", 'ᴅ': "d", 'ᴇ': "e", 'ᴊ': "j",
+	'ᴋ': "k", 'ᴍ': "m", 'ᴏ': "o", 'ᴘ': "p", 'ᴛ': "t", 'ᴜ': "u", 'ᴠ': "v", 'ᴡ': "w", 'ᴢ': "z",
+	'ꜱ': "s", 'ꜰ': "f", 'ø': "o", 'Ø': "O", 'ł': "l", 'Ł': "L", 'đ': "d", 'Đ': "D", 'ħ': "h",
+	'Ħ': "H", 'ŧ': "t", 'Ŧ': "T", 'ƀ': "b", 'ɨ': "i", 'ʉ': "u", 'æ': "ae", 'Æ': "AE",
+	'œ': "oe", 'Œ': "OE", 'ð': "d", 'Ð': "D",
 }
 
 const (
@@ -663,18 +692,18 @@ func charClass(c byte) int {
 		return classLower
 	case 'A' <= c && c <= 'Z':
 		return classUpper
-	case '0' <= c && c <= '9':
+	case isDigit(c):
 		return classDigit
 	}
 	return classOther
 }
 
-// splitKey appends k's lowercase ASCII letters and digits to buf and the
-// offset in buf where each word starts to starts, followed by len(buf).
-// Words break at anything else (separators, non-ASCII), at a lower-to-upper
+// splitWords appends the ASCII form k's lowercase letters and digits to buf
+// and the offset in buf where each word starts to starts, followed by
+// len(buf). Words break at anything else (separators), at a lower-to-upper
 // case change, before the last capital of an acronym followed by a
 // lowercase letter ("SSNLast" is ssn+last), and between letters and digits.
-func splitKey(k string, buf []byte, starts []int) ([]byte, []int) {
+func splitWords(k string, buf []byte, starts []int) ([]byte, []int) {
 	prev := classOther
 	for i := 0; i < len(k); i++ {
 		c := k[i]
@@ -701,26 +730,39 @@ func splitKey(k string, buf []byte, starts []int) ([]byte, []int) {
 // Value matching.
 
 // sensitiveString reports whether s, trimmed, looks like a payment card
-// number or a US social security number.
+// number or a US social security number. Non-ASCII text is first read like
+// keys are (NFKC, invisible characters removed, any dash a '-', any space
+// a ' '), so fullwidth digits or a zero-width space change nothing.
 func sensitiveString(s string) bool {
-	if len(s) < 11 || len(s) > 64 { // fast path: most values are neither
+	if len(s) < 11 || len(s) > 512 { // fast path: most values are neither
 		return false
 	}
-	s = trimASCIISpace(s)
+	if isPlainASCII(s) {
+		if len(s) > 64 {
+			return false
+		}
+	} else {
+		s = readValue(s)
+	}
+	s = strings.TrimSpace(s)
 	return looksLikeSSN(s) || looksLikeCardNumber(s)
 }
 
-func trimASCIISpace(s string) string {
-	for len(s) > 0 && isASCIISpace(s[0]) {
-		s = s[1:]
+func readValue(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFKC.String(s) {
+		switch {
+		case unicode.IsSpace(r):
+			b.WriteByte(' ')
+		case unicode.Is(unicode.Pd, r):
+			b.WriteByte('-')
+		case isInvisible(r):
+		default:
+			b.WriteRune(r)
+		}
 	}
-	for len(s) > 0 && isASCIISpace(s[len(s)-1]) {
-		s = s[:len(s)-1]
-	}
-	return s
+	return b.String()
 }
-
-func isASCIISpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
@@ -793,108 +835,4 @@ func luhnValid(s string) bool {
 		double = !double
 	}
 	return sum%10 == 0
-}
-
-// JSON sizes, exactly as encoding/json writes them.
-
-// jsonStringLen is the length of s as a JSON string, quotes included, with
-// encoding/json's escaping: \" \\ \b \f \n \r \t, \u00XX for the other
-// control characters and for < > &, \ufffd for each invalid UTF-8 byte and
-// \u2028, \u2029 for the line and paragraph separators.
-func jsonStringLen(s string) int {
-	n := 2
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			n += int(asciiJSONLen[c])
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			n += 6
-		case r == '\u2028' || r == '\u2029':
-			n += 6
-		default:
-			n += size
-		}
-		i += size
-	}
-	return n
-}
-
-// asciiJSONLen is the encoded length of each ASCII byte in a JSON string.
-var asciiJSONLen = func() (t [utf8.RuneSelf]uint8) {
-	for c := range t {
-		switch {
-		case c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t':
-			t[c] = 2
-		case c < 0x20 || c == '<' || c == '>' || c == '&':
-			t[c] = 6
-		default:
-			t[c] = 1
-		}
-	}
-	return t
-}()
-
-// jsonFloatLen is the length of f as encoding/json writes a float of the
-// given bit size.
-func jsonFloatLen(f float64, bits int) int {
-	var buf [32]byte
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 {
-		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
-			format = 'e'
-		}
-	}
-	b := strconv.AppendFloat(buf[:0], f, format, -1, bits)
-	n := len(b)
-	if format == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-		n-- // e-07 is written e-7
-	}
-	return n
-}
-
-// isValidJSONNumber reports whether s is a JSON number literal; the empty
-// string is allowed (encoding/json writes it as 0).
-func isValidJSONNumber(s string) bool {
-	if s == "" {
-		return true
-	}
-	if s[0] == '-' {
-		s = s[1:]
-		if s == "" {
-			return false
-		}
-	}
-	switch {
-	case s[0] == '0':
-		s = s[1:]
-	case '1' <= s[0] && s[0] <= '9':
-		for s = s[1:]; s != "" && isDigit(s[0]); s = s[1:] {
-		}
-	default:
-		return false
-	}
-	if len(s) >= 2 && s[0] == '.' && isDigit(s[1]) {
-		for s = s[2:]; s != "" && isDigit(s[0]); s = s[1:] {
-		}
-	}
-	if len(s) >= 2 && (s[0] == 'e' || s[0] == 'E') {
-		s = s[1:]
-		if s[0] == '+' || s[0] == '-' {
-			s = s[1:]
-			if s == "" {
-				return false
-			}
-		}
-		if !isDigit(s[0]) {
-			return false
-		}
-		for ; s != "" && isDigit(s[0]); s = s[1:] {
-		}
-	}
-	return s == ""
 }

@@ -3,6 +3,7 @@ package fanfare_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,12 +20,12 @@ func ExampleClaimsPolicy_Sanitize() {
 		"note":     "4111 1111 1111 1111", // a card number under an innocent key
 	}
 	clean, err := fanfare.ClaimsPolicy{}.Sanitize(claims)
-	fmt.Println(clean, err)
+	fmt.Printf("%s %v\n", clean, err) // the exact bytes Fanfare receives
 
 	_, err = fanfare.ClaimsPolicy{MaxBytes: 20}.Sanitize(claims)
 	fmt.Println(errors.Is(err, fanfare.ErrClaimsTooLarge))
 	// Output:
-	// map[email:ada@example.com shipping:map[city:London] tier:gold] <nil>
+	// {"email":"ada@example.com","shipping":{"city":"London"},"tier":"gold"} <nil>
 	// true
 }
 
@@ -42,9 +43,9 @@ func ExampleClaimsPolicy_allowList() {
 		"internal_id": 42,
 		"birth_date":  "1815-12-10",
 	})
-	fmt.Println(clean)
+	fmt.Printf("%s\n", clean)
 	// Output:
-	// map[email:ada@example.com tier:gold]
+	// {"email":"ada@example.com","tier":"gold"}
 }
 
 func ExampleSanitizeClaims() {
@@ -60,7 +61,10 @@ func ExampleSanitizeClaims() {
 		id, _ := fanfare.IdentityFromContext(r.Context())
 		fmt.Fprintln(w, id.Claims)
 	})
-	h := auth(fanfare.SanitizeClaims(fanfare.ClaimsPolicy{MaxBytes: 100})(show))
+	h := auth(fanfare.SanitizeClaims(fanfare.ClaimsOptions{
+		Policy: fanfare.ClaimsPolicy{MaxBytes: 100},
+		Logger: slog.New(slog.DiscardHandler), // default: slog.Default()
+	})(show))
 
 	for _, bio := range []string{"hi", strings.Repeat("x", 100)} {
 		rec := httptest.NewRecorder()
@@ -70,4 +74,18 @@ func ExampleSanitizeClaims() {
 	// Output:
 	// 200 map[bio:hi email:ada@example.com tier:gold]
 	// 413 {"error":"Claims too large"}
+}
+
+// Any spelling of a denied key is dropped: look-alike letters from another
+// script, invisible characters, fullwidth forms.
+func ExampleClaimsPolicy_spellings() {
+	clean, _ := fanfare.ClaimsPolicy{}.Sanitize(map[string]any{
+		"p\u0430ssword":      "Cyrillic а",
+		"pass\u200bword":     "zero-width space",
+		"\uff53\uff53\uff4e": "fullwidth",
+		"tier":               "gold",
+	})
+	fmt.Printf("%s\n", clean)
+	// Output:
+	// {"tier":"gold"}
 }

@@ -151,6 +151,7 @@ type Client struct {
 	attemptTimeout time.Duration
 	retry          RetryPolicy
 	userAgent      string
+	scrubber       scrubber // removes the secret key from upstream text
 }
 
 // NewClient checks cfg and returns a client. It refuses a missing
@@ -189,6 +190,7 @@ func NewClient(cfg Config) (*Client, error) {
 		attemptTimeout: cfg.AttemptTimeout,
 		retry:          cfg.Retry,
 		userAgent:      "fanfare-go/" + Version,
+		scrubber:       newScrubber(cfg.SecretKey),
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: NewTransport()}
@@ -290,8 +292,11 @@ type AuthorizeRequest struct {
 	Issuer string
 	// Subject is the user's unique id in your system. Required.
 	Subject string
-	// Claims are sent as they are: sanitize them first (see ClaimsPolicy).
-	Claims map[string]any
+	// Claims is the JSON object ClaimsPolicy.Sanitize returned. It is sent
+	// as it is (encoding/json copies compact JSON unchanged), so the size
+	// the policy measured is the size Fanfare receives. Anything but a
+	// JSON object is refused with ErrInvalidClaims. Default: nil, no claims.
+	Claims json.RawMessage
 }
 
 // ExchangeCode is a single-use code the browser SDK trades for a Fanfare
@@ -309,11 +314,16 @@ func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (ExchangeC
 	if req.Provider == "" || req.Issuer == "" || req.Subject == "" {
 		return ExchangeCode{}, fmt.Errorf("fanfare: authorize: provider, issuer and subject are required")
 	}
+	if len(req.Claims) > 0 && (req.Claims[0] != '{' || !json.Valid(req.Claims)) {
+		return ExchangeCode{}, fmt.Errorf("%w: authorize: claims must be a JSON object (see ClaimsPolicy.Sanitize)", ErrInvalidClaims)
+	}
+	// The claims are a json.RawMessage: encoding/json copies them into the
+	// body unchanged (they are already compact and escaped).
 	body, err := json.Marshal(wire.AuthorizeRequest{
 		Provider: req.Provider, Issuer: req.Issuer, Subject: req.Subject, Claims: req.Claims,
 	})
 	if err != nil {
-		return ExchangeCode{}, fmt.Errorf("fanfare: authorize: claims cannot be encoded as JSON: %w", err)
+		return ExchangeCode{}, fmt.Errorf("%w: authorize: %w", ErrInvalidClaims, stripJSONValue(err))
 	}
 	raw, err := c.call(ctx, op, wire.PathAuthorize, body, false)
 	if err != nil {
@@ -321,7 +331,7 @@ func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (ExchangeC
 	}
 	code, err := decodeAuthorizeResponse(raw)
 	if err != nil {
-		return ExchangeCode{}, &unavailableError{op: op, err: err}
+		return ExchangeCode{}, c.unavailable(op, err)
 	}
 	return code, nil
 }
@@ -350,7 +360,7 @@ func (c *Client) ValidateAdmission(ctx context.Context, d Distribution, consumer
 	}
 	valid, err := decodeValidateResponse(raw)
 	if err != nil {
-		return false, &unavailableError{op: op, err: err}
+		return false, c.unavailable(op, err)
 	}
 	return valid, nil
 }
@@ -423,22 +433,22 @@ func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idem
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, idempotent || neverSent(err), &unavailableError{op: op, err: err}
+		return nil, idempotent || neverSent(err), c.unavailable(op, err)
 	}
 	defer resp.Body.Close()
 	raw, err = readCapped(resp.Body, maxResponseBytes)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if err != nil {
 			// A body cut short is worth another try; an oversized one is not.
-			return nil, idempotent && !errors.Is(err, errBodyTooLarge), &unavailableError{op: op, err: err}
+			return nil, idempotent && !errors.Is(err, errBodyTooLarge), c.unavailable(op, err)
 		}
 		return raw, false, nil
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		// Not an answer the API gives: a proxy or URL misconfigured.
-		return nil, false, &unavailableError{op: op, err: fmt.Errorf("redirect (status %d) not followed", resp.StatusCode)}
+		return nil, false, c.unavailable(op, fmt.Errorf("redirect (status %d) not followed", resp.StatusCode))
 	}
-	apiErr := decodeAPIError(resp.StatusCode, raw)
+	apiErr := decodeAPIError(resp.StatusCode, raw, c.scrubber)
 	apiErr.Op = op
 	return nil, idempotent && apiErr.temporary(), apiErr
 }
@@ -495,14 +505,21 @@ func decodeValidateResponse(raw []byte) (bool, error) {
 	return false, errors.New("malformed validate response: not a JSON boolean")
 }
 
-// decodeAPIError reads Fanfare's {"error": code, "message": text} body. The
-// raw body is never kept: it may echo what we sent.
-func decodeAPIError(status int, raw []byte) *APIError {
+// decodeAPIError reads Fanfare's {"error": code, "message": text} body,
+// scrubbed of the secret key before it is cut to size (a cut key would
+// escape the scrubber). The raw body is never kept: it may echo what we
+// sent.
+func decodeAPIError(status int, raw []byte, s scrubber) *APIError {
 	e := &APIError{StatusCode: status}
 	var body wire.ErrorBody
 	if json.Unmarshal(raw, &body) == nil {
-		e.Code = truncate(body.Error, 64)
-		e.Message = truncate(body.Message, 200)
+		e.Code = truncate(s.scrub(body.Error), 64)
+		e.Message = truncate(s.scrub(body.Message), 200)
 	}
 	return e
+}
+
+// unavailable wraps err, whose text may quote upstream bytes, scrubbed.
+func (c *Client) unavailable(op string, err error) *unavailableError {
+	return &unavailableError{op: op, msg: c.scrubber.scrub(err.Error()), err: err}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -188,7 +189,7 @@ func TestAPIErrorMatching(t *testing.T) {
 	all := []error{ErrUnauthorized, ErrExchangeCodeExpired, ErrInvalidExchangeCode, ErrConsumerConflict, ErrNotFound, ErrUnavailable}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.status, tt.body), func(t *testing.T) {
-			e := decodeAPIError(tt.status, []byte(tt.body))
+			e := decodeAPIError(tt.status, []byte(tt.body), newScrubber(testSecret))
 			e.Op = "validate"
 			var err error = fmt.Errorf("wrapped: %w", e)
 			for _, s := range all {
@@ -200,10 +201,45 @@ func TestAPIErrorMatching(t *testing.T) {
 }
 
 func TestAPIErrorDoesNotKeepRawBody(t *testing.T) {
-	e := decodeAPIError(500, []byte(`{"error":"boom","echo":"`+testSecret+`"}`))
+	sc := newScrubber(testSecret)
+	e := decodeAPIError(500, []byte(`{"error":"boom","echo":"`+testSecret+`"}`), sc)
 	assert.NotContains(t, e.Error(), testSecret)
-	e = decodeAPIError(500, []byte(testSecret))
+	e = decodeAPIError(500, []byte(testSecret), sc)
 	assert.NotContains(t, e.Error(), testSecret)
+}
+
+// TestScrub: the client's own key goes in every escaping, and anything
+// shaped like a secret key goes too.
+func TestScrub(t *testing.T) {
+	const odd = "sk_live_a+b/c=d<e>&f\\g\"h"
+	tests := []struct {
+		name, secret, text, gone string
+	}{
+		{"plain", testSecret, "bad key " + testSecret + "!", testSecret},
+		{"in a header dump", testSecret, "X-Secret-Key: " + testSecret + "\r\n", testSecret},
+		{"another key", testSecret, "expected sk_live_SomeoneElse42 here", "sk_live_SomeoneElse42"},
+		{"percent-escaped context", testSecret, "key%3A" + testSecret, testSecret},
+		{"odd characters", odd, "got " + odd + " for", odd},
+		{"odd characters, query-escaped", odd, "got " + url.QueryEscape(odd), url.QueryEscape(odd)},
+		{"odd characters, path-escaped", odd, "got " + url.PathEscape(odd), url.PathEscape(odd)},
+		{"odd characters, JSON-escaped", odd, `{"key":` + mustJSONString(t, odd) + `}`, strings.Trim(mustJSONString(t, odd), `"`)},
+		{"odd characters, cut", odd, "got " + odd[:12], odd[:12]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := newScrubber(tt.secret).scrub(tt.text)
+			assert.NotContains(t, got, tt.gone)
+			assert.Contains(t, got, redactedText)
+		})
+	}
+	assert.Equal(t, "exchange_code_expired", newScrubber(testSecret).scrub("exchange_code_expired"))
+}
+
+func mustJSONString(t *testing.T, s string) string {
+	t.Helper()
+	b, err := json.Marshal(s)
+	require.NoError(t, err)
+	return string(b)
 }
 
 func TestBackoffIsBounded(t *testing.T) {
@@ -263,16 +299,23 @@ func FuzzDecodeValidateResponse(f *testing.F) {
 }
 
 func FuzzDecodeAPIError(f *testing.F) {
-	f.Add(400, []byte(`{"error":"invalid_exchange_code","message":"used"}`))
-	f.Add(500, []byte(`not json`))
-	f.Add(401, []byte(`{"error":123}`))
-	f.Fuzz(func(t *testing.T, status int, raw []byte) {
-		e := decodeAPIError(status, raw)
+	f.Add(400, []byte(`{"error":"invalid_exchange_code","message":"used"}`), "", "")
+	f.Add(500, []byte(`not json`), "x", "y")
+	f.Add(401, []byte(`{"error":123}`), "a", "")
+	f.Add(401, []byte(`{"error":"%s","message":"%s"}`), "key ", " refused")
+	f.Fuzz(func(t *testing.T, status int, raw []byte, before, after string) {
+		// Fanfare (or a proxy) echoes the secret key, somewhere, somehow.
+		echo := before + testSecret + after
+		raw = bytes.ReplaceAll(raw, []byte("%s"), []byte(echo))
+		e := decodeAPIError(status, raw, newScrubber(testSecret))
 		if len(e.Code) > 64+len("…") || len(e.Message) > 200+len("…") {
 			t.Fatalf("unbounded error fields: %d/%d bytes", len(e.Code), len(e.Message))
 		}
 		if !strings.HasPrefix(e.Error(), "fanfare: ") {
 			t.Fatalf("error without prefix: %q", e.Error())
+		}
+		if strings.Contains(e.Error(), testSecret) {
+			t.Fatalf("the secret key survived in %q", e.Error())
 		}
 	})
 }

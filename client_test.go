@@ -1,10 +1,19 @@
 package fanfare_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,9 +65,10 @@ func TestAuthorize(t *testing.T) {
 	c := fastClient(t, srv)
 	ctx := context.Background()
 
+	claims, err := fanfare.ClaimsPolicy{}.Sanitize(map[string]any{"email": "a@example.com", "tier": "gold"})
+	require.NoError(t, err)
 	code, err := c.Authorize(ctx, fanfare.AuthorizeRequest{
-		Provider: "shop", Issuer: "https://shop.example", Subject: "user-1",
-		Claims: map[string]any{"email": "a@example.com", "tier": "gold"},
+		Provider: "shop", Issuer: "https://shop.example", Subject: "user-1", Claims: claims,
 	})
 	require.NoError(t, err)
 	assert.NotEmpty(t, code.Code)
@@ -118,10 +128,12 @@ func TestAuthorizeRejectsBadInputBeforeNetwork(t *testing.T) {
 	c := fastClient(t, srv)
 	_, err := c.Authorize(context.Background(), fanfare.AuthorizeRequest{Provider: "p", Issuer: "i"})
 	assert.ErrorContains(t, err, "required")
-	_, err = c.Authorize(context.Background(), fanfare.AuthorizeRequest{
-		Provider: "p", Issuer: "i", Subject: "s", Claims: map[string]any{"ch": make(chan int)},
-	})
-	assert.ErrorContains(t, err, "cannot be encoded")
+	for _, claims := range []string{`[1]`, `"x"`, `{"a":`, `{"a":1}{}`, `null`} {
+		_, err = c.Authorize(context.Background(), fanfare.AuthorizeRequest{
+			Provider: "p", Issuer: "i", Subject: "s", Claims: json.RawMessage(claims),
+		})
+		assert.ErrorIs(t, err, fanfare.ErrInvalidClaims, "claims %s", claims)
+	}
 	assert.Equal(t, 0, srv.Calls(fanfaretest.EndpointAuthorize))
 }
 
@@ -340,4 +352,241 @@ func TestErrorsNeverCarryTheSecret(t *testing.T) {
 	require.True(t, errors.As(err, &apiErr))
 	assert.Equal(t, 418, apiErr.StatusCode)
 	assert.Equal(t, "validate", apiErr.Op)
+}
+
+// TestClientDoesNotFollowRedirects: a redirect from the API (a proxy
+// misconfigured, an upstream compromised) must neither carry the secret key
+// to another host nor let that host answer for Fanfare.
+func TestClientDoesNotFollowRedirects(t *testing.T) {
+	srv := newEmulator(t)
+	var leaked atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Secret-Key") != "" {
+			leaked.Add(1)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("true"))
+	}))
+	t.Cleanup(elsewhere.Close)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirector.Close)
+
+	for _, tc := range []struct {
+		name string
+		hc   *http.Client
+	}{
+		{"default HTTP client", nil},
+		{"caller's HTTP client", &http.Client{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leaked.Store(0)
+			cfg := srv.Config()
+			cfg.APIURL = redirector.URL
+			cfg.HTTPClient = tc.hc
+			c, err := fanfare.NewClient(cfg)
+			require.NoError(t, err)
+
+			ok, err := c.ValidateAdmission(context.Background(), fanfare.Queue("q_1"), "c_1", "tok")
+			assert.False(t, ok, "a redirect target answered for Fanfare")
+			assert.ErrorIs(t, err, fanfare.ErrUnavailable, "a redirect is not an answer the API gives")
+			_, err = c.Authorize(context.Background(), fanfare.AuthorizeRequest{Provider: "p", Issuer: "i", Subject: "s"})
+			assert.ErrorIs(t, err, fanfare.ErrUnavailable)
+			assert.NotContains(t, err.Error(), cfg.SecretKey)
+			assert.Zero(t, leaked.Load(), "the secret key was sent to the redirect target")
+		})
+	}
+}
+
+// TestAuthorizeSendsTheMeasuredBytes: the claims Fanfare receives are the
+// bytes the policy measured, not a second encoding of them, so the size
+// limit holds for what is sent. Exactly the limit passes; one byte more is
+// refused before any call.
+func TestAuthorizeSendsTheMeasuredBytes(t *testing.T) {
+	var mu sync.Mutex
+	var bodies [][]byte
+	fanfareAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"exchangeCode":"exc_1","expiresAt":"2030-01-01T00:00:00Z"}`)
+	}))
+	t.Cleanup(fanfareAPI.Close)
+	c, err := fanfare.NewClient(fanfare.Config{APIURL: fanfareAPI.URL, OrganizationID: "org_1", SecretKey: "sk_test_measured"})
+	require.NoError(t, err)
+
+	// {"bio":"…","email":"a@example.com"} with HTML-escaped characters,
+	// which encoding/json writes six bytes wide.
+	claimsOf := func(size int) map[string]any {
+		fixed := len(`{"bio":"","email":"a@example.com"}`)
+		n := size - fixed
+		return map[string]any{"email": "a@example.com", "bio": strings.Repeat("<", n/6) + strings.Repeat("é", n%6/2) + strings.Repeat("a", n%6%2)}
+	}
+	authorize := fanfare.NewAuthorizeHandler(c, fanfare.AuthorizeOptions{Provider: "p", Issuer: "https://i", Logger: slog.New(slog.DiscardHandler)})
+	for _, tt := range []struct {
+		size       int
+		wantStatus int
+	}{
+		{fanfare.DefaultClaimsMaxBytes, http.StatusOK},
+		{fanfare.DefaultClaimsMaxBytes + 1, http.StatusRequestEntityTooLarge},
+	} {
+		mu.Lock()
+		bodies = nil
+		mu.Unlock()
+		claims := claimsOf(tt.size)
+		want, err := fanfare.ClaimsPolicy{MaxBytes: 1 << 20}.Sanitize(claims)
+		require.NoError(t, err)
+		require.Len(t, want, tt.size)
+
+		rec := httptest.NewRecorder()
+		withIdentity(&fanfare.Identity{Subject: "u1", Claims: claims}, authorize).
+			ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/authorize", nil))
+		require.Equal(t, tt.wantStatus, rec.Code, "claims of %d bytes", tt.size)
+		mu.Lock()
+		got := bodies
+		mu.Unlock()
+		if tt.wantStatus != http.StatusOK {
+			assert.Empty(t, got, "claims over the limit must not reach Fanfare")
+			continue
+		}
+		require.Len(t, got, 1)
+		var sent struct{ Claims json.RawMessage }
+		require.NoError(t, json.Unmarshal(got[0], &sent))
+		assert.Equal(t, string(want), string(sent.Claims), "the claims sent are the bytes measured")
+		assert.Len(t, sent.Claims, fanfare.DefaultClaimsMaxBytes)
+	}
+}
+
+// echoSecret is the key the echoing servers below are sent. It has
+// characters outside the usual key alphabet, so that only scrubbing the
+// client's own key (not just anything shaped like sk_...) removes it whole.
+const echoSecret = "sk_test_Echo+/=.9~x<y>&z"
+
+// TestSecretScrubbedFromEchoes: Fanfare, or a proxy in front of it, echoes
+// the request's X-Secret-Key in its error code, its message, a plain-text
+// body, or a raw answer that is not even HTTP. The key appears nowhere:
+// not in errors (Error, %v, %+v, %#v), not in the handlers' logs, not in
+// their responses.
+func TestSecretScrubbedFromEchoes(t *testing.T) {
+	echo := func(r *http.Request) string {
+		var b strings.Builder
+		for k, v := range r.Header {
+			b.WriteString(k + ": " + strings.Join(v, ",") + "; ")
+		}
+		return b.String()
+	}
+	jsonEcho := func(status int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			key := r.Header.Get("X-Secret-Key")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(map[string]string{
+				"error": "bad_key_" + key,
+				"message": "headers: " + echo(r) + " query-escaped: " + url.QueryEscape(key) +
+					" path-escaped: " + url.PathEscape(key) + " quoted: " + strconv.Quote(key),
+			})
+		}
+	}
+	servers := map[string]string{}
+	for name, h := range map[string]http.Handler{
+		"401 JSON echo": jsonEcho(http.StatusUnauthorized),
+		"400 JSON echo": jsonEcho(http.StatusBadRequest),
+		"503 JSON echo": jsonEcho(http.StatusServiceUnavailable),
+		"502 text echo": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "proxy error: "+echo(r), http.StatusBadGateway)
+		}),
+	} {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		servers[name] = srv.URL
+	}
+	servers["not HTTP: the request's header line sent back"] = rawEchoServer(t)
+
+	for name, apiURL := range servers {
+		t.Run(name, func(t *testing.T) {
+			log, logs := newLogger()
+			c, err := fanfare.NewClient(fanfare.Config{
+				APIURL: apiURL, OrganizationID: "org_1", SecretKey: echoSecret,
+				Retry: fanfare.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond},
+			})
+			require.NoError(t, err)
+			ctx := context.Background()
+			var errs []error
+			_, err = c.Authorize(ctx, fanfare.AuthorizeRequest{Provider: "p", Issuer: "i", Subject: "s"})
+			errs = append(errs, err)
+			_, err = c.ValidateAdmission(ctx, fanfare.Queue("q"), "c", "t")
+			errs = append(errs, err)
+			errs = append(errs, c.CompleteAdmission(ctx, fanfare.Queue("q"), "c"))
+			for _, err := range errs {
+				require.Error(t, err)
+				for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
+					assertNoEcho(t, fmt.Sprintf(verb, err), "error as "+verb)
+				}
+				var apiErr *fanfare.APIError
+				if errors.As(err, &apiErr) {
+					assertNoEcho(t, apiErr.Code+apiErr.Message, "APIError fields")
+					if apiErr.Code != "" {
+						assert.Contains(t, apiErr.Error(), "[REDACTED]", "the echo is visible as redacted")
+					}
+				}
+			}
+
+			mux := http.NewServeMux()
+			mux.Handle("/authorize", withIdentity(&fanfare.Identity{Subject: "u1"},
+				fanfare.NewAuthorizeHandler(c, fanfare.AuthorizeOptions{Provider: "p", Issuer: "https://i", Logger: log})))
+			mux.Handle("/validate", fanfare.NewValidateAdmissionHandler(c, fanfare.ValidateAdmissionOptions{Logger: log}))
+			shop := httptest.NewServer(mux)
+			t.Cleanup(shop.Close)
+			for _, res := range []httpResult{
+				send(t, http.MethodPost, shop.URL+"/authorize", nil),
+				send(t, http.MethodPost, shop.URL+"/validate", strings.NewReader(`{"queueId":"q","consumerId":"c","token":"t"}`)),
+			} {
+				assert.GreaterOrEqual(t, res.status, 400)
+				assertNoEcho(t, res.body, "a handler's response body")
+				assertNoEcho(t, fmt.Sprint(res.header), "a handler's response headers")
+			}
+			require.NotEmpty(t, logs.String(), "the failures are logged")
+			assertNoEcho(t, logs.String(), "the log")
+		})
+	}
+}
+
+// assertNoEcho fails when echoSecret shows in s, as it is or escaped.
+func assertNoEcho(t *testing.T, s, what string) {
+	t.Helper()
+	for _, form := range []string{echoSecret, url.QueryEscape(echoSecret), url.PathEscape(echoSecret), strconv.Quote(echoSecret), "sk_test_Echo"} {
+		if strings.Contains(s, form) {
+			t.Errorf("the secret key (%q) appears in %s: %s", form, what, s)
+		}
+	}
+}
+
+// rawEchoServer starts a loopback listener that answers every request with
+// its own X-Secret-Key header line, which is not HTTP: net/http quotes
+// such an answer in its error.
+func rawEchoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				req, err := http.ReadRequest(bufio.NewReader(conn))
+				if err != nil {
+					return
+				}
+				_, _ = io.WriteString(conn, "X-Secret-Key: "+req.Header.Get("X-Secret-Key")+"\r\n\r\n")
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
 }

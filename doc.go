@@ -16,7 +16,7 @@
 //	// 1. The authorize endpoint: your auth → claims policy → rate limit → exchange code.
 //	mux.Handle("POST /api/fanfare/authorize", alice.New(
 //		yourAuth, // puts fanfare.WithIdentity(ctx, fanfare.Identity{Subject: user.ID, ...}) in the context
-//		fanfare.SanitizeClaims(fanfare.ClaimsPolicy{}),
+//		fanfare.SanitizeClaims(fanfare.ClaimsOptions{}),
 //		fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{}), // the guide's 10 per minute
 //	).Then(fanfare.NewAuthorizeHandler(client, fanfare.AuthorizeOptions{
 //		Provider: "your-platform",

@@ -1,9 +1,14 @@
 package fanfare
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/waitify-io/fanfare-go/internal/wire"
 )
@@ -36,9 +41,13 @@ type APIError struct {
 	// StatusCode is the HTTP status Fanfare answered with.
 	StatusCode int
 	// Code is Fanfare's error code (the body's "error" field), e.g.
-	// "exchange_code_expired". Empty when the body carried none.
+	// "exchange_code_expired", cut to 64 bytes. Empty when the body carried
+	// none. Like Message, it is scrubbed: the client's secret key, and
+	// anything shaped like a secret key ("sk_..."), is replaced by
+	// "[REDACTED]", in case Fanfare or a proxy echoed the request.
 	Code string
-	// Message is Fanfare's human-readable message, if any, cut to 200 bytes.
+	// Message is Fanfare's human-readable message, if any, scrubbed like
+	// Code and cut to 200 bytes.
 	Message string
 	// Op is the client operation: "authorize", "validate" or "complete".
 	Op string
@@ -82,14 +91,70 @@ func (e *APIError) temporary() bool {
 
 // unavailableError wraps a transport failure or a malformed response. It
 // matches ErrUnavailable and unwraps to the cause (a *url.Error, a
-// context error, a JSON error).
+// context error, a JSON error). Its text is the cause's, scrubbed: a proxy
+// answering garbage gets that garbage quoted by net/http, and the garbage
+// may echo our request headers.
 type unavailableError struct {
 	op  string
+	msg string // err.Error(), scrubbed
 	err error
 }
 
 func (e *unavailableError) Error() string {
-	return "fanfare: " + e.op + ": unavailable: " + e.err.Error()
+	return "fanfare: " + e.op + ": unavailable: " + e.msg
 }
 
 func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
+
+// redactedText replaces a secret key scrubbed from upstream text.
+const redactedText = "[REDACTED]"
+
+// secretKeyPattern matches text shaped like a Fanfare secret key, whoever's
+// it is. It has no word boundary on purpose: "%3Ask_live_..." (a
+// percent-escaped "X-Secret-Key:sk_live_...") must match too, at the price
+// of redacting the end of a word such as "task_queue_full".
+var secretKeyPattern = regexp.MustCompile(`sk_[A-Za-z0-9_\-]{6,}`)
+
+// scrubber removes a secret key from text that came from upstream (Fanfare,
+// or a proxy in front of it, which may echo the request's X-Secret-Key):
+// the client's own key as sent, percent-escaped and JSON-escaped, then
+// anything shaped like a secret key.
+type scrubber struct {
+	forms []string // the client's key in every escaping it is looked for in
+}
+
+func newScrubber(secret string) scrubber {
+	var s scrubber
+	if secret == "" {
+		return s
+	}
+	add := func(f string) {
+		if f != "" && !slices.Contains(s.forms, f) {
+			s.forms = append(s.forms, f)
+		}
+	}
+	add(secret)
+	add(url.QueryEscape(secret))
+	add(url.PathEscape(secret))
+	for _, html := range []bool{true, false} {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		_ = enc.Encode(secret)
+		add(strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(b.String(), `"`)), `"`))
+	}
+	// Longest first, so that a form containing another is replaced whole.
+	slices.SortFunc(s.forms, func(a, b string) int { return len(b) - len(a) })
+	return s
+}
+
+// scrub returns text without the secret key.
+func (s scrubber) scrub(text string) string {
+	for _, f := range s.forms {
+		text = strings.ReplaceAll(text, f, redactedText)
+	}
+	if strings.Contains(text, "sk_") {
+		text = secretKeyPattern.ReplaceAllLiteralString(text, redactedText)
+	}
+	return text
+}

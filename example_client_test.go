@@ -23,17 +23,26 @@ func ExampleClient_Authorize() {
 	defer srv.Close()
 	client := srv.Client()
 
+	// Claims go through a policy first: the client sends only the JSON a
+	// ClaimsPolicy produced, byte for byte.
+	claims, err := fanfare.ClaimsPolicy{}.Sanitize(map[string]any{"email": "ada@example.com", "password": "hunter2"})
+	if err != nil {
+		log.Fatal(err)
+	}
 	code, err := client.Authorize(context.Background(), fanfare.AuthorizeRequest{
 		Provider: "your-platform",
 		Issuer:   "https://your-domain.com",
 		Subject:  "user-42",
-		Claims:   map[string]any{"email": "ada@example.com"},
+		Claims:   claims,
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(code.Code != "", code.ExpiresAt.Sub(srv.Now()).Round(time.Minute))
-	// Output: true 1m0s
+	fmt.Println(srv.Authorizations()[0].Claims)
+	// Output:
+	// true 1m0s
+	// map[email:ada@example.com]
 }
 
 func ExampleClient_ValidateAdmission() {

@@ -9,6 +9,7 @@ require (
 	github.com/justinas/alice v1.2.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
+	golang.org/x/text v0.34.0
 	golang.org/x/time v0.15.0
 )
 

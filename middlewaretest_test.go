@@ -25,7 +25,7 @@ func TestBehaviourTable(t *testing.T) {
 
 		mux := http.NewServeMux()
 		mux.Handle("POST /queues/{queue}/checkout", fanfare.RequireAdmission(s.Client, admission)(tableCheckout(s)))
-		mux.Handle("POST /authorize", login(fanfare.SanitizeClaims(s.Claims)(fanfare.RateLimitAuthorize(s.RateLimit)(fanfare.NewAuthorizeHandler(s.Client, s.Authorize)))))
+		mux.Handle("POST /authorize", login(fanfare.SanitizeClaims(fanfare.ClaimsOptions{Policy: s.Claims})(fanfare.RateLimitAuthorize(s.RateLimit)(fanfare.NewAuthorizeHandler(s.Client, s.Authorize)))))
 		mux.Handle("POST /validate", fanfare.NewValidateAdmissionHandler(s.Client, s.Validate))
 		return recoverer(mux)
 	})

@@ -97,7 +97,7 @@ func BenchmarkB5(b *testing.B) {
 				Limit:  fanfare.Limit{Requests: 1000, Window: time.Second},
 				Logger: discard,
 			})(authorize)
-			return fanfare.SanitizeClaims(fanfare.ClaimsPolicy{})(limited)
+			return fanfare.SanitizeClaims(fanfare.ClaimsOptions{})(limited)
 		}},
 	}
 	for range rounds {

@@ -67,7 +67,7 @@ func TestAuthorize(t *testing.T) {
 	t.Run("success", func(t *testing.T) {
 		claims := map[string]any{"email": "a@shop.example", "tier": "gold", "nested": map[string]any{"n": 1.0}}
 		r := post(t, srv, wire.PathAuthorize, secret(srv), wire.AuthorizeRequest{
-			Provider: "shop", Issuer: "https://shop.example", Subject: "u1", Claims: claims,
+			Provider: "shop", Issuer: "https://shop.example", Subject: "u1", Claims: mustRawJSON(t, claims),
 		})
 		require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
 		assert.Equal(t, "no-store", r.header.Get("Cache-Control"))

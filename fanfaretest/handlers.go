@@ -166,15 +166,24 @@ func decodeJSON(b []byte, v any) error {
 	return nil
 }
 
+// authorizeRequest is a decoded authorize body, its claims decoded too.
+type authorizeRequest struct {
+	wire.AuthorizeRequest
+	claims map[string]any
+}
+
 // decodeAuthorize decodes an authorize body; provider, issuer and subject
-// are required.
-func decodeAuthorize(b []byte) (wire.AuthorizeRequest, error) {
-	var req wire.AuthorizeRequest
-	if err := decodeJSON(b, &req); err != nil {
+// are required, and claims, when present, must be a JSON object.
+func decodeAuthorize(b []byte) (authorizeRequest, error) {
+	var req authorizeRequest
+	if err := decodeJSON(b, &req.AuthorizeRequest); err != nil {
 		return req, err
 	}
 	if req.Provider == "" || req.Issuer == "" || req.Subject == "" {
 		return req, errors.New("provider, issuer and subject are required")
+	}
+	if len(req.Claims) > 0 && json.Unmarshal(req.Claims, &req.claims) != nil {
+		return req, errors.New("claims must be a JSON object")
 	}
 	return req, nil
 }
@@ -259,13 +268,13 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, _ fanfa
 	st.mu.Lock()
 	st.codes[code] = &exchangeCode{
 		id:      identity{req.Provider, req.Issuer, req.Subject},
-		claims:  req.Claims,
+		claims:  req.claims,
 		expires: expires,
 	}
 	st.mu.Unlock()
 	s.recorder.addAuthorization(Authorization{
 		Provider: req.Provider, Issuer: req.Issuer, Subject: req.Subject,
-		Claims: req.Claims, ExchangeCode: code,
+		Claims: req.claims, ExchangeCode: code,
 	})
 	writeJSON(w, http.StatusOK, wire.AuthorizeResponse{
 		ExchangeCode: code,

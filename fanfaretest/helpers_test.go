@@ -119,7 +119,7 @@ func authorize(t *testing.T, srv *fanfaretest.Server, subject string) string {
 	t.Helper()
 	r := post(t, srv, wire.PathAuthorize, secret(srv), wire.AuthorizeRequest{
 		Provider: "shop", Issuer: "https://shop.example", Subject: subject,
-		Claims: map[string]any{"email": subject + "@shop.example"},
+		Claims: mustRawJSON(t, map[string]any{"email": subject + "@shop.example"}),
 	})
 	require.Equal(t, http.StatusOK, r.status, "authorize: body %s", r.body)
 	return decode[wire.AuthorizeResponse](t, r).ExchangeCode
@@ -155,3 +155,11 @@ func claimsOf[T jwt.Claims](t *testing.T, token string, into T) T {
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// mustRawJSON encodes v for a wire.AuthorizeRequest's raw claims.
+func mustRawJSON(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}

@@ -10,7 +10,7 @@
 //	r := chi.NewRouter()
 //	r.Use(middleware.Recoverer, yourAuth) // yourAuth: r.WithContext(fanfare.WithIdentity(ctx, fanfare.Identity{Subject: user.ID}))
 //	r.With(
-//		fanfarechi.SanitizeClaims(fanfare.ClaimsPolicy{}),
+//		fanfarechi.SanitizeClaims(fanfare.ClaimsOptions{}),
 //		fanfarechi.RateLimitAuthorize(fanfare.RateLimitOptions{}),
 //	).Method(http.MethodPost, "/api/fanfare/authorize",
 //		fanfarechi.NewAuthorizeHandler(client, fanfare.AuthorizeOptions{Provider: "shop", Issuer: "https://shop.example"}))
@@ -31,8 +31,8 @@ func RequireAdmission(client *fanfare.Client, opts fanfare.AdmissionOptions) fun
 }
 
 // SanitizeClaims is [fanfare.SanitizeClaims].
-func SanitizeClaims(policy fanfare.ClaimsPolicy) func(http.Handler) http.Handler {
-	return fanfare.SanitizeClaims(policy)
+func SanitizeClaims(opts fanfare.ClaimsOptions) func(http.Handler) http.Handler {
+	return fanfare.SanitizeClaims(opts)
 }
 
 // RateLimitAuthorize is [fanfare.RateLimitAuthorize].

@@ -56,7 +56,7 @@ func TestBehaviourTable(t *testing.T) {
 			r.Use(fanfarechi.RequireAdmission(s.Client, admission))
 			r.Post("/checkout", checkout)
 		})
-		r.With(login, fanfarechi.SanitizeClaims(s.Claims), fanfarechi.RateLimitAuthorize(s.RateLimit)).
+		r.With(login, fanfarechi.SanitizeClaims(fanfare.ClaimsOptions{Policy: s.Claims}), fanfarechi.RateLimitAuthorize(s.RateLimit)).
 			Method(http.MethodPost, "/authorize", fanfarechi.NewAuthorizeHandler(s.Client, s.Authorize))
 		r.Method(http.MethodPost, "/validate", fanfarechi.NewValidateAdmissionHandler(s.Client, s.Validate))
 		return r

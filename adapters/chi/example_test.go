@@ -54,7 +54,7 @@ func ExampleNewAuthorizeHandler() {
 		})
 	}
 	r := chi.NewRouter()
-	r.With(yourAuth, fanfarechi.SanitizeClaims(fanfare.ClaimsPolicy{})).
+	r.With(yourAuth, fanfarechi.SanitizeClaims(fanfare.ClaimsOptions{})).
 		Method(http.MethodPost, "/api/fanfare/authorize", fanfarechi.NewAuthorizeHandler(srv.Client(), fanfare.AuthorizeOptions{
 			Provider: "your-platform",
 			Issuer:   "https://your-domain.com",

@@ -8,7 +8,7 @@
 //	e.Use(middleware.Recover(), yourAuth) // yourAuth: fanfareecho.SetIdentity(c, fanfare.Identity{Subject: user.ID})
 //	e.POST("/api/fanfare/authorize",
 //		fanfareecho.NewAuthorizeHandler(client, fanfare.AuthorizeOptions{Provider: "shop", Issuer: "https://shop.example"}),
-//		fanfareecho.SanitizeClaims(fanfare.ClaimsPolicy{}),
+//		fanfareecho.SanitizeClaims(fanfare.ClaimsOptions{}),
 //		fanfareecho.RateLimitAuthorize(fanfare.RateLimitOptions{}))
 //	e.POST("/queues/:queue/checkout", checkout, // a, _ := fanfareecho.Admission(c)
 //		fanfareecho.RequireAdmission(client, fanfare.AdmissionOptions{
@@ -119,8 +119,8 @@ func RequireAdmission(client *fanfare.Client, opts fanfare.AdmissionOptions) ech
 // SanitizeClaims is [fanfare.SanitizeClaims] as echo middleware: the
 // sanitized identity replaces the request's, and claims that cannot pass
 // return an *[Error] with status 413 (or 500).
-func SanitizeClaims(policy fanfare.ClaimsPolicy) echo.MiddlewareFunc {
-	return wrap(fanfare.SanitizeClaims(policy))
+func SanitizeClaims(opts fanfare.ClaimsOptions) echo.MiddlewareFunc {
+	return wrap(fanfare.SanitizeClaims(opts))
 }
 
 // RateLimitAuthorize is [fanfare.RateLimitAuthorize] as echo middleware:

@@ -51,7 +51,7 @@ func TestBehaviourTable(t *testing.T) {
 		e := echo.New()
 		e.Use(middleware.Recover())
 		e.POST("/queues/:queue/checkout", checkout, fanfareecho.RequireAdmission(s.Client, admission))
-		e.POST("/authorize", fanfareecho.NewAuthorizeHandler(s.Client, s.Authorize), login, fanfareecho.SanitizeClaims(s.Claims), fanfareecho.RateLimitAuthorize(s.RateLimit))
+		e.POST("/authorize", fanfareecho.NewAuthorizeHandler(s.Client, s.Authorize), login, fanfareecho.SanitizeClaims(fanfare.ClaimsOptions{Policy: s.Claims}), fanfareecho.RateLimitAuthorize(s.RateLimit))
 		e.POST("/validate", fanfareecho.NewValidateAdmissionHandler(s.Client, s.Validate))
 		return e
 	})

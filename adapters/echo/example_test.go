@@ -98,7 +98,7 @@ func ExampleNewAuthorizeHandler() {
 			Issuer:   "https://your-domain.com",
 		}),
 		yourAuth,
-		fanfareecho.SanitizeClaims(fanfare.ClaimsPolicy{}))
+		fanfareecho.SanitizeClaims(fanfare.ClaimsOptions{}))
 
 	post(e, "/api/fanfare/authorize", "")
 	req := httptest.NewRequest(http.MethodPost, "/api/fanfare/authorize", nil)

@@ -64,7 +64,7 @@ func ExampleNewAuthorizeHandler() {
 	r := gin.New()
 	r.POST("/api/fanfare/authorize",
 		yourAuth,
-		fanfaregin.SanitizeClaims(fanfare.ClaimsPolicy{}),
+		fanfaregin.SanitizeClaims(fanfare.ClaimsOptions{}),
 		fanfaregin.NewAuthorizeHandler(srv.Client(), fanfare.AuthorizeOptions{
 			Provider: "your-platform",
 			Issuer:   "https://your-domain.com",

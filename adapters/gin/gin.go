@@ -7,7 +7,7 @@
 //	r := gin.New()
 //	r.Use(gin.Recovery(), yourAuth) // yourAuth: fanfaregin.SetIdentity(c, fanfare.Identity{Subject: user.ID})
 //	r.POST("/api/fanfare/authorize",
-//		fanfaregin.SanitizeClaims(fanfare.ClaimsPolicy{}),
+//		fanfaregin.SanitizeClaims(fanfare.ClaimsOptions{}),
 //		fanfaregin.RateLimitAuthorize(fanfare.RateLimitOptions{}),
 //		fanfaregin.NewAuthorizeHandler(client, fanfare.AuthorizeOptions{Provider: "shop", Issuer: "https://shop.example"}))
 //	r.POST("/queues/:queue/checkout",
@@ -81,8 +81,8 @@ func status(c *gin.Context) int {
 // SanitizeClaims is [fanfare.SanitizeClaims] as gin middleware: the
 // sanitized identity replaces the request's (c.Request), and claims that
 // cannot pass abort the chain with 413 (or 500).
-func SanitizeClaims(policy fanfare.ClaimsPolicy) gin.HandlerFunc {
-	return wrap(fanfare.SanitizeClaims(policy))
+func SanitizeClaims(opts fanfare.ClaimsOptions) gin.HandlerFunc {
+	return wrap(fanfare.SanitizeClaims(opts))
 }
 
 // RateLimitAuthorize is [fanfare.RateLimitAuthorize] as gin middleware: the

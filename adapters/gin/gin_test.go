@@ -50,7 +50,7 @@ func TestBehaviourTable(t *testing.T) {
 		r := gin.New()
 		r.Use(gin.RecoveryWithWriter(io.Discard))
 		r.POST("/queues/:queue/checkout", fanfaregin.RequireAdmission(s.Client, admission), checkout)
-		r.POST("/authorize", login, fanfaregin.SanitizeClaims(s.Claims), fanfaregin.RateLimitAuthorize(s.RateLimit), fanfaregin.NewAuthorizeHandler(s.Client, s.Authorize))
+		r.POST("/authorize", login, fanfaregin.SanitizeClaims(fanfare.ClaimsOptions{Policy: s.Claims}), fanfaregin.RateLimitAuthorize(s.RateLimit), fanfaregin.NewAuthorizeHandler(s.Client, s.Authorize))
 		r.POST("/validate", fanfaregin.NewValidateAdmissionHandler(s.Client, s.Validate))
 		return r
 	})

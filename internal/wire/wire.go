@@ -3,7 +3,11 @@
 // drift apart. See ../shared/reference/fanfare-jwt-guide.txt.
 package wire
 
-import "github.com/golang-jwt/jwt/v5"
+import (
+	"encoding/json"
+
+	"github.com/golang-jwt/jwt/v5"
+)
 
 // Headers the Fanfare API authenticates server-side calls with.
 const (
@@ -30,12 +34,15 @@ const (
 	CodeNotFound            = "not_found"
 )
 
-// AuthorizeRequest is the body of POST /auth/external/authorize.
+// AuthorizeRequest is the body of POST /auth/external/authorize. Claims
+// are raw JSON so that the client sends the bytes its claims policy
+// measured, without encoding them a second time; a reader decodes them
+// itself (they must be a JSON object).
 type AuthorizeRequest struct {
-	Provider string         `json:"provider"`
-	Issuer   string         `json:"issuer"`
-	Subject  string         `json:"subject"`
-	Claims   map[string]any `json:"claims,omitempty"`
+	Provider string          `json:"provider"`
+	Issuer   string          `json:"issuer"`
+	Subject  string          `json:"subject"`
+	Claims   json.RawMessage `json:"claims,omitempty"`
 }
 
 // AuthorizeResponse is the success body of POST /auth/external/authorize.

@@ -98,8 +98,8 @@ func New(cfg Config) (*Shop, error) {
 // Options are the library options of the shop's routes, whichever router
 // mounts them.
 type Options struct {
-	// Claims is the authorize route's SanitizeClaims policy.
-	Claims fanfare.ClaimsPolicy
+	// Claims configures the authorize route's SanitizeClaims.
+	Claims fanfare.ClaimsOptions
 	// RateLimit is the authorize route's RateLimitAuthorize: the guide's 10
 	// per user per minute.
 	RateLimit fanfare.RateLimitOptions
@@ -118,7 +118,7 @@ func (s *Shop) Options() Options {
 		// Guide step 1: exchange codes for logged-in users only (the
 		// handler answers 401 otherwise), claims sanitized, 10 per user per
 		// minute.
-		Claims:    fanfare.ClaimsPolicy{},
+		Claims:    fanfare.ClaimsOptions{Logger: cfg.Logger},
 		RateLimit: fanfare.RateLimitOptions{Clock: cfg.Clock, Logger: cfg.Logger},
 		Authorize: fanfare.AuthorizeOptions{
 			Provider: cfg.Provider,
