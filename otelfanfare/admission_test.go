@@ -87,7 +87,7 @@ func TestAdmissionCountsAdmissionsAndRefusals(t *testing.T) {
 	var events []string
 	for _, s := range tel.spansNamed("POST /checkout") {
 		for _, e := range s.Events {
-			events = append(events, e.Name+" "+attrs(e.Attributes)["fanfare.refusal.code"].Emit())
+			events = append(events, e.Name+" "+attrs(e.Attributes)["fanfare.refusal.code"].String())
 		}
 	}
 	assert.Equal(t, []string{

@@ -94,7 +94,7 @@ func TestTransportMeasuresEveryEndpoint(t *testing.T) {
 		}
 		text := s.Name + " " + s.Status.Description
 		for _, kv := range all {
-			text += " " + string(kv.Key) + "=" + kv.Value.Emit()
+			text += " " + string(kv.Key) + "=" + kv.Value.String()
 		}
 		for _, secret := range []string{srv.SecretKey, token, "sk_", srv.OrganizationID} {
 			assert.NotContains(t, text, secret, "span %s", s.Name)
