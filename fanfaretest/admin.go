@@ -713,7 +713,7 @@ func (s *Server) adminAuthorizations(w http.ResponseWriter) {
 	list := s.Authorizations()
 	out := make([]authorization, len(list))
 	for i, a := range list {
-		out[i] = authorization{a.Provider, a.Issuer, a.Subject, a.Claims, a.ExchangeCode}
+		out[i] = authorization(a)
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Authorizations []authorization `json:"authorizations"`
