@@ -35,7 +35,8 @@ type Options struct {
 
 	// Clock is the emulator's time: token iat/exp, admission expiry and
 	// exchange-code expiry all follow it. Pass a [Clock]'s Now to test
-	// expiry without sleeping. Default: time.Now.
+	// expiry without sleeping. Default: time.Now (or ManualClock, when
+	// set).
 	Clock func() time.Time
 
 	// HS256Secret, when set, makes the emulator sign admission and access
