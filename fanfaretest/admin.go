@@ -36,15 +36,17 @@ const (
 // tests written in other languages (a Node or Python suite driving the
 // standalone cmd/fanfare-emulator). It answers only loopback clients that
 // address the emulator by a loopback IP or "localhost" (so a web page cannot
-// reach it through DNS rebinding), refuses cross-origin browser requests,
-// and needs no key. Bodies are JSON objects; an unknown or repeated field,
-// an unknown query parameter, a body where none is expected, or a value out
-// of range is refused with 400 {"error":"bad_request","message":"..."} and
-// changes nothing. Durations are Go duration strings ("250ms", "30s",
-// "1h"); times are RFC 3339.
+// reach it through DNS rebinding), refuses cross-origin browser requests
+// (403 {"error":"forbidden"} for all three), and needs no key. Bodies are
+// JSON objects of at most 64 KiB (413 beyond); an unknown, misspelt or
+// repeated field, an unknown query parameter, a body where none is
+// expected, or a value out of range is refused with 400
+// {"error":"bad_request","message":"..."} and changes nothing. An unknown
+// route answers 404, a wrong method 405 with Allow. Durations are Go
+// duration strings ("250ms", "30s", "1h"); times are RFC 3339.
 //
 //	GET    /_emulator/                 {url, organizationId, publishableKey, jwksUrl, signing, holdEntries, manualClock, fingerprintHeader, admissionTtl, now}
-//	POST   /_emulator/admit            {type, id, consumerId, position?, ttl? | expiresAt?, fingerprint?} → {token, consumerId, distributionId, distributionType, position?, expiresAt}
+//	POST   /_emulator/admit            {type, id, consumerId, position?, ttl? | expiresAt?, fingerprint?} → {token, consumerId, distributionId, distributionType, position?, admittedAt, expiresAt}
 //	POST   /_emulator/faults           {endpoint, status?, latency?, drop?, malformed?, oversized?, times?, fraction?} → {faults: [...]}
 //	GET    /_emulator/faults           → {faults: [{endpoint, ..., remaining?}]}
 //	DELETE /_emulator/faults[?endpoint=complete] → {faults: [...]} (what is left)
