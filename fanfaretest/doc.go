@@ -59,4 +59,20 @@
 // without sleeping. [Start] is [NewServer] returning an error instead of
 // panicking; the command cmd/fanfare-emulator uses it to run the same
 // emulator standalone for frontend work.
+//
+// # Admin API
+//
+// What the Server's methods offer in Go is also on HTTP under /_emulator/
+// ([Server.AdminURL]), for tests written in other languages against
+// cmd/fanfare-emulator: admit a consumer, inject and clear faults, list
+// calls, completions, authorizations and validate calls, move a manual
+// clock (Options.ManualClock), admit consumers held in line
+// (Options.HoldEntries), reset. It answers loopback clients only, needs no
+// key, and refuses bad input with 400 and a message saying what is wrong:
+//
+//	curl -s --json '{"type":"queue","id":"q_1","consumerId":"cons_1"}' http://127.0.0.1:7070/_emulator/admit
+//	curl -s --json '{"endpoint":"complete","status":503,"times":2}' http://127.0.0.1:7070/_emulator/faults
+//	curl -s http://127.0.0.1:7070/_emulator/completions
+//
+// Its requests are neither counted by [Server.Calls] nor faulted.
 package fanfaretest

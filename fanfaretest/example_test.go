@@ -123,3 +123,37 @@ func ExampleServer_AccessToken() {
 	// 200 position 1
 	// valid: true
 }
+
+// The admin API drives the emulator over HTTP, as a Node or Python test
+// suite does with cmd/fanfare-emulator.
+func ExampleServer_AdminURL() {
+	srv := fanfaretest.NewServer(fanfaretest.Options{ManualClock: fanfaretest.NewClock(time.Time{})})
+	defer srv.Close()
+
+	post := func(path, body string) string {
+		resp, err := http.Post(srv.AdminURL()+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		var answer map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&answer)
+		delete(answer, "token") // random
+		out, _ := json.Marshal(answer)
+		return resp.Status + " " + string(out)
+	}
+	fmt.Println(post("/admit", `{"type":"queue","id":"q_1","consumerId":"cons_1"}`))
+	fmt.Println(post("/faults", `{"endpoint":"complete","status":503,"times":2}`))
+	fmt.Println(post("/clock", `{"advance":"30s"}`))
+	fmt.Println(post("/faults", `{"endpoint":"complete","status":503,"drop":true}`))
+
+	// The client retries through the two injected 503s.
+	err := srv.Client().CompleteAdmission(context.Background(), fanfare.Queue("q_1"), "cons_1")
+	fmt.Println("completed:", err == nil, "after", srv.Calls(fanfaretest.EndpointComplete), "calls")
+	// Output:
+	// 200 OK {"admittedAt":"2030-01-01T00:00:00Z","consumerId":"cons_1","distributionId":"q_1","distributionType":"queue","expiresAt":"2030-01-01T00:10:00Z","position":1}
+	// 200 OK {"faults":[{"endpoint":"complete","remaining":2,"status":503,"times":2}]}
+	// 200 OK {"manual":true,"now":"2030-01-01T00:00:30Z"}
+	// 400 Bad Request {"error":"bad_request","message":"set at most one of \"status\", \"drop\", \"malformed\" and \"oversized\""}
+	// completed: true after 3 calls
+}

@@ -98,6 +98,38 @@ func (s *Server) ClearFaults() {
 	s.faults.mu.Unlock()
 }
 
+// ClearFault removes the fault injected into endpoint e, if any. It panics
+// on an unknown endpoint.
+func (s *Server) ClearFault(e Endpoint) {
+	i := e.index()
+	if i < 0 {
+		panic("fanfare: fanfaretest: ClearFault: unknown endpoint " + string(e))
+	}
+	s.faults.mu.Lock()
+	s.faults.by[i] = nil
+	s.faults.mu.Unlock()
+}
+
+// activeFault is an injected fault with the calls it still applies to.
+type activeFault struct {
+	endpoint  Endpoint
+	fault     Fault
+	remaining int // 0 when unlimited
+}
+
+// list returns the injected faults in endpoint order.
+func (fs *faults) list() []activeFault {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var out []activeFault
+	for i, st := range fs.by {
+		if st != nil {
+			out = append(out, activeFault{endpoint: endpoints[i], fault: st.f, remaining: st.remaining})
+		}
+	}
+	return out
+}
+
 // pick returns the fault to apply to this call of endpoint i, if any.
 func (fs *faults) pick(i int) (Fault, bool) {
 	fs.mu.Lock()

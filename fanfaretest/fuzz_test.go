@@ -1,9 +1,15 @@
 package fanfaretest
 
 import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	fanfare "github.com/waitify-io/fanfare-go"
@@ -154,6 +160,71 @@ func FuzzCheckAdmission(f *testing.F) {
 				t.Fatalf("token %q validated", token)
 			}
 			t.Fatalf("token %x validated", token)
+		}
+	})
+}
+
+// FuzzAdminRequest sends arbitrary bodies to the admin API's POST
+// endpoints: none may panic, every answer is JSON with a known status, and
+// a refused request changes nothing.
+func FuzzAdminRequest(f *testing.F) {
+	for _, seed := range []struct {
+		op   uint8
+		body string
+	}{
+		{0, `{"type":"queue","id":"q_1","consumerId":"cons_1","position":3,"ttl":"30s","fingerprint":"fp"}`},
+		{0, `{"type":"draw","id":"d","consumerId":"c","expiresAt":"2030-01-01T00:00:00Z"}`},
+		{0, `{"type":"queue","id":"q","consumerId":"c","ttl":"1m","expiresAt":"2030-01-01T00:00:00Z"}`},
+		{0, `{"type":"queue","id":"q","consumerId":"c","position":-9223372036854775808}`},
+		{0, `{"type":"queue","id":"q","consumerId":"c","expiresAt":"9999-12-31T23:59:59Z"}`},
+		{1, `{"endpoint":"complete","status":503,"times":2}`},
+		{1, `{"endpoint":"validate","latency":"1ns","fraction":0.5}`},
+		{1, `{"endpoint":"validate","fraction":NaN}`},
+		{1, `{"endpoint":"validate","status":503,"Status":500}`},
+		{2, `{"advance":"30s"}`},
+		{2, `{"set":"2031-01-01T00:00:00Z"}`},
+		{2, `{"advance":"-9223372036854775807ns"}`},
+		{3, `{"type":"queue","id":"q","count":1}`},
+		{4, `{}`},
+		{4, ``},
+		{0, `{"type":"queue","id":"q","consumerId":"c"} x`},
+		{1, `[`},
+	} {
+		f.Add(seed.op, []byte(seed.body))
+	}
+	srv, err := newServer(Options{ManualClock: NewClock(time.Time{}), HoldEntries: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ops := []string{"admit", "faults", "clock", "admit-waiting", "reset"}
+	f.Fuzz(func(t *testing.T, op uint8, body []byte) {
+		path := adminPrefix + ops[int(op)%len(ops)]
+		srv.state.mu.RLock()
+		admissions := len(srv.state.admissions)
+		srv.state.mu.RUnlock()
+		faultsBefore := srv.faults.list()
+		now := srv.Now()
+
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+		req.RemoteAddr, req.Host = "127.0.0.1:1234", "127.0.0.1:7070"
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("%s %q: answer %q is not JSON", path, body, rec.Body)
+		}
+		switch rec.Code {
+		case http.StatusOK:
+			return
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		default:
+			t.Fatalf("%s %q: status %d", path, body, rec.Code)
+		}
+		srv.state.mu.RLock()
+		after := len(srv.state.admissions)
+		srv.state.mu.RUnlock()
+		if after != admissions || !reflect.DeepEqual(srv.faults.list(), faultsBefore) || !srv.Now().Equal(now) {
+			t.Fatalf("%s %q: refused with %d yet changed the emulator", path, body, rec.Code)
 		}
 	})
 }

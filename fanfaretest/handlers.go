@@ -22,6 +22,9 @@ const maxBodyBytes = 64 << 10
 // maxBearerBytes caps the access token read from an Authorization header.
 const maxBearerBytes = 8 << 10
 
+// maxFingerprintBytes caps the fingerprint /enter copies into a token.
+const maxFingerprintBytes = 1 << 10
+
 // codePayloadTooLarge is the error code of a 413 answer.
 const codePayloadTooLarge = "payload_too_large"
 
@@ -31,9 +34,15 @@ const codeMethodNotAllowed = "method_not_allowed"
 type handlerFunc func(w http.ResponseWriter, r *http.Request, d fanfare.Distribution)
 
 // ServeHTTP routes a request to its endpoint. Each endpoint counts the
-// request, applies any injected fault, then handles it.
+// request, applies any injected fault, then handles it. Requests under
+// /_emulator/ go to the admin API (see [Server.AdminURL]), which is neither
+// counted nor faulted.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
+	if strings.HasPrefix(path, adminPrefix) || path == adminPrefix[:len(adminPrefix)-1] {
+		s.serveAdmin(w, r)
+		return
+	}
 	switch path {
 	case wire.PathAuthorize:
 		s.serve(w, r, EndpointAuthorize, false, fanfare.Distribution{}, s.handleAuthorize)
@@ -68,7 +77,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, e Endpoint, brows
 		hdr.Set("Access-Control-Allow-Origin", "*")
 		if r.Method == http.MethodOptions {
 			hdr.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			hdr.Set("Access-Control-Allow-Headers", s.corsAllowHeaders)
 			hdr.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -349,7 +358,15 @@ func (s *Server) handleEnter(w http.ResponseWriter, r *http.Request, d fanfare.D
 		writeError(w, http.StatusUnauthorized, wire.CodeUnauthorized, "invalid or expired access token")
 		return
 	}
-	admitted, waiting := s.enter(d, consumer)
+	var fingerprint string
+	if s.fingerprintHeader != "" {
+		fingerprint = r.Header.Get(s.fingerprintHeader)
+		if len(fingerprint) > maxFingerprintBytes {
+			writeError(w, http.StatusBadRequest, wire.CodeBadRequest, "fingerprint header exceeds 1 KiB")
+			return
+		}
+	}
+	admitted, waiting := s.enter(d, consumer, fingerprint)
 	if waiting != nil {
 		writeJSON(w, http.StatusAccepted, waiting)
 		return

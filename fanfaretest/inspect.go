@@ -25,6 +25,11 @@ const (
 
 const numEndpoints = 6
 
+// endpoints lists the endpoints in index order.
+var endpoints = [numEndpoints]Endpoint{
+	EndpointAuthorize, EndpointExchange, EndpointEnter, EndpointValidate, EndpointComplete, EndpointJWKS,
+}
+
 // index maps e to its slot in the per-endpoint arrays; -1 if unknown.
 func (e Endpoint) index() int {
 	switch e {

@@ -16,6 +16,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,8 @@ type Options struct {
 
 	// Clock is the emulator's time: token iat/exp, admission expiry and
 	// exchange-code expiry all follow it. Pass a [Clock]'s Now to test
-	// expiry without sleeping. Default: time.Now.
+	// expiry without sleeping. Default: time.Now (or ManualClock, when
+	// set).
 	Clock func() time.Time
 
 	// HS256Secret, when set, makes the emulator sign admission and access
@@ -46,6 +48,20 @@ type Options struct {
 	// "waiting") until [Server.AdmitWaiting] admits them; their next /enter
 	// returns the admission. Default: false (every /enter admits at once).
 	HoldEntries bool
+
+	// ManualClock, when set, is the emulator's time instead of Clock, and
+	// the admin API's POST /_emulator/clock can move it (see
+	// [Server.AdminURL]). Setting both Clock and ManualClock is an error.
+	// Default: nil.
+	ManualClock *Clock
+
+	// FingerprintHeader, when set, names a request header whose value /enter
+	// writes into the admission token's fingerprint claim (at most 1 KiB; a
+	// missing or empty header writes none), so a frontend can test a backend
+	// that binds admissions to a device fingerprint. In HoldEntries mode the
+	// fingerprint of the consumer's first /enter is the one admitted.
+	// Default: "" (tokens from /enter carry no fingerprint).
+	FingerprintHeader string
 
 	// AdmissionTTL is the lifetime of admission tokens. Default: 10 minutes.
 	AdmissionTTL time.Duration
@@ -76,8 +92,12 @@ type Server struct {
 	now          func() time.Time
 	admissionTTL time.Duration
 	holdEntries  bool
-	secretHash   [sha256.Size]byte
-	orgHash      [sha256.Size]byte
+	manualClock  *Clock
+
+	fingerprintHeader string // canonical form; "" when off
+	corsAllowHeaders  string
+	secretHash        [sha256.Size]byte
+	orgHash           [sha256.Size]byte
 
 	// Signing. In ES256 mode ecKey is set; in HS256 mode hmacKey is.
 	method          jwt.SigningMethod
@@ -163,6 +183,12 @@ func newServer(opts Options) (*Server, error) {
 	if opts.AdmissionTTL < 0 {
 		return nil, errors.New("fanfare: fanfaretest: negative Options.AdmissionTTL")
 	}
+	if opts.Clock != nil && opts.ManualClock != nil {
+		return nil, errors.New("fanfare: fanfaretest: set Options.Clock or Options.ManualClock, not both")
+	}
+	if h := opts.FingerprintHeader; h != "" && !validHeaderName(h) {
+		return nil, errors.New("fanfare: fanfaretest: Options.FingerprintHeader is not a valid header name")
+	}
 	s := &Server{
 		OrganizationID: opts.OrganizationID,
 		SecretKey:      opts.SecretKey,
@@ -174,8 +200,17 @@ func newServer(opts Options) (*Server, error) {
 		closing:        make(chan struct{}),
 		conns:          make(map[net.Conn]http.ConnState),
 	}
+	if opts.ManualClock != nil {
+		s.manualClock = opts.ManualClock
+		s.now = opts.ManualClock.Now
+	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.corsAllowHeaders = "Authorization, Content-Type"
+	if opts.FingerprintHeader != "" {
+		s.fingerprintHeader = http.CanonicalHeaderKey(opts.FingerprintHeader)
+		s.corsAllowHeaders += ", " + s.fingerprintHeader
 	}
 	if s.admissionTTL == 0 {
 		s.admissionTTL = 10 * time.Minute
@@ -238,7 +273,9 @@ func publicJWK(pub *ecdsa.PublicKey) (wire.JWK, error) {
 // Close stops the emulator: it refuses new connections, closes idle ones,
 // cuts injected latency waits short (those requests get a 503), waits for
 // in-flight requests to finish, and closes the idle connections of
-// [Server.Client]. Calling it again does nothing.
+// [Server.Client]. A request still in flight after 2 seconds (a client that
+// never finishes sending its body or never reads the answer) has its
+// connection closed, so Close always returns. Calling it again does nothing.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closing)
@@ -255,12 +292,45 @@ func (s *Server) Close() {
 			}
 		}
 		s.connMu.Unlock()
-		s.connWG.Wait()
+		if !s.waitConns(closeGrace) {
+			// A request still running after the grace is stuck on its
+			// client (a body never finished, an answer never read): cut it.
+			s.connMu.Lock()
+			for c := range s.conns {
+				_ = c.Close()
+			}
+			s.connMu.Unlock()
+			s.connWG.Wait()
+		}
 		<-s.served
 		if s.clientHTTP != nil {
 			s.clientHTTP.CloseIdleConnections()
 		}
 	})
+}
+
+// closeGrace is how long Close lets in-flight requests finish before it
+// closes their connections. The emulator answers in microseconds, so only a
+// client that stalls (never finishes its request body, never reads the
+// answer) meets it.
+const closeGrace = 2 * time.Second
+
+// waitConns waits up to d for every tracked connection to close and reports
+// whether they all did.
+func (s *Server) waitConns(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // trackConn follows every connection's state for Close.
@@ -347,6 +417,21 @@ func (s *Server) PublicKeyPEM() []byte {
 
 // Now returns the emulator's current time.
 func (s *Server) Now() time.Time { return s.now() }
+
+// validHeaderName reports whether name is an HTTP field name (an RFC 9110
+// token).
+func validHeaderName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return name != ""
+}
 
 // randomHex returns n random bytes, hex encoded.
 func randomHex(n int) string {

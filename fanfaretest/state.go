@@ -67,9 +67,10 @@ type admission struct {
 // waiter is a consumer in line in HoldEntries mode. resp is set once
 // AdmitWaiting admitted it; its next /enter collects the admission.
 type waiter struct {
-	consumer string
-	position int
-	resp     *wire.EnterResponse
+	consumer    string
+	fingerprint string // from the first /enter, when Options.FingerprintHeader is set
+	position    int
+	resp        *wire.EnterResponse
 }
 
 // consumerFor returns the consumer id of an external identity, creating one
@@ -228,35 +229,80 @@ func (s *Server) AdmitWith(o AdmitOptions) string {
 	if spec.ttl == 0 {
 		spec.ttl = s.admissionTTL
 	}
+	_, resp := s.mint(spec)
+	return resp.AdmissionToken
+}
+
+// mint signs and registers the admission spec says, taking the next place in
+// line when spec is for a queue with no position. spec.ttl is used as is.
+func (s *Server) mint(spec admissionSpec) (*admission, *wire.EnterResponse) {
 	st := &s.state
 	if spec.position == 0 && spec.dist.Type == fanfare.TypeQueue {
 		st.mu.Lock()
 		spec.position = st.nextPosition(spec.dist)
 		st.mu.Unlock()
 	}
-	token, a, _ := s.signAdmission(spec)
+	_, a, resp := s.signAdmission(spec)
 	st.mu.Lock()
 	st.register(a)
 	st.mu.Unlock()
-	return token
+	return a, resp
 }
 
 // AdmitWaiting admits every consumer waiting in d's line (HoldEntries mode)
 // and returns how many it admitted. Each one's next /enter returns its
 // admission token; the token's TTL runs from now.
 func (s *Server) AdmitWaiting(d fanfare.Distribution) int {
+	return s.admitWaiting(d, -1)
+}
+
+// AdmitNext admits the first n consumers waiting in d's line (HoldEntries
+// mode), in the order they entered, and returns how many it admitted: fewer
+// than n when fewer were waiting. Each one's next /enter returns its
+// admission token, as with [Server.AdmitWaiting]. It panics if n is
+// negative.
+func (s *Server) AdmitNext(d fanfare.Distribution, n int) int {
+	if n < 0 {
+		panic("fanfare: fanfaretest: AdmitNext: negative n")
+	}
+	return s.admitWaiting(d, n)
+}
+
+// admitWaiting admits up to limit consumers waiting in d's line, all of
+// them when limit is negative.
+func (s *Server) admitWaiting(d fanfare.Distribution, limit int) int {
 	st := &s.state
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	n := 0
 	for _, w := range st.lines[d] {
+		if limit >= 0 && n >= limit {
+			break
+		}
 		if w.resp != nil {
 			continue
 		}
-		_, a, resp := s.signAdmission(admissionSpec{dist: d, consumer: w.consumer, position: w.position, ttl: s.admissionTTL})
+		_, a, resp := s.signAdmission(admissionSpec{
+			dist: d, consumer: w.consumer, fingerprint: w.fingerprint, position: w.position, ttl: s.admissionTTL,
+		})
 		st.register(a)
 		w.resp = resp
 		n++
+	}
+	return n
+}
+
+// Waiting returns how many consumers wait in d's line (HoldEntries mode)
+// and have not been admitted yet.
+func (s *Server) Waiting(d fanfare.Distribution) int {
+	st := &s.state
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	n := 0
+	for _, w := range st.lines[d] {
+		if w.resp == nil {
+			n++
+		}
 	}
 	return n
 }
@@ -372,13 +418,13 @@ func (s *Server) complete(d fanfare.Distribution, consumer string) (found bool) 
 
 // enter handles /enter for an authenticated consumer: an admission (200) or
 // a place in line (202, HoldEntries).
-func (s *Server) enter(d fanfare.Distribution, consumer string) (admitted *wire.EnterResponse, waiting *wire.EnterWaitingResponse) {
+func (s *Server) enter(d fanfare.Distribution, consumer, fingerprint string) (admitted *wire.EnterResponse, waiting *wire.EnterWaitingResponse) {
 	st := &s.state
 	if !s.holdEntries {
 		st.mu.Lock()
 		pos := st.nextPosition(d)
 		st.mu.Unlock()
-		_, a, resp := s.signAdmission(admissionSpec{dist: d, consumer: consumer, position: pos, ttl: s.admissionTTL})
+		_, a, resp := s.signAdmission(admissionSpec{dist: d, consumer: consumer, fingerprint: fingerprint, position: pos, ttl: s.admissionTTL})
 		st.mu.Lock()
 		st.register(a)
 		st.mu.Unlock()
@@ -389,7 +435,7 @@ func (s *Server) enter(d fanfare.Distribution, consumer string) (admitted *wire.
 	p := pair{d, consumer}
 	w := st.waiting[p]
 	if w == nil {
-		w = &waiter{consumer: consumer, position: st.nextPosition(d)}
+		w = &waiter{consumer: consumer, fingerprint: fingerprint, position: st.nextPosition(d)}
 		st.waiting[p] = w
 		st.lines[d] = append(st.lines[d], w)
 	}

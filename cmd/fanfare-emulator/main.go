@@ -7,6 +7,25 @@
 // It prints its URL, organization id, publishable key and secret key, then
 // serves until SIGINT or SIGTERM. It is a local emulator: its keys are test
 // keys, printed on purpose; never give it real ones.
+//
+// Tests in any language drive it through its admin API under /_emulator/
+// (loopback clients only, no key): admit a consumer, inject and clear
+// faults per endpoint, list calls, completions, authorizations and validate
+// calls, move a manual clock, admit consumers held in line, reset. See
+// fanfaretest.Server.AdminURL for every route.
+//
+// Flags:
+//
+//	-addr 127.0.0.1:7070     listen address
+//	-org-id ID               organization id (default: random org_test_…)
+//	-secret-key sk_…         secret key (default: random sk_test_…)
+//	-publishable-key pk_…    publishable key (default: random pk_test_…)
+//	-admission-ttl 10m       lifetime of admission tokens
+//	-hold-entries            /enter answers 202 "waiting" until POST /_emulator/admit-waiting
+//	-manual-clock            time stands still until POST /_emulator/clock moves it
+//	-clock-start RFC3339     where the manual clock starts (default: now)
+//	-fingerprint-header NAME /enter copies this request header into the token's fingerprint claim
+//	-hs256-secret SECRET     sign with HS256 and this secret (≥ 32 bytes) instead of ES256
 package main
 
 import (
@@ -15,6 +34,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -36,6 +56,10 @@ func main() {
 	}
 }
 
+// minHS256SecretBytes is the shortest -hs256-secret accepted: what
+// fanfare.NewHMACVerifier requires of the backend verifying the tokens.
+const minHS256SecretBytes = 32
+
 // run serves until ctx is done.
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("fanfare-emulator", flag.ContinueOnError)
@@ -44,8 +68,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	secretKey := fs.String("secret-key", "", "secret key, starting sk_ (default: random sk_test_…)")
 	publishable := fs.String("publishable-key", "", "publishable key (default: random pk_test_…)")
 	ttl := fs.Duration("admission-ttl", 10*time.Minute, "lifetime of admission tokens")
+	hold := fs.Bool("hold-entries", false, "keep consumers waiting at /enter (202) until POST /_emulator/admit-waiting admits them")
+	manual := fs.Bool("manual-clock", false, "run on a manual clock that stands still until POST /_emulator/clock moves it")
+	clockStart := fs.String("clock-start", "", "RFC 3339 start time of the manual clock (default: now); needs -manual-clock")
+	fingerprintHeader := fs.String("fingerprint-header", "", "request header whose value /enter writes into the admission token's fingerprint claim")
+	hs256 := fs.String("hs256-secret", "", "sign tokens with HS256 and this shared secret (at least 32 bytes) instead of ES256")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q; every option is a flag", fs.Arg(0))
 	}
 	if *secretKey != "" && !strings.HasPrefix(*secretKey, "sk_") {
 		return fmt.Errorf("-secret-key must start with sk_")
@@ -53,9 +85,31 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if *ttl <= 0 {
 		return fmt.Errorf("-admission-ttl must be positive")
 	}
-	srv, err := fanfaretest.Start(fanfaretest.Options{
+	if *hs256 != "" && len(*hs256) < minHS256SecretBytes {
+		return fmt.Errorf("-hs256-secret is %d bytes; at least %d are required", len(*hs256), minHS256SecretBytes)
+	}
+	opts := fanfaretest.Options{
 		Addr: *addr, OrganizationID: *org, SecretKey: *secretKey, PublishableKey: *publishable, AdmissionTTL: *ttl,
-	})
+		HoldEntries: *hold, FingerprintHeader: *fingerprintHeader,
+	}
+	if *hs256 != "" {
+		opts.HS256Secret = []byte(*hs256)
+	}
+	switch {
+	case *manual:
+		start := time.Now().UTC().Truncate(time.Second)
+		if *clockStart != "" {
+			t, err := time.Parse(time.RFC3339, *clockStart)
+			if err != nil {
+				return fmt.Errorf("-clock-start must be an RFC 3339 time such as 2030-01-01T00:00:00Z")
+			}
+			start = t
+		}
+		opts.ManualClock = fanfaretest.NewClock(start)
+	case *clockStart != "":
+		return fmt.Errorf("-clock-start needs -manual-clock")
+	}
+	srv, err := fanfaretest.Start(opts)
 	if err != nil {
 		return err
 	}
@@ -69,9 +123,22 @@ Publishable key: %s
 Secret key:      %s
 JWKS:            %s
 Backend env:     FANFARE_API_URL=%s FANFARE_ORG_ID=%s FANFARE_SECRET_KEY=%s
-Serving; Ctrl-C to stop.
+Admin API:       %s/ (loopback clients only)
 `, srv.URL, srv.OrganizationID, srv.PublishableKey, srv.SecretKey, srv.JWKSURL(),
-		srv.URL, srv.OrganizationID, srv.SecretKey)
+		srv.URL, srv.OrganizationID, srv.SecretKey, srv.AdminURL())
+	if *hs256 != "" {
+		fmt.Fprintln(out, "Signing:         HS256 with the -hs256-secret secret (the JWKS is empty)")
+	}
+	if *hold {
+		fmt.Fprintln(out, "Entries:         held until POST /_emulator/admit-waiting")
+	}
+	if opts.ManualClock != nil {
+		fmt.Fprintf(out, "Clock:           manual, at %s; POST /_emulator/clock moves it\n", srv.Now().UTC().Format(time.RFC3339))
+	}
+	if *fingerprintHeader != "" {
+		fmt.Fprintf(out, "Fingerprint:     /enter copies header %s into the token\n", http.CanonicalHeaderKey(*fingerprintHeader))
+	}
+	fmt.Fprintln(out, "Serving; Ctrl-C to stop.")
 
 	<-ctx.Done()
 	srv.Close()
