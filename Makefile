@@ -9,7 +9,7 @@ MODULES := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
 FUZZTIME ?= 5s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: test test-core fuzz fuzz-short staticcheck bench demo
+.PHONY: test test-core fuzz fuzz-short reliability staticcheck bench demo
 
 ## test: go vet and go test -race for every module; stops at the first failure.
 test:
@@ -36,6 +36,12 @@ fuzz:
 			done; \
 		done; \
 	done
+
+## reliability: the fault matrix, the attack table, the leak search and the
+## stress tests of reliability/, under the race detector; prints the matrix
+## (SECURITY.md keeps a copy) and the number of attacks refused.
+reliability:
+	cd reliability && go test -race -count=1 -v ./... 2>&1 | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*--- PASS)' 
 
 ## staticcheck: staticcheck every module (installed through the Go module proxy).
 staticcheck:

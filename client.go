@@ -380,8 +380,16 @@ func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumer
 	if err != nil {
 		return fmt.Errorf("fanfare: complete: %w", err)
 	}
-	_, err = c.call(ctx, "complete", d.path("complete"), body, true)
-	return err
+	raw, err := c.call(ctx, "complete", d.path("complete"), body, true)
+	if err != nil {
+		return err
+	}
+	// A 2xx that is not JSON (a captive portal's page, a body cut short)
+	// did not come from Fanfare: the completion must be delivered again.
+	if len(bytes.TrimSpace(raw)) > 0 && !json.Valid(raw) {
+		return c.unavailable("complete", errors.New("malformed complete response: not JSON"))
+	}
+	return nil
 }
 
 // call posts body to path and returns the body of a 2xx answer. Failed
