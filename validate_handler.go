@@ -121,6 +121,11 @@ func decodeValidateAdmissionBody(raw []byte) (Distribution, validateAdmissionReq
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return Distribution{}, req, errNotJSONObject
 	}
+	// A field repeated in any case is ambiguous (json.Unmarshal lets the
+	// last one win): refuse it.
+	if _, err := decodeObject(raw); err != nil && !errors.Is(err, errNotObject) {
+		return Distribution{}, req, errNotJSONObject
+	}
 	var d Distribution
 	n := 0
 	if req.QueueID != "" {
