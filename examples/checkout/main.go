@@ -218,7 +218,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "checkout: the storefront at %s/ drives the emulator's consumer endpoints only; with the real API your page uses Fanfare's browser SDK. Ctrl-C to stop.\n", appURL)
 		}
 		if *hold > 0 {
-			go admitEvery(ctx, emu, dist, *hold)
+			holdCtx, stopHold := context.WithCancel(ctx)
+			defer stopHold()
+			go admitEvery(holdCtx, emu, dist, *hold)
 		}
 		select {
 		case <-ctx.Done():
