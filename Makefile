@@ -9,7 +9,7 @@ MODULES := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
 FUZZTIME ?= 5s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: test test-core fuzz fuzz-short staticcheck bench demo
+.PHONY: test test-core fuzz fuzz-short staticcheck bench demo browser load reliability
 
 ## test: go vet and go test -race for every module; stops at the first failure.
 test:
@@ -53,3 +53,8 @@ bench:
 ## demo: the checkout example drives the whole flow against itself (what CI runs).
 demo:
 	go run ./examples/checkout -demo
+
+## browser: the storefront of examples/checkout clicked through in headless
+## Chromium (needs a chromium binary; skips without one).
+browser:
+	cd examples && go test -tags browser -race -count=1 -run Browser ./checkout/...
