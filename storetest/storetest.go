@@ -279,11 +279,18 @@ var holdCases = []testCase{
 	{"free key is acquired", func(t *testing.T, f *fixture) {
 		f.acquire(t, f.key("a"), "o1", long, fanfare.Acquired)
 	}},
-	{"held key is in use for every owner", func(t *testing.T, f *fixture) {
+	{"held key is in use for every other owner", func(t *testing.T, f *fixture) {
 		k := f.key("a")
 		f.acquire(t, k, "o1", long, fanfare.Acquired)
 		f.acquire(t, k, "o2", long, fanfare.InUse)
-		f.acquire(t, k, "o1", long, fanfare.InUse)
+		f.acquire(t, k, "", long, fanfare.InUse)
+	}},
+	{"acquire again by the holder is acquired and changes nothing", func(t *testing.T, f *fixture) {
+		k := f.key("a")
+		f.acquire(t, k, "o1", short, fanfare.Acquired)
+		f.acquire(t, k, "o1", long, fanfare.Acquired) // a retried call: not a refusal, not a renewal
+		f.acquire(t, k, "o2", long, fanfare.InUse)
+		f.eventuallyAcquired(t, k, "o2", short)
 	}},
 	{"release frees the key", func(t *testing.T, f *fixture) {
 		k := f.key("a")
