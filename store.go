@@ -103,9 +103,8 @@ type MemoryStoreOptions struct {
 
 // MemoryStore is the in-memory [Store]: the default of RequireAdmission, for
 // a single instance. Several instances behind a load balancer must share a
-// store (a Redis one is planned as the redisstore module; storetest.Run checks
-// any implementation), or each instance admits the same
-// admission once.
+// store (the redisstore module's Store on Redis; storetest.Run checks any
+// implementation), or each instance admits the same admission once.
 //
 // Expired keys are reclaimed as the store is used, without a background
 // goroutine: a shard sweeps itself when it has doubled since its last sweep.

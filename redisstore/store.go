@@ -332,7 +332,10 @@ func (s *Store) IsUsed(ctx context.Context, key string) (bool, error) {
 }
 
 // Claim implements [fanfare.Outbox]. The lease ends by Redis's clock; a
-// worker that dies leaves its completions to the next Claim after it.
+// worker that dies leaves its completions to the next Claim after it. If
+// go-redis sends a Claim again because its reply was lost, the completions
+// the first one leased stay leased to owner until the lease ends and are
+// then taken over: delayed, never lost.
 func (s *Store) Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]fanfare.Completion, error) {
 	if n <= 0 {
 		return nil, nil
@@ -382,7 +385,9 @@ func (s *Store) Done(ctx context.Context, id string) error {
 	return s.run(ctx, done, "done", s.outbox, id).Err()
 }
 
-// Retry implements [fanfare.Outbox].
+// Retry implements [fanfare.Outbox]. A Retry that go-redis sends again
+// after a lost reply finds the lease already ended and returns
+// [fanfare.ErrHoldLost]; the completion was rescheduled once.
 func (s *Store) Retry(ctx context.Context, id, owner string, delay time.Duration) error {
 	r, err := s.run(ctx, retry, "retry", s.outbox[:keySince], id, owner, ms(delay)).Int()
 	if err != nil {
