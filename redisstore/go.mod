@@ -7,7 +7,7 @@ replace github.com/waitify-io/fanfare-go => ../
 require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stretchr/testify v1.12.1
-	github.com/waitify-io/fanfare-go v0.0.0
+	github.com/waitify-io/fanfare-go v0.0.0-00010101000000-000000000000
 )
 
 require (
