@@ -20,6 +20,11 @@
 //
 // # Redis settings
 //
+// Redis 5 or later (scripts replicate their effects, so TIME may decide
+// what they write); tested with Redis 7.0. Any go-redis v9 client works:
+// redis.NewClient, redis.NewFailoverClient (Sentinel),
+// redis.NewClusterClient, redis.NewUniversalClient.
+//
 // Run Redis with appendonly yes (appendfsync everysec loses at most a second
 // of used marks and completions on a crash; always loses none) and
 // maxmemory-policy noeviction: an evicted used mark would let an admission

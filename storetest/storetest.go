@@ -380,7 +380,7 @@ var holdCases = []testCase{
 		f.acquire(t, b, "o4", long, fanfare.Used)
 	}},
 	{"odd keys and owners", func(t *testing.T, f *fixture) {
-		for i, k := range []string{"", " ", "ключ:💳", "a\x00b", string(make([]byte, 512))} {
+		for i, k := range []string{"", " ", "ключ:💳", "a\x00b", "{tag}", "}{", string(make([]byte, 512))} {
 			k := f.key(k)
 			owner := fmt.Sprintf("owner %d: with spaces", i)
 			f.acquire(t, k, owner, long, fanfare.Acquired)
