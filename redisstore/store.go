@@ -32,8 +32,10 @@ type StoreOptions struct {
 // Store is a [fanfare.Store] and its [fanfare.Outbox] on Redis, shared by
 // every instance of an application. Each method is one Lua script, so one
 // round trip (two, once, after Redis lost its script cache: go-redis falls
-// back from EVALSHA to EVAL), atomic, and idempotent where a retry by
-// go-redis could repeat it.
+// back from EVALSHA to EVAL) and atomic. A call that go-redis sends again
+// after a lost reply does no harm: Acquire by the holder answers Acquired
+// again, Renew, Release, MarkUsed and Done repeat to the same effect, and
+// Claim and Retry say what a repeat does.
 //
 // Holds and used marks expire by Redis's own clock; the outbox tells time by
 // Redis's TIME, so instances whose clocks disagree still agree on leases.
