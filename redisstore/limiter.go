@@ -130,15 +130,17 @@ end
 local from = string.format('%d', now - window)
 local counted = redis.call('ZCOUNT', KEYS[1], '(' .. from, '+inf')
 local allowed = 0
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
+if counted < n then
 	allowed = 1
-elseif counted < n then
-	redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', from)
-	redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[3])
-	counted = counted + 1
-	allowed = 1
-	local newest = tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
-	redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((newest + window - now) / 1000)))
+	-- NX: a retried request finds its member and is not counted again.
+	if redis.call('ZADD', KEYS[1], 'NX', string.format('%d', now), ARGV[3]) == 1 then
+		counted = counted + 1
+		redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', from)
+		local newest = tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
+		redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((newest + window - now) / 1000)))
+	end
+elseif redis.call('ZSCORE', KEYS[1], ARGV[3]) then
+	allowed = 1 -- a retried request, counted by its first run
 end
 local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. from, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
 if #oldest == 0 then return {allowed, counted, 0} end -- a retry of a request that has left the window
