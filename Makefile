@@ -9,7 +9,7 @@ MODULES := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
 FUZZTIME ?= 5s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: test test-core fuzz fuzz-short reliability staticcheck bench demo
+.PHONY: test test-core fuzz fuzz-short staticcheck bench demo browser load reliability
 
 ## test: go vet and go test -race for every module; stops at the first failure.
 test:
@@ -41,7 +41,7 @@ fuzz:
 ## stress tests of reliability/, under the race detector; prints the matrix
 ## (SECURITY.md keeps a copy) and the number of attacks refused.
 reliability:
-	cd reliability && go test -race -count=1 -v ./... 2>&1 | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*--- PASS)' 
+	cd reliability && go test -race -count=1 -v ./... 2>&1 | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*--- PASS)'
 
 ## staticcheck: staticcheck every module (installed through the Go module proxy).
 staticcheck:
@@ -59,3 +59,8 @@ bench:
 ## demo: the checkout example drives the whole flow against itself (what CI runs).
 demo:
 	go run ./examples/checkout -demo
+
+## browser: the storefront of examples/checkout clicked through in headless
+## Chromium (needs a chromium binary; skips without one).
+browser:
+	cd examples && go test -tags browser -race -count=1 -run Browser ./checkout/...

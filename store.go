@@ -53,7 +53,11 @@ func (r AcquireResult) String() string {
 type Store interface {
 	// Acquire holds key for owner for ttl if key is neither held nor used,
 	// and returns Acquired. Otherwise it changes nothing and returns InUse
-	// (held by anyone, owner included) or Used.
+	// (held by another owner) or Used. Acquire by the owner already holding
+	// key returns Acquired and changes nothing: owners are unique per
+	// request, so that is the same call again — a networked store's client
+	// retrying a call whose answer was lost — and it must not refuse the
+	// hold it just took.
 	Acquire(ctx context.Context, key, owner string, ttl time.Duration) (AcquireResult, error)
 	// Renew extends owner's hold on key to ttl from now. It returns
 	// [ErrHoldLost], changing nothing, when owner no longer holds key: the
@@ -99,9 +103,8 @@ type MemoryStoreOptions struct {
 
 // MemoryStore is the in-memory [Store]: the default of RequireAdmission, for
 // a single instance. Several instances behind a load balancer must share a
-// store (a Redis one is planned as the redisstore module; storetest.Run checks
-// any implementation), or each instance admits the same
-// admission once.
+// store (the redisstore module's Store on Redis; storetest.Run checks any
+// implementation), or each instance admits the same admission once.
 //
 // Expired keys are reclaimed as the store is used, without a background
 // goroutine: a shard sweeps itself when it has doubled since its last sweep.
@@ -162,8 +165,11 @@ func (s *MemoryStore) Acquire(_ context.Context, key, owner string, ttl time.Dur
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if e, ok := sh.m[key]; ok && e.expires > now {
-		if e.owner == "" {
+		switch e.owner {
+		case "":
 			return Used, nil
+		case owner:
+			return Acquired, nil
 		}
 		return InUse, nil
 	}

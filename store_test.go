@@ -3,9 +3,11 @@ package fanfare_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -50,10 +52,70 @@ func TestMemoryStoreBounded(t *testing.T) {
 	})
 }
 
+// TestMemoryStoreMarkUsedIsAtomic: a MarkUsed refused for want of room
+// leaves neither the mark nor the completion behind.
+func TestMemoryStoreMarkUsedIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	s := fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{MaxKeys: 64})
+	marked := 0
+	for i := range 64 * 64 {
+		k := fmt.Sprint("k", i)
+		c := fanfare.Completion{ID: k, Distribution: fanfare.Queue("q_1"), ConsumerID: "c"}
+		err := s.MarkUsed(ctx, k, time.Minute, &c)
+		if err == nil {
+			marked++
+			continue
+		}
+		require.ErrorIs(t, err, fanfare.ErrStoreFull)
+		used, err := s.IsUsed(ctx, k)
+		require.NoError(t, err)
+		assert.False(t, used, "a refused MarkUsed marked the key")
+		break
+	}
+	st, err := s.Stats(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, marked, st.Pending, "completions pending, one per used mark")
+	assert.Less(t, marked, 64*64, "got no ErrStoreFull")
+}
+
 func TestAcquireResultString(t *testing.T) {
 	for r, want := range map[fanfare.AcquireResult]string{
 		fanfare.Acquired: "acquired", fanfare.InUse: "in use", fanfare.Used: "used", 0: "invalid",
 	} {
 		assert.Equal(t, want, r.String())
+	}
+}
+
+// TestRequireAdmissionUsedMarkOutlivesToken: with local verification only,
+// the used mark is all that stops a replay, so it must last as long as the
+// token is accepted — to the instant, leeway included.
+func TestRequireAdmissionUsedMarkOutlivesToken(t *testing.T) {
+	v, err := fanfare.NewHMACVerifier(admKeys().hmac)
+	require.NoError(t, err)
+	for _, leeway := range []time.Duration{time.Second, 5 * time.Second, time.Minute} {
+		t.Run(leeway.String(), func(t *testing.T) {
+			clock := newAdmClock(admEpoch)
+			h := fanfare.RequireAdmission(nil, fanfare.AdmissionOptions{
+				Distribution:            admQueue,
+				Verifier:                v,
+				DisableRemoteValidation: true,
+				Leeway:                  leeway,
+				HoldTTL:                 time.Second,
+				Clock:                   clock.Now,
+			})(admEcho(http.StatusOK))
+			tok := admSign(t, jwt.SigningMethodHS256, admKeys().hmac, admClaims(admQueue, "c_replay", admEpoch, 10*time.Minute), "")
+
+			res := admDo(t, h, admRequest(tok))
+			require.Equal(t, http.StatusOK, res.Status, res.Raw)
+
+			// The last instant the token is still accepted.
+			clock.Set(admEpoch.Add(10*time.Minute + leeway))
+			res = admDo(t, h, admRequest(tok))
+			assert.Equal(t, http.StatusConflict, res.Status, "replay at the token's last instant: %s", res.Raw)
+
+			clock.Advance(time.Nanosecond)
+			res = admDo(t, h, admRequest(tok))
+			assert.Equal(t, http.StatusForbidden, res.Status, "replay once expired: %s", res.Raw)
+		})
 	}
 }

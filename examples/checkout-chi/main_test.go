@@ -10,4 +10,4 @@ import (
 func TestContract(t *testing.T) { contract.RunApp(t, newApp) }
 
 // TestDemo runs `checkout-chi -demo` in process, as CI runs the binary.
-func TestDemo(t *testing.T) { contract.RunDemo(t, "checkout-chi", newApp) }
+func TestDemo(t *testing.T) { contract.RunDemo(t, contract.ShopMain("checkout-chi", newApp)) }

@@ -17,4 +17,4 @@ func TestMain(m *testing.M) {
 func TestContract(t *testing.T) { contract.RunApp(t, newApp) }
 
 // TestDemo runs `checkout-gin -demo` in process, as CI runs the binary.
-func TestDemo(t *testing.T) { contract.RunDemo(t, "checkout-gin", newApp) }
+func TestDemo(t *testing.T) { contract.RunDemo(t, contract.ShopMain("checkout-gin", newApp)) }

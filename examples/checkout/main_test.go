@@ -1,14 +1,234 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	fanfare "github.com/waitify-io/fanfare-go"
+	"github.com/waitify-io/fanfare-go/examples/internal/browser"
 	"github.com/waitify-io/fanfare-go/examples/internal/contract"
 	"github.com/waitify-io/fanfare-go/examples/internal/shop"
+	"github.com/waitify-io/fanfare-go/fanfaretest"
 )
 
 // TestContract runs the shared HTTP contract against the net/http app.
-func TestContract(t *testing.T) { contract.RunApp(t, shop.NewApp) }
+func TestContract(t *testing.T) { contract.RunApp(t, newApp) }
 
 // TestDemo runs `checkout -demo` in process, as CI runs the binary.
-func TestDemo(t *testing.T) { contract.RunDemo(t, "checkout", shop.NewApp) }
+func TestDemo(t *testing.T) { contract.RunDemo(t, run) }
+
+func TestStorefrontServed(t *testing.T) {
+	emu := fanfaretest.NewServer(fanfaretest.Options{})
+	t.Cleanup(emu.Close)
+	app, err := newApp(shop.Config{Client: emu.Client(), Distribution: fanfare.Queue("q_drop"), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+
+	tests := []struct {
+		method, path string
+		status       int
+		contentType  string
+		body         string
+	}{
+		{http.MethodGet, "/", http.StatusOK, "text/html", `<script src="/storefront/app.js"`},
+		{http.MethodGet, "/storefront/app.js", http.StatusOK, "text/javascript", "/api/fanfare/authorize"},
+		{http.MethodGet, "/storefront/style.css", http.StatusOK, "text/css", "body"},
+		{http.MethodGet, "/storefront/", http.StatusNotFound, "", ""},
+		{http.MethodGet, "/storefront/storefront.go", http.StatusNotFound, "", ""},
+		{http.MethodGet, "/index.html", http.StatusNotFound, "", ""},
+		{http.MethodPost, "/", http.StatusMethodNotAllowed, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+			require.NoError(t, err)
+			resp, err := srv.Client().Do(req)
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			assert.Equal(t, tt.status, resp.StatusCode)
+			if tt.status != http.StatusOK {
+				return
+			}
+			assert.Contains(t, resp.Header.Get("Content-Type"), tt.contentType)
+			assert.Contains(t, string(body), tt.body)
+			csp := resp.Header.Get("Content-Security-Policy")
+			assert.Contains(t, csp, "script-src 'self';", "no inline script")
+			assert.Contains(t, csp, "connect-src 'self' "+emu.URL+";", "the page may call the shop and the emulator only")
+			assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+		})
+	}
+}
+
+// serve runs run without -demo until the test ends, and returns the shop's
+// URL and everything run wrote.
+func serve(t *testing.T, args ...string) (appURL string, output func() string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var (
+		mu  sync.Mutex
+		all strings.Builder
+	)
+	exit := make(chan int, 1)
+	go func() {
+		code := run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), pw, pw)
+		pw.Close()
+		exit <- code
+	}()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			mu.Lock()
+			all.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if _, rest, ok := strings.Cut(sc.Text(), "shop listening on "); ok {
+				found <- strings.Fields(rest)[0]
+			}
+		}
+	}()
+	output = func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return all.String()
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-exit:
+			assert.Equal(t, 0, code, "exit code after shutdown:\n%s", output())
+			assert.Contains(t, output(), "shutting down")
+		case <-time.After(15 * time.Second):
+			t.Error("run did not return after its context was cancelled")
+		}
+	})
+	select {
+	case appURL = <-found:
+	case code := <-exit:
+		t.Fatalf("run exited with %d before serving:\n%s", code, output())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("run did not start serving:\n%s", output())
+	}
+	return appURL, output
+}
+
+func TestRunWithoutCredentialsUsesTheEmulator(t *testing.T) {
+	t.Setenv("FANFARE_SECRET_KEY", "")
+	appURL, output := serve(t)
+
+	first, _, _ := strings.Cut(output(), "\n")
+	assert.Contains(t, first, "no FANFARE_SECRET_KEY", "the first line says why")
+	assert.Contains(t, first, "embedded Fanfare emulator", "the first line says it is not the real API")
+
+	b := browser.New(appURL)
+	_, err := b.LoadConfig(context.Background())
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(b.Config.PublishableKey, "pk_test_"), "the emulator's publishable key")
+	a, err := b.Admit(context.Background(), "alice")
+	require.NoError(t, err, "the whole browser flow works against the served app")
+	resp, err := b.Checkout(context.Background(), a, browser.CartItem{SKU: "s", Quantity: 1})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.Status, "checkout: %s", resp)
+	assert.Contains(t, output(), "open "+appURL+"/ in a browser", "it says where to point a browser")
+}
+
+func TestRunWithCredentialsUsesThem(t *testing.T) {
+	// An emulator stands in for the real API: the app only knows it from
+	// the environment.
+	api := fanfaretest.NewServer(fanfaretest.Options{})
+	t.Cleanup(api.Close)
+	t.Setenv("FANFARE_API_URL", api.URL)
+	t.Setenv("FANFARE_ORG_ID", api.OrganizationID)
+	t.Setenv("FANFARE_SECRET_KEY", api.SecretKey)
+	t.Setenv("FANFARE_PUBLISHABLE_KEY", "pk_live_from_env")
+	appURL, output := serve(t, "-distribution", "draw:d_spring")
+
+	first, _, _ := strings.Cut(output(), "\n")
+	assert.Contains(t, first, "using the Fanfare API at "+api.URL)
+
+	b := browser.New(appURL)
+	_, err := b.LoadConfig(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, browser.Config{
+		OrganizationID: api.OrganizationID, PublishableKey: "pk_live_from_env", APIURL: api.URL,
+		DistributionType: "draw", DistributionID: "d_spring",
+	}, b.Config)
+
+	a, err := b.Admit(context.Background(), "alice")
+	require.NoError(t, err)
+	resp, err := b.Checkout(context.Background(), a, browser.CartItem{SKU: "s", Quantity: 1})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.Status, "checkout through the API from the environment: %s", resp)
+	assert.True(t, api.Completed(fanfare.Draw("d_spring"), a.ConsumerID), "the admission is completed with Fanfare")
+	assert.NotContains(t, output(), api.SecretKey, "the output never shows the secret key")
+}
+
+// TestRunHold: with -hold the emulator keeps a shopper in line (202 with a
+// position) until run admits the line.
+func TestRunHold(t *testing.T) {
+	t.Setenv("FANFARE_SECRET_KEY", "")
+	appURL, _ := serve(t, "-hold", "50ms")
+	ctx := context.Background()
+	b := browser.New(appURL)
+	require.NoError(t, b.SignIn(ctx, "alice"))
+	resp, _, err := b.Enter(ctx)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusAccepted, resp.Status, "held in line: %s", resp)
+	assert.Equal(t, "waiting", resp.Field("status"))
+	assert.Contains(t, string(resp.Body), `"position":1`)
+
+	var a browser.Admission
+	require.Eventually(t, func() bool {
+		resp, got, err := b.Enter(ctx)
+		a = got
+		return err == nil && resp.Status == http.StatusOK
+	}, 10*time.Second, 20*time.Millisecond, "admitted by the -hold loop")
+	resp, err = b.Checkout(ctx, a, browser.CartItem{SKU: "s", Quantity: 1})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.Status, "checkout: %s", resp)
+}
+
+func TestRunRefusesBadSetup(t *testing.T) {
+	tests := []struct {
+		name   string
+		secret string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"unknown flag", "", []string{"-nope"}, 2, "flag provided but not defined"},
+		{"distribution without type", "", []string{"-distribution", "q_drop"}, 2, "is not type:id"},
+		{"unknown distribution type", "", []string{"-distribution", "raffle:r"}, 2, "unknown distribution type"},
+		{"negative hold", "", []string{"-hold", "-1s"}, 2, "-hold"},
+		{"hold with demo", "", []string{"-hold", "1s", "-demo"}, 2, "-hold"},
+		{"publishable key as secret", "pk_live_abcdef", nil, 1, "publishable key"},
+		{"key without sk_", "live_abcdef", nil, 1, "must start with sk_"},
+		{"hold with the real API", "sk_live_abcdef", []string{"-hold", "1s", "-addr", "127.0.0.1:0"}, 2, "-hold needs the embedded emulator"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("FANFARE_SECRET_KEY", tt.secret)
+			t.Setenv("FANFARE_ORG_ID", "org_1")
+			var stdout, stderr strings.Builder
+			code := run(context.Background(), tt.args, &stdout, &stderr)
+			assert.Equal(t, tt.code, code, "exit code; stderr %s", stderr.String())
+			assert.Contains(t, stderr.String(), tt.stderr)
+			if tt.secret != "" {
+				assert.NotContains(t, stdout.String()+stderr.String(), tt.secret, "the key is never printed")
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 
 	fanfare "github.com/waitify-io/fanfare-go"
@@ -17,11 +18,17 @@ import (
 func ExampleNew() {
 	emu := fanfaretest.NewServer(fanfaretest.Options{})
 	defer emu.Close()
-	app, err := shop.NewApp(shop.Config{Client: emu.Client(), Distribution: fanfare.Queue("q_drop"), Logger: slog.New(slog.DiscardHandler)})
+	s, err := shop.New(shop.Config{Client: emu.Client(), Distribution: fanfare.Queue("q_drop"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := httptest.NewServer(app)
+	o := s.Options()
+	mux := http.NewServeMux() // the shop's routes this example calls
+	mux.Handle("GET /api/config", s.ConfigHandler())
+	mux.HandleFunc("POST /login", s.Sessions.Login)
+	mux.Handle("POST /api/fanfare/authorize", s.Sessions.Authenticate(fanfare.NewAuthorizeHandler(s.Client(), o.Authorize)))
+	mux.Handle("POST /api/checkout", s.Sessions.Authenticate(shop.RequireLogin(fanfare.RequireAdmission(s.Client(), o.Admission)(s.Checkout()))))
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
 	ctx := context.Background()

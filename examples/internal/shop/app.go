@@ -1,8 +1,9 @@
 // Package shop is the checkout app of the examples: the vendor guide's
-// "Complete Integration Example" as a Go program. NewApp wires it on
-// net/http and alice; the gin, echo and chi examples wire the same pieces
-// ([New]: the toy login, the order store, the checkout handler and the
-// library's options) on their routers.
+// "Complete Integration Example" as a Go program, less its wiring:
+// examples/checkout/main.go wires these pieces ([New]: the toy login, the
+// order store, the checkout handler and the shop's admission policy) with the
+// library on net/http and alice, and the gin, echo and chi examples wire the
+// same pieces, with [Shop.Options], on their routers.
 //
 // The routes:
 //
@@ -11,6 +12,9 @@
 //	POST /api/fanfare/authorize   an exchange code for the logged-in user (10/minute)
 //	POST /api/validate-admission  the guide's validation endpoint
 //	POST /api/checkout            the guide's checkout, admitted consumers only
+//
+// examples/checkout also serves the storefront page (GET /, package
+// storefront), which walks the browser's side of the guide.
 package shop
 
 import (
@@ -19,7 +23,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/justinas/alice"
 	fanfare "github.com/waitify-io/fanfare-go"
 )
 
@@ -42,6 +45,14 @@ type Config struct {
 	// Clock is the time of sessions, rate limits and admission expiry.
 	// Default: time.Now.
 	Clock func() time.Time
+	// Store keeps the admissions in use and used, and the completions owed
+	// to Fanfare (AdmissionOptions.Store). Default: nil (RequireAdmission's
+	// in-memory default).
+	Store fanfare.Store
+	// Completions delivers the Store's completions
+	// (AdmissionOptions.Completions); whoever starts it closes it. Default:
+	// nil (RequireAdmission's own on-demand worker).
+	Completions *fanfare.CompletionWorker
 }
 
 var (
@@ -111,7 +122,9 @@ type Options struct {
 	Admission fanfare.AdmissionOptions
 }
 
-// Options returns the options of the shop's routes.
+// Options returns the options of the shop's routes, as the gin, echo and
+// chi examples mount them; examples/checkout/main.go spells out the same
+// options on net/http.
 func (s *Shop) Options() Options {
 	cfg := s.cfg
 	return Options{
@@ -131,46 +144,58 @@ func (s *Shop) Options() Options {
 		// the drop that Fanfare confirms, bound to the user; completed
 		// after a 2xx.
 		Admission: fanfare.AdmissionOptions{
-			// The guide's body names the distribution (experienceType,
-			// distributionId); this shop sells one drop and refuses others.
-			Distribution: fanfare.DistributionFunc(func(r *http.Request) (fanfare.Distribution, error) {
-				d, err := fanfare.DistributionFromCheckoutBody(r)
-				if err == nil && d != cfg.Distribution {
-					err = errNotOnSale
-				}
-				return d, err
-			}),
-			// Runs before Fanfare is asked, on the token's claims. Refuse
-			// an admission of a consumer tied to another user (Checkout
-			// makes the tie once Fanfare confirmed it), then a consumer
-			// who already bought in this drop: one order per consumer.
-			BindConsumer: func(r *http.Request, a *fanfare.Admission) error {
-				user, _ := fanfare.IdentityFromContext(r.Context())
-				if err := s.Consumers.Check(user.Subject, a.ConsumerID); err != nil {
-					return err
-				}
-				if s.Orders.Bought(a.Distribution, a.ConsumerID) {
-					return errAlreadyBought
-				}
-				return nil
-			},
-			// RequireAdmission answers a used admission 409 ADMISSION_USED
-			// itself. A consumer who already bought and comes back with a
-			// fresh admission (entering the queue again) gets the same
-			// answer: the shop's rule is one order per consumer per drop.
-			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				if errors.Is(err, errAlreadyBought) {
-					err = &fanfare.AdmissionError{
-						Status: http.StatusConflict, Code: fanfare.CodeAdmissionUsed,
-						Reason: fanfare.ErrAdmissionUsed, Err: err,
-					}
-				}
-				fanfare.WriteAdmissionError(w, r, err)
-			},
-			Clock:  cfg.Clock,
-			Logger: cfg.Logger,
+			Distribution: fanfare.DistributionFunc(s.DistributionOnSale),
+			BindConsumer: s.BindConsumer,
+			ErrorHandler: s.WriteAdmissionError,
+			Store:        cfg.Store,
+			Completions:  cfg.Completions,
+			Clock:        cfg.Clock,
+			Logger:       cfg.Logger,
 		},
 	}
+}
+
+// DistributionOnSale is the shop's AdmissionOptions.Distribution rule (as a
+// [fanfare.DistributionFunc]): the guide's checkout body names the
+// distribution (experienceType, distributionId), and this shop sells one
+// drop and refuses every other.
+func (s *Shop) DistributionOnSale(r *http.Request) (fanfare.Distribution, error) {
+	d, err := fanfare.DistributionFromCheckoutBody(r)
+	if err == nil && d != s.cfg.Distribution {
+		err = errNotOnSale
+	}
+	return d, err
+}
+
+// BindConsumer is the shop's AdmissionOptions.BindConsumer. It runs before
+// Fanfare is asked, on the token's claims: it refuses an admission of a
+// consumer tied to another user ([Checkout] makes the tie once Fanfare
+// confirmed it), then a consumer who already bought in this drop: one order
+// per consumer.
+func (s *Shop) BindConsumer(r *http.Request, a *fanfare.Admission) error {
+	user, _ := fanfare.IdentityFromContext(r.Context())
+	if err := s.Consumers.Check(user.Subject, a.ConsumerID); err != nil {
+		return err
+	}
+	if s.Orders.Bought(a.Distribution, a.ConsumerID) {
+		return errAlreadyBought
+	}
+	return nil
+}
+
+// WriteAdmissionError is the shop's AdmissionOptions.ErrorHandler.
+// RequireAdmission answers a used admission 409 ADMISSION_USED itself; a
+// consumer who already bought and comes back with a fresh admission
+// (entering the queue again) gets the same answer, since the shop's rule is
+// one order per consumer per drop. Every other refusal is the library's.
+func (s *Shop) WriteAdmissionError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errAlreadyBought) {
+		err = &fanfare.AdmissionError{
+			Status: http.StatusConflict, Code: fanfare.CodeAdmissionUsed,
+			Reason: fanfare.ErrAdmissionUsed, Err: err,
+		}
+	}
+	fanfare.WriteAdmissionError(w, r, err)
 }
 
 // ConfigHandler answers GET /api/config.
@@ -190,37 +215,8 @@ func (s *Shop) Checkout() http.Handler {
 	return Checkout(s.Orders, s.Consumers, s.cfg.Clock, s.cfg.Logger)
 }
 
+// Config returns the shop's configuration, defaults filled in.
+func (s *Shop) Config() Config { return s.cfg }
+
 // Client is the shop's Fanfare client.
 func (s *Shop) Client() *fanfare.Client { return s.cfg.Client }
-
-// NewApp returns the shop's HTTP handler on net/http and alice. It fails if
-// cfg has no client or an invalid distribution.
-func NewApp(cfg Config) (http.Handler, error) {
-	s, err := New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	o := s.Options()
-
-	// Your own auth comes first on every route: here the toy login's
-	// session cookie becomes a fanfare.Identity in the request context.
-	authed := alice.New(s.Sessions.Authenticate)
-
-	authorize := authed.Append(
-		fanfare.SanitizeClaims(o.Claims),
-		fanfare.RateLimitAuthorize(o.RateLimit),
-	).Then(fanfare.NewAuthorizeHandler(s.Client(), o.Authorize))
-
-	checkout := authed.Append(
-		RequireLogin,
-		fanfare.RequireAdmission(s.Client(), o.Admission),
-	).Then(s.Checkout())
-
-	mux := http.NewServeMux()
-	mux.Handle("GET /api/config", s.ConfigHandler())
-	mux.HandleFunc("POST /login", s.Sessions.Login)
-	mux.Handle("POST /api/fanfare/authorize", authorize)
-	mux.Handle("POST /api/validate-admission", fanfare.NewValidateAdmissionHandler(s.Client(), o.Validate))
-	mux.Handle("POST /api/checkout", checkout)
-	return mux, nil
-}

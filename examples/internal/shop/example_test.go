@@ -15,11 +15,13 @@ import (
 	"github.com/waitify-io/fanfare-go/fanfaretest"
 )
 
-// The shop against an emulator, driven by a scripted browser.
-func ExampleNewApp() {
+// The shop's pieces mounted on an http.ServeMux with the library, as
+// examples/checkout/main.go mounts them (there with alice), against an
+// emulator, driven by a scripted browser.
+func ExampleShop_Options() {
 	emu := fanfaretest.NewServer(fanfaretest.Options{})
 	defer emu.Close()
-	app, err := shop.NewApp(shop.Config{
+	app, err := newApp(shop.Config{
 		Client:         emu.Client(),
 		Distribution:   fanfare.Queue("q_drop"),
 		PublishableKey: emu.PublishableKey,
@@ -44,6 +46,26 @@ func ExampleNewApp() {
 	fmt.Println(resp.Status, resp.Field("orderId") != "")
 	// Output:
 	// 200 true
+}
+
+// newApp mounts the shop's routes on an http.ServeMux with the options of
+// [shop.Shop.Options].
+func newApp(cfg shop.Config) (http.Handler, error) {
+	s, err := shop.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	o := s.Options()
+	authed := func(h http.Handler) http.Handler { return s.Sessions.Authenticate(h) }
+	mux := http.NewServeMux()
+	mux.Handle("GET /api/config", s.ConfigHandler())
+	mux.HandleFunc("POST /login", s.Sessions.Login)
+	mux.Handle("POST /api/fanfare/authorize", authed(fanfare.SanitizeClaims(o.Claims)(
+		fanfare.RateLimitAuthorize(o.RateLimit)(fanfare.NewAuthorizeHandler(s.Client(), o.Authorize)))))
+	mux.Handle("POST /api/validate-admission", fanfare.NewValidateAdmissionHandler(s.Client(), o.Validate))
+	mux.Handle("POST /api/checkout", authed(shop.RequireLogin(
+		fanfare.RequireAdmission(s.Client(), o.Admission)(s.Checkout()))))
+	return mux, nil
 }
 
 // The toy login turns its session cookie into a fanfare.Identity, as your

@@ -28,7 +28,7 @@ func serve(t *testing.T, args ...string) (appURL string, output func() string) {
 	)
 	exit := make(chan int, 1)
 	go func() {
-		code := shop.Main(ctx, "checkout", shop.NewApp, append([]string{"-addr", "127.0.0.1:0"}, args...), pw, pw)
+		code := shop.Main(ctx, "checkout", newApp, append([]string{"-addr", "127.0.0.1:0"}, args...), pw, pw)
 		pw.Close()
 		exit <- code
 	}()
@@ -133,7 +133,7 @@ func TestMainRefusesBadSetup(t *testing.T) {
 			t.Setenv("FANFARE_SECRET_KEY", tt.secret)
 			t.Setenv("FANFARE_ORG_ID", "org_1")
 			var stdout, stderr strings.Builder
-			code := shop.Main(context.Background(), "checkout", shop.NewApp, tt.args, &stdout, &stderr)
+			code := shop.Main(context.Background(), "checkout", newApp, tt.args, &stdout, &stderr)
 			assert.Equal(t, tt.code, code, "exit code; stderr %s", stderr.String())
 			assert.Contains(t, stderr.String(), tt.stderr)
 			if tt.secret != "" {

@@ -19,9 +19,9 @@ import (
 	"github.com/waitify-io/fanfare-go/examples/internal/demo"
 )
 
-// Main is the main function of every checkout example: name is the
-// program's name, newApp builds its HTTP handler (NewApp for net/http; the
-// gin, echo and chi examples pass their own). It serves until ctx is done or
+// Main is the main function of the gin, echo and chi checkout examples
+// (examples/checkout spells its own out): name is the program's name, newApp
+// builds its HTTP handler on the example's router. It serves until ctx is done or
 // the process gets SIGINT or SIGTERM, and returns the exit code.
 //
 // Flags: -addr (default 127.0.0.1:8080), -distribution type:id (default
@@ -36,7 +36,7 @@ func Main(ctx context.Context, name string, newApp func(Config) (http.Handler, e
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	dist, err := parseDistribution(*distFlag)
+	dist, err := ParseDistribution(*distFlag)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: -distribution: %v\n", name, err)
 		return 2
@@ -125,8 +125,9 @@ func Main(ctx context.Context, name string, newApp func(Config) (http.Handler, e
 	return code
 }
 
-// parseDistribution parses "type:id", e.g. "queue:q_drop".
-func parseDistribution(s string) (fanfare.Distribution, error) {
+// ParseDistribution parses the -distribution flag, "type:id", e.g.
+// "queue:q_drop".
+func ParseDistribution(s string) (fanfare.Distribution, error) {
 	typ, id, ok := strings.Cut(s, ":")
 	if !ok {
 		return fanfare.Distribution{}, fmt.Errorf("%q is not type:id", s)

@@ -97,7 +97,7 @@ func TestParseDistribution(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := parseDistribution(tt.in)
+			got, err := ParseDistribution(tt.in)
 			if tt.wantErr {
 				assert.Error(t, err)
 				return
