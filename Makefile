@@ -43,6 +43,10 @@ fuzz:
 reliability:
 	cd reliability && go test -race -count=1 -v ./... 2>&1 | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*--- PASS)'
 
+## fuzz-short: every fuzz target for 2s (what .ci/run runs; about N minutes).
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s
+
 ## staticcheck: staticcheck every module (installed through the Go module proxy).
 staticcheck:
 	@command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -608,6 +608,9 @@ func FuzzClaimsKey(f *testing.F) {
 			return r
 		}, norm.NFKC.String(key)))
 		enc, err := fanfare.ClaimsPolicy{}.Sanitize(map[string]any{key: "x"})
+		if errors.Is(err, fanfare.ErrClaimsTooLarge) {
+			return // a key too long to send (control characters escape to six bytes): nothing is sent
+		}
 		require.NoError(t, err)
 		if strings.Contains(read, "password") || read == "ssn" {
 			require.Nil(t, enc, "key %q (read %q) was sent", key, read)
