@@ -1,6 +1,6 @@
 module github.com/waitify-io/fanfare-go/examples
 
-go 1.25.0
+go 1.26.0
 
 require (
 	github.com/chromedp/chromedp v0.23.0
@@ -8,17 +8,22 @@ require (
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/justinas/alice v1.2.0
 	github.com/labstack/echo/v5 v5.4.4
+	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stretchr/testify v1.12.1
 	github.com/waitify-io/fanfare-go v0.0.0-00010101000000-000000000000
 	github.com/waitify-io/fanfare-go/adapters/chi v0.0.0-00010101000000-000000000000
 	github.com/waitify-io/fanfare-go/adapters/echo v0.0.0-00010101000000-000000000000
 	github.com/waitify-io/fanfare-go/adapters/gin v0.0.0-00010101000000-000000000000
+	github.com/waitify-io/fanfare-go/redisstore v0.0.0-00010101000000-000000000000
 )
 
 require (
+	github.com/MicahParks/jwkset v0.11.4 // indirect
+	github.com/MicahParks/keyfunc/v3 v3.9.2 // indirect
 	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic v1.15.0 // indirect
 	github.com/bytedance/sonic/loader v0.5.0 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/cloudwego/base64x v0.1.6 // indirect
 	github.com/gabriel-vasile/mimetype v1.4.12 // indirect
@@ -31,7 +36,7 @@ require (
 	github.com/goccy/go-yaml v1.19.2 // indirect
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
-	github.com/klauspost/cpuid/v2 v2.3.0 // indirect
+	github.com/klauspost/cpuid/v2 v2.4.0 // indirect
 	github.com/leodido/go-urn v1.4.0 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
@@ -42,11 +47,12 @@ require (
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	github.com/ugorji/go/codec v1.3.1 // indirect
 	go.mongodb.org/mongo-driver/v2 v2.5.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/arch v0.22.0 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/net v0.57.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect
@@ -57,4 +63,5 @@ replace (
 	github.com/waitify-io/fanfare-go/adapters/chi => ../adapters/chi
 	github.com/waitify-io/fanfare-go/adapters/echo => ../adapters/echo
 	github.com/waitify-io/fanfare-go/adapters/gin => ../adapters/gin
+	github.com/waitify-io/fanfare-go/redisstore => ../redisstore
 )

@@ -7,6 +7,7 @@
 //	go run ./examples/checkout -addr :9000  # elsewhere
 //	go run ./examples/checkout -hold 5s     # the emulator keeps shoppers in line up to 5s
 //	go run ./examples/checkout -demo        # drive the whole flow once over HTTP and exit
+//	go run ./examples/checkout -redis redis://127.0.0.1:6379/0  # share limiter, store and outbox with other instances
 //
 // Without FANFARE_SECRET_KEY in the environment it starts an embedded
 // Fanfare emulator (and says so); with FANFARE_API_URL, FANFARE_ORG_ID,
@@ -33,11 +34,13 @@ import (
 	"time"
 
 	"github.com/justinas/alice"
+	"github.com/redis/go-redis/v9"
 	fanfare "github.com/waitify-io/fanfare-go"
 	"github.com/waitify-io/fanfare-go/examples/internal/demo"
 	"github.com/waitify-io/fanfare-go/examples/internal/shop"
 	"github.com/waitify-io/fanfare-go/examples/internal/storefront"
 	"github.com/waitify-io/fanfare-go/fanfaretest"
+	"github.com/waitify-io/fanfare-go/redisstore"
 )
 
 func main() {
@@ -65,7 +68,7 @@ func newApp(cfg shop.Config) (http.Handler, error) {
 	// minute.
 	authorize := login.Append(
 		fanfare.SanitizeClaims(fanfare.ClaimsOptions{Logger: cfg.Logger}),
-		fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{Clock: cfg.Clock, Logger: cfg.Logger}),
+		fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{Limiter: cfg.Limiter, Clock: cfg.Clock, Logger: cfg.Logger}),
 	).Then(fanfare.NewAuthorizeHandler(client, fanfare.AuthorizeOptions{
 		Provider: cfg.Provider, // "fanfare-go-example": your platform
 		Issuer:   cfg.Issuer,   // "https://shop.example.com": your domain
@@ -121,6 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	distFlag := fs.String("distribution", "queue:q_drop", "the drop's Fanfare distribution, as type:id (queue, draw or auction)")
 	hold := fs.Duration("hold", 0, "embedded emulator only: keep each shopper waiting in line up to this long before admitting them (0: admit at once)")
 	demoMode := fs.Bool("demo", false, "run the whole flow against the app once, print each step, and exit")
+	redisURL := fs.String("redis", os.Getenv("REDIS_URL"), "a redis:// URL: keep the rate limiter, the single-use store and the completion outbox in Redis, shared by every instance (default $REDIS_URL; empty: in memory)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -165,7 +169,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// completion it owes Fanfare in the Store, in one step; this worker
 	// delivers them, retrying with backoff while Fanfare is unreachable.
 	// Closed on shutdown, after the server, it delivers what is still due.
-	store := fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{})
+	//
+	// With -redis, the limiter, the store and its outbox live in Redis, so
+	// that several instances behind a load balancer admit each admission
+	// once, count the authorize limit together, and deliver each other's
+	// completions (the redisstore module).
+	var store fanfare.Store = fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{})
+	var limiter fanfare.Limiter
+	if *redisURL != "" {
+		opts, err := redis.ParseURL(*redisURL)
+		if err != nil {
+			fmt.Fprintf(stderr, "checkout: -redis: %v\n", err)
+			return 2
+		}
+		opts.ContextTimeoutEnabled = true // lets the store's deadlines bound a hung Redis
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		prefix := "fanfare-example:" + client.OrganizationID()
+		if store, err = redisstore.NewStore(rdb, redisstore.StoreOptions{Prefix: prefix}); err == nil {
+			limiter, err = redisstore.NewLimiter(rdb, redisstore.LimiterOptions{Prefix: prefix})
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "checkout: -redis: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "checkout: rate limiter, admission store and completion outbox in Redis at %s\n", opts.Addr)
+	}
 	worker := fanfare.NewCompletionWorker(client, store, fanfare.CompletionWorkerOptions{Logger: logger})
 
 	handler, err := newApp(shop.Config{
@@ -175,6 +204,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Logger:         logger,
 		Store:          store,
 		Completions:    worker,
+		Limiter:        limiter,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "checkout: %v\n", err)
@@ -244,9 +274,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code = 1
 	}
 	if err := worker.Close(shutdownCtx); err != nil {
-		// An in-memory outbox dies with the process: say what is lost.
-		fmt.Fprintf(stderr, "checkout: %v\n", err)
-		code = 1
+		if *redisURL != "" {
+			// They stay in Redis: another instance, or the next start, delivers them.
+			fmt.Fprintf(stdout, "checkout: %v; they stay in Redis for the other instances\n", err)
+		} else {
+			// An in-memory outbox dies with the process: say what is lost.
+			fmt.Fprintf(stderr, "checkout: %v\n", err)
+			code = 1
+		}
 	}
 	return code
 }

@@ -7,11 +7,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	fanfare "github.com/waitify-io/fanfare-go"
@@ -231,4 +235,34 @@ func TestRunRefusesBadSetup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDemoOnRedis runs `checkout -demo -redis URL` against a real
+// redis-server: the limiter, the store and the outbox live there.
+func TestDemoOnRedis(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not installed: apt-get install redis-server")
+	}
+	dir, err := os.MkdirTemp("", "rs") // a short path: unix sockets are limited to ~100 bytes
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s")
+	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 5*time.Second, 10*time.Millisecond)
+
+	t.Setenv("FANFARE_SECRET_KEY", "")
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), []string{"-demo", "-redis", "unix://" + sock}, &stdout, &stderr)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	assert.Contains(t, stdout.String(), "in Redis at")
+	assert.Contains(t, stdout.String(), "Demo passed")
+
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: sock})
+	t.Cleanup(func() { rdb.Close() })
+	keys, err := rdb.Keys(context.Background(), "*fanfare-example*").Result()
+	require.NoError(t, err)
+	assert.NotEmpty(t, keys, "the demo's state is in Redis")
 }
