@@ -23,12 +23,17 @@ type tokenClaims struct {
 	run *AdmissionHold
 }
 
-// maxAdmissionLifetime bounds an admission's life: its expiry (the earlier
-// of exp and expiresAt) may lie at most this long after now, and at most this
-// long after its admittedAt when it has one. Fanfare's admissions last
-// minutes; a token that claims more is refused as invalid, so that time
-// arithmetic downstream (hold and used-admission TTLs) never overflows.
+// maxAdmissionLifetime bounds an admission's life: each of its expiries (exp
+// and expiresAt, whichever it has) may lie at most this long after now, and
+// at most this long after its admittedAt when it has one. Fanfare's
+// admissions last minutes; a token that claims more is refused as invalid
+// (403 ADMISSION_INVALID), so that time arithmetic downstream (hold and
+// used-admission TTLs) never overflows.
 const maxAdmissionLifetime = 7 * 24 * time.Hour
+
+// errAbsurdLifetime refuses a token that claims to outlive
+// maxAdmissionLifetime.
+var errAbsurdLifetime = errors.New("token's lifetime is absurd: it expires more than 7 days after now or after admittedAt")
 
 // checkClaims checks the decoded payload against the request: shape,
 // distribution, consumer, expiry, lifetime and fingerprint. It fills run.adm.
@@ -55,21 +60,35 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 	if c.Position != nil {
 		a.Position = *c.Position
 	}
-	// Both expiries count when present; at least one must be.
+	// Both expiries count when present, the earlier one first; at least
+	// one must be, and neither may lie beyond an admission's lifetime.
+	var exps [2]time.Time
+	n := 0
 	if c.ExpiresAt != "" {
 		t, err := time.Parse(time.RFC3339, c.ExpiresAt)
 		if err != nil {
 			return admissionFailure(ErrAdmissionInvalid, errors.New("expiresAt is not an RFC 3339 time"))
 		}
-		a.ExpiresAt = t
+		exps[n], n = t, n+1
 	}
 	if c.RegisteredClaims.ExpiresAt != nil {
-		if t := c.RegisteredClaims.ExpiresAt.Time; a.ExpiresAt.IsZero() || t.Before(a.ExpiresAt) {
+		exps[n], n = c.RegisteredClaims.ExpiresAt.Time, n+1
+	}
+	if n == 0 {
+		return admissionFailure(ErrAdmissionInvalid, errors.New("token has no expiry"))
+	}
+	a.ExpiresAt = exps[0]
+	last := exps[0]
+	for _, t := range exps[:n] {
+		if t.After(now.Add(maxAdmissionLifetime)) {
+			return admissionFailure(ErrAdmissionInvalid, errAbsurdLifetime)
+		}
+		if t.Before(a.ExpiresAt) {
 			a.ExpiresAt = t
 		}
-	}
-	if a.ExpiresAt.IsZero() {
-		return admissionFailure(ErrAdmissionInvalid, errors.New("token has no expiry"))
+		if t.After(last) {
+			last = t
+		}
 	}
 	if now.After(a.ExpiresAt.Add(m.leeway)) {
 		return admissionFailure(ErrAdmissionExpired, nil)
@@ -79,11 +98,10 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 		if err != nil {
 			return admissionFailure(ErrAdmissionInvalid, errors.New("admittedAt is not an RFC 3339 time"))
 		}
+		if last.Sub(t) > maxAdmissionLifetime {
+			return admissionFailure(ErrAdmissionInvalid, errAbsurdLifetime)
+		}
 		a.AdmittedAt = t
-	}
-	if a.ExpiresAt.After(now.Add(maxAdmissionLifetime)) ||
-		(!a.AdmittedAt.IsZero() && a.ExpiresAt.Sub(a.AdmittedAt) > maxAdmissionLifetime) {
-		return admissionFailure(ErrAdmissionInvalid, errors.New("token's lifetime is absurd: it expires more than 7 days after now or after admittedAt"))
 	}
 	notBefore := a.AdmittedAt
 	if c.NotBefore != nil && c.NotBefore.After(notBefore) {
@@ -191,4 +209,4 @@ func (c *tokenClaims) UnmarshalJSON(data []byte) error {
 }
 
 // errAmbiguousClaims refuses a payload that names a claim twice.
-var errAmbiguousClaims = errors.New("fanfare: token payload repeats a claim")
+var errAmbiguousClaims = errors.New("token payload repeats a claim")
