@@ -1,6 +1,7 @@
 package fanfare_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -172,13 +173,14 @@ func admSignRaw(t testing.TB, header, payload string) string {
 // admGuards builds two middlewares in front of admEcho at admEpoch, for
 // admQueue, with manual completion (every admitted request is released, so
 // a token can be replayed):
-//   - local verifies HS256 tokens with the test secret, without Fanfare;
+//   - local verifies HS256 tokens with the test secret, without Fanfare,
+//     and also reads the token from the cookie "adm";
 //   - hinted has no verifier and a client whose Fanfare is unreachable, so
 //     it admits nothing: a token it refuses with 403 was refused before
 //     Fanfare was asked, one it would ask about gets 503.
 //
-// onRejected, when not nil, sees every refusal's error.
-func admGuards(t testing.TB, onRejected func(error)) (local, hinted http.Handler) {
+// Both log their refusals to refusals, when it is not nil.
+func admGuards(t testing.TB, refusals *admRefusals) (local, hinted http.Handler) {
 	t.Helper()
 	v, err := fanfare.NewHMACVerifier(admKeys().hmac)
 	require.NoError(t, err)
@@ -188,12 +190,12 @@ func admGuards(t testing.TB, onRejected func(error)) (local, hinted http.Handler
 		Logger:       slog.New(slog.DiscardHandler),
 		Completion:   fanfare.CompleteManually,
 	}
-	if onRejected != nil {
-		opts.Hooks.OnRejected = func(_ *http.Request, err error) { onRejected(err) }
+	if refusals != nil {
+		opts.Logger = slog.New(refusals)
 	}
 	lo := opts
 	lo.Verifier, lo.DisableRemoteValidation = v, true
-	lo.Cookie = "adm"
+	admAlsoCookie(&lo, "adm")
 	lo.Store = fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{Clock: lo.Clock})
 	local = fanfare.RequireAdmission(nil, lo)(admEcho(http.StatusOK))
 
@@ -206,6 +208,54 @@ func admGuards(t testing.TB, onRejected func(error)) (local, hinted http.Handler
 	hi.Store = fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{Clock: hi.Clock})
 	hinted = fanfare.RequireAdmission(client, hi)(admEcho(http.StatusOK))
 	return local, hinted
+}
+
+// admAlsoCookie makes o read the token from the cookie name besides the
+// default header and body field.
+func admAlsoCookie(o *fanfare.AdmissionOptions, name string) {
+	o.Cookie = name
+}
+
+// admDistributionFunc makes o take the distribution from f.
+func admDistributionFunc(o *fanfare.AdmissionOptions, f func(*http.Request) (fanfare.Distribution, error)) {
+	o.Distribution = fanfare.Distribution{}
+	o.DistributionFunc = f
+}
+
+// admRefusals is a slog.Handler that keeps the cause of each refusal
+// RequireAdmission logs ("fanfare: admission refused", at debug level).
+type admRefusals struct {
+	mu     sync.Mutex
+	causes []string
+}
+
+func (*admRefusals) Enabled(context.Context, slog.Level) bool { return true }
+
+func (l *admRefusals) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "fanfare: admission refused" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "error" {
+			l.mu.Lock()
+			l.causes = append(l.causes, a.Value.String())
+			l.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (l *admRefusals) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *admRefusals) WithGroup(string) slog.Handler      { return l }
+
+// take returns the causes logged since the last call.
+func (l *admRefusals) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.causes
+	l.causes = nil
+	return c
 }
 
 // admCheckAnswer fails on an answer RequireAdmission must never give: an

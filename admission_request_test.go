@@ -96,8 +96,7 @@ func TestRequireAdmissionBodyConfusion(t *testing.T) {
 
 func TestRequireAdmissionBodyDistributionConfusion(t *testing.T) {
 	s := newEmuSetup(t, fanfaretest.Options{})
-	s.opts.Distribution = fanfare.Distribution{}
-	s.opts.DistributionFunc = fanfare.DistributionFromCheckoutBody
+	admDistributionFunc(&s.opts, fanfare.DistributionFromCheckoutBody)
 	var saw map[string]string
 	app := s.app(t, guideHandler(t, &saw))
 
@@ -153,11 +152,11 @@ func TestRequireAdmissionNonJSONBody(t *testing.T) {
 // TestRequireAdmissionBodyReading: what a body the middleware reads becomes
 // for the handler (always the bytes sent) and why one is refused.
 func TestRequireAdmissionBodyReading(t *testing.T) {
-	var causes []string
+	refusals := &admRefusals{}
 	s := newLocalSetup(t)
 	s.opts.MaxBodyBytes = 256
 	s.opts.Completion = fanfare.CompleteManually // each admitted case releases the one token
-	s.opts.Hooks.OnRejected = func(_ *http.Request, err error) { causes = append(causes, err.Error()) }
+	s.opts.Logger = slog.New(refusals)
 	h := s.handler(admEcho(http.StatusOK))
 
 	long := strings.Repeat("x", 300)
@@ -191,7 +190,7 @@ func TestRequireAdmissionBodyReading(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			causes = nil
+			refusals.take()
 			tok := s.token(t, admQueue, "c_me", nil)
 			req := httptest.NewRequest(http.MethodPost, "/checkout", strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", tc.contentType)
@@ -204,6 +203,7 @@ func TestRequireAdmissionBodyReading(t *testing.T) {
 			}
 			require.Equal(t, http.StatusForbidden, res.Status, res.Raw)
 			assert.Equal(t, fanfare.CodeAdmissionInvalid, res.Body.Code)
+			causes := refusals.take()
 			require.Len(t, causes, 1)
 			assert.Contains(t, causes[0], tc.wantCause)
 		})
@@ -250,13 +250,14 @@ func FuzzRequestBodyFields(f *testing.F) {
 	v, err := fanfare.NewHMACVerifier(admKeys().hmac)
 	require.NoError(f, err)
 	var saw map[string]string
-	h := fanfare.RequireAdmission(nil, fanfare.AdmissionOptions{
-		DistributionFunc: fanfare.DistributionFromCheckoutBody,
-		Verifier:         v, DisableRemoteValidation: true,
+	opts := fanfare.AdmissionOptions{
+		Verifier: v, DisableRemoteValidation: true,
 		Clock:      func() time.Time { return admEpoch },
 		Logger:     slog.New(slog.DiscardHandler),
 		Completion: fanfare.CompleteManually,
-	})(guideHandler(nil, &saw))
+	}
+	admDistributionFunc(&opts, fanfare.DistributionFromCheckoutBody)
+	h := fanfare.RequireAdmission(nil, opts)(guideHandler(nil, &saw))
 	f.Fuzz(func(t *testing.T, body string) {
 		saw = nil
 		req := httptest.NewRequest(http.MethodPost, "/checkout", strings.NewReader(body))
