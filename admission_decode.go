@@ -2,9 +2,11 @@ package fanfare
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -15,9 +17,10 @@ import (
 // This file decodes and checks admission tokens: the typed payload, the
 // origin checks, and the parser wiring that runs them before the signature.
 
-// tokenClaims is the typed decode target of an admission token. It carries
-// the request being checked so the parser's key callback can run the cheap
-// origin checks before the (expensive) signature check.
+// tokenClaims is the typed decode target of an admission token: golang-jwt
+// decodes the payload into it with encoding/json. It carries the request
+// being checked so the parser's key callback can run the cheap origin checks
+// before the (expensive) signature check.
 type tokenClaims struct {
 	wire.AdmissionClaims
 	run *AdmissionHold
@@ -131,6 +134,9 @@ func (m *AdmissionGuard) keyfunc(t *jwt.Token) (any, error) {
 	if err := checkHeader(t); err != nil {
 		return nil, admissionFailure(ErrAdmissionInvalid, err)
 	}
+	if err := checkClaimNames(t.Raw); err != nil {
+		return nil, admissionFailure(ErrAdmissionInvalid, err)
+	}
 	if err := c.run.checkClaims(c); err != nil {
 		return nil, err
 	}
@@ -173,6 +179,9 @@ func (run *AdmissionHold) decode(token string) *AdmissionError {
 	if err := checkHeader(t); err != nil {
 		return admissionFailure(ErrAdmissionInvalid, err)
 	}
+	if err := checkClaimNames(token); err != nil {
+		return admissionFailure(ErrAdmissionInvalid, err)
+	}
 	// Without a key the signature cannot be checked, but a token that names
 	// no real signing algorithm ("none") is never Fanfare's.
 	if !m.hintAlgs[t.Method.Alg()] {
@@ -188,25 +197,31 @@ var everyAlgorithm = []string{
 	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 }
 
-// UnmarshalJSON decodes the payload with encoding/json after refusing one
-// that repeats a claim: the same name twice, or two names equal under case
-// folding ("consumerId" beside "ConsumerID"), which encoding/json would
-// match to one field and settle silently by keeping the last. It asks
-// encoding/json itself which members land in which field, by decoding the
-// payload into counters first (wire.AdmissionClaimCounts); members that are
-// not claims read here may repeat. golang-jwt hands it the payload once
-// encoding/json has found it valid JSON.
-func (c *tokenClaims) UnmarshalJSON(data []byte) error {
+// strictSegment decodes a token segment as the parsers do
+// (jwt.WithStrictDecoding).
+var strictSegment = base64.RawURLEncoding.Strict()
+
+// checkClaimNames refuses a token whose payload repeats a claim: the same
+// name twice, or two names equal under case folding ("consumerId" beside
+// "ConsumerID"), which encoding/json matches to one field and settles
+// silently by keeping the last. It asks encoding/json itself which members
+// land in which claim, by decoding the payload into counters
+// (wire.AdmissionClaimCounts); members that are not claims read here may
+// repeat. golang-jwt keeps no copy of the decoded payload, so its segment is
+// decoded again; golang-jwt has checked it already.
+func checkClaimNames(token string) error {
+	_, rest, _ := strings.Cut(token, ".")
+	seg, _, _ := strings.Cut(rest, ".")
+	payload, err := strictSegment.DecodeString(seg)
+	if err != nil {
+		return err
+	}
 	var n wire.AdmissionClaimCounts
-	if err := json.Unmarshal(data, &n); err != nil {
+	if err := json.Unmarshal(payload, &n); err != nil {
 		return err
 	}
 	if name := n.Repeated(); name != "" {
-		return fmt.Errorf("%w: %q (in some case)", errAmbiguousClaims, name)
+		return fmt.Errorf("token payload repeats a claim: %q (in some case)", name)
 	}
-	c.AdmissionClaims = wire.AdmissionClaims{}
-	return json.Unmarshal(data, &c.AdmissionClaims)
+	return nil
 }
-
-// errAmbiguousClaims refuses a payload that names a claim twice.
-var errAmbiguousClaims = errors.New("token payload repeats a claim")
