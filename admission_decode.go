@@ -123,8 +123,8 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 }
 
 // keyfunc is the parser's key callback: it refuses a header it does not
-// understand, runs the origin checks on the decoded payload, then asks the
-// verifier for the key. Refusing here spends no signature check on a token
+// understand and a payload that repeats a claim, runs the origin checks on
+// the decoded payload, then asks the verifier for the key. Refusing here spends no signature check on a token
 // that would be refused anyway.
 func (m *AdmissionGuard) keyfunc(t *jwt.Token) (any, error) {
 	c, ok := t.Claims.(*tokenClaims)
