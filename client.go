@@ -384,6 +384,18 @@ func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumer
 	return err
 }
 
+// completeOnce is CompleteAdmission in one attempt, without the retry
+// policy: the completion outbox is the retry loop of the middleware's
+// completions, and the consumer's answer waits for one attempt at most.
+func (c *Client) completeOnce(ctx context.Context, d Distribution, consumerID string) error {
+	body, err := json.Marshal(wire.CompleteRequest{ConsumerID: consumerID})
+	if err != nil {
+		return fmt.Errorf("fanfare: complete: %w", err)
+	}
+	_, _, err = c.attempt(ctx, "complete", d.path("complete"), body, true)
+	return err
+}
+
 // call posts body to path and returns the body of a 2xx answer. Failed
 // attempts are retried per the policy; idempotent says whether a request that
 // may have reached Fanfare can be repeated.
