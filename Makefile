@@ -9,7 +9,7 @@ MODULES := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
 FUZZTIME ?= 5s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: test test-core fuzz fuzz-short staticcheck bench demo
+.PHONY: test test-core fuzz fuzz-short staticcheck bench load demo
 
 ## test: go vet and go test -race for every module; stops at the first failure.
 test:
@@ -49,6 +49,12 @@ staticcheck:
 ## peers, printed as one table with a verdict per target (see bench/README.md).
 bench:
 	go test -run '^$$' -bench . -benchtime=1s ./bench/ | tee /dev/stderr | go run ./bench/cmd/benchtable
+
+## load: B7 of ../shared/BENCHMARKS.md, the drop: the checkout example as its
+## own process beside the guide's pattern, on loopback; one table, the
+## invariants (exit 1 if one is violated) and the targets. Bounded: ≤ 5 minutes.
+load:
+	cd bench && go run ./cmd/load
 
 ## demo: the checkout example drives the whole flow against itself (what CI runs).
 demo:
