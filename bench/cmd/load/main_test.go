@@ -6,6 +6,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/waitify-io/fanfare-go/fanfaretest"
 )
 
 // TestMain serves the guide's pattern when the load run re-executes the
@@ -85,4 +88,61 @@ func TestTally(t *testing.T) {
 	if tl.wrong != 1 || tl.firstWrong != "status 500" {
 		t.Errorf("wrong answers: got %d (%q), want 1 (status 500)", tl.wrong, tl.firstWrong)
 	}
+}
+
+// TestInstances spreads checkouts and a double spend over two instances
+// (two guide processes): what the many-instances scenario does with three
+// shops on Redis, checked here without them.
+func TestInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	ctx := context.Background()
+	l, err := newBareRun(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := impl{name: guideImpl}
+	for i := range 2 {
+		p, err := startServer(ctx, "guide-"+string(rune('a'+i)), l.dir, self, nil, append(fanfareEnv(l.emu), roleEnv+"=guide"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.stop)
+		im.urls = append(im.urls, p.URL)
+	}
+	tp := l.tally(scThroughput, guideImpl)
+	if err := l.checkouts(ctx, tp, im, "inst", 20, 4); err != nil {
+		t.Fatal(err)
+	}
+	if hi, lo, _ := tp.ordersPerAdmission(); tp.requests != 20 || tp.wrong != 0 || hi != 1 || lo != 1 {
+		t.Errorf("throughput over two instances: %d requests, %d wrong (%s), orders per admission %d to %d; want 20, 0, 1 to 1",
+			tp.requests, tp.wrong, tp.firstWrong, lo, hi)
+	}
+	ds := l.tally(scDoubleSpend, guideImpl)
+	if err := l.spend(ctx, ds, im, "instds", 2, 6); err != nil {
+		t.Fatal(err)
+	}
+	if ds.requests != 12 || ds.wrong != 0 || ds.admissions != 2 {
+		t.Errorf("double spend over two instances: %d requests, %d wrong (%s), %d admissions; want 12, 0, 2",
+			ds.requests, ds.wrong, ds.firstWrong, ds.admissions)
+	}
+	if err := l.deliveries(ctx, scDoubleSpend); err != nil || ds.delivered != 2 {
+		t.Errorf("deliveries: %d of %d, %v; want 2 of 2", ds.delivered, ds.owed, err)
+	}
+}
+
+// newBareRun is a load run with an emulator and a driver, no processes.
+func newBareRun(t *testing.T) (*loadRun, error) {
+	t.Helper()
+	emu, err := fanfaretest.Start(fanfaretest.Options{AdmissionTTL: time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(emu.Close)
+	return &loadRun{cfg: config{concurrency: 8, deliverTimeout: 5 * time.Second}, dir: t.TempDir(), emu: emu, d: newDriver(emu, dist)}, nil
 }
