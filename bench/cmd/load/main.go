@@ -67,7 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	quick := fs.Bool("quick", false, "small counts (a few seconds): what the test runs")
 	fs.IntVar(&c.checkouts, "checkouts", 20000, "throughput: checkouts per implementation, one consumer each")
 	fs.IntVar(&c.concurrency, "concurrency", 128, "throughput: concurrent checkouts")
-	fs.IntVar(&c.rounds, "rounds", 4, "alternating rounds each scenario is split into")
+	fs.IntVar(&c.rounds, "rounds", 8, "alternating rounds each scenario is split into")
 	fs.IntVar(&c.dsAdmissions, "ds-admissions", 50, "double spend: admissions per implementation")
 	fs.IntVar(&c.dsRequests, "ds-requests", 50, "double spend: concurrent requests per admission")
 	fs.IntVar(&c.outageCheckouts, "outage-checkouts", 1000, "outage: checkouts per implementation before and again during the outage")
