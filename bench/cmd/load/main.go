@@ -114,11 +114,26 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	return c, nil
 }
 
-// impl is an implementation under test: its name and the base URLs of its
-// instances.
+// impl is an implementation under test: its name, the base URLs of its
+// instances and their processes.
 type impl struct {
-	name string
-	urls []string
+	name  string
+	urls  []string
+	procs []*proc
+}
+
+// cpu is the CPU time its processes have used so far, and whether the
+// system reports it.
+func (im impl) cpu() (time.Duration, bool) {
+	var sum time.Duration
+	for _, p := range im.procs {
+		d, ok := p.cpu()
+		if !ok {
+			return 0, false
+		}
+		sum += d
+	}
+	return sum, len(im.procs) > 0
 }
 
 const (
@@ -202,7 +217,7 @@ func setup(ctx context.Context, cfg config, stderr io.Writer) (*loadRun, error) 
 	if err != nil {
 		return l, err
 	}
-	l.fanfare = impl{fanfareImpl, []string{shop.URL}}
+	l.fanfare = impl{fanfareImpl, []string{shop.URL}, []*proc{shop}}
 
 	self, err := os.Executable()
 	if err != nil {
@@ -214,7 +229,7 @@ func setup(ctx context.Context, cfg config, stderr io.Writer) (*loadRun, error) 
 		return l, err
 	}
 	l.procs = append(l.procs, g)
-	l.guide = impl{guideImpl, []string{g.URL}}
+	l.guide = impl{guideImpl, []string{g.URL}, []*proc{g}}
 	return l, nil
 }
 
@@ -310,6 +325,7 @@ func (l *loadRun) checkouts(ctx context.Context, t *tally, im impl, tag string, 
 		return err
 	}
 	outs := make([]outcome, n)
+	cpu0, cpuOK := im.cpu()
 	start := time.Now()
 	err = forEach(ctx, n, conc, func(i int) error {
 		k := i % len(im.urls)
@@ -326,6 +342,7 @@ func (l *loadRun) checkouts(ctx context.Context, t *tally, im impl, tag string, 
 	}
 	t.elapsed += elapsed
 	t.roundRPS = append(t.roundRPS, float64(n)/elapsed.Seconds())
+	t.addCPU(im, cpu0, cpuOK)
 	return nil
 }
 
@@ -355,6 +372,7 @@ func (l *loadRun) spend(ctx context.Context, t *tally, im impl, tag string, n, m
 		return err
 	}
 	outs := make([][]outcome, n)
+	cpu0, cpuOK := im.cpu()
 	start := time.Now()
 	err = forEach(ctx, n, max(1, l.cfg.concurrency/m), func(i int) error {
 		outs[i] = make([]outcome, m)
@@ -385,6 +403,7 @@ func (l *loadRun) spend(ctx context.Context, t *tally, im impl, tag string, n, m
 		}
 	}
 	t.elapsed += elapsed
+	t.addCPU(im, cpu0, cpuOK)
 	return nil
 }
 
@@ -453,6 +472,7 @@ func (l *loadRun) manyInstances(ctx context.Context) error {
 			return err
 		}
 		im.urls = append(im.urls, p.URL)
+		im.procs = append(im.procs, p)
 	}
 	n := share(l.cfg.checkouts, l.cfg.rounds, 0)
 	if err := l.checkouts(ctx, l.tally(scMany, fanfareImpl), im, "mi", n, l.cfg.concurrency); err != nil {
@@ -514,6 +534,28 @@ type tally struct {
 	firstWrong      string
 	owed, delivered int
 	roundRPS        []float64 // checkouts per second of each round
+	cpu             time.Duration
+	cpuKnown        bool // cpu is the servers' CPU time for every request
+	cpuUnknown      bool // some round's CPU time could not be read
+}
+
+// addCPU adds the CPU time im's processes used since cpu0.
+func (t *tally) addCPU(im impl, cpu0 time.Duration, ok bool) {
+	cpu1, ok1 := im.cpu()
+	if !ok || !ok1 || t.cpuUnknown {
+		t.cpuKnown, t.cpuUnknown = false, true
+		return
+	}
+	t.cpu += cpu1 - cpu0
+	t.cpuKnown = true
+}
+
+// cpuPerRequest is the servers' CPU time per request, or "–".
+func (t *tally) cpuPerRequest() string {
+	if !t.cpuKnown || t.requests == 0 {
+		return "–"
+	}
+	return strconv.FormatInt((t.cpu/time.Duration(t.requests)).Microseconds(), 10) + " µs"
 }
 
 // add records one answer to a request with consumer's admission; right are
@@ -588,20 +630,20 @@ func (l *loadRun) report(w io.Writer, took time.Duration) (failed bool) {
 	c := l.cfg
 	fmt.Fprintf(w, "B7, the drop: %d checkouts per implementation at %d concurrent; double spend %d admissions × %d requests; outage %d + %d checkouts at %d concurrent; %d alternating rounds; %s.\n\n",
 		c.checkouts, c.concurrency, c.dsAdmissions, c.dsRequests, c.outageCheckouts, c.outageCheckouts, c.outageConc, c.rounds, took.Round(time.Second))
-	fmt.Fprintln(w, "| scenario | implementation | requests | requests/s | p50 | p99 | orders per admission (max / mean) | completions delivered | wrong answers |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| scenario | implementation | requests | requests/s | p50 | p99 | server CPU per request | orders per admission (max / mean) | completions delivered | wrong answers |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, t := range l.tallies {
 		hi, _, mean := t.ordersPerAdmission()
 		wrong := strconv.Itoa(t.wrong)
 		if t.firstWrong != "" {
 			wrong += " (first: " + strings.ReplaceAll(truncate(t.firstWrong, 80), "|", "/") + ")"
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s | %s | %d / %.2f | %d of %d | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s | %s | %s | %d / %.2f | %d of %d | %s |\n",
 			t.scenario, t.impl, t.requests, t.rps(), ms(t.percentile(0.50)), ms(t.percentile(0.99)),
-			hi, mean, t.delivered, t.owed, wrong)
+			t.cpuPerRequest(), hi, mean, t.delivered, t.owed, wrong)
 	}
 	if l.redis != "" {
-		fmt.Fprintf(w, "| %s | %s | – | – | – | – | – | – | %s |\n", scMany, fanfareImpl, l.redis)
+		fmt.Fprintf(w, "| %s | %s | – | – | – | – | – | – | – | %s |\n", scMany, fanfareImpl, l.redis)
 	}
 
 	fmt.Fprintln(w, "\nInvariants (a violation fails the run):")
@@ -647,6 +689,10 @@ func (l *loadRun) report(w io.Writer, took time.Duration) (failed bool) {
 				ratios = append(ratios, fmt.Sprintf("%.2f×", f.roundRPS[i]/g.roundRPS[i]))
 			}
 			fmt.Fprintf(w, "INFO     throughput fanfare / guide, round by round: %s\n", strings.Join(ratios, ", "))
+		}
+		if f.cpuKnown && g.cpuKnown && f.cpu > 0 {
+			fmt.Fprintf(w, "INFO     server CPU per checkout, guide / fanfare: %.2f× (%s vs %s): the efficiency other jobs on the machine do not blur\n",
+				float64(g.cpu)/float64(g.requests)/(float64(f.cpu)/float64(f.requests)), g.cpuPerRequest(), f.cpuPerRequest())
 		}
 	}
 	for _, im := range []string{fanfareImpl, guideImpl} {
