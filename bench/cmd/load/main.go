@@ -326,6 +326,7 @@ func (l *loadRun) checkouts(ctx context.Context, t *tally, im impl, tag string, 
 	}
 	outs := make([]outcome, n)
 	cpu0, cpuOK := im.cpu()
+	self0, _ := cpuOf("self")
 	start := time.Now()
 	err = forEach(ctx, n, conc, func(i int) error {
 		k := i % len(im.urls)
@@ -342,7 +343,7 @@ func (l *loadRun) checkouts(ctx context.Context, t *tally, im impl, tag string, 
 	}
 	t.elapsed += elapsed
 	t.roundRPS = append(t.roundRPS, float64(n)/elapsed.Seconds())
-	t.addCPU(im, cpu0, cpuOK)
+	t.addCPU(im, cpu0, cpuOK, self0)
 	return nil
 }
 
@@ -373,6 +374,7 @@ func (l *loadRun) spend(ctx context.Context, t *tally, im impl, tag string, n, m
 	}
 	outs := make([][]outcome, n)
 	cpu0, cpuOK := im.cpu()
+	self0, _ := cpuOf("self")
 	start := time.Now()
 	err = forEach(ctx, n, max(1, l.cfg.concurrency/m), func(i int) error {
 		outs[i] = make([]outcome, m)
@@ -403,7 +405,7 @@ func (l *loadRun) spend(ctx context.Context, t *tally, im impl, tag string, n, m
 		}
 	}
 	t.elapsed += elapsed
-	t.addCPU(im, cpu0, cpuOK)
+	t.addCPU(im, cpu0, cpuOK, self0)
 	return nil
 }
 
@@ -535,12 +537,16 @@ type tally struct {
 	owed, delivered int
 	roundRPS        []float64 // checkouts per second of each round
 	cpu             time.Duration
-	cpuKnown        bool // cpu is the servers' CPU time for every request
-	cpuUnknown      bool // some round's CPU time could not be read
+	cpuKnown        bool          // cpu is the servers' CPU time for every request
+	cpuUnknown      bool          // some round's CPU time could not be read
+	selfCPU         time.Duration // this process's: the driver's and the emulator's
 }
 
 // addCPU adds the CPU time im's processes used since cpu0.
-func (t *tally) addCPU(im impl, cpu0 time.Duration, ok bool) {
+func (t *tally) addCPU(im impl, cpu0 time.Duration, ok bool, self0 time.Duration) {
+	if self1, ok := cpuOf("self"); ok {
+		t.selfCPU += self1 - self0
+	}
 	cpu1, ok1 := im.cpu()
 	if !ok || !ok1 || t.cpuUnknown {
 		t.cpuKnown, t.cpuUnknown = false, true
@@ -693,6 +699,8 @@ func (l *loadRun) report(w io.Writer, took time.Duration) (failed bool) {
 		if f.cpuKnown && g.cpuKnown && f.cpu > 0 {
 			fmt.Fprintf(w, "INFO     server CPU per checkout, guide / fanfare: %.2f× (%s vs %s): the efficiency other jobs on the machine do not blur\n",
 				float64(g.cpu)/float64(g.requests)/(float64(f.cpu)/float64(f.requests)), g.cpuPerRequest(), f.cpuPerRequest())
+			fmt.Fprintf(w, "INFO     driver and emulator (this process) CPU per checkout: %d µs beside fanfare, %d µs beside the guide; the two cores are shared with them\n",
+				(f.selfCPU / time.Duration(f.requests)).Microseconds(), (g.selfCPU / time.Duration(g.requests)).Microseconds())
 		}
 	}
 	for _, im := range []string{fanfareImpl, guideImpl} {

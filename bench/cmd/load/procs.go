@@ -164,7 +164,12 @@ func (p *proc) cpu() (time.Duration, bool) {
 	if p == nil || p.cmd.Process == nil {
 		return 0, false
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	return cpuOf(strconv.Itoa(p.cmd.Process.Pid))
+}
+
+// cpuOf reads the CPU time of process pid ("self" for this one).
+func cpuOf(pid string) (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return 0, false
 	}
