@@ -53,7 +53,7 @@ func buildShop(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// shopFlags reports whether the shop binary lists flag name in its -h.
+// shopHasFlag reports whether the shop binary lists flag name in its -h.
 func shopHasFlag(ctx context.Context, bin, name string) bool {
 	out, _ := exec.CommandContext(ctx, bin, "-h").CombinedOutput()
 	return regexp.MustCompile(`(?m)^\s*-` + regexp.QuoteMeta(name) + `\b`).Match(out)
