@@ -254,8 +254,9 @@ func (v *verdicter) b1() {
 	}
 }
 
-// b2 checks fanfare ≤ 1.10 × floor and fanfare ≥ 2× naive throughput, and
-// reports the latency each row adds over the floor.
+// b2 checks fanfare ≥ 1.5× naive throughput with fewer allocs/op than
+// naive, and client ≤ 1.15 × floor in ns/op; it reports fanfare's ratio to
+// the floor and the latency each row adds over the floor.
 func (v *verdicter) b2() {
 	const g = "BenchmarkB2"
 	if v.find(g, "floor") == nil && v.find(g, "fanfare") == nil && v.find(g, "naive") == nil {
@@ -265,15 +266,23 @@ func (v *verdicter) b2() {
 	ns, okF := v.value(g, "fanfare", "ns/op")
 	floor, okFloor := v.value(g, "floor", "ns/op")
 	naive, okN := v.value(g, "naive", "ns/op")
-	ratio, speedup := 0.0, 0.0
-	if okF && okFloor && floor > 0 {
-		ratio = ns / floor
-	}
+	client, okC := v.value(g, "client", "ns/op")
+	allocs, _ := v.value(g, "fanfare", "allocs/op")
+	naiveAllocs, _ := v.value(g, "naive", "allocs/op")
+	speedup, clientRatio := 0.0, 0.0
 	if okF && okN && ns > 0 {
 		speedup = naive / ns
 	}
-	v.say(ratio <= 1.10, !okF || !okFloor, fmt.Sprintf("fanfare ≤ 1.10 × floor ns/op (%s×)", format(ratio)))
-	v.say(speedup >= 2, !okF || !okN, fmt.Sprintf("fanfare ≥ 2× naive throughput (%s×)", format(speedup)))
+	if okC && okFloor && floor > 0 {
+		clientRatio = client / floor
+	}
+	v.say(speedup >= 1.5 && allocs < naiveAllocs, !okF || !okN,
+		fmt.Sprintf("fanfare ≥ 1.5× naive throughput with fewer allocs/op than naive (%s×; %s vs %s allocs/op)",
+			format(speedup), format(allocs), format(naiveAllocs)))
+	v.say(clientRatio <= 1.15, !okC || !okFloor, fmt.Sprintf("client ≤ 1.15 × floor ns/op (%s×)", format(clientRatio)))
+	if okF && okFloor && floor > 0 {
+		v.info("fanfare / floor: %s× ns/op (%s vs %s ns/op)", format(ns/floor), format(ns), format(floor))
+	}
 	p50, ok50 := v.value(g, "floor", "p50-µs")
 	p99, ok99 := v.value(g, "floor", "p99-µs")
 	for _, r := range v.rows {

@@ -62,6 +62,7 @@ BenchmarkB1/ES256/fanfare-2    	   12801	    120000 ns/op	       475.0 token-B	 
 BenchmarkB1/ES256/auth0-2      	    9632	    110000 ns/op	       554.0 token-B	   13160 B/op	     207 allocs/op
 BenchmarkB1/ES256/jwtauth-2    	    8169	    150000 ns/op	       475.0 token-B	   18814 B/op	     291 allocs/op
 BenchmarkB2/floor-2            	   25686	     40000 ns/op	      2000 p50-µs	     10000 p99-µs	   12756 B/op	     108 allocs/op
+BenchmarkB2/client-2           	   25686	     44000 ns/op	      2100 p50-µs	     10500 p99-µs	   13000 B/op	     120 allocs/op
 BenchmarkB2/fanfare-2          	   19136	     50000 ns/op	      2500 p50-µs	     12000 p99-µs	   26564 B/op	     212 allocs/op
 BenchmarkB2/naive-2            	   10000	    120000 ns/op	      6000 p50-µs	     25000 p99-µs	   29971 B/op	     193 allocs/op
 BenchmarkB5/guide-2            	   11788	    120000 ns/op	      6897 p50-µs	     23136 p99-µs	   28577 B/op	     242 allocs/op
@@ -94,8 +95,10 @@ func TestBenchtableGroups(t *testing.T) {
 		{"B1 slower than a peer in ns", "FAIL     ES256: fanfare faster than auth0 in ns/op and allocs/op (120000 vs 110000 ns, 61 vs 207 allocs)"},
 		{"B1 moonshot", "INFO     HS256: moonshot reached, fanfare below the floor (0.90×)"},
 		{"B1 algorithm not run", "MISSING  EdDSA: fanfare ≤ 1.15 × floor ns/op (0×)"},
-		{"B2 over 1.10 of the floor", "FAIL     fanfare ≤ 1.10 × floor ns/op (1.25×)"},
-		{"B2 more than twice naive", "PASS     fanfare ≥ 2× naive throughput (2.40×)"},
+		{"B2 faster than naive but more allocs", "FAIL     fanfare ≥ 1.5× naive throughput with fewer allocs/op than naive (2.40×; 212 vs 193 allocs/op)"},
+		{"B2 client within 1.15 of the floor", "PASS     client ≤ 1.15 × floor ns/op (1.10×)"},
+		{"B2 fanfare's ratio to the floor", "INFO     fanfare / floor: 1.25× ns/op (50000 vs 40000 ns/op)"},
+		{"B2 client latency added", "INFO     client latency over floor: p50 +100 µs, p99 +500 µs"},
 		{"B2 latency added", "INFO     fanfare latency over floor: p50 +500 µs, p99 +2000 µs"},
 		{"B5 column names the guide", "| fanfare | 60000 | 22207 | 203 | 0.50 |"},
 		{"B5 throughput ratio", "INFO     throughput fanfare / guide: 2× (60000 vs 120000 ns/op); allocs/op fanfare 203, guide 242"},
@@ -114,5 +117,38 @@ func TestBenchtableGroups(t *testing.T) {
 	}
 	if !failed {
 		t.Error("verdicts: got no failure, want ES256 and B2's")
+	}
+}
+
+func TestBenchtableB2(t *testing.T) {
+	const in = `BenchmarkB2/floor#01-2    	   25686	     40000 ns/op	      2000 p50-µs	     10000 p99-µs	   12756 B/op	     108 allocs/op
+BenchmarkB2/client#01-2   	   25686	     48000 ns/op	      2100 p50-µs	     10500 p99-µs	   13000 B/op	     120 allocs/op
+BenchmarkB2/fanfare#01-2  	   19136	     60000 ns/op	      2500 p50-µs	     12000 p99-µs	   20000 B/op	     150 allocs/op
+BenchmarkB2/naive#01-2    	   10000	     96000 ns/op	      6000 p50-µs	     25000 p99-µs	   29971 B/op	     193 allocs/op
+`
+	rows, _, err := parse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	failed := verdicts(&out, rows)
+	for _, want := range []string{
+		"PASS     fanfare ≥ 1.5× naive throughput with fewer allocs/op than naive (1.60×; 150 vs 193 allocs/op)",
+		"FAIL     client ≤ 1.15 × floor ns/op (1.20×)",
+		"INFO     fanfare / floor: 1.50× ns/op (60000 vs 40000 ns/op)",
+		"INFO     fanfare latency over floor: p50 +500 µs, p99 +2000 µs",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !failed {
+		t.Error("verdicts: got no failure, want the client's")
+	}
+
+	rows, _, _ = parse(strings.NewReader(strings.ReplaceAll(in, "BenchmarkB2/client#01-2   	   25686	     48000", "BenchmarkB2/client#01-2   	   25686	     44000")))
+	out.Reset()
+	if verdicts(&out, rows) {
+		t.Errorf("verdicts: got a failure, want none:\n%s", out.String())
 	}
 }
