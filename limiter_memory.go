@@ -3,7 +3,6 @@ package fanfare
 import (
 	"context"
 	"hash/maphash"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,9 +19,9 @@ type MemoryLimiterOptions struct {
 	// is refused with ErrLimiterFull (RateLimitAuthorize answers 503) rather
 	// than a live key being forgotten: an evicting cache would let an
 	// attacker flood new keys to reset a victim's budget. Keys idle for a
-	// whole window are reclaimed first. A key takes about 8×(Limit.Requests+1)
-	// bytes plus its length plus 40 (about 150 under the default policy), so
-	// the default cap bounds the limiter to about 150MB. Default: 1<<20.
+	// whole window are reclaimed first. A key takes about
+	// 8×(Limit.Requests+1)+40 bytes (about 130 under the default policy),
+	// so the default cap bounds the limiter to about 130MB. Default: 1<<20.
 	MaxKeys int
 
 	// Clock returns the current time. It is read inside the per-key critical
@@ -38,6 +37,12 @@ type MemoryLimiterOptions struct {
 // never more than Requests in any rolling window, and a request is refused
 // only while Requests others fall within the window before it.
 //
+// A key is held as its 64-bit hash (hash/maphash, with a seed of the
+// limiter's own), not as a string: that halves the memory a key takes and
+// leaves the collector nothing to scan. Two keys whose hashes collide would
+// share one budget — stricter for both, never looser — with odds of about
+// 1 in 2^64 for a given pair, and the seed is unknown outside the process.
+//
 // Keys are spread over 256 shards, each a map under its own lock. Each shard
 // is swept once per window, by the first decision after the window has
 // passed: keys whose requests have all left the window cannot affect a
@@ -50,14 +55,15 @@ type MemoryLimiterOptions struct {
 // enforce the limit on their own; share state through a Redis limiter
 // instead.
 type MemoryLimiter struct {
-	limit   Limit
-	n       int   // limit.Requests
-	window  int64 // limit.Window in nanoseconds
-	clock   func() time.Time
-	epoch   time.Time
-	seed    maphash.Seed
-	maxKeys int64
-	keys    atomic.Int64
+	limit    Limit
+	n        int   // limit.Requests
+	window   int64 // limit.Window in nanoseconds
+	perChunk int   // records per chunk
+	clock    func() time.Time
+	epoch    time.Time
+	seed     maphash.Seed
+	maxKeys  int64
+	keys     atomic.Int64
 	// reclaimAt: no reclaim pass at MaxKeys before this time.
 	reclaimAt atomic.Int64
 	shards    [memShards]memShard
@@ -65,19 +71,25 @@ type MemoryLimiter struct {
 
 const memShards = 256
 
-// memShard holds the keys whose hash falls on it. Record r is
-// log[r*(n+1):(r+1)*(n+1)]: a header (head | count<<32), then a ring of n
-// stamps, nanoseconds since the limiter's epoch, of the requests counted,
-// oldest at head. Records sit in one slice, so a key costs no allocation of
-// its own beyond its string, and the collector scans no pointers in them.
+// memShard holds the keys whose hash falls on it. A key's record is n+1
+// words: a header (head | count<<32), then a ring of n stamps, nanoseconds
+// since the limiter's epoch, of the requests counted, oldest at head.
+// Records sit in chunks of about 8KB, so a key costs no allocation of its
+// own beyond its string, growth copies nothing, and the collector scans no
+// pointers in them. Record id c<<8|i is record i of chunk c.
 type memShard struct {
 	mu      sync.Mutex
-	index   map[string]int32 // key → record
-	log     []int64
-	free    []int32 // records of deleted keys, for reuse
-	sweepAt int64   // the next sweep: a window after the last
+	index   map[uint64]uint32 // key's hash → record id
+	chunks  [][]int64
+	used    int      // records taken in the last chunk
+	free    []uint32 // records of deleted keys, for reuse
+	sweepAt int64    // the next sweep: a window after the last
 	_       [64]byte
 }
+
+// chunkBytes is the size of a chunk of records: a size class of the Go
+// allocator, so that little of it is wasted.
+const chunkBytes = 8192
 
 // NewMemoryLimiter returns a limiter holding its state in memory. It panics
 // with a message starting "fanfare: " if opts.Limit is out of range or
@@ -95,13 +107,14 @@ func NewMemoryLimiter(opts MemoryLimiterOptions) *MemoryLimiter {
 		epoch = opts.Clock()
 	}
 	return &MemoryLimiter{
-		limit:   limit,
-		n:       limit.Requests,
-		window:  int64(limit.Window),
-		clock:   opts.Clock,
-		epoch:   epoch,
-		seed:    maphash.MakeSeed(),
-		maxKeys: int64(opts.MaxKeys),
+		limit:    limit,
+		n:        limit.Requests,
+		window:   int64(limit.Window),
+		perChunk: min(max(chunkBytes/(8*(limit.Requests+1)), 1), 256),
+		clock:    opts.Clock,
+		epoch:    epoch,
+		seed:     maphash.MakeSeed(),
+		maxKeys:  int64(opts.MaxKeys),
 	}
 }
 
@@ -116,18 +129,19 @@ func (l *MemoryLimiter) Len() int { return int(l.keys.Load()) }
 // only with ErrLimiterFull, for a new key while MaxKeys keys are held; ctx
 // is not used.
 func (l *MemoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
-	sh := &l.shards[maphash.String(l.seed, key)%memShards]
+	h := maphash.String(l.seed, key)
+	sh := &l.shards[h%memShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	now := l.now()
-	r, ok := sh.index[key]
+	r, ok := sh.index[h]
 	if !ok {
 		var err error
-		if r, err = l.insert(sh, key, now); err != nil {
+		if r, err = l.insert(sh, h, now); err != nil {
 			return Decision{}, err
 		}
 	}
-	d := l.decide(l.record(sh, r), now)
+	d := l.decide(l.record(sh.chunks, r), now)
 	if now >= sh.sweepAt {
 		l.sweep(sh, now) // the key just decided counts a request: it stays
 	}
@@ -143,9 +157,25 @@ func (l *MemoryLimiter) now() int64 {
 	return int64(l.clock().Sub(l.epoch))
 }
 
-func (l *MemoryLimiter) record(sh *memShard, r int32) []int64 {
-	at := int(r) * (l.n + 1)
-	return sh.log[at : at+l.n+1 : at+l.n+1]
+// record returns record id of chunks.
+func (l *MemoryLimiter) record(chunks [][]int64, id uint32) []int64 {
+	at := int(id&0xff) * (l.n + 1)
+	return chunks[id>>8][at : at+l.n+1 : at+l.n+1]
+}
+
+// alloc returns an unused record.
+func (l *MemoryLimiter) alloc(sh *memShard) uint32 {
+	if k := len(sh.free); k > 0 {
+		id := sh.free[k-1]
+		sh.free = sh.free[:k-1]
+		return id
+	}
+	if len(sh.chunks) == 0 || sh.used == l.perChunk {
+		sh.chunks = append(sh.chunks, make([]int64, l.perChunk*(l.n+1)))
+		sh.used = 0
+	}
+	sh.used++
+	return uint32(len(sh.chunks)-1)<<8 | uint32(sh.used-1)
 }
 
 // decide applies the sliding log to one record. A stamp s counts while
@@ -194,7 +224,7 @@ func (l *MemoryLimiter) ring(i int) int {
 }
 
 // insert gives key a fresh record, or fails with ErrLimiterFull.
-func (l *MemoryLimiter) insert(sh *memShard, key string, now int64) (int32, error) {
+func (l *MemoryLimiter) insert(sh *memShard, h uint64, now int64) (uint32, error) {
 	if l.keys.Add(1) > l.maxKeys {
 		l.keys.Add(-1)
 		if !l.reclaim(sh, now) {
@@ -205,19 +235,13 @@ func (l *MemoryLimiter) insert(sh *memShard, key string, now int64) (int32, erro
 			return 0, ErrLimiterFull
 		}
 	}
-	var r int32
-	if k := len(sh.free); k > 0 {
-		r, sh.free = sh.free[k-1], sh.free[:k-1]
-	} else {
-		r = int32(len(sh.log) / (l.n + 1))
-		sh.log = append(sh.log, make([]int64, l.n+1)...)
-	}
-	l.record(sh, r)[0] = 0 // head 0, count 0: the old stamps mean nothing
+	r := l.alloc(sh)
+	l.record(sh.chunks, r)[0] = 0 // head 0, count 0: the old stamps mean nothing
 	if sh.index == nil {
-		sh.index = make(map[string]int32)
+		sh.index = make(map[uint64]uint32)
 		sh.sweepAt = now + l.window
 	}
-	sh.index[strings.Clone(key)] = r // the caller's string may live in a reused buffer
+	sh.index[h] = r
 	return r, nil
 }
 
@@ -227,7 +251,7 @@ func (l *MemoryLimiter) insert(sh *memShard, key string, now int64) (int32, erro
 func (l *MemoryLimiter) sweep(sh *memShard, now int64) (deleted int, nextIdle int64) {
 	nextIdle = now + l.window
 	for key, r := range sh.index {
-		rec := l.record(sh, r)
+		rec := l.record(sh.chunks, r)
 		head, count := l.expire(rec, now)
 		if count == 0 {
 			delete(sh.index, key)
@@ -241,18 +265,17 @@ func (l *MemoryLimiter) sweep(sh *memShard, now int64) (deleted int, nextIdle in
 	sh.sweepAt = now + l.window
 	// Go maps do not shrink: let go of a shard's storage once most of it
 	// is unused, so memory taken by a burst of keys goes back.
-	records := len(sh.log) / (l.n + 1)
-	switch {
+	switch records := len(sh.chunks) * l.perChunk; {
 	case len(sh.index) == 0:
-		sh.index, sh.log, sh.free = nil, nil, nil
-	case records >= 64 && 4*len(sh.index) <= records:
-		index := make(map[string]int32, len(sh.index))
-		log := make([]int64, 0, len(sh.index)*(l.n+1))
-		for key, r := range sh.index {
-			index[key] = int32(len(log) / (l.n + 1))
-			log = append(log, l.record(sh, r)...)
+		sh.index, sh.chunks, sh.free = nil, nil, nil
+	case records >= 4*max(len(sh.index), l.perChunk):
+		index, chunks := sh.index, sh.chunks
+		sh.index, sh.chunks, sh.free = make(map[uint64]uint32, len(index)), nil, nil
+		for key, r := range index {
+			id := l.alloc(sh)
+			copy(l.record(sh.chunks, id), l.record(chunks, r))
+			sh.index[key] = id
 		}
-		sh.index, sh.log, sh.free = index, log, nil
 	}
 	return deleted, nextIdle
 }

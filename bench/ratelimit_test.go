@@ -6,6 +6,10 @@ package bench
 // handler beside the peers' middleware. Every decision timed must be an
 // allow: each library gets limits no request in the run can reach, and a
 // denial fails the benchmark.
+//
+// Every row also reports its library's "over-limit": how many requests over
+// a limit of 10 per window the library admitted in one rolling window, under
+// the probe of overLimit (see there).
 
 import (
 	"context"
@@ -179,6 +183,138 @@ func visitOrder(keys []string) []string {
 	return order
 }
 
+// The over-limit probe. Each library gets a limit of 10 per window and one
+// fresh key, and this schedule of requests (offsets from a start b):
+//
+//   - one request at b+δ, which starts a window for libraries whose windows
+//     start at a key's first request;
+//   - bursts of 20 at W-δ and W+δ, and again at 2W-δ and 2W+δ, around the
+//     boundaries of windows aligned to b (b is a multiple of W on the wall
+//     clock, where httprate aligns its windows);
+//   - from W+2δ to 3W, one request every W/40.
+//
+// where W is the window and δ = W/20. It counts the most requests admitted
+// in any rolling window of W, minus 10: 0 for an exact limiter, up to about
+// 10 for a fixed window (quiet, then a burst on either side of a boundary) or
+// a token bucket (a full bucket, then the refill). Libraries that take a
+// clock (fanfare's Clock, x/time/rate's AllowN) run 10 per minute on a
+// simulated clock; the others (httprate, ulule, sethvargo read time.Now) run
+// 10 per 200ms in real time, each request's time read as it returns.
+const (
+	probeLimit      = 10
+	probeWindow     = time.Minute
+	probeRealWindow = 200 * time.Millisecond
+)
+
+func probeSchedule(w time.Duration) []time.Duration {
+	delta := w / 20
+	at := []time.Duration{delta}
+	burst := func(t time.Duration) {
+		for range 2 * probeLimit {
+			at = append(at, t)
+		}
+	}
+	burst(w - delta)
+	burst(w + delta)
+	burst(2*w - delta)
+	burst(2*w + delta)
+	for t := w + 2*delta; t < 3*w; t += w / (4 * probeLimit) {
+		at = append(at, t)
+	}
+	slices.Sort(at)
+	return at
+}
+
+// probe runs the schedule through allow, which decides one request at
+// offset t from the start and returns the offset it was decided at, and
+// returns the admitted count over the limit.
+func probe(w time.Duration, allow func(t time.Duration) (bool, time.Duration)) int {
+	var admitted []time.Duration
+	for _, t := range probeSchedule(w) {
+		if ok, at := allow(t); ok {
+			admitted = append(admitted, at)
+		}
+	}
+	most := 0
+	for i, j := 0, 0; j < len(admitted); j++ {
+		for admitted[j]-admitted[i] >= w {
+			i++
+		}
+		most = max(most, j-i+1)
+	}
+	return most - probeLimit
+}
+
+// simulated runs the probe on a clock set to each request's time.
+func simulated(allow func(now time.Time) bool) int {
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	return probe(probeWindow, func(t time.Duration) (bool, time.Duration) {
+		return allow(start.Add(t)), t
+	})
+}
+
+// realTime runs the probe in real time, from the next multiple of the
+// window on the wall clock.
+func realTime(allow func() bool) int {
+	b := time.Now().Truncate(probeRealWindow).Add(probeRealWindow)
+	return probe(probeRealWindow, func(t time.Duration) (bool, time.Duration) {
+		time.Sleep(time.Until(b.Add(t)))
+		ok := allow()
+		return ok, time.Since(b)
+	})
+}
+
+// overLimit is each library's probe result, run once per process.
+var overLimit = map[string]func() int{
+	"fanfare": sync.OnceValue(func() int {
+		var now time.Time
+		l := fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{
+			Limit: fanfare.Limit{Requests: probeLimit, Window: probeWindow},
+			Clock: func() time.Time { return now },
+		})
+		return simulated(func(t time.Time) bool {
+			now = t
+			d, err := l.Allow(context.Background(), "k")
+			return err == nil && d.Allowed
+		})
+	}),
+	"xrate": sync.OnceValue(func() int {
+		l := rate.NewLimiter(rate.Every(probeWindow/probeLimit), probeLimit)
+		return simulated(func(t time.Time) bool { return l.AllowN(t, 1) })
+	}),
+	"httprate": sync.OnceValue(func() int {
+		l := httprate.NewRateLimiter(probeLimit, probeRealWindow)
+		w := discardWriter{h: http.Header{}}
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		return realTime(func() bool { return !l.OnLimit(w, r, "k") })
+	}),
+	"ulule": sync.OnceValue(func() int {
+		l := ulule.New(ulmemory.NewStore(), ulule.Rate{Period: probeRealWindow, Limit: probeLimit})
+		return realTime(func() bool {
+			c, err := l.Get(context.Background(), "k")
+			return err == nil && !c.Reached
+		})
+	}),
+	"sethvargo": sync.OnceValue(func() int {
+		s, err := memorystore.New(&memorystore.Config{Tokens: probeLimit, Interval: probeRealWindow})
+		if err != nil {
+			panic(err)
+		}
+		defer func() { _ = s.Close(context.Background()) }()
+		return realTime(func() bool {
+			_, _, _, ok, err := s.Take(context.Background(), "k")
+			return err == nil && ok
+		})
+	}),
+}
+
+// reportOverLimit adds the library's over-limit to the row.
+func reportOverLimit(b *testing.B, lib string) {
+	if f, ok := overLimit[lib]; ok {
+		b.ReportMetric(float64(f()), "over-limit")
+	}
+}
+
 func BenchmarkB3(b *testing.B) {
 	for _, n := range keyCounts {
 		keys := makeKeys(n)
@@ -239,6 +375,7 @@ func BenchmarkB3(b *testing.B) {
 					b.Fatalf("%s denied %d decisions that should have been allowed", lib.name, got)
 				}
 				filled = time.Now() // every key was visited
+				reportOverLimit(b, lib.name)
 			})
 			if release != nil {
 				release()
@@ -317,6 +454,7 @@ func benchmarkMiddleware(b *testing.B) {
 				b.Fatalf("%s refused %d requests that should have passed", mw.name, got)
 			}
 			filled = time.Now()
+			reportOverLimit(b, mw.name)
 		})
 	}
 }
@@ -376,8 +514,8 @@ func BenchmarkB3IdleKeys(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/key")
 
 		// A minute on, the keys are idle. Ordinary traffic — new keys and
-		// known ones — reclaims them as it goes: each new key checks 4
-		// records of its shard, every 8th decision one more.
+		// known ones — reclaims them as it goes: the first decision on a
+		// shard a window after its last sweep sweeps it.
 		now = now.Add(time.Minute)
 		other := makeKeys(n / 4)
 		rounds := 0
