@@ -149,12 +149,14 @@ func (l *MemoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 }
 
 // now returns the time in nanoseconds since the epoch. Without a Clock it
-// reads the monotonic clock alone, half the cost of time.Now.
+// reads the monotonic clock alone, half the cost of time.Now. A Clock more
+// than 146 years off the epoch reads as 146 years, so that adding a window
+// cannot overflow (its stamps stay put: stricter, never looser).
 func (l *MemoryLimiter) now() int64 {
 	if l.clock == nil {
 		return int64(time.Since(l.epoch))
 	}
-	return int64(l.clock().Sub(l.epoch))
+	return min(max(int64(l.clock().Sub(l.epoch)), -1<<62), 1<<62)
 }
 
 // record returns record id of chunks.
@@ -251,15 +253,17 @@ func (l *MemoryLimiter) insert(sh *memShard, h uint64, now int64) (uint32, error
 func (l *MemoryLimiter) sweep(sh *memShard, now int64) (deleted int, nextIdle int64) {
 	nextIdle = now + l.window
 	for key, r := range sh.index {
+		// A key is idle once its newest stamp left the window.
 		rec := l.record(sh.chunks, r)
-		head, count := l.expire(rec, now)
-		if count == 0 {
+		head, count := int(uint32(rec[0])), int(rec[0]>>32)
+		idleAt := rec[1+l.ring(head+count-1)] + l.window
+		if count == 0 || now >= idleAt {
 			delete(sh.index, key)
 			sh.free = append(sh.free, r)
 			deleted++
 			continue
 		}
-		nextIdle = min(nextIdle, rec[1+l.ring(head+count-1)]+l.window)
+		nextIdle = min(nextIdle, idleAt)
 	}
 	l.keys.Add(int64(-deleted))
 	sh.sweepAt = now + l.window

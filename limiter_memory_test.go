@@ -196,3 +196,20 @@ func TestMemoryLimiterLongKeys(t *testing.T) {
 		require.False(t, d.Allowed, "long key %d kept its count in a reused record", i)
 	}
 }
+
+// TestMemoryLimiterFarClock: a Clock centuries away from the one the
+// limiter started with must not overflow into a fresh budget.
+func TestMemoryLimiterFarClock(t *testing.T) {
+	now := time.Time{}
+	l := fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{
+		Limit: fanfare.Limit{Requests: 2, Window: time.Minute},
+		Clock: func() time.Time { return now },
+	})
+	now = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) // 2030 years on: Sub saturates
+	for i := range 20 {
+		d, err := l.Allow(t.Context(), "k")
+		require.NoError(t, err)
+		assert.Equal(t, i < 2, d.Allowed, "request %d", i+1)
+		now = now.Add(time.Second)
+	}
+}
