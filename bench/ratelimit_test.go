@@ -48,17 +48,18 @@ const (
 // fanfareLimit returns a limit no key reaches in a run while every key stays
 // known. The memory limiter keeps a sliding log of Requests stamps per key
 // (exactness costs memory in proportion to the limit, and a record larger
-// than a few cache lines costs misses), so rather than an unreachable limit
-// over a long window it gets one sized to the run. In real time, a key must
-// be visited at most Requests times a window (else it is denied) and at
-// least once a window (else it goes idle, is swept, and comes back as a new
-// key):
+// than a few cache lines costs misses: 10 000 records of 128 stamps take
+// 10MB, and a decision then waits on memory), so rather than an unreachable
+// limit over a long window it gets one sized to the run. In real time, a key
+// must be visited at most Requests times a window (else it is denied, which
+// fails the run) and should be visited at least once a window (else it goes
+// idle, is swept, and comes back as a new key):
 //   - 1 key: 65535 per millisecond, beyond any rate this machine reaches;
-//   - 10 000 keys, decisions alone: 64 per 20ms. Two goroutines visit each
-//     key at most 2500 times a second (25M decisions/s), 50 a window, and at
-//     least every 20ms down to 500 000 decisions/s;
-//   - 10 000 keys, the whole middleware (mwLimit): 64 per 100ms, for a
-//     throughput between 100 000 and 6M requests/s;
+//   - 10 000 keys, decisions alone: 32 per 10ms. At 13M decisions/s (this
+//     machine's best) each key is visited 1300 times a second, 13 a
+//     window; keys start to go idle below 1M decisions/s (a loaded machine);
+//   - 10 000 keys, the whole middleware (mwLimit): 32 per 50ms: 12 visits a
+//     window at 2.5M requests/s, idle below 200 000;
 //   - 1 000 000 keys: near the realistic size, 16 per 2 minutes; the limiter is
 //     filled afresh (outside the timer) before a run that could take a key
 //     past 16 visits.
@@ -70,13 +71,13 @@ func fanfareLimit(keys int) fanfare.Limit {
 	case keys <= 1:
 		return fanfare.Limit{Requests: 65535, Window: time.Millisecond}
 	case keys <= 10_000:
-		return fanfare.Limit{Requests: 64, Window: 20 * time.Millisecond}
+		return fanfare.Limit{Requests: 32, Window: 10 * time.Millisecond}
 	default:
 		return fanfare.Limit{Requests: 16, Window: 2 * time.Minute}
 	}
 }
 
-var mwLimit = fanfare.Limit{Requests: 64, Window: 100 * time.Millisecond}
+var mwLimit = fanfare.Limit{Requests: 32, Window: 50 * time.Millisecond}
 
 // decider is one library's decision for one key: true when allowed. Each
 // goroutine gets its own worker.
