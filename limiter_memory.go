@@ -44,10 +44,10 @@ type MemoryLimiterOptions struct {
 // 1 in 2^64 for a given pair, and the seed is unknown outside the process.
 //
 // Keys are spread over 256 shards, each a map under its own lock. Each shard
-// is swept once per window, by the first decision after the window has
-// passed: keys whose requests have all left the window cannot affect a
-// decision any more and are deleted, and a shard left mostly empty is copied
-// into a smaller map. A shard that sees no traffic keeps its idle keys until
+// is swept once per window (at most once a second), by the first decision
+// after that time has passed: keys whose requests have all left the window
+// cannot affect a decision any more and are deleted, and a shard left mostly
+// empty is copied into a smaller map. A shard that sees no traffic keeps its idle keys until
 // it does, or until a new key at MaxKeys needs the room. There is nothing to
 // close.
 //
@@ -59,6 +59,7 @@ type MemoryLimiter struct {
 	n        int   // limit.Requests
 	window   int64 // limit.Window in nanoseconds
 	perChunk int   // records per chunk
+	sweepGap int64 // between sweeps of a shard: the window, at least 1s
 	clock    func() time.Time
 	epoch    time.Time
 	seed     maphash.Seed
@@ -83,7 +84,7 @@ type memShard struct {
 	chunks  [][]int64
 	used    int      // records taken in the last chunk
 	free    []uint32 // records of deleted keys, for reuse
-	sweepAt int64    // the next sweep: a window after the last
+	sweepAt int64    // the next sweep
 	_       [64]byte
 }
 
@@ -111,6 +112,7 @@ func NewMemoryLimiter(opts MemoryLimiterOptions) *MemoryLimiter {
 		n:        limit.Requests,
 		window:   int64(limit.Window),
 		perChunk: min(max(chunkBytes/(8*(limit.Requests+1)), 1), 256),
+		sweepGap: int64(max(limit.Window, time.Second)),
 		clock:    opts.Clock,
 		epoch:    epoch,
 		seed:     maphash.MakeSeed(),
@@ -241,14 +243,13 @@ func (l *MemoryLimiter) insert(sh *memShard, h uint64, now int64) (uint32, error
 	l.record(sh.chunks, r)[0] = 0 // head 0, count 0: the old stamps mean nothing
 	if sh.index == nil {
 		sh.index = make(map[uint64]uint32)
-		sh.sweepAt = now + l.window
+		sh.sweepAt = now + l.sweepGap
 	}
 	sh.index[h] = r
 	return r, nil
 }
 
-// sweep deletes the shard's idle keys and schedules the next sweep a window
-// later. It returns how many keys it deleted and the earliest time another
+// sweep deletes the shard's idle keys and schedules the next sweep. It returns how many keys it deleted and the earliest time another
 // may go idle.
 func (l *MemoryLimiter) sweep(sh *memShard, now int64) (deleted int, nextIdle int64) {
 	nextIdle = now + l.window
@@ -266,7 +267,7 @@ func (l *MemoryLimiter) sweep(sh *memShard, now int64) (deleted int, nextIdle in
 		nextIdle = min(nextIdle, idleAt)
 	}
 	l.keys.Add(int64(-deleted))
-	sh.sweepAt = now + l.window
+	sh.sweepAt = now + l.sweepGap
 	// Go maps do not shrink: let go of a shard's storage once most of it
 	// is unused, so memory taken by a burst of keys goes back.
 	switch records := len(sh.chunks) * l.perChunk; {
