@@ -227,7 +227,8 @@ func (l *MemoryLimiter) ring(i int) int {
 	return i
 }
 
-// insert gives key a fresh record, or fails with ErrLimiterFull.
+// insert gives the key hashed to h a fresh record, or fails with
+// ErrLimiterFull.
 func (l *MemoryLimiter) insert(sh *memShard, h uint64, now int64) (uint32, error) {
 	if l.keys.Add(1) > l.maxKeys {
 		l.keys.Add(-1)
@@ -249,8 +250,9 @@ func (l *MemoryLimiter) insert(sh *memShard, h uint64, now int64) (uint32, error
 	return r, nil
 }
 
-// sweep deletes the shard's idle keys and schedules the next sweep. It returns how many keys it deleted and the earliest time another
-// may go idle.
+// sweep deletes the shard's idle keys and schedules the next sweep. It
+// returns how many keys it deleted and the earliest time another may go
+// idle.
 func (l *MemoryLimiter) sweep(sh *memShard, now int64) (deleted int, nextIdle int64) {
 	nextIdle = now + l.window
 	for key, r := range sh.index {
