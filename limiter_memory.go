@@ -33,23 +33,24 @@ type MemoryLimiterOptions struct {
 // no allocation on the decision for a known key and no goroutine.
 //
 // For each key it keeps the times of the last Limit.Requests allowed
-// requests (a sliding log in a ring), so it enforces the Limit exactly:
-// never more than Requests in any rolling window, and a request is refused
-// only while Requests others fall within the window before it.
+// requests, to the nanosecond (a sliding log in a ring), so it enforces the
+// Limit exactly: never more than Requests in any rolling window, a request
+// is refused only while Requests others fall within the window before it,
+// and RetryAfter is exact.
 //
 // A key is held as its 64-bit hash (hash/maphash, with a seed of the
-// limiter's own), not as a string: that halves the memory a key takes and
-// leaves the collector nothing to scan. Two keys whose hashes collide would
-// share one budget — stricter for both, never looser — with odds of about
-// 1 in 2^64 for a given pair, and the seed is unknown outside the process.
+// limiter's own), not as a string: that saves the key's bytes and leaves
+// the collector nothing to scan. Two keys whose hashes collide would share
+// one budget — stricter for both, never looser — with odds of about 1 in
+// 2^64 for a given pair, and the seed is unknown outside the process.
 //
-// Keys are spread over 256 shards, each a map under its own lock. Each shard
-// is swept once per window (at most once a second), by the first decision
-// after that time has passed: keys whose requests have all left the window
-// cannot affect a decision any more and are deleted, and a shard left mostly
-// empty is copied into a smaller map. A shard that sees no traffic keeps its idle keys until
-// it does, or until a new key at MaxKeys needs the room. There is nothing to
-// close.
+// Keys are spread over 256 shards, each a map under its own lock. Each
+// shard is swept once per window (at most once a second) by the first
+// decision after that time: keys whose requests have all left the window
+// cannot affect a decision any more and are deleted, and a shard left
+// mostly empty is copied into a smaller map. A shard that sees no traffic
+// keeps its idle keys until it does, or until a new key at MaxKeys needs
+// the room. There is no goroutine and nothing to close.
 //
 // A MemoryLimiter limits one process. Instances behind a load balancer each
 // enforce the limit on their own; share state through a Redis limiter
