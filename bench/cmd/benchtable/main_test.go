@@ -8,16 +8,19 @@ import (
 
 const sample = `goos: linux
 cpu: AMD EPYC
-BenchmarkB3/keys=1/fanfare-2         	 2974894	       100.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/keys=1/ulule-2           	 1000000	       400.0 ns/op	      32 B/op	       2 allocs/op
-BenchmarkB3/keys=10000/fanfare-2     	  753868	       100.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/keys=10000/fanfare-2     	  753868	       300.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/keys=10000/fanfare-2     	  753868	       120.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/keys=10000/xrate-2       	 2194802	       240.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/keys=1000000/fanfare-2   	  437749	       500.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/keys=1000000/xrate-2     	  823438	       400.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/middleware/fanfare-2     	  158988	      2167 ns/op	     464 B/op	       3 allocs/op
-BenchmarkB3IdleKeys-2                	       1	2516865181 ns/op	       100.0 %reclaimed	       141.0 B/key
+BenchmarkB3/keys=1/fanfare-2         	 2974894	       100.0 ns/op	         0 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/keys=1/ulule-2           	 1000000	       400.0 ns/op	         9.000 over-limit	      32 B/op	       2 allocs/op
+BenchmarkB3/keys=10000/fanfare-2     	  753868	       100.0 ns/op	         0 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/keys=10000/fanfare-2     	  753868	       300.0 ns/op	         0 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/keys=10000/fanfare-2     	  753868	       120.0 ns/op	         0 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/keys=10000/xrate-2       	 2194802	       240.0 ns/op	         9.000 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/keys=1000000/fanfare-2   	  437749	       500.0 ns/op	         0 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/keys=1000000/xrate-2     	  823438	       400.0 ns/op	        10.00 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/middleware/baseline-2    	48171267	        11.38 ns/op	       0 B/op	       0 allocs/op
+BenchmarkB3/middleware/fanfare-2     	  158988	      2167 ns/op	         0 over-limit	     464 B/op	       4 allocs/op
+BenchmarkB3/middleware/httprate-2    	  231781	      2000 ns/op	         2.000 over-limit	     184 B/op	      10 allocs/op
+BenchmarkB3/middleware/sethvargo-2   	  308841	      3850 ns/op	         9.000 over-limit	     184 B/op	       9 allocs/op
+BenchmarkB3IdleKeys-2                	       1	2516865181 ns/op	       100.0 %reclaimed	       161.0 B/key
 PASS
 `
 
@@ -33,22 +36,24 @@ func TestBenchtable(t *testing.T) {
 	printTables(&out, rows)
 	failed := verdicts(&out, rows)
 	for _, want := range []string{
-		"| ulule | 400 | 32 | 2 | 4 |",
-		"| fanfare | 120 | 0 | 0 | 1 |", // median of 100, 300, 120
-		"| xrate | 240 | 0 | 0 | 2 |",
-		"PASS     fanfare fastest of all at 10000 keys",
-		"FAIL     fanfare fastest of all at 1000000 keys",
+		"| ulule | 400 | 32 | 2 | 4 | 9 over-limit |",
+		"| fanfare | 120 | 0 | 0 | 1 | 0 over-limit |", // median of 100, 300, 120
+		"| xrate | 240 | 0 | 0 | 2 | 9 over-limit |",
+		"PASS     fanfare admits 0 over the limit (0)",
+		"PASS     whole middleware ≤ 1.25 × the fastest peer's ns/op at 10 000 keys (1.08× httprate)",
 		"PASS     0 allocs per decision for a known key",
-		"PASS     whole middleware ≤ 4 allocs/op",
-		"PASS     bytes per idle key reported (141 B/key)",
+		"PASS     whole middleware ≤ 4 allocs/op (4)",
+		"FAIL     bytes per idle key ≤ 160 (161 B/key)",
 		"PASS     idle keys reclaimed (100%)",
+		"INFO     admitted over the limit: fanfare 0, ulule 9, xrate 10, httprate 2, sethvargo 9",
+		"INFO     decision at 10000 keys: fanfare 0.50× the fastest peer (xrate)",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
 	if !failed {
-		t.Error("verdicts: got no failure, want the 1000000-key one")
+		t.Error("verdicts: got no failure, want the bytes per key")
 	}
 }
 
@@ -150,5 +155,30 @@ BenchmarkB2/naive#01-2    	   10000	     96000 ns/op	      6000 p50-µs	     250
 	out.Reset()
 	if verdicts(&out, rows) {
 		t.Errorf("verdicts: got a failure, want none:\n%s", out.String())
+	}
+}
+
+func TestBenchtableB3Failures(t *testing.T) {
+	rows, _, err := parse(strings.NewReader(`BenchmarkB3/keys=10000/fanfare-2   	  753868	       100.0 ns/op	         1.000 over-limit	       0 B/op	       1 allocs/op
+BenchmarkB3/middleware/fanfare-2     	  158988	      2600 ns/op	         1.000 over-limit	     464 B/op	       5 allocs/op
+BenchmarkB3/middleware/sethvargo-2   	  308841	      2000 ns/op	         9.000 over-limit	     184 B/op	       9 allocs/op
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if !verdicts(&out, rows) {
+		t.Error("verdicts: got no failure")
+	}
+	for _, want := range []string{
+		"FAIL     fanfare admits 0 over the limit (1)",
+		"FAIL     whole middleware ≤ 1.25 × the fastest peer's ns/op at 10 000 keys (1.30× sethvargo)",
+		"FAIL     0 allocs per decision for a known key",
+		"FAIL     whole middleware ≤ 4 allocs/op (5)",
+		"MISSING  bytes per idle key ≤ 160 (0 B/key)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
