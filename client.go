@@ -21,7 +21,7 @@ import (
 )
 
 // Version is the library's version, sent in the User-Agent header.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // DefaultAPIURL is the Fanfare API used when Config.APIURL is empty.
 const DefaultAPIURL = "https://api.fanfare.io"
