@@ -26,7 +26,9 @@ import (
 )
 
 // TestContract runs the shared HTTP contract against the net/http app.
-func TestContract(t *testing.T) { contract.RunApp(t, newApp) }
+func TestContract(t *testing.T) {
+	contract.RunApp(t, func(cfg shop.Config) (http.Handler, error) { return newApp(cfg) })
+}
 
 // TestDemo runs `checkout -demo` in process, as CI runs the binary.
 func TestDemo(t *testing.T) { contract.RunDemo(t, run) }
