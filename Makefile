@@ -61,6 +61,12 @@ staticcheck:
 bench:
 	go test -run '^$$' -bench . -benchtime=1s ./bench/ | tee /dev/stderr | go run ./bench/cmd/benchtable
 
+## load: B7 of ../shared/BENCHMARKS.md, the drop: the checkout example as its
+## own process beside the guide's pattern, on loopback; one table, the
+## invariants (exit 1 if one is violated) and the targets. Bounded: ≤ 5 minutes.
+load:
+	cd bench && go run ./cmd/load
+
 ## demo: the checkout example drives the whole flow against itself (what CI runs).
 demo:
 	go run ./examples/checkout -demo

@@ -2,12 +2,12 @@ package fanfare
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -17,16 +17,29 @@ import (
 // This file decodes and checks admission tokens: the typed payload, the
 // origin checks, and the parser wiring that runs them before the signature.
 
-// tokenClaims is the typed decode target of an admission token. It carries
-// the request being checked so the parser's key callback can run the cheap
-// origin checks before the (expensive) signature check.
+// tokenClaims is the typed decode target of an admission token: golang-jwt
+// decodes the payload into it with encoding/json. It carries the request
+// being checked so the parser's key callback can run the cheap origin checks
+// before the (expensive) signature check.
 type tokenClaims struct {
 	wire.AdmissionClaims
 	run *AdmissionHold
 }
 
+// maxAdmissionLifetime bounds an admission's life: each of its expiries (exp
+// and expiresAt, whichever it has) may lie at most this long after now, and
+// at most this long after its admittedAt when it has one. Fanfare's
+// admissions last minutes; a token that claims more is refused as invalid
+// (403 ADMISSION_INVALID), so that time arithmetic downstream (hold and
+// used-admission TTLs) never overflows.
+const maxAdmissionLifetime = 7 * 24 * time.Hour
+
+// errAbsurdLifetime refuses a token that claims to outlive
+// maxAdmissionLifetime.
+var errAbsurdLifetime = errors.New("token's lifetime is absurd: it expires more than 7 days after now or after admittedAt")
+
 // checkClaims checks the decoded payload against the request: shape,
-// distribution, consumer, expiry and fingerprint. It fills run.adm.
+// distribution, consumer, expiry, lifetime and fingerprint. It fills run.adm.
 func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 	m := run.m
 	if c.ConsumerID == "" || c.DistributionID == "" {
@@ -50,21 +63,35 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 	if c.Position != nil {
 		a.Position = *c.Position
 	}
-	// Both expiries count when present; at least one must be.
+	// Both expiries count when present, the earlier one first; at least
+	// one must be, and neither may lie beyond an admission's lifetime.
+	var exps [2]time.Time
+	n := 0
 	if c.ExpiresAt != "" {
 		t, err := time.Parse(time.RFC3339, c.ExpiresAt)
 		if err != nil {
 			return admissionFailure(ErrAdmissionInvalid, errors.New("expiresAt is not an RFC 3339 time"))
 		}
-		a.ExpiresAt = t
+		exps[n], n = t, n+1
 	}
 	if c.RegisteredClaims.ExpiresAt != nil {
-		if t := c.RegisteredClaims.ExpiresAt.Time; a.ExpiresAt.IsZero() || t.Before(a.ExpiresAt) {
+		exps[n], n = c.RegisteredClaims.ExpiresAt.Time, n+1
+	}
+	if n == 0 {
+		return admissionFailure(ErrAdmissionInvalid, errors.New("token has no expiry"))
+	}
+	a.ExpiresAt = exps[0]
+	last := exps[0]
+	for _, t := range exps[:n] {
+		if t.After(now.Add(maxAdmissionLifetime)) {
+			return admissionFailure(ErrAdmissionInvalid, errAbsurdLifetime)
+		}
+		if t.Before(a.ExpiresAt) {
 			a.ExpiresAt = t
 		}
-	}
-	if a.ExpiresAt.IsZero() {
-		return admissionFailure(ErrAdmissionInvalid, errors.New("token has no expiry"))
+		if t.After(last) {
+			last = t
+		}
 	}
 	if now.After(a.ExpiresAt.Add(m.leeway)) {
 		return admissionFailure(ErrAdmissionExpired, nil)
@@ -73,6 +100,9 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 		t, err := time.Parse(time.RFC3339, c.AdmittedAt)
 		if err != nil {
 			return admissionFailure(ErrAdmissionInvalid, errors.New("admittedAt is not an RFC 3339 time"))
+		}
+		if last.Sub(t) > maxAdmissionLifetime {
+			return admissionFailure(ErrAdmissionInvalid, errAbsurdLifetime)
 		}
 		a.AdmittedAt = t
 	}
@@ -92,18 +122,36 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 	return nil
 }
 
-// keyfunc is the parser's key callback: it runs the origin checks on the
-// decoded payload, then asks the verifier for the key. Refusing here spends
-// no signature check on a token that would be refused anyway.
+// keyfunc is the parser's key callback: it refuses a header it does not
+// understand and a payload that repeats a claim, runs the origin checks on
+// the decoded payload, then asks the verifier for the key. Refusing here spends no signature check on a token
+// that would be refused anyway.
 func (m *AdmissionGuard) keyfunc(t *jwt.Token) (any, error) {
 	c, ok := t.Claims.(*tokenClaims)
 	if !ok || c.run == nil {
 		return nil, errors.New("fanfare: unexpected claims type")
 	}
+	if err := checkHeader(t); err != nil {
+		return nil, admissionFailure(ErrAdmissionInvalid, err)
+	}
+	if err := checkClaimNames(t.Raw); err != nil {
+		return nil, admissionFailure(ErrAdmissionInvalid, err)
+	}
 	if err := c.run.checkClaims(c); err != nil {
 		return nil, err
 	}
 	return m.verifier.Keyfunc(t)
+}
+
+// checkHeader refuses a protected header that lists critical extensions
+// ("crit", RFC 7515 §4.1.11): golang-jwt understands none and ignores the
+// parameter, and a recipient that does not understand one must refuse the
+// token.
+func checkHeader(t *jwt.Token) error {
+	if _, ok := t.Header["crit"]; ok {
+		return errors.New("token header lists critical extensions (crit), which are not understood here")
+	}
+	return nil
 }
 
 // decode parses and checks the token, verifying its signature when a
@@ -124,19 +172,22 @@ func (run *AdmissionHold) decode(token string) *AdmissionError {
 		run.adm.Verified = true
 		return nil
 	}
-	method, err := parseUnverified(token, c)
+	t, _, err := m.hintParser.ParseUnverified(token, c)
 	if err != nil {
 		return admissionFailure(ErrAdmissionInvalid, err)
 	}
+	if err := checkHeader(t); err != nil {
+		return admissionFailure(ErrAdmissionInvalid, err)
+	}
+	if err := checkClaimNames(token); err != nil {
+		return admissionFailure(ErrAdmissionInvalid, err)
+	}
 	// Without a key the signature cannot be checked, but a token that names
-	// no real signing algorithm ("none", "") is never Fanfare's.
-	if !m.hintAlgs[method.Alg()] {
+	// no real signing algorithm ("none") is never Fanfare's.
+	if !m.hintAlgs[t.Method.Alg()] {
 		return admissionFailure(ErrAdmissionInvalid, errors.New("token's signing algorithm is not accepted"))
 	}
-	if ae := run.checkClaims(c); ae != nil {
-		return ae
-	}
-	return nil
+	return run.checkClaims(c)
 }
 
 // everyAlgorithm is every JWS algorithm golang-jwt implements except "none":
@@ -146,230 +197,31 @@ var everyAlgorithm = []string{
 	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 }
 
-// UnmarshalJSON decodes the payload. golang-jwt hands it the claims segment
-// after encoding/json has checked that it is valid JSON. The shape Fanfare
-// issues — a flat object of plain strings and integers — is decoded here into
-// a single string allocation (every string field is a substring of it);
-// anything else (escapes, floats, nested values, audience, keys that differ
-// from ours only in case, which encoding/json would still match) is left to
-// encoding/json, so both paths always agree. FuzzClaimsDecoding holds them
-// to it.
-func (c *tokenClaims) UnmarshalJSON(data []byte) error {
-	if c.decodeFlat(string(data)) {
-		return nil
-	}
-	c.AdmissionClaims = wire.AdmissionClaims{}
-	return json.Unmarshal(data, &c.AdmissionClaims)
-}
+// strictSegment decodes a token segment as the parsers do
+// (jwt.WithStrictDecoding).
+var strictSegment = base64.RawURLEncoding.Strict()
 
-// decodeFlat decodes the common shape, or reports false having decoded
-// something partial that the caller throws away.
-func (c *tokenClaims) decodeFlat(s string) bool {
-	i := skipSpace(s, 0)
-	if i >= len(s) || s[i] != '{' {
-		return false
+// checkClaimNames refuses a token whose payload repeats a claim: the same
+// name twice, or two names equal under case folding ("consumerId" beside
+// "ConsumerID"), which encoding/json matches to one field and settles
+// silently by keeping the last. It asks encoding/json itself which members
+// land in which claim, by decoding the payload into counters
+// (wire.AdmissionClaimCounts); members that are not claims read here may
+// repeat. golang-jwt keeps no copy of the decoded payload, so its segment is
+// decoded again; golang-jwt has checked it already.
+func checkClaimNames(token string) error {
+	_, rest, _ := strings.Cut(token, ".")
+	seg, _, _ := strings.Cut(rest, ".")
+	payload, err := strictSegment.DecodeString(seg)
+	if err != nil {
+		return err
 	}
-	if i = skipSpace(s, i+1); i < len(s) && s[i] == '}' {
-		return skipSpace(s, i+1) == len(s)
+	var n wire.AdmissionClaimCounts
+	if err := json.Unmarshal(payload, &n); err != nil {
+		return err
 	}
-	for {
-		key, j, ok := flatString(s, i)
-		if !ok {
-			return false
-		}
-		if i = skipSpace(s, j); i >= len(s) || s[i] != ':' {
-			return false
-		}
-		i = skipSpace(s, i+1)
-		switch key {
-		case "consumerId":
-			j, ok = flatStringField(s, i, &c.ConsumerID)
-		case "distributionId":
-			j, ok = flatStringField(s, i, &c.DistributionID)
-		case "distributionType":
-			j, ok = flatStringField(s, i, &c.DistributionType)
-		case "admittedAt":
-			j, ok = flatStringField(s, i, &c.AdmittedAt)
-		case "expiresAt":
-			j, ok = flatStringField(s, i, &c.AdmissionClaims.ExpiresAt)
-		case "fingerprint":
-			j, ok = flatStringField(s, i, &c.Fingerprint)
-		case "jti":
-			j, ok = flatStringField(s, i, &c.ID)
-		case "iss":
-			j, ok = flatStringField(s, i, &c.Issuer)
-		case "sub":
-			j, ok = flatStringField(s, i, &c.Subject)
-		case "position":
-			var n int64
-			var null bool
-			if n, null, j, ok = flatInt(s, i); ok && int64(int(n)) != n {
-				return false // overflows a 32-bit int: encoding/json reports it
-			}
-			if ok {
-				c.Position = nil
-				if !null {
-					p := int(n)
-					c.Position = &p
-				}
-			}
-		case "exp":
-			j, ok = flatDate(s, i, &c.RegisteredClaims.ExpiresAt)
-		case "nbf":
-			j, ok = flatDate(s, i, &c.NotBefore)
-		case "iat":
-			j, ok = flatDate(s, i, &c.IssuedAt)
-		default:
-			if foldsToClaim(key) {
-				return false
-			}
-			j, ok = skipValue(s, i)
-		}
-		if !ok {
-			return false
-		}
-		if i = skipSpace(s, j); i >= len(s) {
-			return false
-		}
-		switch s[i] {
-		case ',':
-			i = skipSpace(s, i+1)
-		case '}':
-			return skipSpace(s, i+1) == len(s)
-		default:
-			return false
-		}
+	if name := n.Repeated(); name != "" {
+		return fmt.Errorf("token payload repeats a claim: %q (in some case)", name)
 	}
-}
-
-// claimNames are the JSON names of wire.AdmissionClaims' fields.
-var claimNames = [...]string{
-	"consumerId", "distributionId", "distributionType", "position", "admittedAt", "expiresAt",
-	"fingerprint", "iss", "sub", "aud", "exp", "nbf", "iat", "jti",
-}
-
-// foldsToClaim reports a key encoding/json would decode into a field: "aud"
-// (not decoded here) or a case variant of a name.
-func foldsToClaim(key string) bool {
-	for _, n := range claimNames {
-		if strings.EqualFold(key, n) {
-			return true
-		}
-	}
-	return false
-}
-
-func skipSpace(s string, i int) int {
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// flatString reads a string without escapes at s[i]; encoding/json would
-// replace invalid UTF-8, so that is not flat either.
-func flatString(s string, i int) (string, int, bool) {
-	if i >= len(s) || s[i] != '"' {
-		return "", i, false
-	}
-	for j := i + 1; j < len(s); j++ {
-		switch c := s[j]; {
-		case c == '"':
-			v := s[i+1 : j]
-			return v, j + 1, utf8.ValidString(v)
-		case c == '\\' || c < 0x20:
-			return "", j, false
-		}
-	}
-	return "", len(s), false
-}
-
-// flatStringField reads a flat string or null (which leaves dst unchanged,
-// as encoding/json does).
-func flatStringField(s string, i int, dst *string) (int, bool) {
-	if strings.HasPrefix(s[i:], "null") {
-		return i + 4, true
-	}
-	v, j, ok := flatString(s, i)
-	if ok {
-		*dst = v
-	}
-	return j, ok
-}
-
-// flatInt reads an integer of at most 15 digits (exact as a float64, as
-// NumericDate parses it) or null.
-func flatInt(s string, i int) (n int64, null bool, end int, ok bool) {
-	if strings.HasPrefix(s[i:], "null") {
-		return 0, true, i + 4, true
-	}
-	j, neg := i, false
-	if j < len(s) && s[j] == '-' {
-		neg, j = true, j+1
-	}
-	start := j
-	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-		n = n*10 + int64(s[j]-'0')
-		j++
-	}
-	digits := j - start
-	if digits == 0 || digits > 15 || (digits > 1 && s[start] == '0') {
-		return 0, false, j, false
-	}
-	if j < len(s) && (s[j] == '.' || s[j] == 'e' || s[j] == 'E') {
-		return 0, false, j, false
-	}
-	if neg {
-		n = -n
-	}
-	return n, false, j, true
-}
-
-func flatDate(s string, i int, dst **jwt.NumericDate) (int, bool) {
-	n, null, j, ok := flatInt(s, i)
-	if !ok {
-		return j, false
-	}
-	*dst = nil
-	if !null {
-		*dst = jwt.NewNumericDate(time.Unix(n, 0))
-	}
-	return j, true
-}
-
-// skipValue skips any JSON value at s[i], which encoding/json has already
-// found valid.
-func skipValue(s string, i int) (int, bool) {
-	depth := 0
-	for i < len(s) {
-		switch s[i] {
-		case '"':
-			for i++; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' {
-					i++
-				}
-			}
-			if i >= len(s) {
-				return i, false
-			}
-			if depth == 0 {
-				return i + 1, true
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i, true
-			}
-			if depth--; depth == 0 {
-				return i + 1, true
-			}
-		case ',':
-			if depth == 0 {
-				return i, true
-			}
-		}
-		i++
-	}
-	return i, depth == 0
+	return nil
 }

@@ -1,6 +1,7 @@
 package fanfare_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -8,9 +9,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -153,4 +156,150 @@ func admEcho(status int) http.Handler {
 			"fingerprint": a.Fingerprint, "body": string(body),
 		})
 	})
+}
+
+// admSignRaw signs header and payload, JSON written by hand (so they may
+// repeat a name or carry what golang-jwt would never write), with HS256 and
+// the test secret.
+func admSignRaw(t testing.TB, header, payload string) string {
+	t.Helper()
+	enc := base64.RawURLEncoding.EncodeToString
+	signing := enc([]byte(header)) + "." + enc([]byte(payload))
+	sig, err := jwt.SigningMethodHS256.Sign(signing, admKeys().hmac)
+	require.NoError(t, err)
+	return signing + "." + enc(sig)
+}
+
+// admGuards builds two middlewares in front of admEcho at admEpoch, for
+// admQueue, with manual completion (every admitted request is released, so
+// a token can be replayed):
+//   - local verifies HS256 tokens with the test secret, without Fanfare,
+//     and also reads the token from the cookie "adm";
+//   - hinted has no verifier and a client whose Fanfare is unreachable, so
+//     it admits nothing: a token it refuses with 403 was refused before
+//     Fanfare was asked, one it would ask about gets 503.
+//
+// Both log their refusals to refusals, when it is not nil.
+func admGuards(t testing.TB, refusals *admRefusals) (local, hinted http.Handler) {
+	t.Helper()
+	v, err := fanfare.NewHMACVerifier(admKeys().hmac)
+	require.NoError(t, err)
+	opts := fanfare.AdmissionOptions{
+		Distribution: admQueue,
+		Clock:        func() time.Time { return admEpoch },
+		Logger:       slog.New(slog.DiscardHandler),
+		Completion:   fanfare.CompleteManually,
+	}
+	if refusals != nil {
+		opts.Logger = slog.New(refusals)
+	}
+	lo := opts
+	lo.Verifier, lo.DisableRemoteValidation = v, true
+	admAlsoCookie(&lo, "adm")
+	lo.Store = fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{Clock: lo.Clock})
+	local = fanfare.RequireAdmission(nil, lo)(admEcho(http.StatusOK))
+
+	client, err := fanfare.NewClient(fanfare.Config{
+		APIURL: "http://127.0.0.1:1", OrganizationID: "org_test", SecretKey: "sk_test_unreachable",
+		Retry: fanfare.RetryPolicy{MaxAttempts: 1},
+	})
+	require.NoError(t, err)
+	hi := opts
+	hi.Store = fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{Clock: hi.Clock})
+	hinted = fanfare.RequireAdmission(client, hi)(admEcho(http.StatusOK))
+	return local, hinted
+}
+
+// admAlsoCookie makes o read the token from the cookie name besides the
+// default header and body field.
+func admAlsoCookie(o *fanfare.AdmissionOptions, name string) {
+	o.Token = fanfare.TokenFrom(fanfare.HeaderToken("Fanfare-Admission"), fanfare.CookieToken(name), fanfare.BodyToken("admissionToken"))
+}
+
+// admDistributionFunc makes o take the distribution from f.
+func admDistributionFunc(o *fanfare.AdmissionOptions, f func(*http.Request) (fanfare.Distribution, error)) {
+	o.Distribution = fanfare.DistributionFunc(f)
+}
+
+// admRefusals is a slog.Handler that keeps the cause of each refusal
+// RequireAdmission logs ("fanfare: admission refused", at debug level).
+type admRefusals struct {
+	mu     sync.Mutex
+	causes []string
+}
+
+func (*admRefusals) Enabled(context.Context, slog.Level) bool { return true }
+
+func (l *admRefusals) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "fanfare: admission refused" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "error" {
+			l.mu.Lock()
+			l.causes = append(l.causes, a.Value.String())
+			l.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (l *admRefusals) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *admRefusals) WithGroup(string) slog.Handler      { return l }
+
+// take returns the causes logged since the last call.
+func (l *admRefusals) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.causes
+	l.causes = nil
+	return c
+}
+
+// admCheckAnswer fails on an answer RequireAdmission must never give: an
+// admission without a way to check the token, an admission to anything but
+// a verified admQueue, or a refusal outside the contract.
+func admCheckAnswer(t *testing.T, rec *httptest.ResponseRecorder, mayAdmit bool) {
+	t.Helper()
+	switch rec.Code {
+	case http.StatusOK:
+		if !mayAdmit {
+			t.Fatalf("admitted without a way to check the token: %s", rec.Body)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatalf("handler body: %v", err)
+		}
+		if got["distribution"] != admQueue.String() || got["verified"] != true {
+			t.Fatalf("admitted %v, want a verified admission to %v", got, admQueue)
+		}
+	case http.StatusForbidden, http.StatusConflict, http.StatusServiceUnavailable:
+		var body fanfare.ErrorBody
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || !strings.HasPrefix(body.Code, "ADMISSION_") {
+			t.Fatalf("refusal body %q is not the contract's", rec.Body)
+		}
+		if rec.Header().Get("Cache-Control") != "no-store" {
+			t.Fatal("refusal without Cache-Control: no-store")
+		}
+	default:
+		t.Fatalf("status %d, want 200, 403, 409 or 503", rec.Code)
+	}
+}
+
+// admFuzzSeeds are tokens worth mutating: valid ones and the attack table's.
+func admFuzzSeeds(f *testing.F) []string {
+	k := admKeys()
+	valid := admClaims(admQueue, "c_fuzz", admEpoch, 10*time.Minute)
+	b := base64.RawURLEncoding.EncodeToString
+	return []string{
+		admSign(f, jwt.SigningMethodHS256, k.hmac, &valid, ""),
+		admSign(f, jwt.SigningMethodES256, k.ec, &valid, "kid-1"),
+		admSign(f, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, &valid, ""),
+		b([]byte(`{"alg":"HS256"}`)) + "." + b([]byte(`{"consumerId":1,"distributionId":[],"expiresAt":{}}`)) + ".sig",
+		b([]byte(`{"alg":"HS256","crit":["exp"]}`)) + "." + b([]byte(`{}`)) + ".",
+		b([]byte(`{"alg":"HS256"}`)) + "." + b([]byte(`{"exp":1e400,"nbf":-1,"position":9e99}`)) + ".x",
+		"a.b.c.d.e", "....", ".", "", "null", "Bearer x.y.z",
+		"eyJ=.eyJ=.==", strings.Repeat("A", 9<<10),
+	}
 }

@@ -21,7 +21,7 @@ import (
 )
 
 // Version is the library's version, sent in the User-Agent header.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // DefaultAPIURL is the Fanfare API used when Config.APIURL is empty.
 const DefaultAPIURL = "https://api.fanfare.io"
@@ -390,6 +390,18 @@ func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumer
 		return c.unavailable("complete", errors.New("malformed complete response: not JSON"))
 	}
 	return nil
+}
+
+// completeOnce is CompleteAdmission in one attempt, without the retry
+// policy: the completion outbox is the retry loop of the middleware's
+// completions, and the consumer's answer waits for one attempt at most.
+func (c *Client) completeOnce(ctx context.Context, d Distribution, consumerID string) error {
+	body, err := json.Marshal(wire.CompleteRequest{ConsumerID: consumerID})
+	if err != nil {
+		return fmt.Errorf("fanfare: complete: %w", err)
+	}
+	_, _, err = c.attempt(ctx, "complete", d.path("complete"), body, true)
+	return err
 }
 
 // call posts body to path and returns the body of a 2xx answer. Failed

@@ -199,7 +199,7 @@ func (w *CompletionWorker) drain(ctx context.Context) bool {
 // deliver makes one attempt at c, which this worker has claimed.
 func (w *CompletionWorker) deliver(ctx context.Context, c Completion) {
 	attemptCtx, cancel := context.WithTimeout(ctx, w.opts.Lease/3)
-	err := w.client.CompleteAdmission(attemptCtx, c.Distribution, c.ConsumerID)
+	err := w.client.completeOnce(attemptCtx, c.Distribution, c.ConsumerID)
 	cancel()
 	bg := context.WithoutCancel(ctx)
 	switch {
@@ -272,7 +272,7 @@ func (w *CompletionWorker) backoff(n int) time.Duration {
 // a completion it misses is left to the loop.
 func (w *CompletionWorker) deliverNow(ctx context.Context, c Completion, timeout time.Duration) {
 	attemptCtx, cancel := context.WithTimeout(ctx, timeout)
-	err := w.client.CompleteAdmission(attemptCtx, c.Distribution, c.ConsumerID)
+	err := w.client.completeOnce(attemptCtx, c.Distribution, c.ConsumerID)
 	cancel()
 	if err == nil {
 		if err := w.outbox.Done(ctx, c.ID); err != nil {

@@ -118,7 +118,7 @@ func ExampleDistributionFromPath() {
 //     keep selling while Fanfare is unreachable.
 //   - DisableRemoteValidation with a key: no call to Fanfare before the
 //     order; the single-use Store is then the only guard against replays, so
-//     share it between instances (a Redis store; redisstore is planned).
+//     share it between instances (the redisstore module's, on Redis).
 func ExampleNewJWKSVerifier() {
 	srv := fanfaretest.NewServer(fanfaretest.Options{})
 	defer srv.Close()
@@ -261,7 +261,7 @@ func ExampleWithAdmission() {
 }
 
 // One store for every route that sells a distribution (and, behind a load
-// balancer, for every instance: share a Redis store there; redisstore is planned).
+// balancer, for every instance: share the redisstore module's Store there).
 func ExampleNewMemoryStore() {
 	srv := fanfaretest.NewServer(fanfaretest.Options{})
 	defer srv.Close()

@@ -2,6 +2,7 @@ package fanfare_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -133,4 +134,33 @@ func ExampleDecisionFromContext() {
 	fmt.Println(w.Body.String())
 	// Output:
 	// only 2 tries left
+}
+
+// Metrics need no hook: an allowed request carries its Decision to the next
+// handler, and every refusal passes through ErrorHandler, which can count it
+// and leave the answer to WriteRateLimitError.
+func ExampleRateLimitOptions_errorHandler() {
+	var allowed, limited, failed int
+	limit := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{
+		Limit: fanfare.Limit{Requests: 2, Window: time.Minute},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, fanfare.ErrRateLimited) {
+				limited++ // a real app: a counter of its metrics library
+			} else {
+				failed++
+			}
+			fanfare.WriteRateLimitError(w, r, err)
+		},
+	})
+	h := limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := fanfare.DecisionFromContext(r.Context()); ok {
+			allowed++
+		}
+	}))
+	for range 3 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/api/fanfare/authorize", nil))
+	}
+	fmt.Println("allowed", allowed, "limited", limited, "failed", failed)
+	// Output:
+	// allowed 2 limited 1 failed 0
 }

@@ -67,7 +67,8 @@ type Decision struct {
 	// the window, so that Remaining grows by one; zero when no request is
 	// counted. When a request is denied it equals RetryAfter.
 	//
-	// Both are exact to the limiter's resolution (MemoryLimiter: its tick).
+	// Both are exact to the limiter's resolution (MemoryLimiter: the
+	// nanosecond).
 	ResetAfter time.Duration
 }
 

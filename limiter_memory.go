@@ -3,12 +3,9 @@ package fanfare
 import (
 	"context"
 	"hash/maphash"
-	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // MemoryLimiterOptions configures a [MemoryLimiter]. The zero value is the
@@ -23,9 +20,8 @@ type MemoryLimiterOptions struct {
 	// than a live key being forgotten: an evicting cache would let an
 	// attacker flood new keys to reset a victim's budget. Keys idle for a
 	// whole window are reclaimed first. A key takes about
-	// 76 + 4×Limit.Requests bytes (116 under the default policy; keys longer
-	// than 44 bytes take their length more), so the default cap bounds the
-	// limiter to about 120MB. Default: 1<<20.
+	// 8×(Limit.Requests+1)+40 bytes (about 130 under the default policy),
+	// so the default cap bounds the limiter to about 130MB. Default: 1<<20.
 	MaxKeys int
 
 	// Clock returns the current time. It is read inside the per-key critical
@@ -33,104 +29,75 @@ type MemoryLimiterOptions struct {
 	Clock func() time.Time
 }
 
-// MemoryLimiter is an in-process [Limiter]: exact, sharded, bounded, and
-// free of allocations and goroutines on the decision path.
+// MemoryLimiter is an in-process [Limiter]: exact, sharded, bounded, with
+// no allocation on the decision for a known key and no goroutine.
 //
 // For each key it keeps the times of the last Limit.Requests allowed
-// requests (a sliding log in a ring of 32-bit stamps), so it enforces the
-// Limit exactly: never more than Requests in any rolling window, and a
-// request is refused only while Requests others fall within the window
-// before it. A stamp counts ticks of 1ns for windows up to 2s, 100ns up to
-// 3.5 minutes (the default minute), 1ms up to 24 days; it is rounded up, so
-// a request may be held back up to a tick longer than the exact time would
-// say, never admitted earlier. Limit().Window is rounded up to a tick.
+// requests, to the nanosecond (a sliding log in a ring), so it enforces the
+// Limit exactly: never more than Requests in any rolling window, a request
+// is refused only while Requests others fall within the window before it,
+// and RetryAfter is exact.
 //
-// Keys are spread over 256 shards, each with its own lock, so parallel
-// requests for different keys rarely wait on each other. A key whose
-// requests have all left the window cannot affect a decision any more and is
-// reclaimed: each new key, and every 8th decision, checks more records of its
-// shard, and a shard with no live key releases its memory. There is no
-// background goroutine and nothing to close.
+// A key is held as its 64-bit hash (hash/maphash, with a seed of the
+// limiter's own), not as a string: that saves the key's bytes and leaves
+// the collector nothing to scan. Two keys whose hashes collide would share
+// one budget — stricter for both, never looser — with odds of about 1 in
+// 2^64 for a given pair, and the seed is unknown outside the process.
+//
+// Keys are spread over 256 shards, each a map under its own lock. Each
+// shard is swept once per window (at most once a second) by the first
+// decision after that time: keys whose requests have all left the window
+// cannot affect a decision any more and are deleted, and a shard left
+// mostly empty is copied into a smaller map. A shard that sees no traffic
+// keeps its idle keys until it does, or until a new key at MaxKeys needs
+// the room. There is no goroutine and nothing to close.
 //
 // A MemoryLimiter limits one process. Instances behind a load balancer each
 // enforce the limit on their own; share state through a Redis limiter
 // instead.
 type MemoryLimiter struct {
-	limit   Limit
-	n       uint32 // limit.Requests
-	tick    int64  // nanoseconds per stamp unit
-	windowT int64  // the window in ticks
-	stride  int    // words per record: recStamps, then n stamps
-	clock   func() time.Time
-	epoch   time.Time
-	seed    maphash.Seed
-	maxKeys int64
-	keys    atomic.Int64
-	// reclaimAt: no key goes idle before this (ticks since epoch).
+	limit    Limit
+	n        int   // limit.Requests
+	window   int64 // limit.Window in nanoseconds
+	perChunk int   // records per chunk
+	sweepGap int64 // between sweeps of a shard: the window, at least 1s
+	clock    func() time.Time
+	epoch    time.Time
+	seed     maphash.Seed
+	maxKeys  int64
+	keys     atomic.Int64
+	// reclaimAt: no reclaim pass at MaxKeys before this time.
 	reclaimAt atomic.Int64
 	shards    [memShards]memShard
 }
 
-const (
-	memShards = 256
-	// Records checked for idleness per new key, and per sweepEvery decisions:
-	// enough to keep the idle fraction of a shard bounded while new keys
-	// arrive, and to reclaim an idle key as the shard's traffic goes on,
-	// without a cache miss on another record in most decisions.
-	sweepPerInsert = 4
-	sweepEvery     = 8
-	// freeRecord marks the header of a free record. A live header packs
-	// head (< n ≤ 65535) and count (≤ n) into 16 bits each, so it is never
-	// all ones.
-	freeRecord = ^uint32(0)
-	// maxStamp is the largest stamp a record holds; a shard whose clock
-	// offset outgrows it rebases (see rebase).
-	maxStamp = math.MaxUint32
+const memShards = 256
 
-	// The words of a record before its stamps.
-	recHeader = 0 // head | count<<16, or freeRecord
-	recTag    = 1 // the key's tag (its index slot); on a free record, the next free one
-	recKeyLen = 2 // the key's length in bytes
-	recKey    = 3 // the key's bytes, when it fits in inlineKey
-	recStamps = recKey + inlineKey/4
-	// inlineKey holds "ip:" and any IPv6 address, or "id:" and a UUID; a
-	// longer key lives in the shard's long map.
-	inlineKey = 44
-)
-
-// memShard holds the keys whose hash falls on it. Record r is
-// log[r*stride:(r+1)*stride]: the header, tag and key (see recHeader...),
-// then a ring of n stamps, ticks since base, of the requests counted, oldest
-// at head. The key sits beside its stamps and index holds plain numbers, so
-// a decision touches two or three cache lines and the collector scans
-// nothing.
-//
-// index is an open-addressing table (linear probing, backward-shift
-// deletion, at most 3/4 full) of tag<<32 | record+1, 0 for empty; a key's
-// tag is the high half of its hash, and its home slot the tag's low bits.
+// memShard holds the keys whose hash falls on it. A key's record is n+1
+// words: a header (head | count<<32), then a ring of n stamps, nanoseconds
+// since the limiter's epoch, of the requests counted, oldest at head.
+// Records sit in chunks of about 8KB, so a key costs no allocation of its
+// own beyond its string, growth copies nothing, and the collector scans no
+// pointers in them. Record id c<<8|i is record i of chunk c.
 type memShard struct {
-	mu        sync.Mutex
-	index     []uint64
-	log       []uint32
-	long      map[uint32]string // record → key, for keys longer than inlineKey
-	live      int
-	freeHead  uint32
-	cursor    int    // the next record the incremental sweep checks
-	decisions uint32 // counts to sweepEvery
-	base      int64  // ticks since the limiter's epoch of stamp 0
-	staleAt   int64  // no record goes idle before this (ticks since epoch)
-	_         [64]byte
+	mu      sync.Mutex
+	index   map[uint64]uint32 // key's hash → record id
+	chunks  [][]int64
+	used    int      // records taken in the last chunk
+	free    []uint32 // records of deleted keys, for reuse
+	sweepAt int64    // the next sweep
+	_       [64]byte
 }
+
+// chunkBytes is the size of a chunk of records: a size class of the Go
+// allocator, so that little of it is wasted.
+const chunkBytes = 8192
 
 // NewMemoryLimiter returns a limiter holding its state in memory. It panics
 // with a message starting "fanfare: " if opts.Limit is out of range or
 // MaxKeys is negative: those come from code, not from the environment.
 func NewMemoryLimiter(opts MemoryLimiterOptions) *MemoryLimiter {
 	limit := opts.Limit.withDefaults()
-	tick := tickFor(limit.Window)
-	if rem := int64(limit.Window) % tick; rem != 0 {
-		limit.Window += time.Duration(tick - rem)
-	}
 	if opts.MaxKeys < 0 {
 		panic("fanfare: MemoryLimiterOptions.MaxKeys is negative")
 	}
@@ -141,33 +108,17 @@ func NewMemoryLimiter(opts MemoryLimiterOptions) *MemoryLimiter {
 	if opts.Clock != nil {
 		epoch = opts.Clock()
 	}
-	l := &MemoryLimiter{
-		limit:   limit,
-		n:       uint32(limit.Requests),
-		tick:    tick,
-		windowT: int64(limit.Window) / tick,
-		stride:  recStamps + limit.Requests,
-		clock:   opts.Clock,
-		epoch:   epoch,
-		seed:    maphash.MakeSeed(),
-		maxKeys: int64(opts.MaxKeys),
+	return &MemoryLimiter{
+		limit:    limit,
+		n:        limit.Requests,
+		window:   int64(limit.Window),
+		perChunk: min(max(chunkBytes/(8*(limit.Requests+1)), 1), 256),
+		sweepGap: int64(max(limit.Window, time.Second)),
+		clock:    opts.Clock,
+		epoch:    epoch,
+		seed:     maphash.MakeSeed(),
+		maxKeys:  int64(opts.MaxKeys),
 	}
-	for i := range l.shards {
-		l.shards[i].freeHead = freeRecord
-	}
-	return l
-}
-
-// tickFor returns the unit of a limiter's stamps: the finest power of ten
-// nanoseconds in which a window takes at most 2^31 ticks, so that 32-bit
-// stamps last at least a window between rebases — 1ns for windows up to 2s,
-// 100ns up to 3.5 minutes, 1ms up to 24 days.
-func tickFor(window time.Duration) int64 {
-	tick := int64(1)
-	for int64(window)/tick > 1<<31 {
-		tick *= 10
-	}
-	return tick
 }
 
 // Limit returns the policy the limiter enforces.
@@ -178,94 +129,91 @@ func (l *MemoryLimiter) Limit() Limit { return l.limit }
 func (l *MemoryLimiter) Len() int { return int(l.keys.Load()) }
 
 // Allow decides for one request of key and records it if allowed. It fails
-// only with ErrLimiterFull, for a new key while MaxKeys keys are live; ctx is
-// not used.
+// only with ErrLimiterFull, for a new key while MaxKeys keys are held; ctx
+// is not used.
 func (l *MemoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 	h := maphash.String(l.seed, key)
 	sh := &l.shards[h%memShards]
 	sh.mu.Lock()
-	var now time.Duration
-	if l.clock == nil {
-		now = time.Since(l.epoch) // the monotonic clock alone: half the cost of time.Now
-	} else {
-		now = l.clock().Sub(l.epoch)
-	}
-	d, err := sh.allow(l, key, uint32(h>>32), int64(now))
-	sh.mu.Unlock()
-	return d, err
-}
-
-// allow is Allow under the shard's lock; now is nanoseconds since the epoch.
-func (sh *memShard) allow(l *MemoryLimiter, key string, tag uint32, now int64) (Decision, error) {
-	floorT, ceilT := now, now
-	if l.tick != 1 {
-		floorT = now / l.tick
-		if now%l.tick < 0 {
-			floorT--
-		}
-		if ceilT = floorT; floorT*l.tick != now {
-			ceilT++
-		}
-	}
-	if ceilT-sh.base > maxStamp {
-		sh.rebase(l, floorT)
-	}
-	sweep := 0
-	if sh.decisions++; sh.decisions%sweepEvery == 0 {
-		sweep = 1
-	}
-	r, ok := sh.lookup(l, key, tag)
+	defer sh.mu.Unlock()
+	now := l.now()
+	r, ok := sh.index[h]
 	if !ok {
 		var err error
-		if r, err = sh.insert(l, key, tag, floorT); err != nil {
+		if r, err = l.insert(sh, h, now); err != nil {
 			return Decision{}, err
 		}
-		sweep += sweepPerInsert
 	}
-	at := int(r) * l.stride
-	d := l.decide(sh.log[at:at+l.stride:at+l.stride], floorT-sh.base, ceilT-sh.base)
-	sh.sweep(l, floorT, sweep)
+	d := l.decide(l.record(sh.chunks, r), now)
+	if now >= sh.sweepAt {
+		l.sweep(sh, now) // the key just decided counts a request: it stays
+	}
 	return d, nil
 }
 
-// decide applies the sliding log to one record. off is the decision time in
-// ticks since the shard's base, rounded down (offCeil: up). A stamp s counts
-// while off < s+window, so a request stamped (rounded up) at s is counted for
-// at least a whole window.
-func (l *MemoryLimiter) decide(rec []uint32, off, offCeil int64) Decision {
-	head, count := l.popExpired(rec, off)
-	d := Decision{Limit: int(l.n)}
+// now returns the time in nanoseconds since the epoch. Without a Clock it
+// reads the monotonic clock alone, half the cost of time.Now. A Clock more
+// than 146 years off the epoch reads as 146 years, so that adding a window
+// cannot overflow (its stamps stay put: stricter, never looser).
+func (l *MemoryLimiter) now() int64 {
+	if l.clock == nil {
+		return int64(time.Since(l.epoch))
+	}
+	return min(max(int64(l.clock().Sub(l.epoch)), -1<<62), 1<<62)
+}
+
+// record returns record id of chunks.
+func (l *MemoryLimiter) record(chunks [][]int64, id uint32) []int64 {
+	at := int(id&0xff) * (l.n + 1)
+	return chunks[id>>8][at : at+l.n+1 : at+l.n+1]
+}
+
+// alloc returns an unused record.
+func (l *MemoryLimiter) alloc(sh *memShard) uint32 {
+	if k := len(sh.free); k > 0 {
+		id := sh.free[k-1]
+		sh.free = sh.free[:k-1]
+		return id
+	}
+	if len(sh.chunks) == 0 || sh.used == l.perChunk {
+		sh.chunks = append(sh.chunks, make([]int64, l.perChunk*(l.n+1)))
+		sh.used = 0
+	}
+	sh.used++
+	return uint32(len(sh.chunks)-1)<<8 | uint32(sh.used-1)
+}
+
+// decide applies the sliding log to one record. A stamp s counts while
+// now < s+window.
+func (l *MemoryLimiter) decide(rec []int64, now int64) Decision {
+	head, count := l.expire(rec, now)
+	d := Decision{Limit: l.n}
 	if count < l.n {
 		// A stamp never precedes the one before it, even if the clock
 		// stepped back: the ring stays ordered and the request is counted
 		// for at least a window.
-		stamp := uint32(max(offCeil, 0))
+		stamp := now
 		if count > 0 {
-			stamp = max(stamp, rec[recStamps+l.ring(head+count-1)])
+			stamp = max(stamp, rec[1+l.ring(head+count-1)])
 		}
-		rec[recStamps+l.ring(head+count)] = stamp
+		rec[1+l.ring(head+count)] = stamp
 		count++
 		d.Allowed = true
-		d.Remaining = int(l.n - count)
+		d.Remaining = l.n - count
 	}
-	rec[0] = head | count<<16
-	// Durations count from now rounded up to a tick, so that a request's
-	// own stamp, rounded up too, reads a whole window, not a window and a
-	// sliver (which Retry-After would round up to a second more). The oldest
-	// stamp is counted, so its end is past off: at least a tick away.
-	reset := time.Duration(max(int64(rec[recStamps+head])+l.windowT-offCeil, 1) * l.tick)
-	d.ResetAfter = reset
+	rec[0] = int64(head) | int64(count)<<32
+	d.ResetAfter = time.Duration(max(rec[1+head]+l.window-now, 1))
 	if !d.Allowed {
-		d.RetryAfter = reset
+		d.RetryAfter = d.ResetAfter
 	}
 	return d
 }
 
-// popExpired drops the stamps that left the window at off and returns the
-// record's head and count.
-func (l *MemoryLimiter) popExpired(rec []uint32, off int64) (head, count uint32) {
-	head, count = rec[0]&0xffff, rec[0]>>16
-	for count > 0 && off-int64(rec[recStamps+head]) >= l.windowT {
+// expire returns the head and count of the record's ring without the
+// stamps that left the window at now.
+func (l *MemoryLimiter) expire(rec []int64, now int64) (head, count int) {
+	head, count = int(uint32(rec[0])), int(rec[0]>>32)
+	for count > 0 && now-rec[1+head] >= l.window {
 		head = l.ring(head + 1)
 		count--
 	}
@@ -273,18 +221,19 @@ func (l *MemoryLimiter) popExpired(rec []uint32, off int64) (head, count uint32)
 }
 
 // ring maps a position past the ring's end back to its start.
-func (l *MemoryLimiter) ring(i uint32) uint32 {
+func (l *MemoryLimiter) ring(i int) int {
 	if i >= l.n {
 		i -= l.n
 	}
 	return i
 }
 
-// insert gives key a fresh record, or fails with ErrLimiterFull.
-func (sh *memShard) insert(l *MemoryLimiter, key string, tag uint32, floorT int64) (uint32, error) {
+// insert gives the key hashed to h a fresh record, or fails with
+// ErrLimiterFull.
+func (l *MemoryLimiter) insert(sh *memShard, h uint64, now int64) (uint32, error) {
 	if l.keys.Add(1) > l.maxKeys {
 		l.keys.Add(-1)
-		if !l.reclaim(sh, floorT) {
+		if !l.reclaim(sh, now) {
 			return 0, ErrLimiterFull
 		}
 		if l.keys.Add(1) > l.maxKeys {
@@ -292,220 +241,80 @@ func (sh *memShard) insert(l *MemoryLimiter, key string, tag uint32, floorT int6
 			return 0, ErrLimiterFull
 		}
 	}
-	var r uint32
-	if sh.freeHead != freeRecord {
-		r = sh.freeHead
-		sh.freeHead = sh.log[int(r)*l.stride+recTag]
-	} else {
-		r = uint32(sh.records(l))
-		sh.log = append(sh.log, make([]uint32, l.stride)...)
+	r := l.alloc(sh)
+	l.record(sh.chunks, r)[0] = 0 // head 0, count 0: the old stamps mean nothing
+	if sh.index == nil {
+		sh.index = make(map[uint64]uint32)
+		sh.sweepAt = now + l.sweepGap
 	}
-	at := int(r) * l.stride
-	rec := sh.log[at : at+l.stride : at+l.stride]
-	rec[recHeader], rec[recTag], rec[recKeyLen] = 0, tag, uint32(len(key))
-	if len(key) <= inlineKey {
-		copy(wordBytes(rec[recKey:recStamps]), key)
-	} else {
-		if sh.long == nil {
-			sh.long = make(map[uint32]string)
-		}
-		sh.long[r] = strings.Clone(key) // the caller's string may live in a reused buffer
-	}
-	sh.indexAdd(tag, r)
-	sh.live++
-	sh.staleAt = min(sh.staleAt, floorT+l.windowT)
+	sh.index[h] = r
 	return r, nil
 }
 
-// reclaim makes room for a new key at the cap by evicting idle keys from
-// every shard, own (locked by the caller) and others (those whose lock is
-// free: waiting for one while holding own could deadlock). Only idle keys
-// go, and only once one can be idle: reclaimAt and each shard's staleAt are
-// lower bounds on that, so a flood of live keys costs one pass per window,
-// not one per refused request. It reports whether anything was evicted.
-func (l *MemoryLimiter) reclaim(own *memShard, floorT int64) bool {
-	if floorT < l.reclaimAt.Load() {
+// sweep deletes the shard's idle keys and schedules the next sweep. It
+// returns how many keys it deleted and the earliest time another may go
+// idle.
+func (l *MemoryLimiter) sweep(sh *memShard, now int64) (deleted int, nextIdle int64) {
+	nextIdle = now + l.window
+	for key, r := range sh.index {
+		// A key is idle once its newest stamp left the window.
+		rec := l.record(sh.chunks, r)
+		head, count := int(uint32(rec[0])), int(rec[0]>>32)
+		idleAt := rec[1+l.ring(head+count-1)] + l.window
+		if count == 0 || now >= idleAt {
+			delete(sh.index, key)
+			sh.free = append(sh.free, r)
+			deleted++
+			continue
+		}
+		nextIdle = min(nextIdle, idleAt)
+	}
+	l.keys.Add(int64(-deleted))
+	sh.sweepAt = now + l.sweepGap
+	// Go maps do not shrink: let go of a shard's storage once most of it
+	// is unused, so memory taken by a burst of keys goes back.
+	switch records := len(sh.chunks) * l.perChunk; {
+	case len(sh.index) == 0:
+		sh.index, sh.chunks, sh.free = nil, nil, nil
+	case records >= 4*max(len(sh.index), l.perChunk):
+		index, chunks := sh.index, sh.chunks
+		sh.index, sh.chunks, sh.free = make(map[uint64]uint32, len(index)), nil, nil
+		for key, r := range index {
+			id := l.alloc(sh)
+			copy(l.record(sh.chunks, id), l.record(chunks, r))
+			sh.index[key] = id
+		}
+	}
+	return deleted, nextIdle
+}
+
+// reclaim makes room for a new key at MaxKeys by sweeping every shard: own
+// (locked by the caller) and the others whose lock is free (waiting for one
+// while holding own could deadlock). It runs once a key may have gone idle,
+// and at most 64 times a window, so a flood of new keys at the cap costs a
+// bounded number of passes. It reports whether it deleted anything.
+func (l *MemoryLimiter) reclaim(own *memShard, now int64) bool {
+	at := l.reclaimAt.Load()
+	pause := now + l.window/64
+	if now < at || !l.reclaimAt.CompareAndSwap(at, pause) {
 		return false
 	}
-	evicted := false
-	next := int64(math.MaxInt64)
+	deleted, next := 0, now+l.window
 	for i := range l.shards {
 		sh := &l.shards[i]
 		if sh != own && !sh.mu.TryLock() {
-			next = floorT // not looked at: may be idle already
+			next = now // not looked at: may hold idle keys already
 			continue
 		}
-		if floorT >= sh.staleAt && sh.sweepAll(l, floorT, 0) {
-			evicted = true
-		}
-		next = min(next, sh.staleAt)
+		d, idle := l.sweep(sh, now)
+		deleted += d
+		next = min(next, idle)
 		if sh != own {
 			sh.mu.Unlock()
 		}
 	}
-	// A key inserted later goes idle no sooner than a window from now,
-	// after every key counted in next: next stays a lower bound.
-	l.reclaimAt.Store(next)
-	return evicted
-}
-
-// records returns the number of records, free ones included.
-func (sh *memShard) records(l *MemoryLimiter) int { return len(sh.log) / l.stride }
-
-// lookup returns key's record.
-func (sh *memShard) lookup(l *MemoryLimiter, key string, tag uint32) (uint32, bool) {
-	if sh.index == nil {
-		return 0, false
-	}
-	mask := uint32(len(sh.index) - 1)
-	for i := tag & mask; ; i = (i + 1) & mask {
-		e := sh.index[i]
-		if e == 0 {
-			return 0, false
-		}
-		if uint32(e>>32) != tag {
-			continue
-		}
-		r := uint32(e) - 1
-		at := int(r) * l.stride
-		if n := int(sh.log[at+recKeyLen]); n != len(key) {
-			continue
-		} else if n > inlineKey {
-			if sh.long[r] == key {
-				return r, true
-			}
-		} else if string(wordBytes(sh.log[at+recKey : at+recStamps])[:n]) == key {
-			return r, true
-		}
-	}
-}
-
-// wordBytes views words as bytes, for the keys stored inline in records.
-func wordBytes(w []uint32) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), 4*len(w))
-}
-
-// indexAdd adds record r under tag, growing the table past 3/4 full.
-func (sh *memShard) indexAdd(tag, r uint32) {
-	if 4*(sh.live+1) > 3*len(sh.index) {
-		old := sh.index
-		sh.index = make([]uint64, max(16, 2*len(old)))
-		for _, e := range old {
-			if e != 0 {
-				sh.indexPut(e)
-			}
-		}
-	}
-	sh.indexPut(uint64(tag)<<32 | uint64(r+1))
-}
-
-func (sh *memShard) indexPut(e uint64) {
-	mask := uint32(len(sh.index) - 1)
-	i := uint32(e>>32) & mask
-	for sh.index[i] != 0 {
-		i = (i + 1) & mask
-	}
-	sh.index[i] = e
-}
-
-// indexDelete removes record r, shifting back the entries after it that
-// may move closer to their home slot, so probes need no tombstones.
-func (sh *memShard) indexDelete(tag, r uint32) {
-	mask := uint32(len(sh.index) - 1)
-	want := uint64(tag)<<32 | uint64(r+1)
-	i := tag & mask
-	for sh.index[i] != want {
-		i = (i + 1) & mask
-	}
-	for j := (i + 1) & mask; sh.index[j] != 0; j = (j + 1) & mask {
-		e := sh.index[j]
-		home := uint32(e>>32) & mask
-		// e may fill the hole at i unless its home lies in (i, j].
-		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-			sh.index[i] = e
-			i = j
-		}
-	}
-	sh.index[i] = 0
-}
-
-// sweep checks k records from the cursor on and evicts the idle ones.
-func (sh *memShard) sweep(l *MemoryLimiter, floorT int64, k int) {
-	for ; k > 0 && len(sh.log) > 0; k-- {
-		if sh.cursor >= sh.records(l) {
-			sh.cursor = 0
-		}
-		r := sh.cursor
-		sh.cursor++
-		at := r * l.stride
-		rec := sh.log[at : at+l.stride : at+l.stride]
-		if rec[0] == freeRecord {
-			continue
-		}
-		if _, count := l.popExpired(rec, floorT-sh.base); count == 0 {
-			sh.evict(l, r)
-		}
-	}
-}
-
-// sweepAll evicts every idle record, moves the shard's base forward by
-// shift ticks, and recomputes staleAt. It reports whether it evicted
-// anything.
-func (sh *memShard) sweepAll(l *MemoryLimiter, floorT, shift int64) bool {
-	evicted := false
-	staleAt := int64(math.MaxInt64)
-	for r := 0; r < sh.records(l); r++ {
-		at := r * l.stride
-		rec := sh.log[at : at+l.stride : at+l.stride]
-		if rec[0] == freeRecord {
-			continue
-		}
-		head, count := l.popExpired(rec, floorT-sh.base)
-		rec[0] = head | count<<16
-		if count == 0 {
-			sh.evict(l, r)
-			evicted = true
-			continue
-		}
-		if shift > 0 {
-			// Every stamp still counted is within a window of floorT,
-			// hence above shift (see rebase).
-			for i := uint32(0); i < count; i++ {
-				rec[recStamps+l.ring(head+i)] -= uint32(shift)
-			}
-		}
-		newest := int64(rec[recStamps+l.ring(head+count-1)])
-		staleAt = min(staleAt, sh.base+shift+newest+l.windowT)
-	}
-	sh.base += shift
-	sh.staleAt = staleAt
-	return evicted
-}
-
-// rebase keeps stamps within 32 bits: when the clock has run 2^32 ticks past
-// the shard's base, the base moves to one window before now. Stamps older
-// than that have left the window (their keys go), the others shift down.
-// A window is at most 2^31 ticks, so it runs at most once per 2^31 ticks
-// (2s to 24 days, by the tick) per shard, and reclaims idle keys as it goes.
-func (sh *memShard) rebase(l *MemoryLimiter, floorT int64) {
-	sh.sweepAll(l, floorT, floorT-l.windowT-sh.base)
-}
-
-// evict frees record r. When the shard holds no key any more it lets go of
-// its storage, so memory taken by a burst of keys goes back once they idle.
-func (sh *memShard) evict(l *MemoryLimiter, r int) {
-	at := r * l.stride
-	sh.indexDelete(sh.log[at+recTag], uint32(r))
-	if sh.log[at+recKeyLen] > inlineKey {
-		delete(sh.long, uint32(r))
-	}
-	sh.log[at+recHeader] = freeRecord
-	sh.log[at+recTag] = sh.freeHead
-	sh.freeHead = uint32(r)
-	sh.live--
-	l.keys.Add(-1)
-	if sh.live == 0 {
-		sh.index, sh.log, sh.long = nil, nil, nil
-		sh.freeHead, sh.cursor = freeRecord, 0
-	}
+	// A key inserted from now on goes idle no sooner than a window from
+	// now, after every key counted in next: next stays a lower bound.
+	l.reclaimAt.Store(max(next, pause))
+	return deleted > 0
 }

@@ -51,27 +51,33 @@ type RateLimitOptions struct {
 	// to the RateLimit-Policy and RateLimit fields. Default: false.
 	LegacyHeaders bool
 
-	// LimitExceeded answers a request over the limit. Retry-After and the
-	// rate limit headers are already set; the Decision is also in the
-	// request's context (DecisionFromContext). Default: 429 with
-	// {"error":"Too many auth requests"}.
-	LimitExceeded func(w http.ResponseWriter, r *http.Request, d Decision)
-
-	// Error answers a request the limiter could not decide on (or whose key
-	// could not be found), unless FailOpen lets it through. It must not
-	// write err to the response. Default: 503 with
-	// {"error":"Service unavailable"}.
-	Error func(w http.ResponseWriter, r *http.Request, err error)
-
 	// FailOpen lets a request through when the limiter fails, trading the
 	// limit for availability (e.g. while a shared Redis is down). It never
 	// applies to ErrLimiterFull: a flood of new keys must not open the gate.
 	// Default: false (fail closed).
 	FailOpen bool
 
-	// Logger receives one record per limiter failure; it never sees the
-	// key. Default: slog.Default().
+	// Logger receives one record per limiter failure (at most one a second
+	// for ErrLimiterFull); it never sees the key. Requests over the limit
+	// are not logged. Default: slog.Default().
 	Logger *slog.Logger
+
+	// ErrorHandler writes the response of every refused request. err
+	// matches (with errors.Is) one of:
+	//   - ErrRateLimited: the key is over the limit: 429
+	//     {"error":"Too many auth requests"}. Retry-After and the RateLimit
+	//     fields are already set, and the Decision is in the request's
+	//     context (DecisionFromContext).
+	//   - anything else: no decision could be made — ErrLimiterFull, the
+	//     limiter's own error, or the key could not be found (KeyFunc's
+	//     error, a RemoteAddr that is not an IP): 503
+	//     {"error":"Service unavailable"}, unless FailOpen lets the request
+	//     through. The failure is logged first.
+	// Never write err itself into the response. Default: WriteRateLimitError.
+	//
+	// Together with DecisionFromContext in the next handler, it sees every
+	// decision, which is all that metrics need.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Clock returns the current time, for the default limiter and
 	// X-RateLimit-Reset. Default: time.Now.
@@ -91,6 +97,8 @@ type RateLimitOptions struct {
 // where r is the requests left and t the seconds until r next grows. A
 // request over the limit gets 429, {"error":"Too many auth requests"} and
 // Retry-After: the whole seconds, rounded up, until a request would pass.
+// An allowed request reaches the next handler with its Decision in the
+// context (DecisionFromContext).
 //
 // Put it after your auth middleware, so that users are counted one by one
 // rather than everyone behind one office or carrier NAT sharing an IP's
@@ -106,6 +114,21 @@ func RateLimitAuthorize(opts RateLimitOptions) func(http.Handler) http.Handler {
 			rl.serve(w, r, next)
 		})
 	}
+}
+
+// ErrRateLimited is the error RateLimitOptions.ErrorHandler receives for a
+// request over the limit.
+var ErrRateLimited = errors.New("fanfare: rate limited")
+
+// WriteRateLimitError writes the default answer of [RateLimitAuthorize] to
+// err, as RateLimitOptions.ErrorHandler lists. A custom ErrorHandler can
+// call it for the errors it does not render itself.
+func WriteRateLimitError(w http.ResponseWriter, _ *http.Request, err error) {
+	if errors.Is(err, ErrRateLimited) {
+		writeJSONBytes(w, http.StatusTooManyRequests, tooManyAuthRequestsBody)
+		return
+	}
+	writeJSONBytes(w, http.StatusServiceUnavailable, serviceUnavailableBody)
 }
 
 // DecisionFromContext returns the rate limit decision [RateLimitAuthorize]
@@ -124,11 +147,13 @@ func WithDecision(ctx context.Context, d Decision) context.Context {
 	return &decisionContext{Context: ctx, d: d}
 }
 
-// decisionContext carries a Decision in one allocation, where
-// context.WithValue would take two (the context and the boxed Decision).
+// decisionContext carries a Decision, and the backing of the header values
+// that depend on it, in one allocation: context.WithValue would take two,
+// and each header value one more.
 type decisionContext struct {
 	context.Context
-	d Decision
+	d      Decision
+	values [4]string // RateLimit, Retry-After, X-RateLimit-Remaining, X-RateLimit-Reset
 }
 
 func (c *decisionContext) Value(key any) any {
@@ -138,6 +163,13 @@ func (c *decisionContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
+// header sets h[name] to v, backed by c.values[i]: h keeps c alive, and a
+// later Header.Add copies rather than overwrite the next value.
+func (c *decisionContext) header(h http.Header, name string, i int, v string) {
+	c.values[i] = v
+	h[name] = c.values[i : i+1 : i+1]
+}
+
 var (
 	tooManyAuthRequestsBody = []byte(`{"error":"Too many auth requests"}`)
 	serviceUnavailableBody  = []byte(`{"error":"Service unavailable"}`)
@@ -145,19 +177,18 @@ var (
 
 // rateLimiter is RateLimitAuthorize's state, built once.
 type rateLimiter struct {
-	limiter       Limiter
-	keyFunc       func(*http.Request) (string, error)
-	trusted       []netip.Prefix
-	ipv6Bits      int
-	limitExceeded func(http.ResponseWriter, *http.Request, Decision)
-	onError       func(http.ResponseWriter, *http.Request, error)
-	failOpen      bool
-	logger        *slog.Logger
-	clock         func() time.Time
-	headers       rateLimitHeaders
-	legacy        bool
-	legacyReset   atomic.Pointer[legacyReset]
-	lastFullLog   atomic.Int64
+	limiter     Limiter
+	keyFunc     func(*http.Request) (string, error)
+	trusted     []netip.Prefix
+	ipv6Bits    int
+	onError     func(http.ResponseWriter, *http.Request, error)
+	failOpen    bool
+	logger      *slog.Logger
+	clock       func() time.Time
+	legacy      bool
+	policy      []string // RateLimit-Policy: `"default";q=10;w=60`
+	limit       []string // X-RateLimit-Limit: "10"
+	lastFullLog atomic.Int64
 }
 
 func newRateLimiter(opts RateLimitOptions) *rateLimiter {
@@ -180,52 +211,59 @@ func newRateLimiter(opts RateLimitOptions) *rateLimiter {
 			panic(fmt.Sprintf("fanfare: RateLimitOptions.TrustedProxies[%d] is not a valid prefix", i))
 		}
 	}
-	if opts.LimitExceeded == nil {
-		opts.LimitExceeded = func(w http.ResponseWriter, _ *http.Request, _ Decision) {
-			writeJSONBytes(w, http.StatusTooManyRequests, tooManyAuthRequestsBody)
-		}
-	}
-	if opts.Error == nil {
-		opts.Error = func(w http.ResponseWriter, _ *http.Request, _ error) {
-			writeJSONBytes(w, http.StatusServiceUnavailable, serviceUnavailableBody)
-		}
+	if opts.ErrorHandler == nil {
+		opts.ErrorHandler = WriteRateLimitError
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	l := opts.Limiter.Limit()
 	return &rateLimiter{
-		limiter:       opts.Limiter,
-		keyFunc:       opts.KeyFunc,
-		trusted:       append([]netip.Prefix(nil), opts.TrustedProxies...),
-		ipv6Bits:      opts.IPv6PrefixLen,
-		limitExceeded: opts.LimitExceeded,
-		onError:       opts.Error,
-		failOpen:      opts.FailOpen,
-		logger:        opts.Logger,
-		clock:         opts.Clock,
-		headers:       newRateLimitHeaders(opts.Limiter.Limit()),
-		legacy:        opts.LegacyHeaders,
+		limiter:  opts.Limiter,
+		keyFunc:  opts.KeyFunc,
+		trusted:  append([]netip.Prefix(nil), opts.TrustedProxies...),
+		ipv6Bits: opts.IPv6PrefixLen,
+		onError:  opts.ErrorHandler,
+		failOpen: opts.FailOpen,
+		logger:   opts.Logger,
+		clock:    opts.Clock,
+		legacy:   opts.LegacyHeaders,
+		policy:   []string{`"default";q=` + strconv.Itoa(l.Requests) + `;w=` + strconv.FormatInt(ceilSeconds(l.Window), 10)},
+		limit:    []string{strconv.Itoa(l.Requests)},
 	}
 }
 
 func (rl *rateLimiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	d, err := rl.decide(r)
 	if err != nil {
-		if rl.failOpen && !errors.Is(err, ErrLimiterFull) {
-			rl.logError(r, err, true)
+		failOpen := rl.failOpen && !errors.Is(err, ErrLimiterFull)
+		rl.logError(r, err, failOpen)
+		if failOpen {
 			next.ServeHTTP(w, r)
-			return
+		} else {
+			rl.onError(w, r, err)
 		}
-		rl.logError(r, err, false)
-		rl.onError(w, r, err)
 		return
 	}
+	c := &decisionContext{Context: r.Context(), d: d}
+	r = r.WithContext(c)
 	h := w.Header()
-	rl.setHeaders(h, d)
-	r = r.WithContext(&decisionContext{Context: r.Context(), d: d})
+	reset := ceilSeconds(d.ResetAfter)
+	var buf [64]byte
+	state := append(buf[:0], `"default";r=`...)
+	state = strconv.AppendInt(state, int64(d.Remaining), 10)
+	state = append(state, ";t="...)
+	state = strconv.AppendInt(state, reset, 10)
+	h["Ratelimit-Policy"] = rl.policy
+	c.header(h, "Ratelimit", 0, string(state))
+	if rl.legacy {
+		h["X-Ratelimit-Limit"] = rl.limit
+		c.header(h, "X-Ratelimit-Remaining", 2, strconv.Itoa(d.Remaining))
+		c.header(h, "X-Ratelimit-Reset", 3, strconv.FormatInt(rl.clock().Unix()+reset, 10))
+	}
 	if !d.Allowed {
-		h["Retry-After"] = rl.headers.seconds(ceilSeconds(d.RetryAfter))
-		rl.limitExceeded(w, r, d)
+		c.header(h, "Retry-After", 1, strconv.FormatInt(ceilSeconds(d.RetryAfter), 10))
+		rl.onError(w, r, ErrRateLimited)
 		return
 	}
 	next.ServeHTTP(w, r)
@@ -282,112 +320,10 @@ func (rl *rateLimiter) logError(r *http.Request, err error, failOpen bool) {
 		slog.Any("err", err), slog.Bool("failOpen", failOpen))
 }
 
-// setHeaders writes the rate limit fields for d. Header values are assigned
-// as shared, precomputed slices: Header.Set would allocate one per call.
-func (rl *rateLimiter) setHeaders(h http.Header, d Decision) {
-	hd := &rl.headers
-	reset := ceilSeconds(d.ResetAfter)
-	h["Ratelimit-Policy"] = hd.policy
-	h["Ratelimit"] = hd.state(d.Remaining, reset)
-	if rl.legacy {
-		h["X-Ratelimit-Limit"] = hd.limit
-		h["X-Ratelimit-Remaining"] = hd.number(hd.remaining, d.Remaining)
-		h["X-Ratelimit-Reset"] = rl.resetAt(reset)
-	}
-}
-
-// legacyReset caches the last X-RateLimit-Reset value: requests in one
-// second mostly share it.
-type legacyReset struct {
-	unix  int64
-	value []string
-}
-
-func (rl *rateLimiter) resetAt(afterSeconds int64) []string {
-	unix := rl.clock().Unix() + afterSeconds
-	if c := rl.legacyReset.Load(); c != nil && c.unix == unix {
-		return c.value
-	}
-	c := &legacyReset{unix: unix, value: []string{strconv.FormatInt(unix, 10)}}
-	rl.legacyReset.Store(c)
-	return c.value
-}
-
 // ceilSeconds rounds d up to whole seconds.
 func ceilSeconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
 	return int64((d + time.Second - 1) / time.Second)
-}
-
-// rateLimitHeaders holds header values encoded once per middleware.
-type rateLimitHeaders struct {
-	policy    []string   // `"default";q=10;w=60`
-	limit     []string   // "10"
-	windowSec int64      // w
-	states    [][]string // `"default";r=R;t=T` at R*(windowSec+1)+T
-	secs      [][]string // "0" … w, for Retry-After
-	remaining [][]string // "0" … q, for X-RateLimit-Remaining
-}
-
-// maxPrecomputed bounds each table; past it values are encoded per request.
-const maxPrecomputed = 4096
-
-func newRateLimitHeaders(l Limit) rateLimitHeaders {
-	w := ceilSeconds(l.Window)
-	h := rateLimitHeaders{
-		policy:    []string{`"default";q=` + strconv.Itoa(l.Requests) + `;w=` + strconv.FormatInt(w, 10)},
-		limit:     []string{strconv.Itoa(l.Requests)},
-		windowSec: w,
-		secs:      numberValues(w),
-		remaining: numberValues(int64(l.Requests)),
-	}
-	if cells := int64(l.Requests+1) * (w + 1); cells <= maxPrecomputed {
-		h.states = make([][]string, cells)
-		for r := range l.Requests + 1 {
-			for t := range w + 1 {
-				h.states[int64(r)*(w+1)+t] = []string{stateValue(int64(r), t)}
-			}
-		}
-	}
-	return h
-}
-
-func stateValue(remaining, reset int64) string {
-	var buf [64]byte
-	b := append(buf[:0], `"default";r=`...)
-	b = strconv.AppendInt(b, remaining, 10)
-	b = append(b, ";t="...)
-	b = strconv.AppendInt(b, reset, 10)
-	return string(b)
-}
-
-func numberValues(n int64) [][]string {
-	if n+1 > maxPrecomputed {
-		return nil
-	}
-	v := make([][]string, n+1)
-	for i := range v {
-		v[i] = []string{strconv.Itoa(i)}
-	}
-	return v
-}
-
-func (h *rateLimitHeaders) state(remaining int, reset int64) []string {
-	if h.states != nil && remaining >= 0 && reset >= 0 && reset <= h.windowSec {
-		if i := int64(remaining)*(h.windowSec+1) + reset; i < int64(len(h.states)) {
-			return h.states[i]
-		}
-	}
-	return []string{stateValue(int64(remaining), reset)}
-}
-
-func (h *rateLimitHeaders) seconds(s int64) []string { return h.number(h.secs, int(s)) }
-
-func (h *rateLimitHeaders) number(table [][]string, n int) []string {
-	if n >= 0 && n < len(table) {
-		return table[n]
-	}
-	return []string{strconv.Itoa(n)}
 }

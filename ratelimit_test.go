@@ -202,8 +202,8 @@ func TestRateLimitAuthorizeLegacyHeaders(t *testing.T) {
 	assert.Equal(t, "20", w.Header().Get("Retry-After"))
 }
 
-// TestRateLimitAuthorizeLargePolicy covers limits too large for the
-// precomputed header tables.
+// TestRateLimitAuthorizeLargePolicy covers numbers of several digits in
+// every field.
 func TestRateLimitAuthorizeLargePolicy(t *testing.T) {
 	c := fanfaretest.NewClock(time.Time{})
 	h := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{
@@ -218,25 +218,50 @@ func TestRateLimitAuthorizeLargePolicy(t *testing.T) {
 	assert.Equal(t, "4999", w.Header().Get("X-RateLimit-Remaining"))
 }
 
-func TestRateLimitAuthorizeLimitExceededHandler(t *testing.T) {
+func TestRateLimitAuthorizeErrorHandler(t *testing.T) {
 	var got fanfare.Decision
+	var gotErr error
 	h := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{
 		Limit: fanfare.Limit{Requests: 1, Window: time.Second},
-		LimitExceeded: func(w http.ResponseWriter, r *http.Request, d fanfare.Decision) {
-			fromCtx, ok := fanfare.DecisionFromContext(r.Context())
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			gotErr = err
+			var ok bool
+			got, ok = fanfare.DecisionFromContext(r.Context())
 			assert.True(t, ok, "decision in the context")
-			assert.Equal(t, d, fromCtx)
-			got = d
 			assert.Equal(t, "1", w.Header().Get("Retry-After"), "set before the handler runs")
+			assert.Equal(t, `"default";r=0;t=1`, w.Header().Get("RateLimit"), "set before the handler runs")
 			w.WriteHeader(http.StatusTeapot)
 		},
 	})(okHandler)
 	require.Equal(t, http.StatusOK, serve(t, h, request{}).Code)
 	w := serve(t, h, request{})
 	assert.Equal(t, http.StatusTeapot, w.Code)
+	assert.ErrorIs(t, gotErr, fanfare.ErrRateLimited)
 	assert.False(t, got.Allowed)
 	assert.Equal(t, 1, got.Limit)
-	assert.Positive(t, got.RetryAfter)
+	assert.Equal(t, time.Second, got.RetryAfter.Round(time.Second))
+}
+
+func TestWriteRateLimitError(t *testing.T) {
+	for _, tc := range []struct {
+		err      error
+		wantCode int
+		wantBody string
+	}{
+		{fanfare.ErrRateLimited, http.StatusTooManyRequests, `{"error":"Too many auth requests"}`},
+		{fmt.Errorf("wrapped: %w", fanfare.ErrRateLimited), http.StatusTooManyRequests, `{"error":"Too many auth requests"}`},
+		{fanfare.ErrLimiterFull, http.StatusServiceUnavailable, `{"error":"Service unavailable"}`},
+		{errors.New("fanfare: redis: connection refused"), http.StatusServiceUnavailable, `{"error":"Service unavailable"}`},
+	} {
+		t.Run(tc.err.Error(), func(t *testing.T) {
+			w := httptest.NewRecorder()
+			fanfare.WriteRateLimitError(w, httptest.NewRequest(http.MethodPost, "/", nil), tc.err)
+			assert.Equal(t, tc.wantCode, w.Code)
+			assert.JSONEq(t, tc.wantBody, w.Body.String())
+			assert.NotContains(t, w.Body.String(), "redis", "the error stays out of the response")
+			assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))
+		})
+	}
 }
 
 // failingLimiter is a limiter whose store is down.
@@ -267,7 +292,7 @@ func TestRateLimitAuthorizeLimiterErrors(t *testing.T) {
 		{"key errors fail closed", fanfare.RateLimitOptions{KeyFunc: func(*http.Request) (string, error) { return "", storeDown }},
 			http.StatusServiceUnavailable, `{"error":"Service unavailable"}`},
 		{"custom error handler", fanfare.RateLimitOptions{Limiter: failingLimiter{storeDown},
-			Error: func(w http.ResponseWriter, _ *http.Request, err error) {
+			ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 				assert.ErrorIs(t, err, storeDown)
 				w.WriteHeader(http.StatusBadGateway)
 			}}, http.StatusBadGateway, ""},
@@ -363,7 +388,7 @@ func TestRateLimitAuthorizeAllocs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &discardWriter{h: http.Header{}}
 			allocs := testing.AllocsPerRun(2000, func() { h.ServeHTTP(w, tc.req) })
-			assert.LessOrEqual(t, allocs, 3.0, "allocations per request through the middleware (target: 4)")
+			assert.LessOrEqual(t, allocs, 4.0, "allocations per request through the middleware")
 			t.Logf("%v allocs/op", allocs)
 		})
 	}

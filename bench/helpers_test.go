@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
 // rounds is how many times B1, B2, B5 and B6 run each row, interleaved
@@ -18,27 +20,13 @@ import (
 // them into one row and shows the median.
 const rounds = 3
 
-// admissionPayload is the guide's AdmissionTokenPayload with the registered
-// iat, exp and jti claims, as the emulator mints it: a copy of the root
-// module's internal/wire.AdmissionClaims, which this module cannot import.
-type admissionPayload struct {
-	ConsumerID       string `json:"consumerId"`
-	DistributionID   string `json:"distributionId"`
-	DistributionType string `json:"distributionType"`
-	Position         *int   `json:"position,omitempty"`
-	AdmittedAt       string `json:"admittedAt"`
-	ExpiresAt        string `json:"expiresAt"`
-	Fingerprint      string `json:"fingerprint,omitempty"`
-	jwt.RegisteredClaims
-}
-
 // newAdmissionPayload is a queue admission for consumer, valid for an hour
 // from now, shaped as the emulator mints them.
-func newAdmissionPayload(queueID, consumer string, now time.Time) *admissionPayload {
+func newAdmissionPayload(queueID, consumer string, now time.Time) *wire.AdmissionClaims {
 	iat := now.Truncate(time.Second)
 	exp := iat.Add(time.Hour)
 	pos := 1842
-	return &admissionPayload{
+	return &wire.AdmissionClaims{
 		ConsumerID:       consumer,
 		DistributionID:   queueID,
 		DistributionType: "queue",

@@ -6,6 +6,10 @@ package bench
 // handler beside the peers' middleware. Every decision timed must be an
 // allow: each library gets limits no request in the run can reach, and a
 // denial fails the benchmark.
+//
+// Every row also reports its library's "over-limit": how many requests over
+// a limit of 10 per window the library admitted in one rolling window, under
+// the probe of overLimit (see there).
 
 import (
 	"context"
@@ -44,26 +48,36 @@ const (
 // fanfareLimit returns a limit no key reaches in a run while every key stays
 // known. The memory limiter keeps a sliding log of Requests stamps per key
 // (exactness costs memory in proportion to the limit, and a record larger
-// than the cache costs misses), so rather than an unreachable limit over a
-// long window it gets one sized to the run:
+// than a few cache lines costs misses: 10 000 records of 128 stamps take
+// 10MB, and a decision then waits on memory), so rather than an unreachable
+// limit over a long window it gets one sized to the run. In real time, a key
+// must be visited at most Requests times a window (else it is denied, which
+// fails the run) and should be visited at least once a window (else it goes
+// idle, is swept, and comes back as a new key):
 //   - 1 key: 65535 per millisecond, beyond any rate this machine reaches;
-//   - 10 000 keys: each key is visited by each of the two goroutines every
-//     10 000 decisions, about every 1–3ms here, so 32 per 5ms leaves room
-//     for a machine ten times faster while keys stay known. This is the
-//     steady state of a busy limiter: one stamp in and one out per decision;
+//   - 10 000 keys, decisions alone: 32 per 10ms. At 13M decisions/s (this
+//     machine's best) each key is visited 1300 times a second, 13 a
+//     window; keys start to go idle below 1M decisions/s (a loaded machine);
+//   - 10 000 keys, the whole middleware (mwLimit): 32 per 50ms: 12 visits a
+//     window at 2.5M requests/s, idle below 200 000;
 //   - 1 000 000 keys: near the realistic size, 16 per 2 minutes; the limiter is
 //     filled afresh (outside the timer) before a run that could take a key
 //     past 16 visits.
+//
+// Past the first window each decision drops one stamp and adds one: the
+// steady state of a busy limiter.
 func fanfareLimit(keys int) fanfare.Limit {
 	switch {
 	case keys <= 1:
 		return fanfare.Limit{Requests: 65535, Window: time.Millisecond}
 	case keys <= 10_000:
-		return fanfare.Limit{Requests: 32, Window: 5 * time.Millisecond}
+		return fanfare.Limit{Requests: 32, Window: 10 * time.Millisecond}
 	default:
 		return fanfare.Limit{Requests: 16, Window: 2 * time.Minute}
 	}
 }
+
+var mwLimit = fanfare.Limit{Requests: 32, Window: 50 * time.Millisecond}
 
 // decider is one library's decision for one key: true when allowed. Each
 // goroutine gets its own worker.
@@ -179,6 +193,140 @@ func visitOrder(keys []string) []string {
 	return order
 }
 
+// The over-limit probe. Each library gets a limit of 10 per window and one
+// fresh key, and this schedule of requests (offsets from a start b):
+//
+//   - one request at b+δ, which starts a window for libraries whose windows
+//     start at a key's first request;
+//   - bursts of 20 at W-δ and W+δ, and again at 2W-δ and 2W+δ, around the
+//     boundaries of windows aligned to b (b is a multiple of W on the wall
+//     clock, where httprate aligns its windows);
+//   - from W+2δ to 3W, one request every W/40.
+//
+// where W is the window and δ = W/20. It counts the most requests admitted
+// in any rolling window of W, minus 10: 0 for an exact limiter, up to about
+// 10 for a fixed window (quiet, then a burst on either side of a boundary) or
+// a token bucket (a full bucket, then the refill). Libraries that take a
+// clock (fanfare's Clock, x/time/rate's AllowN) run 10 per minute on a
+// simulated clock; the others (httprate, ulule, sethvargo read time.Now) run
+// 10 per 200ms in real time, each request's time read as it returns.
+const (
+	probeLimit      = 10
+	probeWindow     = time.Minute
+	probeRealWindow = 200 * time.Millisecond
+)
+
+func probeSchedule(w time.Duration) []time.Duration {
+	delta := w / 20
+	at := []time.Duration{delta}
+	burst := func(t time.Duration) {
+		for range 2 * probeLimit {
+			at = append(at, t)
+		}
+	}
+	burst(w - delta)
+	burst(w + delta)
+	burst(2*w - delta)
+	burst(2*w + delta)
+	for t := w + 2*delta; t < 3*w; t += w / (4 * probeLimit) {
+		at = append(at, t)
+	}
+	slices.Sort(at)
+	return at
+}
+
+// probe runs the schedule through allow, which decides one request at
+// offset t from the start and returns the offset it was decided at, and
+// returns the admitted count over the limit.
+func probe(w time.Duration, allow func(t time.Duration) (bool, time.Duration)) int {
+	var admitted []time.Duration
+	for _, t := range probeSchedule(w) {
+		if ok, at := allow(t); ok {
+			admitted = append(admitted, at)
+		}
+	}
+	most := 0
+	for i, j := 0, 0; j < len(admitted); j++ {
+		for admitted[j]-admitted[i] >= w {
+			i++
+		}
+		most = max(most, j-i+1)
+	}
+	return most - probeLimit
+}
+
+// probeStart is where simulated clocks start.
+var probeStart = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// simulated runs the probe on a clock set to each request's time.
+func simulated(allow func(now time.Time) bool) int {
+	return probe(probeWindow, func(t time.Duration) (bool, time.Duration) {
+		return allow(probeStart.Add(t)), t
+	})
+}
+
+// realTime runs the probe in real time, from the next multiple of the
+// window on the wall clock.
+func realTime(allow func() bool) int {
+	b := time.Now().Truncate(probeRealWindow).Add(probeRealWindow)
+	return probe(probeRealWindow, func(t time.Duration) (bool, time.Duration) {
+		time.Sleep(time.Until(b.Add(t)))
+		ok := allow()
+		return ok, time.Since(b)
+	})
+}
+
+// overLimit is each library's probe result, run once per process.
+var overLimit = map[string]func() int{
+	"fanfare": sync.OnceValue(func() int {
+		now := probeStart
+		l := fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{
+			Limit: fanfare.Limit{Requests: probeLimit, Window: probeWindow},
+			Clock: func() time.Time { return now },
+		})
+		return simulated(func(t time.Time) bool {
+			now = t
+			d, err := l.Allow(context.Background(), "k")
+			return err == nil && d.Allowed
+		})
+	}),
+	"xrate": sync.OnceValue(func() int {
+		l := rate.NewLimiter(rate.Every(probeWindow/probeLimit), probeLimit)
+		return simulated(func(t time.Time) bool { return l.AllowN(t, 1) })
+	}),
+	"httprate": sync.OnceValue(func() int {
+		l := httprate.NewRateLimiter(probeLimit, probeRealWindow)
+		w := discardWriter{h: http.Header{}}
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		return realTime(func() bool { return !l.OnLimit(w, r, "k") })
+	}),
+	"ulule": sync.OnceValue(func() int {
+		l := ulule.New(ulmemory.NewStore(), ulule.Rate{Period: probeRealWindow, Limit: probeLimit})
+		return realTime(func() bool {
+			c, err := l.Get(context.Background(), "k")
+			return err == nil && !c.Reached
+		})
+	}),
+	"sethvargo": sync.OnceValue(func() int {
+		s, err := memorystore.New(&memorystore.Config{Tokens: probeLimit, Interval: probeRealWindow})
+		if err != nil {
+			panic(err)
+		}
+		defer func() { _ = s.Close(context.Background()) }()
+		return realTime(func() bool {
+			_, _, _, ok, err := s.Take(context.Background(), "k")
+			return err == nil && ok
+		})
+	}),
+}
+
+// reportOverLimit adds the library's over-limit to the row.
+func reportOverLimit(b *testing.B, lib string) {
+	if f, ok := overLimit[lib]; ok {
+		b.ReportMetric(float64(f()), "over-limit")
+	}
+}
+
 func BenchmarkB3(b *testing.B) {
 	for _, n := range keyCounts {
 		keys := makeKeys(n)
@@ -205,7 +353,7 @@ func BenchmarkB3(b *testing.B) {
 					filled, visited = time.Time{}, 0
 				}
 				visited += b.N/n + 2
-				if time.Since(filled) > limit.Window/2 {
+				fill := func() {
 					visited++
 					allow := d.worker()
 					for _, k := range keys {
@@ -215,9 +363,17 @@ func BenchmarkB3(b *testing.B) {
 					}
 					filled = time.Now()
 				}
+				if time.Since(filled) > limit.Window/2 {
+					fill()
+				}
 				// Finish the collection the fill started, so that marking a
-				// big heap does not share the timed run's cores.
+				// big heap does not share the timed run's cores; if that
+				// outlasted half a short window, touch the keys again so that
+				// none goes idle at the start of the run.
 				runtime.GC()
+				if time.Since(filled) > limit.Window/2 {
+					fill()
+				}
 				b.ReportAllocs()
 				b.ResetTimer()
 				var start atomic.Uint64
@@ -239,6 +395,7 @@ func BenchmarkB3(b *testing.B) {
 					b.Fatalf("%s denied %d decisions that should have been allowed", lib.name, got)
 				}
 				filled = time.Now() // every key was visited
+				reportOverLimit(b, lib.name)
 			})
 			if release != nil {
 				release()
@@ -279,21 +436,27 @@ func benchmarkMiddleware(b *testing.B) {
 		window  time.Duration
 	}{
 		{"baseline", noop, 0},
-		{"fanfare", fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{Limit: fanfareLimit(n)})(noop), fanfareLimit(n).Window},
+		{"fanfare", fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{Limit: mwLimit})(noop), mwLimit.Window},
 		{"httprate", httprate.LimitBy(peerLimit, peerWindow, httprateKeyByPeer)(noop), 0},
 		{"ulule", ululeMW.Handler(noop), 0},
 		{"sethvargo", sethMW.Handle(noop), 0},
 	} {
 		var filled time.Time
 		b.Run(mw.name, func(b *testing.B) {
-			if time.Since(filled) > mw.window/2 {
+			fill := func() {
 				w := &discardWriter{h: http.Header{}}
 				for _, r := range reqs {
 					mw.handler.ServeHTTP(w, r)
 				}
 				filled = time.Now()
 			}
+			if time.Since(filled) > mw.window/2 {
+				fill()
+			}
 			runtime.GC()
+			if time.Since(filled) > mw.window/2 {
+				fill() // the collection outlasted half a short window
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			var start atomic.Uint64
@@ -317,6 +480,7 @@ func benchmarkMiddleware(b *testing.B) {
 				b.Fatalf("%s refused %d requests that should have passed", mw.name, got)
 			}
 			filled = time.Now()
+			reportOverLimit(b, mw.name)
 		})
 	}
 }
@@ -376,8 +540,8 @@ func BenchmarkB3IdleKeys(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/key")
 
 		// A minute on, the keys are idle. Ordinary traffic — new keys and
-		// known ones — reclaims them as it goes: each new key checks 4
-		// records of its shard, every 8th decision one more.
+		// known ones — reclaims them as it goes: the first decision on a
+		// shard a window after its last sweep sweeps it.
 		now = now.Add(time.Minute)
 		other := makeKeys(n / 4)
 		rounds := 0

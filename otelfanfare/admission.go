@@ -39,7 +39,9 @@ var distributionTypes = []fanfare.DistributionType{fanfare.TypeQueue, fanfare.Ty
 //     verified token admitted during an outage);
 //   - fanfare.admission.refusals (counter): refused requests, with
 //     fanfare.refusal.code (ADMISSION_REQUIRED, ADMISSION_INVALID, …,
-//     ADMISSION_UNAVAILABLE).
+//     ADMISSION_UNAVAILABLE): the library's reason, counted before your
+//     ErrorHandler renders it — an ErrorHandler that answers with another
+//     code does not change the metric.
 //
 // It also adds an event, fanfare.admission.admitted or
 // fanfare.admission.refused, to the span in the request's context, if one

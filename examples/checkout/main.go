@@ -7,6 +7,9 @@
 //	go run ./examples/checkout -addr :9000  # elsewhere
 //	go run ./examples/checkout -hold 5s     # the emulator keeps shoppers in line up to 5s
 //	go run ./examples/checkout -demo        # drive the whole flow once over HTTP and exit
+//	go run ./examples/checkout -redis redis://127.0.0.1:6379/0  # share limiter, store and outbox with other instances
+//	go run ./examples/checkout -telemetry stdout      # print OpenTelemetry spans and metrics (otelfanfare) to stderr
+//	go run ./examples/checkout -telemetry prometheus  # serve the metrics at GET /metrics
 //
 // Without FANFARE_SECRET_KEY in the environment it starts an embedded
 // Fanfare emulator (and says so); with FANFARE_API_URL, FANFARE_ORG_ID,
@@ -33,11 +36,14 @@ import (
 	"time"
 
 	"github.com/justinas/alice"
+	"github.com/redis/go-redis/v9"
 	fanfare "github.com/waitify-io/fanfare-go"
 	"github.com/waitify-io/fanfare-go/examples/internal/demo"
 	"github.com/waitify-io/fanfare-go/examples/internal/shop"
 	"github.com/waitify-io/fanfare-go/examples/internal/storefront"
 	"github.com/waitify-io/fanfare-go/fanfaretest"
+	"github.com/waitify-io/fanfare-go/otelfanfare"
+	"github.com/waitify-io/fanfare-go/redisstore"
 )
 
 func main() {
@@ -48,7 +54,10 @@ func main() {
 
 // newApp wires the shop's routes with the library: the guide's steps 1
 // (authorize), 3 (validate) and 4 (checkout), plus the storefront page.
-func newApp(cfg shop.Config) (http.Handler, error) {
+// The rate limiter's decisions and the checkout's admissions and refusals
+// are measured by otelfanfare, with the providers telemetry names (by
+// default OpenTelemetry's global ones).
+func newApp(cfg shop.Config, telemetry ...otelfanfare.Option) (http.Handler, error) {
 	s, err := shop.New(cfg) // the toy login, the order book, the checkout handler
 	if err != nil {
 		return nil, err
@@ -62,10 +71,19 @@ func newApp(cfg shop.Config) (http.Handler, error) {
 
 	// Guide step 1: an exchange code for the logged-in user (401 without
 	// one), with the user's claims sanitized, at most 10 per user per
-	// minute.
+	// minute: the -redis limiter, or the in-memory one RateLimitAuthorize
+	// would make, made here to count its decisions.
+	limiter := cfg.Limiter
+	if limiter == nil {
+		limiter = fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{Clock: cfg.Clock})
+	}
 	authorize := login.Append(
 		fanfare.SanitizeClaims(fanfare.ClaimsOptions{Logger: cfg.Logger}),
-		fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{Clock: cfg.Clock, Logger: cfg.Logger}),
+		fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{
+			Limiter: otelfanfare.Limiter(limiter, telemetry...),
+			Clock:   cfg.Clock,
+			Logger:  cfg.Logger,
+		}),
 	).Then(fanfare.NewAuthorizeHandler(client, fanfare.AuthorizeOptions{
 		Provider: cfg.Provider, // "fanfare-go-example": your platform
 		Issuer:   cfg.Issuer,   // "https://shop.example.com": your domain
@@ -78,8 +96,9 @@ func newApp(cfg shop.Config) (http.Handler, error) {
 	// Guide step 4: checkout for logged-in users holding an admission to
 	// the drop that Fanfare confirms, one request per admission at a time;
 	// a 2xx spends the admission (409 ADMISSION_USED afterwards) and
-	// completes it with Fanfare.
-	requireAdmission := fanfare.RequireAdmission(client, fanfare.AdmissionOptions{
+	// completes it with Fanfare. otelfanfare.Admission counts the
+	// admissions and the refusals, by code.
+	requireAdmission := fanfare.RequireAdmission(client, otelfanfare.Admission(fanfare.AdmissionOptions{
 		// The guide's checkout body names the distribution
 		// (experienceType, distributionId); the shop sells one drop and
 		// refuses admissions to any other.
@@ -97,7 +116,7 @@ func newApp(cfg shop.Config) (http.Handler, error) {
 		Completions: cfg.Completions,
 		Clock:       cfg.Clock,
 		Logger:      cfg.Logger,
-	})
+	}, telemetry...))
 	checkout := login.Append(shop.RequireLogin, requireAdmission).Then(s.Checkout())
 
 	page := storefront.Handler(client.APIURL())
@@ -121,6 +140,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	distFlag := fs.String("distribution", "queue:q_drop", "the drop's Fanfare distribution, as type:id (queue, draw or auction)")
 	hold := fs.Duration("hold", 0, "embedded emulator only: keep each shopper waiting in line up to this long before admitting them (0: admit at once)")
 	demoMode := fs.Bool("demo", false, "run the whole flow against the app once, print each step, and exit")
+	redisURL := fs.String("redis", os.Getenv("REDIS_URL"), "a redis:// URL: keep the rate limiter, the single-use store and the completion outbox in Redis, shared by every instance (default $REDIS_URL; empty: in memory)")
+	var telemetryFlag telemetryMode
+	fs.Var(&telemetryFlag, "telemetry", "where otelfanfare's OpenTelemetry spans and metrics go, as `mode`: stdout prints spans as they end and metrics every 10s to stderr; prometheus serves the metrics at GET /metrics on the shop's address (default: nowhere)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -139,8 +161,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	// The Fanfare client. The first line says which Fanfare this run talks to.
-	client, publishableKey, emu, err := openFanfare(*demoMode, *hold > 0)
+	// Telemetry (-telemetry): the OpenTelemetry SDK's providers, passed to
+	// each otelfanfare wrapper below, and stopped after worker.Close, so
+	// that the last metrics printed or scraped include its deliveries.
+	tel, err := newTelemetry(telemetryFlag, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "checkout: -telemetry: %v\n", err)
+		return 1
+	}
+	stopTelemetry := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.shutdown(ctx); err != nil {
+			fmt.Fprintf(stderr, "checkout: -telemetry: %v\n", err)
+		}
+	}
+	defer stopTelemetry() // on an early return; once stopped below, it does nothing
+
+	// The Fanfare client, whose calls otelfanfare traces and times. The
+	// first line says which Fanfare this run talks to.
+	httpClient := otelfanfare.HTTPClient(tel.options...)
+	defer httpClient.CloseIdleConnections()
+	client, publishableKey, emu, err := openFanfare(*demoMode, *hold > 0, httpClient)
 	if err != nil {
 		fmt.Fprintf(stderr, "checkout: %v\n", err) // says what is missing; never shows the key
 		return 1
@@ -165,8 +207,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// completion it owes Fanfare in the Store, in one step; this worker
 	// delivers them, retrying with backoff while Fanfare is unreachable.
 	// Closed on shutdown, after the server, it delivers what is still due.
-	store := fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{})
-	worker := fanfare.NewCompletionWorker(client, store, fanfare.CompletionWorkerOptions{Logger: logger})
+	//
+	// With -redis, the limiter, the store and its outbox live in Redis, so
+	// that several instances behind a load balancer admit each admission
+	// once, count the authorize limit together, and deliver each other's
+	// completions (the redisstore module).
+	var store fanfare.Store = fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{})
+	var limiter fanfare.Limiter
+	if *redisURL != "" {
+		opts, err := redis.ParseURL(*redisURL)
+		if err != nil {
+			fmt.Fprintf(stderr, "checkout: -redis: %v\n", err)
+			return 2
+		}
+		opts.ContextTimeoutEnabled = true // lets the store's deadlines bound a hung Redis
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		prefix := "fanfare-example:" + client.OrganizationID()
+		if store, err = redisstore.NewStore(rdb, redisstore.StoreOptions{Prefix: prefix}); err == nil {
+			limiter, err = redisstore.NewLimiter(rdb, redisstore.LimiterOptions{Prefix: prefix})
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "checkout: -redis: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "checkout: rate limiter, admission store and completion outbox in Redis at %s\n", opts.Addr)
+	}
+	// otelfanfare counts the completions it gives up, and reports the
+	// outbox's backlog at every collection.
+	worker := fanfare.NewCompletionWorker(client, store,
+		otelfanfare.Completions(fanfare.CompletionWorkerOptions{Logger: logger}, tel.options...))
+	backlog, err := otelfanfare.ObserveCompletions(worker, tel.options...)
+	if err != nil {
+		fmt.Fprintf(stderr, "checkout: -telemetry: %v\n", err)
+		_ = worker.Close(ctx)
+		return 1
+	}
+	defer backlog.Unregister()
 
 	handler, err := newApp(shop.Config{
 		Client:         client,
@@ -175,7 +252,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Logger:         logger,
 		Store:          store,
 		Completions:    worker,
-	})
+		Limiter:        limiter,
+	}, tel.options...)
 	if err != nil {
 		fmt.Fprintf(stderr, "checkout: %v\n", err)
 		_ = worker.Close(ctx) // nothing was served: nothing is owed
@@ -185,6 +263,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	listenAddr := *addr
 	if *demoMode {
 		listenAddr = "127.0.0.1:0"
+	}
+	if tel.metrics != nil {
+		// -telemetry prometheus: the scrape endpoint beside the shop's
+		// routes. In production serve it on an address only your
+		// Prometheus reaches.
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", tel.metrics)
+		mux.Handle("/", handler)
+		handler = mux
 	}
 	ln, err := net.Listen("tcp", listenAddr)
 	if err != nil {
@@ -204,6 +291,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	go func() { served <- srv.Serve(ln) }()
 	appURL := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "checkout: shop listening on %s (POST /login is a toy login standing in for your own auth)\n", appURL)
+	switch telemetryFlag {
+	case telemetryStdout:
+		fmt.Fprintf(stdout, "checkout: OpenTelemetry spans and metrics go to stderr (metrics every %s and on exit)\n", metricsInterval)
+	case telemetryPrometheus:
+		fmt.Fprintf(stdout, "checkout: Prometheus metrics at %s/metrics\n", appURL)
+	}
 
 	code := 0
 	if *demoMode {
@@ -244,10 +337,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code = 1
 	}
 	if err := worker.Close(shutdownCtx); err != nil {
-		// An in-memory outbox dies with the process: say what is lost.
-		fmt.Fprintf(stderr, "checkout: %v\n", err)
-		code = 1
+		if *redisURL != "" {
+			// They stay in Redis: another instance, or the next start, delivers them.
+			fmt.Fprintf(stdout, "checkout: %v; they stay in Redis for the other instances\n", err)
+		} else {
+			// An in-memory outbox dies with the process: say what is lost.
+			fmt.Fprintf(stderr, "checkout: %v\n", err)
+			code = 1
+		}
 	}
+	stopTelemetry() // the last collection, with the outbox's backlog after Close
 	return code
 }
 
@@ -256,16 +355,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // FANFARE_SECRET_KEY) and the browser's FANFARE_PUBLISHABLE_KEY. Without
 // FANFARE_SECRET_KEY, or with emulate, it starts an embedded emulator on a
 // free loopback port instead, holding entries in line when hold is set, and
-// returns it to be closed.
-func openFanfare(emulate, hold bool) (*fanfare.Client, string, *fanfaretest.Server, error) {
+// returns it to be closed. Either client sends its calls with hc.
+func openFanfare(emulate, hold bool, hc *http.Client) (*fanfare.Client, string, *fanfaretest.Server, error) {
 	if emulate || os.Getenv("FANFARE_SECRET_KEY") == "" {
 		emu, err := fanfaretest.Start(fanfaretest.Options{HoldEntries: hold})
 		if err != nil {
 			return nil, "", nil, err
 		}
-		return emu.Client(), emu.PublishableKey, emu, nil
+		cfg := emu.Config() // the emulator's URL, organization and secret key
+		cfg.HTTPClient = hc
+		client, err := fanfare.NewClient(cfg)
+		if err != nil {
+			emu.Close()
+			return nil, "", nil, err
+		}
+		return client, emu.PublishableKey, emu, nil
 	}
-	client, err := fanfare.NewClient(fanfare.ConfigFromEnv())
+	cfg := fanfare.ConfigFromEnv()
+	cfg.HTTPClient = hc
+	client, err := fanfare.NewClient(cfg)
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -3,15 +3,20 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	fanfare "github.com/waitify-io/fanfare-go"
@@ -22,7 +27,9 @@ import (
 )
 
 // TestContract runs the shared HTTP contract against the net/http app.
-func TestContract(t *testing.T) { contract.RunApp(t, newApp) }
+func TestContract(t *testing.T) {
+	contract.RunApp(t, func(cfg shop.Config) (http.Handler, error) { return newApp(cfg) })
+}
 
 // TestDemo runs `checkout -demo` in process, as CI runs the binary.
 func TestDemo(t *testing.T) { contract.RunDemo(t, run) }
@@ -231,4 +238,163 @@ func TestRunRefusesBadSetup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDemoOnRedis runs `checkout -demo -redis URL` against a real
+// redis-server: the limiter, the store and the outbox live there.
+func TestDemoOnRedis(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not installed: apt-get install redis-server")
+	}
+	dir, err := os.MkdirTemp("", "rs") // a short path: unix sockets are limited to ~100 bytes
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s")
+	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 5*time.Second, 10*time.Millisecond)
+
+	t.Setenv("FANFARE_SECRET_KEY", "")
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), []string{"-demo", "-redis", "unix://" + sock}, &stdout, &stderr)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	assert.Contains(t, stdout.String(), "in Redis at")
+	assert.Contains(t, stdout.String(), "Demo passed")
+
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: sock})
+	t.Cleanup(func() { rdb.Close() })
+	keys, err := rdb.Keys(context.Background(), "*fanfare-example*").Result()
+	require.NoError(t, err)
+	assert.NotEmpty(t, keys, "the demo's state is in Redis")
+}
+
+// TestRunTelemetryPrometheus: with -telemetry prometheus the shop serves
+// otelfanfare's metrics at GET /metrics once a shopper has checked out.
+func TestRunTelemetryPrometheus(t *testing.T) {
+	t.Setenv("FANFARE_SECRET_KEY", "")
+	appURL, output := serve(t, "-telemetry", "prometheus")
+
+	ctx := context.Background()
+	b := browser.New(appURL)
+	a, err := b.Admit(ctx, "alice")
+	require.NoError(t, err)
+	resp, err := b.Checkout(ctx, a, browser.CartItem{SKU: "s", Quantity: 1})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.Status, "checkout: %s", resp)
+	resp, err = b.Checkout(ctx, a, browser.CartItem{SKU: "s", Quantity: 1})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusConflict, resp.Status, "the same admission again: %s", resp)
+
+	metrics := getMetrics(t, appURL)
+	for _, series := range []string{
+		`fanfare_admissions_total{fanfare_admission_validated="true",fanfare_distribution_type="queue",`,
+		// The library's code: the shop's BindConsumer refuses the consumer
+		// who bought (ADMISSION_MISMATCH), and its ErrorHandler answers
+		// that ADMISSION_USED.
+		`fanfare_admission_refusals_total{fanfare_refusal_code="ADMISSION_MISMATCH",`,
+		`fanfare_client_call_duration_seconds_count{fanfare_endpoint="authorize",fanfare_status_class="2xx",`,
+		`fanfare_client_call_duration_seconds_count{fanfare_endpoint="validate",fanfare_status_class="2xx",`,
+		`fanfare_limiter_decisions_total{fanfare_limiter_decision="allowed",`,
+		`fanfare_completions_pending{`,
+	} {
+		assert.Contains(t, metrics, series)
+	}
+	assert.NotContains(t, metrics, a.ConsumerID, "no consumer id in a metric")
+	assert.NotContains(t, metrics, "sk_", "no secret key in a metric")
+	assert.Contains(t, output(), "Prometheus metrics at "+appURL+"/metrics", "it says where")
+}
+
+// TestRunTelemetryOff: without -telemetry there is no /metrics route.
+func TestRunTelemetryOff(t *testing.T) {
+	t.Setenv("FANFARE_SECRET_KEY", "")
+	appURL, output := serve(t)
+	assert.NotContains(t, output(), "metrics")
+	resp, err := http.Get(appURL + "/metrics")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+func getMetrics(t *testing.T, appURL string) string {
+	t.Helper()
+	resp, err := http.Get(appURL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /metrics: %s", body)
+	assert.Contains(t, resp.Header.Get("Content-Type"), "text/plain")
+	return string(body)
+}
+
+// TestDemoTelemetryStdout: `checkout -demo -telemetry stdout` prints each
+// Fanfare call's span as it ends and, on exit, the metrics, one JSON
+// document a line on stderr.
+func TestDemoTelemetryStdout(t *testing.T) {
+	t.Setenv("FANFARE_SECRET_KEY", "")
+	var stdout, stderr lockedBuffer // the exporters and the logger write from several goroutines
+	code := run(context.Background(), []string{"-demo", "-telemetry", "stdout"}, &stdout, &stderr)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	assert.Contains(t, stdout.String(), "Demo passed")
+	assert.Contains(t, stdout.String(), "spans and metrics go to stderr")
+
+	spans := map[string]int{}
+	metrics := map[string]bool{}
+	for line := range strings.Lines(stderr.String()) {
+		if !strings.HasPrefix(line, "{") {
+			continue // a log line
+		}
+		var doc struct {
+			Name         string
+			ScopeMetrics []struct{ Metrics []struct{ Name string } }
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &doc), "%s", line)
+		if doc.Name != "" {
+			spans[doc.Name]++
+		}
+		for _, sm := range doc.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				metrics[m.Name] = true
+			}
+		}
+	}
+	for _, name := range []string{"fanfare.authorize", "fanfare.validate", "fanfare.complete"} {
+		assert.Positive(t, spans[name], "a %s span; got %v", name, spans)
+	}
+	for _, name := range []string{
+		"fanfare.client.call.duration", "fanfare.admissions", "fanfare.admission.refusals",
+		"fanfare.limiter.decisions", "fanfare.completions.pending", "fanfare.completions.oldest_age",
+	} {
+		assert.True(t, metrics[name], "metric %s in the last collection; got %v", name, metrics)
+	}
+	assert.NotContains(t, stderr.String(), "sk_", "no secret key in a span or a metric")
+}
+
+func TestRunRefusesBadTelemetry(t *testing.T) {
+	t.Setenv("FANFARE_SECRET_KEY", "")
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), []string{"-telemetry", "jaeger"}, &stdout, &stderr)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr.String(), `invalid value "jaeger" for flag -telemetry: want "stdout", "prometheus", or "" (off)`)
+	assert.Empty(t, stdout.String(), "nothing started")
+}
+
+// lockedBuffer is a strings.Builder safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

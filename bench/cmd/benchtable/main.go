@@ -254,8 +254,9 @@ func (v *verdicter) b1() {
 	}
 }
 
-// b2 checks fanfare ≤ 1.10 × floor and fanfare ≥ 2× naive throughput, and
-// reports the latency each row adds over the floor.
+// b2 checks fanfare ≥ 1.5× naive throughput with fewer allocs/op than
+// naive, and client ≤ 1.15 × floor in ns/op; it reports fanfare's ratio to
+// the floor and the latency each row adds over the floor.
 func (v *verdicter) b2() {
 	const g = "BenchmarkB2"
 	if v.find(g, "floor") == nil && v.find(g, "fanfare") == nil && v.find(g, "naive") == nil {
@@ -265,15 +266,23 @@ func (v *verdicter) b2() {
 	ns, okF := v.value(g, "fanfare", "ns/op")
 	floor, okFloor := v.value(g, "floor", "ns/op")
 	naive, okN := v.value(g, "naive", "ns/op")
-	ratio, speedup := 0.0, 0.0
-	if okF && okFloor && floor > 0 {
-		ratio = ns / floor
-	}
+	client, okC := v.value(g, "client", "ns/op")
+	allocs, _ := v.value(g, "fanfare", "allocs/op")
+	naiveAllocs, _ := v.value(g, "naive", "allocs/op")
+	speedup, clientRatio := 0.0, 0.0
 	if okF && okN && ns > 0 {
 		speedup = naive / ns
 	}
-	v.say(ratio <= 1.10, !okF || !okFloor, fmt.Sprintf("fanfare ≤ 1.10 × floor ns/op (%s×)", format(ratio)))
-	v.say(speedup >= 2, !okF || !okN, fmt.Sprintf("fanfare ≥ 2× naive throughput (%s×)", format(speedup)))
+	if okC && okFloor && floor > 0 {
+		clientRatio = client / floor
+	}
+	v.say(speedup >= 1.5 && allocs < naiveAllocs, !okF || !okN,
+		fmt.Sprintf("fanfare ≥ 1.5× naive throughput with fewer allocs/op than naive (%s×; %s vs %s allocs/op)",
+			format(speedup), format(allocs), format(naiveAllocs)))
+	v.say(clientRatio <= 1.15, !okC || !okFloor, fmt.Sprintf("client ≤ 1.15 × floor ns/op (%s×)", format(clientRatio)))
+	if okF && okFloor && floor > 0 {
+		v.info("fanfare / floor: %s× ns/op (%s vs %s ns/op)", format(ns/floor), format(ns), format(floor))
+	}
 	p50, ok50 := v.value(g, "floor", "p50-µs")
 	p99, ok99 := v.value(g, "floor", "p99-µs")
 	for _, r := range v.rows {
@@ -288,26 +297,41 @@ func (v *verdicter) b2() {
 	}
 }
 
-// b3 checks the B3 targets.
+// b3 checks the B3 targets: fanfare admits 0 over the limit; the whole
+// middleware ≤ 1.25 × the fastest peer's ns/op at 10 000 keys; 0 allocs per
+// decision for a known key; the whole middleware ≤ 4 allocs; ≤ 160 bytes per
+// idle key, and idle keys reclaimed. It reports each library's admitted
+// over the limit, and each decision row's ratio to the fastest peer.
 func (v *verdicter) b3() {
-	if v.find("BenchmarkB3/keys=1", reference) == nil && v.find("BenchmarkB3IdleKeys", "BenchmarkB3IdleKeys") == nil {
+	if !v.has("BenchmarkB3") {
 		return
 	}
 	fmt.Fprintln(v.w, "B3 targets:")
-	for _, keys := range []string{"10000", "1000000"} {
-		g := "BenchmarkB3/keys=" + keys
-		ref := v.find(g, reference)
-		fastest, missing := true, ref == nil
-		if ref != nil {
-			refNs, _ := ref.median("ns/op")
-			for _, r := range v.rows {
-				if ns, _ := r.median("ns/op"); r.group == g && r.name != reference && ns <= refNs {
-					fastest = false
-				}
-			}
+	over := map[string]float64{} // the most any row of the library reported
+	var libs []string
+	for _, r := range v.rows {
+		if !strings.HasPrefix(r.group, "BenchmarkB3/") {
+			continue
 		}
-		v.say(fastest, missing, "fanfare fastest of all at "+keys+" keys")
+		if o, ok := r.median("over-limit"); ok {
+			if _, seen := over[r.name]; !seen {
+				libs = append(libs, r.name)
+			}
+			over[r.name] = max(over[r.name], o)
+		}
 	}
+	o, ok := over[reference]
+	v.say(ok && o == 0, !ok, fmt.Sprintf("fanfare admits 0 over the limit (%s)", format(o)))
+
+	const mw = "BenchmarkB3/middleware"
+	ns, okF := v.value(mw, reference, "ns/op")
+	peer, peerNs := v.fastestPeer(mw)
+	ratio := 0.0
+	if okF && peerNs > 0 {
+		ratio = ns / peerNs
+	}
+	v.say(ratio <= 1.25, !okF || peer == "", fmt.Sprintf("whole middleware ≤ 1.25 × the fastest peer's ns/op at 10 000 keys (%s× %s)", format(ratio), peer))
+
 	zero, missing := true, true
 	for _, r := range v.rows {
 		if strings.HasPrefix(r.group, "BenchmarkB3/keys=") && r.name == reference {
@@ -318,12 +342,42 @@ func (v *verdicter) b3() {
 		}
 	}
 	v.say(zero, missing, "0 allocs per decision for a known key")
-	a, ok := v.value("BenchmarkB3/middleware", reference, "allocs/op")
-	v.say(a <= 4, !ok, "whole middleware ≤ 4 allocs/op")
+	a, ok := v.value(mw, reference, "allocs/op")
+	v.say(a <= 4, !ok, fmt.Sprintf("whole middleware ≤ 4 allocs/op (%s)", format(a)))
 	perKey, okKey := v.value("BenchmarkB3IdleKeys", "BenchmarkB3IdleKeys", "B/key")
 	reclaimed, okRec := v.value("BenchmarkB3IdleKeys", "BenchmarkB3IdleKeys", "%reclaimed")
-	v.say(okKey, !okKey, fmt.Sprintf("bytes per idle key reported (%s B/key)", format(perKey)))
+	v.say(perKey <= 160, !okKey, fmt.Sprintf("bytes per idle key ≤ 160 (%s B/key)", format(perKey)))
 	v.say(reclaimed == 100, !okRec, fmt.Sprintf("idle keys reclaimed (%s%%)", format(reclaimed)))
+
+	if len(libs) > 0 {
+		parts := make([]string, len(libs))
+		for i, lib := range libs {
+			parts[i] = lib + " " + format(over[lib])
+		}
+		v.info("admitted over the limit: %s", strings.Join(parts, ", "))
+	}
+	for _, keys := range []string{"1", "10000", "1000000"} {
+		g := "BenchmarkB3/keys=" + keys
+		ns, okF := v.value(g, reference, "ns/op")
+		peer, peerNs := v.fastestPeer(g)
+		if okF && peerNs > 0 {
+			v.info("decision at %s keys: fanfare %s× the fastest peer (%s)", keys, format(ns/peerNs), peer)
+		}
+	}
+}
+
+// fastestPeer returns the row of group with the least ns/op other than
+// fanfare and the baseline.
+func (v *verdicter) fastestPeer(group string) (name string, ns float64) {
+	for _, r := range v.rows {
+		if r.group != group || r.name == reference || r.name == "baseline" {
+			continue
+		}
+		if n, ok := r.median("ns/op"); ok && (name == "" || n < ns) {
+			name, ns = r.name, n
+		}
+	}
+	return name, ns
 }
 
 // b5 reports the throughput ratio and allocations of the authorize

@@ -8,16 +8,19 @@ import (
 
 const sample = `goos: linux
 cpu: AMD EPYC
-BenchmarkB3/keys=1/fanfare-2         	 2974894	       100.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/keys=1/ulule-2           	 1000000	       400.0 ns/op	      32 B/op	       2 allocs/op
-BenchmarkB3/keys=10000/fanfare-2     	  753868	       100.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/keys=10000/fanfare-2     	  753868	       300.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/keys=10000/fanfare-2     	  753868	       120.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/keys=10000/xrate-2       	 2194802	       240.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/keys=1000000/fanfare-2   	  437749	       500.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/keys=1000000/xrate-2     	  823438	       400.0 ns/op	       0 B/op	       0 allocs/op
-BenchmarkB3/middleware/fanfare-2     	  158988	      2167 ns/op	     464 B/op	       3 allocs/op
-BenchmarkB3IdleKeys-2                	       1	2516865181 ns/op	       100.0 %reclaimed	       141.0 B/key
+BenchmarkB3/keys=1/fanfare-2         	 2974894	       100.0 ns/op	         0 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/keys=1/ulule-2           	 1000000	       400.0 ns/op	         9.000 over-limit	      32 B/op	       2 allocs/op
+BenchmarkB3/keys=10000/fanfare-2     	  753868	       100.0 ns/op	         0 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/keys=10000/fanfare-2     	  753868	       300.0 ns/op	         0 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/keys=10000/fanfare-2     	  753868	       120.0 ns/op	         0 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/keys=10000/xrate-2       	 2194802	       240.0 ns/op	         9.000 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/keys=1000000/fanfare-2   	  437749	       500.0 ns/op	         0 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/keys=1000000/xrate-2     	  823438	       400.0 ns/op	        10.00 over-limit	       0 B/op	       0 allocs/op
+BenchmarkB3/middleware/baseline-2    	48171267	        11.38 ns/op	       0 B/op	       0 allocs/op
+BenchmarkB3/middleware/fanfare-2     	  158988	      2167 ns/op	         0 over-limit	     464 B/op	       4 allocs/op
+BenchmarkB3/middleware/httprate-2    	  231781	      2000 ns/op	         2.000 over-limit	     184 B/op	      10 allocs/op
+BenchmarkB3/middleware/sethvargo-2   	  308841	      3850 ns/op	         9.000 over-limit	     184 B/op	       9 allocs/op
+BenchmarkB3IdleKeys-2                	       1	2516865181 ns/op	       100.0 %reclaimed	       161.0 B/key
 PASS
 `
 
@@ -33,22 +36,24 @@ func TestBenchtable(t *testing.T) {
 	printTables(&out, rows)
 	failed := verdicts(&out, rows)
 	for _, want := range []string{
-		"| ulule | 400 | 32 | 2 | 4 |",
-		"| fanfare | 120 | 0 | 0 | 1 |", // median of 100, 300, 120
-		"| xrate | 240 | 0 | 0 | 2 |",
-		"PASS     fanfare fastest of all at 10000 keys",
-		"FAIL     fanfare fastest of all at 1000000 keys",
+		"| ulule | 400 | 32 | 2 | 4 | 9 over-limit |",
+		"| fanfare | 120 | 0 | 0 | 1 | 0 over-limit |", // median of 100, 300, 120
+		"| xrate | 240 | 0 | 0 | 2 | 9 over-limit |",
+		"PASS     fanfare admits 0 over the limit (0)",
+		"PASS     whole middleware ≤ 1.25 × the fastest peer's ns/op at 10 000 keys (1.08× httprate)",
 		"PASS     0 allocs per decision for a known key",
-		"PASS     whole middleware ≤ 4 allocs/op",
-		"PASS     bytes per idle key reported (141 B/key)",
+		"PASS     whole middleware ≤ 4 allocs/op (4)",
+		"FAIL     bytes per idle key ≤ 160 (161 B/key)",
 		"PASS     idle keys reclaimed (100%)",
+		"INFO     admitted over the limit: fanfare 0, ulule 9, xrate 10, httprate 2, sethvargo 9",
+		"INFO     decision at 10000 keys: fanfare 0.50× the fastest peer (xrate)",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
 	if !failed {
-		t.Error("verdicts: got no failure, want the 1000000-key one")
+		t.Error("verdicts: got no failure, want the bytes per key")
 	}
 }
 
@@ -62,6 +67,7 @@ BenchmarkB1/ES256/fanfare-2    	   12801	    120000 ns/op	       475.0 token-B	 
 BenchmarkB1/ES256/auth0-2      	    9632	    110000 ns/op	       554.0 token-B	   13160 B/op	     207 allocs/op
 BenchmarkB1/ES256/jwtauth-2    	    8169	    150000 ns/op	       475.0 token-B	   18814 B/op	     291 allocs/op
 BenchmarkB2/floor-2            	   25686	     40000 ns/op	      2000 p50-µs	     10000 p99-µs	   12756 B/op	     108 allocs/op
+BenchmarkB2/client-2           	   25686	     44000 ns/op	      2100 p50-µs	     10500 p99-µs	   13000 B/op	     120 allocs/op
 BenchmarkB2/fanfare-2          	   19136	     50000 ns/op	      2500 p50-µs	     12000 p99-µs	   26564 B/op	     212 allocs/op
 BenchmarkB2/naive-2            	   10000	    120000 ns/op	      6000 p50-µs	     25000 p99-µs	   29971 B/op	     193 allocs/op
 BenchmarkB5/guide-2            	   11788	    120000 ns/op	      6897 p50-µs	     23136 p99-µs	   28577 B/op	     242 allocs/op
@@ -94,8 +100,10 @@ func TestBenchtableGroups(t *testing.T) {
 		{"B1 slower than a peer in ns", "FAIL     ES256: fanfare faster than auth0 in ns/op and allocs/op (120000 vs 110000 ns, 61 vs 207 allocs)"},
 		{"B1 moonshot", "INFO     HS256: moonshot reached, fanfare below the floor (0.90×)"},
 		{"B1 algorithm not run", "MISSING  EdDSA: fanfare ≤ 1.15 × floor ns/op (0×)"},
-		{"B2 over 1.10 of the floor", "FAIL     fanfare ≤ 1.10 × floor ns/op (1.25×)"},
-		{"B2 more than twice naive", "PASS     fanfare ≥ 2× naive throughput (2.40×)"},
+		{"B2 faster than naive but more allocs", "FAIL     fanfare ≥ 1.5× naive throughput with fewer allocs/op than naive (2.40×; 212 vs 193 allocs/op)"},
+		{"B2 client within 1.15 of the floor", "PASS     client ≤ 1.15 × floor ns/op (1.10×)"},
+		{"B2 fanfare's ratio to the floor", "INFO     fanfare / floor: 1.25× ns/op (50000 vs 40000 ns/op)"},
+		{"B2 client latency added", "INFO     client latency over floor: p50 +100 µs, p99 +500 µs"},
 		{"B2 latency added", "INFO     fanfare latency over floor: p50 +500 µs, p99 +2000 µs"},
 		{"B5 column names the guide", "| fanfare | 60000 | 22207 | 203 | 0.50 |"},
 		{"B5 throughput ratio", "INFO     throughput fanfare / guide: 2× (60000 vs 120000 ns/op); allocs/op fanfare 203, guide 242"},
@@ -114,5 +122,63 @@ func TestBenchtableGroups(t *testing.T) {
 	}
 	if !failed {
 		t.Error("verdicts: got no failure, want ES256 and B2's")
+	}
+}
+
+func TestBenchtableB2(t *testing.T) {
+	const in = `BenchmarkB2/floor#01-2    	   25686	     40000 ns/op	      2000 p50-µs	     10000 p99-µs	   12756 B/op	     108 allocs/op
+BenchmarkB2/client#01-2   	   25686	     48000 ns/op	      2100 p50-µs	     10500 p99-µs	   13000 B/op	     120 allocs/op
+BenchmarkB2/fanfare#01-2  	   19136	     60000 ns/op	      2500 p50-µs	     12000 p99-µs	   20000 B/op	     150 allocs/op
+BenchmarkB2/naive#01-2    	   10000	     96000 ns/op	      6000 p50-µs	     25000 p99-µs	   29971 B/op	     193 allocs/op
+`
+	rows, _, err := parse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	failed := verdicts(&out, rows)
+	for _, want := range []string{
+		"PASS     fanfare ≥ 1.5× naive throughput with fewer allocs/op than naive (1.60×; 150 vs 193 allocs/op)",
+		"FAIL     client ≤ 1.15 × floor ns/op (1.20×)",
+		"INFO     fanfare / floor: 1.50× ns/op (60000 vs 40000 ns/op)",
+		"INFO     fanfare latency over floor: p50 +500 µs, p99 +2000 µs",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !failed {
+		t.Error("verdicts: got no failure, want the client's")
+	}
+
+	rows, _, _ = parse(strings.NewReader(strings.ReplaceAll(in, "BenchmarkB2/client#01-2   	   25686	     48000", "BenchmarkB2/client#01-2   	   25686	     44000")))
+	out.Reset()
+	if verdicts(&out, rows) {
+		t.Errorf("verdicts: got a failure, want none:\n%s", out.String())
+	}
+}
+
+func TestBenchtableB3Failures(t *testing.T) {
+	rows, _, err := parse(strings.NewReader(`BenchmarkB3/keys=10000/fanfare-2   	  753868	       100.0 ns/op	         1.000 over-limit	       0 B/op	       1 allocs/op
+BenchmarkB3/middleware/fanfare-2     	  158988	      2600 ns/op	         1.000 over-limit	     464 B/op	       5 allocs/op
+BenchmarkB3/middleware/sethvargo-2   	  308841	      2000 ns/op	         9.000 over-limit	     184 B/op	       9 allocs/op
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if !verdicts(&out, rows) {
+		t.Error("verdicts: got no failure")
+	}
+	for _, want := range []string{
+		"FAIL     fanfare admits 0 over the limit (1)",
+		"FAIL     whole middleware ≤ 1.25 × the fastest peer's ns/op at 10 000 keys (1.30× sethvargo)",
+		"FAIL     0 allocs per decision for a known key",
+		"FAIL     whole middleware ≤ 4 allocs/op (5)",
+		"MISSING  bytes per idle key ≤ 160 (0 B/key)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }

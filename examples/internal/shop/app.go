@@ -53,6 +53,9 @@ type Config struct {
 	// (AdmissionOptions.Completions); whoever starts it closes it. Default:
 	// nil (RequireAdmission's own on-demand worker).
 	Completions *fanfare.CompletionWorker
+	// Limiter counts the authorize requests (RateLimitOptions.Limiter).
+	// Default: nil (an in-memory limiter of 10 a minute).
+	Limiter fanfare.Limiter
 }
 
 var (
@@ -132,7 +135,7 @@ func (s *Shop) Options() Options {
 		// handler answers 401 otherwise), claims sanitized, 10 per user per
 		// minute.
 		Claims:    fanfare.ClaimsOptions{Logger: cfg.Logger},
-		RateLimit: fanfare.RateLimitOptions{Clock: cfg.Clock, Logger: cfg.Logger},
+		RateLimit: fanfare.RateLimitOptions{Limiter: cfg.Limiter, Clock: cfg.Clock, Logger: cfg.Logger},
 		Authorize: fanfare.AuthorizeOptions{
 			Provider: cfg.Provider,
 			Issuer:   cfg.Issuer,

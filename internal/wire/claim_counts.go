@@ -1,0 +1,47 @@
+package wire
+
+import "reflect"
+
+// AdmissionClaimCounts has one counter for each JSON member of
+// AdmissionClaims, under the same name. Decoding a payload into it with
+// encoding/json counts the members that decoding it into AdmissionClaims
+// would store in each field: encoding/json matches names to fields
+// case-insensitively and keeps the last of several matches, so a count above
+// one is a payload that says two things ("consumerId" twice, or beside
+// "ConsumerID").
+type AdmissionClaimCounts struct {
+	ConsumerID       Count `json:"consumerId"`
+	DistributionID   Count `json:"distributionId"`
+	DistributionType Count `json:"distributionType"`
+	Position         Count `json:"position"`
+	AdmittedAt       Count `json:"admittedAt"`
+	ExpiresAt        Count `json:"expiresAt"`
+	Fingerprint      Count `json:"fingerprint"`
+	Issuer           Count `json:"iss"`
+	Subject          Count `json:"sub"`
+	Audience         Count `json:"aud"`
+	Expiry           Count `json:"exp"`
+	NotBefore        Count `json:"nbf"`
+	IssuedAt         Count `json:"iat"`
+	ID               Count `json:"jti"`
+}
+
+// Repeated returns the JSON name of a claim counted more than once, or "".
+func (c *AdmissionClaimCounts) Repeated() string {
+	v := reflect.ValueOf(c).Elem()
+	for i := range v.NumField() {
+		if v.Field(i).Int() > 1 {
+			return v.Type().Field(i).Tag.Get("json")
+		}
+	}
+	return ""
+}
+
+// Count counts the JSON values decoded into it, null included.
+type Count int
+
+// UnmarshalJSON counts one value.
+func (c *Count) UnmarshalJSON([]byte) error {
+	*c++
+	return nil
+}
