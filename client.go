@@ -384,8 +384,13 @@ func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumer
 	if err != nil {
 		return err
 	}
-	// A 2xx that is not JSON (a captive portal's page, a body cut short)
-	// did not come from Fanfare: the completion must be delivered again.
+	return c.completeAnswer(raw)
+}
+
+// completeAnswer checks the body of a 2xx answer to complete: one that is
+// not JSON (a captive portal's page, a body cut short) did not come from
+// Fanfare, and the completion must be delivered again.
+func (c *Client) completeAnswer(raw []byte) error {
 	if len(bytes.TrimSpace(raw)) > 0 && !json.Valid(raw) {
 		return c.unavailable("complete", errors.New("malformed complete response: not JSON"))
 	}
@@ -400,8 +405,11 @@ func (c *Client) completeOnce(ctx context.Context, d Distribution, consumerID st
 	if err != nil {
 		return fmt.Errorf("fanfare: complete: %w", err)
 	}
-	_, _, err = c.attempt(ctx, "complete", d.path("complete"), body, true)
-	return err
+	raw, _, err := c.attempt(ctx, "complete", d.path("complete"), body, true)
+	if err != nil {
+		return err
+	}
+	return c.completeAnswer(raw)
 }
 
 // call posts body to path and returns the body of a 2xx answer. Failed
