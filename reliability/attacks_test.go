@@ -36,6 +36,7 @@ type arena struct {
 	e                *env
 	remote, verified *checkoutApp
 	fingerprinted    *checkoutApp
+	cookies          *checkoutApp // tokens from the header or a cookie
 	validateURL      string
 	authorizeURL     string
 	hc               *http.Client
@@ -59,6 +60,9 @@ func newArena(t *testing.T) *arena {
 	device := func(r *http.Request) string { return r.Header.Get("X-Device") }
 	a.remote = newCheckoutApp(t, a.e, fanfare.AdmissionOptions{})
 	a.fingerprinted = newCheckoutApp(t, a.e, fanfare.AdmissionOptions{Fingerprint: device})
+	a.cookies = newCheckoutApp(t, a.e, fanfare.AdmissionOptions{
+		Token: fanfare.TokenFrom(fanfare.HeaderToken("Fanfare-Admission"), fanfare.CookieToken("fanfare_admission")),
+	})
 	hc := &http.Client{Transport: fanfare.NewTransport(), Timeout: jwksTimeout}
 	t.Cleanup(hc.CloseIdleConnections)
 	v, err := fanfare.NewJWKSVerifier(context.Background(), a.e.jwksURL(), fanfare.JWKSOptions{HTTPClient: hc, Logger: logger()})
@@ -207,11 +211,11 @@ func TestAttacks(t *testing.T) {
 	if n := a.attackerHits.Load(); n != 0 {
 		t.Errorf("the attacker's key server was fetched %d times", n)
 	}
-	if n := a.remote.admitted.Load() + a.verified.admitted.Load() + a.fingerprinted.admitted.Load(); n != 0 {
+	if n := a.remote.admitted.Load() + a.verified.admitted.Load() + a.fingerprinted.admitted.Load() + a.cookies.admitted.Load(); n != 0 {
 		t.Errorf("%d attacks reached the checkout", n)
 	}
 	fmt.Fprintf(&b, "\nattacks: %d, answered as the README promises: %d; checkouts reached: %d; attacker key server fetched: %d times\n",
-		len(rows), passed, a.remote.admitted.Load()+a.verified.admitted.Load()+a.fingerprinted.admitted.Load(), a.attackerHits.Load())
+		len(rows), passed, a.remote.admitted.Load()+a.verified.admitted.Load()+a.fingerprinted.admitted.Load()+a.cookies.admitted.Load(), a.attackerHits.Load())
 	publish("2 attack table", b.String())
 }
 
@@ -367,6 +371,10 @@ func tokenAttacks() []attack {
 			run: func(t *testing.T, a *arena) response {
 				return a.remote.checkout(t, rec.token(a.e.srv.AdmitWith(fanfaretest.AdmitOptions{Distribution: queue, ConsumerID: "cons_t", TTL: -6 * time.Second})))
 			}},
+		attack{group: "token", name: "genuine token expired 4s ago (within the leeway): Fanfare decides", status: http.StatusForbidden, code: invalid,
+			run: func(t *testing.T, a *arena) response {
+				return a.remote.checkout(t, rec.token(a.e.srv.AdmitWith(fanfaretest.AdmitOptions{Distribution: queue, ConsumerID: "cons_t", TTL: -4 * time.Second})))
+			}},
 		attack{group: "token", name: "genuine token for another queue", status: http.StatusForbidden, code: mismatch, noCall: true,
 			run: func(t *testing.T, a *arena) response {
 				return a.remote.checkout(t, a.e.admit(fanfare.Queue("q_other"), "cons_t"))
@@ -443,6 +451,12 @@ func requestAttacks() []attack {
 	return []attack{
 		row("header and body carry different tokens", 403, invalid, true, func(t *testing.T, a *arena) response {
 			return checkoutWith(t, a.remote, "application/json", body(str("admissionToken", tokFor(a, "cons_b"))), "Fanfare-Admission", tokFor(a, "cons_a"))
+		}),
+		row("header and cookie carry different tokens", 403, invalid, true, func(t *testing.T, a *arena) response {
+			return checkoutWith(t, a.cookies, "", "", "Fanfare-Admission", tokFor(a, "cons_a"), "Cookie", "fanfare_admission="+tokFor(a, "cons_b"))
+		}),
+		row("two admission cookies", 403, invalid, true, func(t *testing.T, a *arena) response {
+			return checkoutWith(t, a.cookies, "", "", "Cookie", "fanfare_admission="+tokFor(a, "cons_a")+"; fanfare_admission="+tokFor(a, "cons_b"))
 		}),
 		row("two admission headers", 403, invalid, true, func(t *testing.T, a *arena) response {
 			return checkoutWith(t, a.remote, "", "", "Fanfare-Admission", tokFor(a, "cons_a"), "Fanfare-Admission", tokFor(a, "cons_b"))
