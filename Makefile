@@ -43,7 +43,7 @@ fuzz:
 reliability:
 	cd reliability && go test -race -count=1 -v ./... 2>&1 | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*--- PASS)'
 
-## fuzz-short: every fuzz target for 2s, what .ci/run runs (26 targets: about
+## fuzz-short: every fuzz target for 2s, what .ci/run runs (24 targets: about
 ## 1.5 minutes on 2 cores).
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s

@@ -139,7 +139,8 @@ func sign(t *testing.T, header, payload string, method jwt.SigningMethod, key an
 type attack struct {
 	group, name string
 	// want is the status and code (RequireAdmission's code, else the
-	// body's error, else a verdict) the README promises.
+	// body's error, else a verdict) the README promises; "A / B" accepts
+	// either.
 	status int
 	code   string
 	// noCall: the README promises the attack never costs a validate call.
@@ -195,7 +196,7 @@ func TestAttacks(t *testing.T) {
 		calls := a.e.srv.Calls(fanfaretest.EndpointValidate)
 		ok := t.Run(row.group+"/"+row.name, func(t *testing.T) {
 			res = row.run(t, a)
-			if res.Status != row.status || !slices.Contains(strings.Split(row.code, "|"), verdict(res)) {
+			if res.Status != row.status || !slices.Contains(strings.Split(row.code, " / "), verdict(res)) {
 				t.Errorf("got %d %q (%.300s), want %d %q", res.Status, verdict(res), res.Body, row.status, row.code)
 			}
 			if n := a.e.srv.Calls(fanfaretest.EndpointValidate) - calls; row.noCall && n != 0 {
@@ -285,7 +286,7 @@ func tokenAttacks() []attack {
 			row("jwk header embedding the attacker's key", invalid, verified, func(t *testing.T, a *arena) string {
 				return a.es256(t, fmt.Sprintf(`{"alg":"ES256","jwk":%s}`, jwkOf(&a.attackerKey.PublicKey)), genuinePayload(a))
 			}),
-			row("crit header", invalid, verified, func(t *testing.T, a *arena) string {
+			row("crit header", invalid, true, func(t *testing.T, a *arena) string {
 				return a.es256(t, es256Header(a, `,"crit":["exp"]`), genuinePayload(a))
 			}),
 		)
@@ -326,10 +327,10 @@ func tokenAttacks() []attack {
 				return a.remote.checkout(t, tok)
 			}})
 	}
-	// Without a Verifier, only expiry is promised to cost no call to
-	// Fanfare; the rest are refused by Fanfare if the decoder lets them by.
+	// Without a Verifier the decoder refuses these before any call to
+	// Fanfare: expiry, repeated claims, absurd lifetimes.
 	claimRow := func(name, code string, payload func(a *arena) string) attack {
-		return remoteTokenRow(name, code, code == expired, func(t *testing.T, a *arena) string {
+		return remoteTokenRow(name, code, !strings.HasPrefix(name, "exp as a string"), func(t *testing.T, a *arena) string {
 			return a.es256(t, `{"alg":"ES256","typ":"JWT"}`, payload(a))
 		})
 	}
@@ -359,10 +360,10 @@ func tokenAttacks() []attack {
 		claimRow("exp as a string", invalid, func(a *arena) string {
 			return fmt.Sprintf(`{"consumerId":"cons_t","distributionId":"q_drop","distributionType":"queue","iat":%d,"exp":"%d"}`, now(a).Unix(), a.in10m().Unix())
 		}),
-		claimRow("absurd lifetime: exp in the year 9999", invalid+"|"+expired, func(a *arena) string {
+		claimRow("absurd lifetime: exp in the year 9999", invalid+" / "+expired, func(a *arena) string {
 			return a.payload("cons_t", queue, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
 		}),
-		claimRow("absurd lifetime: exp 1e300", invalid+"|"+expired, func(a *arena) string {
+		claimRow("absurd lifetime: exp 1e300", invalid+" / "+expired, func(a *arena) string {
 			return fmt.Sprintf(`{"consumerId":"cons_t","distributionId":"q_drop","distributionType":"queue","iat":%d,"exp":1e300}`, now(a).Unix())
 		}),
 	)
