@@ -1,7 +1,10 @@
 package reliability
 
 import (
+	"io/fs"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -62,3 +65,48 @@ func withoutTimes(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestSecurityMDNamesExist checks that every test and fuzz target
+// SECURITY.md names as a proof exists in the repository.
+func TestSecurityMDNamesExist(t *testing.T) {
+	raw, err := os.ReadFile("../SECURITY.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defined := map[string]bool{}
+	err = filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".") && path != ".." {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, "_test.go") {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range funcName.FindAllStringSubmatch(string(src), -1) {
+				defined[m[1]] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := proofName.FindAllStringSubmatch(string(raw), -1)
+	if len(named) == 0 {
+		t.Fatal("SECURITY.md names no test")
+	}
+	for _, m := range named {
+		if !defined[m[1]] {
+			t.Errorf("SECURITY.md names %s, which no _test.go file defines", m[1])
+		}
+	}
+}
+
+var (
+	funcName  = regexp.MustCompile(`(?m)^func ((?:Test|Fuzz)\w+)\(`)
+	proofName = regexp.MustCompile("`((?:Test|Fuzz)[A-Z]\\w*)`")
+)
