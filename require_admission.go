@@ -162,15 +162,14 @@ const (
 // DisableRemoteValidation or AcceptVerifiedDuringOutage without a Verifier,
 // or a negative duration or size.
 func RequireAdmission(client *Client, opts AdmissionOptions) func(http.Handler) http.Handler {
-	return NewAdmissionGuard(client, opts).Handler
+	return newAdmissionGuard(client, opts).handler
 }
 
 // NewAdmissionGuard returns the decision of [RequireAdmission] without the
 // net/http plumbing, for framework adapters (the gin and echo modules) whose
 // handlers write to the framework's own writer: [AdmissionGuard.Begin]
 // checks a request and holds its admission, the adapter runs its handler and
-// reports the final status to [AdmissionHold.Finish]. RequireAdmission(client,
-// opts) is NewAdmissionGuard(client, opts).Handler.
+// reports the final status to [AdmissionHold.Finish].
 //
 // It takes the same options and panics on the same programming errors as
 // RequireAdmission.
@@ -178,9 +177,9 @@ func NewAdmissionGuard(client *Client, opts AdmissionOptions) *AdmissionGuard {
 	return newAdmissionGuard(client, opts)
 }
 
-// Handler returns next behind the guard: the middleware [RequireAdmission]
+// handler returns next behind the guard: the middleware [RequireAdmission]
 // returns. It panics if next is nil.
-func (g *AdmissionGuard) Handler(next http.Handler) http.Handler {
+func (g *AdmissionGuard) handler(next http.Handler) http.Handler {
 	if next == nil {
 		panic("fanfare: RequireAdmission: nil handler")
 	}

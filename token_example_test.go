@@ -31,19 +31,3 @@ func ExampleTokenFrom() {
 	// 403 {"error":"Invalid admission","message":"Your access has expired or is invalid","code":"ADMISSION_INVALID"}
 	// 200 ok
 }
-
-// A route selling any of several drops.
-func ExampleAnyOf() {
-	srv := fanfaretest.NewServer(fanfaretest.Options{})
-	defer srv.Close()
-
-	h := fanfare.RequireAdmission(srv.Client(), fanfare.AdmissionOptions{
-		Distribution: fanfare.AnyOf(fanfare.Queue("q_red"), fanfare.Draw("d_blue")),
-	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
-
-	exampleCheckout(h, srv.Admit(fanfare.Draw("d_blue"), "cons_1"), "")
-	exampleCheckout(h, srv.Admit(fanfare.Queue("q_green"), "cons_1"), "")
-	// Output:
-	// 200 ok
-	// 403 {"error":"Invalid admission","message":"Your access has expired or is invalid","code":"ADMISSION_MISMATCH"}
-}
