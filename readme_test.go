@@ -120,12 +120,14 @@ func readmeScenarios() map[string]map[string]readmeScenario {
 				w := newValidateWorld(t, false)
 				return []readmeAnswer{w.post(t, `{"consumerId":"c_1","token":"t"}`)}
 			},
-			"malformed body, two ids, no `consumerId` or `token`": func(t *testing.T) []readmeAnswer {
+			"malformed body, two ids, a field repeated in any case, no `consumerId` or `token`": func(t *testing.T) []readmeAnswer {
 				w := newValidateWorld(t, false)
 				return []readmeAnswer{
 					w.post(t, `{"queueId":`),
 					w.post(t, `["q_1"]`),
 					w.post(t, `{"queueId":"q_1","drawId":"d_1","consumerId":"c_1","token":"t"}`),
+					w.post(t, `{"queueId":"q_1","consumerId":"c_1","token":"t","Token":"u"}`),
+					w.post(t, `{"queueId":"q_1","consumerId":"c_1","token":"t","token":"t"}`),
 					w.post(t, `{"queueId":"q_1","token":"t"}`),
 					w.post(t, `{"queueId":"q_1","consumerId":"c_1"}`),
 				}
