@@ -603,3 +603,179 @@ func TestRequireAdmissionSharesDefaultStore(t *testing.T) {
 	assert.Equal(t, http.StatusOK, admDo(t, a, admRequest(tok)).Status)
 	assert.Equal(t, http.StatusConflict, admDo(t, b, admRequest(tok)).Status)
 }
+
+// TestAdmissionGuardHold checks what adapters rely on: the first Finish
+// decides, and later calls change nothing.
+func TestAdmissionGuardHold(t *testing.T) {
+	tests := []struct {
+		name          string
+		end           func(h *fanfare.AdmissionHold)
+		wantCompleted bool
+	}{
+		{"Finish 200", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusOK) }, true},
+		{"Finish 204", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusNoContent) }, true},
+		{"Finish 302", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusFound) }, false},
+		{"Finish 500", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusInternalServerError) }, false},
+		{"Finish 0", func(h *fanfare.AdmissionHold) { h.Finish(0) }, false},
+		{"Finish 200 then Finish 0", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusOK); h.Finish(0) }, true},
+		{"Finish 0 then Finish 200", func(h *fanfare.AdmissionHold) { h.Finish(0); h.Finish(http.StatusOK) }, false},
+		{"Finish 500 then Finish 200", func(h *fanfare.AdmissionHold) {
+			h.Finish(http.StatusInternalServerError)
+			h.Finish(http.StatusOK)
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := fanfaretest.NewServer(fanfaretest.Options{})
+			t.Cleanup(srv.Close)
+			q := fanfare.Queue("q_hold")
+			guard := fanfare.NewAdmissionGuard(srv.Client(), fanfare.AdmissionOptions{
+				Distribution: q,
+				Store:        fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
+			})
+			token := srv.Admit(q, "cons_1")
+			begin := func() (*http.Request, *fanfare.AdmissionHold, error) {
+				req := httptest.NewRequest(http.MethodPost, "/checkout", nil)
+				req.Header.Set("Fanfare-Admission", token)
+				return guard.Begin(req)
+			}
+
+			r, hold, err := begin()
+			require.NoError(t, err)
+			require.NotNil(t, hold)
+			a, ok := fanfare.AdmissionFromContext(r.Context())
+			require.True(t, ok, "the returned request carries the admission")
+			assert.Equal(t, "cons_1", a.ConsumerID)
+
+			// While held, a second request is refused with 409 ADMISSION_IN_USE.
+			r2, hold2, err := begin()
+			assert.Nil(t, hold2)
+			var ae *fanfare.AdmissionError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, fanfare.CodeAdmissionInUse, ae.Code)
+			rec := httptest.NewRecorder()
+			guard.WriteError(rec, r2, err)
+			assert.Equal(t, http.StatusConflict, rec.Code)
+			assert.JSONEq(t, `{"error":"Admission in use","message":"This admission is being used by another checkout","code":"ADMISSION_IN_USE"}`, rec.Body.String())
+
+			tt.end(hold)
+			assert.Equal(t, tt.wantCompleted, srv.Completed(q, "cons_1"), "completed with Fanfare")
+
+			_, hold3, err := begin()
+			if tt.wantCompleted {
+				assert.Error(t, err, "a completed admission is refused")
+			} else {
+				require.NoError(t, err, "a released admission is usable again")
+				hold3.Finish(0)
+			}
+		})
+	}
+}
+
+// The B1 cases of BENCHMARKS.md, in the root package so bench/ can mirror
+// them: one request through RequireAdmission with local verification,
+// remote validation off and the single-use guard on, into a no-op handler.
+// Manual completion releases the hold after each request, so one token can
+// be replayed; the store's acquire and release are both on the path.
+
+type admBenchCase struct {
+	name   string
+	method jwt.SigningMethod
+	sign   any
+	pemOf  func(b *testing.B) fanfare.Verifier
+}
+
+func admBenchCases(b *testing.B) []admBenchCase {
+	k := admKeys()
+	pemVerifier := func(pub any) func(b *testing.B) fanfare.Verifier {
+		return func(b *testing.B) fanfare.Verifier {
+			v, err := fanfare.NewPEMVerifier(admPEM(b, pub))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return v
+		}
+	}
+	return []admBenchCase{
+		{"HS256", jwt.SigningMethodHS256, k.hmac, func(b *testing.B) fanfare.Verifier {
+			v, err := fanfare.NewHMACVerifier(k.hmac)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return v
+		}},
+		{"ES256", jwt.SigningMethodES256, k.ec, pemVerifier(&k.ec.PublicKey)},
+		{"EdDSA", jwt.SigningMethodEdDSA, k.ed, pemVerifier(k.ed.Public())},
+	}
+}
+
+func admBenchRun(b *testing.B, h http.Handler, token string) {
+	b.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/checkout", nil)
+	req.Header.Set("Fanfare-Admission", token)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+func BenchmarkRequireAdmission(b *testing.B) {
+	for _, tc := range admBenchCases(b) {
+		now := time.Now()
+		c := admClaims(admQueue, "c_bench", now, time.Hour)
+		token := admSign(b, tc.method, tc.sign, &c, "")
+		noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+
+		b.Run(tc.name+"/baseline", func(b *testing.B) { admBenchRun(b, noop, token) })
+		b.Run(tc.name+"/floor", func(b *testing.B) {
+			// golang-jwt v5 parse + verify into map claims, no HTTP.
+			v := tc.pemOf(b)
+			p := jwt.NewParser(jwt.WithValidMethods([]string{tc.method.Alg()}))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := p.Parse(token, v.Keyfunc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+"/fanfare", func(b *testing.B) {
+			h := fanfare.RequireAdmission(nil, fanfare.AdmissionOptions{
+				Distribution:            admQueue,
+				Verifier:                tc.pemOf(b),
+				DisableRemoteValidation: true,
+				Completion:              fanfare.CompleteManually,
+				Store:                   fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
+				Logger:                  slog.New(slog.DiscardHandler),
+			})(noop)
+			admBenchRun(b, h, token)
+		})
+	}
+}
+
+func BenchmarkRequireAdmission_HS256(b *testing.B) { admBenchOne(b, "HS256") }
+func BenchmarkRequireAdmission_ES256(b *testing.B) { admBenchOne(b, "ES256") }
+func BenchmarkRequireAdmission_EdDSA(b *testing.B) { admBenchOne(b, "EdDSA") }
+
+func admBenchOne(b *testing.B, alg string) {
+	for _, tc := range admBenchCases(b) {
+		if tc.name != alg {
+			continue
+		}
+		c := admClaims(admQueue, "c_bench", time.Now(), time.Hour)
+		token := admSign(b, tc.method, tc.sign, &c, "")
+		h := fanfare.RequireAdmission(nil, fanfare.AdmissionOptions{
+			Distribution:            admQueue,
+			Verifier:                tc.pemOf(b),
+			DisableRemoteValidation: true,
+			Completion:              fanfare.CompleteManually,
+			Store:                   fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
+			Logger:                  slog.New(slog.DiscardHandler),
+		})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		admBenchRun(b, h, token)
+	}
+}
