@@ -216,6 +216,7 @@ func verdicts(w io.Writer, rows []*row) (failed bool) {
 	v.b1()
 	v.b2()
 	v.b3()
+	v.b4()
 	v.b5()
 	v.b6()
 	return v.failed
@@ -382,6 +383,33 @@ func (v *verdicter) fastestPeer(group string) (name string, ns float64) {
 
 // b5 reports the throughput ratio and allocations of the authorize
 // endpoint; BENCHMARKS.md sets no target.
+func (v *verdicter) b4() {
+	const lim, store = "BenchmarkB4/limiter", "BenchmarkB4/store"
+	ns, okF := v.value(lim, "fanfare", "ns/op")
+	_, okS := v.value(store, "fanfare-acquire-release", "ns/op")
+	if !okF && !okS {
+		return
+	}
+	fmt.Fprintln(v.w, "B4 targets:")
+	rt, ok := v.value(lim, "fanfare", "round-trips/call")
+	v.say(ok && rt == 1, !ok, fmt.Sprintf("limiter: one round trip per decision (%s)", format(rt)))
+	rt, ok = v.value(store, "fanfare-acquire-release", "round-trips/call")
+	v.say(ok && rt == 1, !ok, fmt.Sprintf("store: one round trip per operation (%s)", format(rt)))
+	over, ok := v.value(lim, "fanfare", "over-limit")
+	v.say(ok && over == 0, !ok, fmt.Sprintf("limiter admits 0 over the limit (%s)", format(over)))
+	peer, okP := v.value(lim, "redis_rate", "ns/op")
+	if !okF || !okP || peer == 0 {
+		v.say(false, true, "limiter ≤ 1.05 × redis_rate ns/op")
+	} else {
+		v.say(ns <= 1.05*peer, false, fmt.Sprintf("limiter ≤ 1.05 × redis_rate ns/op (%s×)", format(ns/peer)))
+	}
+	for _, p := range []string{"redis_rate", "ulule"} {
+		if o, ok := v.value(lim, p, "over-limit"); ok {
+			v.info("%s admitted over the limit: %s", p, format(o))
+		}
+	}
+}
+
 func (v *verdicter) b5() {
 	const g = "BenchmarkB5"
 	ns, okF := v.value(g, "fanfare", "ns/op")

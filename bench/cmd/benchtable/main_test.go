@@ -182,3 +182,28 @@ BenchmarkB3/middleware/sethvargo-2   	  308841	      2000 ns/op	         9.000 o
 		}
 	}
 }
+
+func TestBenchtableB4(t *testing.T) {
+	rows, _, err := parse(strings.NewReader(`BenchmarkB4/limiter/fanfare-2    	   10000	     90000 ns/op	         0 over-limit	         8.000 redis-cmds/call	        28.00 redis-µs/call	         1.000 round-trips/call	    1007 B/op	      24 allocs/op
+BenchmarkB4/limiter/redis_rate-2 	   10000	     70000 ns/op	         9.000 over-limit	         4.000 redis-cmds/call	        17.00 redis-µs/call	         1.000 round-trips/call	     720 B/op	      22 allocs/op
+BenchmarkB4/store/fanfare-acquire-release-2 	   10000	     90000 ns/op	         3.000 redis-cmds/call	         6.000 redis-µs/call	         2.000 round-trips/call	    1567 B/op	      36 allocs/op
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if !verdicts(&out, rows) {
+		t.Error("verdicts: got no failure")
+	}
+	for _, want := range []string{
+		"PASS     limiter: one round trip per decision (1)",
+		"FAIL     store: one round trip per operation (2)",
+		"PASS     limiter admits 0 over the limit (0)",
+		"FAIL     limiter ≤ 1.05 × redis_rate ns/op (1.29×)",
+		"INFO     redis_rate admitted over the limit: 9",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
