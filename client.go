@@ -107,18 +107,15 @@ func redacted(secret string) string {
 	return "[REDACTED]"
 }
 
-// String describes the config without its secret key.
-func (c Config) String() string {
+// describe is the config without its secret key: what every fmt verb prints.
+func (c Config) describe() string {
 	return fmt.Sprintf("fanfare.Config{APIURL:%q OrganizationID:%q SecretKey:%q}",
 		c.APIURL, c.OrganizationID, redacted(c.SecretKey))
 }
 
-// GoString is String: %#v must not print the key either.
-func (c Config) GoString() string { return c.String() }
-
-// Format makes every fmt verb (%v, %+v, %#v, %s, %q, ...) print String, so no
-// verb reaches the secret key through reflection.
-func (c Config) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
+// Format makes every fmt verb (%v, %+v, %#v, %s, %q, ...) print the config
+// without its secret key, so no verb reaches the key through reflection.
+func (c Config) Format(f fmt.State, verb rune) { io.WriteString(f, c.describe()) }
 
 // MarshalJSON encodes the config with its secret key redacted, so a config
 // dumped into a debug endpoint or a log line as JSON does not leak it.
@@ -267,16 +264,13 @@ func (c *Client) APIURL() string { return c.base }
 // OrganizationID returns the organization id the client sends.
 func (c *Client) OrganizationID() string { return c.orgID }
 
-// String describes the client without its secret key.
-func (c Client) String() string {
+// describe is the client without its secret key.
+func (c Client) describe() string {
 	return fmt.Sprintf("fanfare.Client{APIURL:%q OrganizationID:%q SecretKey:%q}", c.base, c.orgID, redacted(c.secret))
 }
 
-// GoString is String.
-func (c Client) GoString() string { return c.String() }
-
-// Format makes every fmt verb print String, so no verb reaches the key.
-func (c Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
+// Format makes every fmt verb print the client without its secret key.
+func (c Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.describe()) }
 
 // LogValue makes log/slog print the client without its secret key.
 func (c Client) LogValue() slog.Value {

@@ -113,7 +113,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 	for _, out := range outputs {
 		assert.NotContains(t, out, "0123456789abcdef", "secret printed in %q", out)
 	}
-	assert.Contains(t, cfg.String(), "[REDACTED]")
+	assert.Contains(t, fmt.Sprint(cfg), "[REDACTED]")
 	assert.Contains(t, fmt.Sprintf("%+v", c), "org_1")
 }
 
