@@ -4,7 +4,6 @@ package fanfare_test
 // remote validation, outages, the attack table, concurrency and completion.
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -34,25 +33,7 @@ type emuSetup struct {
 	clock  *fanfaretest.Clock
 	client *fanfare.Client
 	opts   fanfare.AdmissionOptions
-	logs   *syncBuffer
-}
-
-// syncBuffer collects log output from concurrent requests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *logBuffer
 }
 
 func newEmuSetup(t *testing.T, emu fanfaretest.Options) *emuSetup {
@@ -61,7 +42,7 @@ func newEmuSetup(t *testing.T, emu fanfaretest.Options) *emuSetup {
 	emu.Clock = clock.Now
 	srv := fanfaretest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	logs := &syncBuffer{}
+	logs := &logBuffer{}
 	s := &emuSetup{srv: srv, clock: clock, client: fastClient(t, srv), logs: logs}
 	s.opts = fanfare.AdmissionOptions{
 		Distribution: admQueue,
