@@ -23,9 +23,16 @@
 //		Issuer:   "https://your-domain.com",
 //	})))
 //
-//	// 2. Checkout: only admitted consumers, one admission for one order.
+//	// 2. Checkout: only admitted consumers, one admission for one order, and
+//	// every completion delivered to Fanfare (the store records it, the worker
+//	// delivers it, retrying while Fanfare is down).
+//	store := fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}) // many instances: redisstore.NewStore
+//	worker := fanfare.NewCompletionWorker(client, store, fanfare.CompletionWorkerOptions{})
+//	defer worker.Close(shutdownCtx)
 //	requireAdmission := fanfare.RequireAdmission(client, fanfare.AdmissionOptions{
 //		Distribution: fanfare.Queue("q_drop"),
+//		Store:        store,
+//		Completions:  worker,
 //	})
 //	mux.Handle("POST /api/checkout", requireAdmission(checkout))
 //
@@ -34,12 +41,15 @@
 //		// ... place the order for adm.ConsumerID; a 2xx completes the admission
 //	}
 //
-// RequireAdmission extracts the token (header Fanfare-Admission, a cookie or
-// the JSON body's admissionToken), checks its origin before any network call
-// (distribution, consumer, expiry, fingerprint), optionally verifies its
-// signature locally ([NewHMACVerifier], [NewPEMVerifier], [NewJWKSVerifier]),
-// validates it with Fanfare, holds it so concurrent requests with the same
-// admission get exactly one success, and completes it after a 2xx answer.
+// RequireAdmission extracts the token ([TokenFrom] the Fanfare-Admission
+// header, the JSON body's admissionToken, a cookie; two different tokens are
+// refused), checks its origin before any network call (distribution,
+// consumer, expiry, fingerprint), optionally verifies its signature locally
+// ([NewHMACVerifier], [NewPEMVerifier], [NewJWKSVerifier]), validates it with
+// Fanfare, holds it under a renewed lease so concurrent requests with the
+// same admission get exactly one success, and after a 2xx answer marks it
+// used and records its completion in one step of the [Store], for a
+// [CompletionWorker] to deliver.
 // Refusals follow the vendor's guide: 403 ADMISSION_INVALID (and its
 // REQUIRED, EXPIRED, MISMATCH variants), 409 ADMISSION_IN_USE or
 // ADMISSION_USED, 503 ADMISSION_UNAVAILABLE with Retry-After when Fanfare
@@ -51,5 +61,8 @@
 // bounded; every error handler can be replaced.
 //
 // Tests and local development use package fanfaretest, an emulator of the
-// Fanfare API on loopback with fault injection and an injectable clock.
+// Fanfare API on loopback with fault injection, an injectable clock and an
+// admin API on HTTP. Several instances share their state through the
+// redisstore module; the otelfanfare module adds OpenTelemetry metrics and
+// traces.
 package fanfare
