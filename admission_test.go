@@ -686,6 +686,7 @@ func TestRequireAdmissionPanicsOnMisconfiguration(t *testing.T) {
 		{"remote off without verifier", nil, fanfare.AdmissionOptions{Distribution: q, DisableRemoteValidation: true}, "requires a Verifier"},
 		{"outage fallback without verifier", client, fanfare.AdmissionOptions{Distribution: q, AcceptVerifiedDuringOutage: true}, "requires a Verifier"},
 		{"negative duration", client, fanfare.AdmissionOptions{Distribution: q, Leeway: -time.Second}, "negative"},
+		{"HoldTTL too short to renew", client, fanfare.AdmissionOptions{Distribution: q, HoldTTL: time.Millisecond}, "HoldTTL"},
 		{"unknown completion", client, fanfare.AdmissionOptions{Distribution: q, Completion: 9}, "Completion"},
 		{"verifier accepting none", client, fanfare.AdmissionOptions{Distribution: q, Verifier: noneVerifier{}}, `"none"`},
 	}

@@ -81,7 +81,8 @@ type AdmissionOptions struct {
 	// renews the lease every HoldTTL/3 while the handler runs, so a
 	// checkout may take longer; the lease runs out only when the process
 	// died (or cannot reach the Store): then another request may use the
-	// admission, and this request's context is canceled. Default: 30s.
+	// admission, and this request's context is canceled. At least 10ms.
+	// Default: 30s.
 	HoldTTL time.Duration
 	// Completion says when the admission is completed with Fanfare.
 	// Default: CompleteOnSuccess.
@@ -296,6 +297,9 @@ type AdmissionGuard struct {
 	onAdmitted   func(*http.Request, *Admission)
 }
 
+// minHoldTTL keeps lease renewals (every HoldTTL/3) from spinning.
+const minHoldTTL = 10 * time.Millisecond
+
 // admissionRetryAfter is the Retry-After of 503 answers.
 const admissionRetryAfter = 5 * time.Second
 
@@ -316,6 +320,8 @@ func newAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 		panic(p + "AcceptVerifiedDuringOutage requires a Verifier: only a locally verified token can be admitted while Fanfare is down")
 	case o.MaxBodyBytes < 0 || o.Leeway < 0 || o.HoldTTL < 0:
 		panic(p + "negative size or duration")
+	case o.HoldTTL > 0 && o.HoldTTL < minHoldTTL:
+		panic(p + "HoldTTL below 10ms: the lease would be renewed in a busy loop")
 	case o.Completion != CompleteOnSuccess && o.Completion != CompleteManually:
 		panic(p + "unknown Completion mode")
 	}
