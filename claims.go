@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -226,26 +227,21 @@ func logClaimsError(log *slog.Logger, r *http.Request, msg string, err error) {
 // claimsSanitizer is a ClaimsPolicy compiled for repeated use.
 type claimsSanitizer struct {
 	maxBytes   int
-	deny       map[string]struct{} // reduced Deny entries; nil when none
+	deny       map[string]struct{} // reduced Deny entries
 	maxDenyLen int                 // longest key of deny and deniedWords
 	allow      map[string]struct{} // reduced Allow entries; nil when not in allow-list mode
 }
 
 func (p ClaimsPolicy) compile() claimsSanitizer {
-	s := claimsSanitizer{maxBytes: p.MaxBytes, maxDenyLen: maxDeniedWordLen}
+	s := claimsSanitizer{maxBytes: p.MaxBytes, maxDenyLen: maxDeniedWordLen, deny: map[string]struct{}{}}
 	if s.maxBytes <= 0 {
 		s.maxBytes = DefaultClaimsMaxBytes
 	}
 	for _, d := range p.Deny {
-		n := reduceKey(d)
-		if n == "" {
-			continue
+		if n := reduceKey(d); n != "" {
+			s.deny[n] = struct{}{}
+			s.maxDenyLen = max(s.maxDenyLen, len(n))
 		}
-		if s.deny == nil {
-			s.deny = make(map[string]struct{}, len(p.Deny))
-		}
-		s.deny[n] = struct{}{}
-		s.maxDenyLen = max(s.maxDenyLen, len(n))
 	}
 	if len(p.Allow) > 0 {
 		s.allow = make(map[string]struct{}, len(p.Allow))
@@ -261,9 +257,6 @@ func (p ClaimsPolicy) compile() claimsSanitizer {
 // once; measure exactly those bytes. It returns the copy and its encoding,
 // or nil and nil when no claims remain.
 func (s *claimsSanitizer) sanitize(m map[string]any) (map[string]any, json.RawMessage, error) {
-	if m == nil {
-		return nil, nil, nil
-	}
 	w := claimsWalk{s: s}
 	out, err := w.object(m, 0, true)
 	if err != nil {
@@ -291,9 +284,6 @@ func (s *claimsSanitizer) tooLarge() error {
 // identityClaims sanitizes the claims an identity sends: "email" and "name"
 // from Email and Name, then Identity.Claims, which win on a clash.
 func (s *claimsSanitizer) identityClaims(id Identity) (map[string]any, json.RawMessage, error) {
-	if id.Email == "" && id.Name == "" {
-		return s.sanitize(id.Claims)
-	}
 	m := make(map[string]any, len(id.Claims)+2)
 	if id.Email != "" {
 		m["email"] = id.Email
@@ -374,11 +364,11 @@ func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 		}
 		return v, true, nil
 	case int:
-		return v, int64(x) < 1e12 || !looksLikeCardInteger(strconv.Itoa(x)), nil
+		return v, !looksLikeCardInteger(strconv.Itoa(x)), nil
 	case int64:
-		return v, x < 1e12 || !looksLikeCardInteger(strconv.FormatInt(x, 10)), nil
+		return v, !looksLikeCardInteger(strconv.FormatInt(x, 10)), nil
 	case json.Number:
-		if !isJSONNumber(x) {
+		if !jsonNumberPattern.MatchString(string(x)) {
 			return nil, false, fmt.Errorf("%w: a json.Number that is not a JSON number", ErrInvalidClaims)
 		}
 		return v, !looksLikeCardInteger(string(x)), nil
@@ -404,15 +394,9 @@ func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 	return w.value(g, depth)
 }
 
-// isJSONNumber reports whether n is what encoding/json accepts to write: a
-// JSON number literal, or "" (written as 0).
-func isJSONNumber(n json.Number) bool {
-	if n == "" {
-		return true
-	}
-	first, last := n[0], n[len(n)-1]
-	return (first == '-' || isDigit(first)) && isDigit(last) && json.Valid([]byte(n))
-}
+// jsonNumberPattern is a JSON number literal (RFC 8259), what encoding/json
+// accepts to write a json.Number ("" is written as 0).
+var jsonNumberPattern = regexp.MustCompile(`^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)?$`)
 
 // toGenericJSON converts v to the generic form encoding/json decodes into
 // (maps, slices, strings, json.Number, bools, nil).
@@ -745,7 +729,7 @@ func sensitiveString(s string) bool {
 		s = readValue(s)
 	}
 	s = strings.TrimSpace(s)
-	return looksLikeSSN(s) || looksLikeCardNumber(s)
+	return ssnPattern.MatchString(s) || cardPattern.MatchString(s) && luhnValid(s)
 }
 
 func readValue(s string) string {
@@ -766,54 +750,18 @@ func readValue(s string) string {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// looksLikeSSN matches NNN-NN-NNNN, with dashes or spaces.
-func looksLikeSSN(s string) bool {
-	if len(s) != 11 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if i == 3 || i == 6 {
-			if s[i] != '-' && s[i] != ' ' {
-				return false
-			}
-		} else if !isDigit(s[i]) {
-			return false
-		}
-	}
-	return true
-}
+var (
+	// ssnPattern is NNN-NN-NNNN, with dashes or spaces.
+	ssnPattern = regexp.MustCompile(`^[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}$`)
+	// cardPattern is 13 to 19 digits, optionally separated by spaces or dashes.
+	cardPattern = regexp.MustCompile(`^[0-9](?:[ -]*[0-9]){12,18}$`)
+	// cardIntegerPattern is the decimal digits of an integer of 13 to 19
+	// digits, the first 2 to 6.
+	cardIntegerPattern = regexp.MustCompile(`^[2-6][0-9]{12,18}$`)
+)
 
-// looksLikeCardNumber matches 13 to 19 digits, optionally separated by
-// spaces or dashes, that pass the Luhn check.
-func looksLikeCardNumber(s string) bool {
-	if len(s) < 13 || !isDigit(s[0]) || !isDigit(s[len(s)-1]) {
-		return false
-	}
-	digits := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case isDigit(c):
-			digits++
-		case c == ' ' || c == '-':
-		default:
-			return false
-		}
-	}
-	return digits >= 13 && digits <= 19 && luhnValid(s)
-}
-
-// looksLikeCardInteger matches the decimal digits of an integer: 13 to 19
-// digits, the first 2 to 6, passing the Luhn check.
 func looksLikeCardInteger(s string) bool {
-	if len(s) < 13 || len(s) > 19 || s[0] < '2' || s[0] > '6' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isDigit(s[i]) {
-			return false
-		}
-	}
-	return luhnValid(s)
+	return cardIntegerPattern.MatchString(s) && luhnValid(s)
 }
 
 // luhnValid runs the Luhn check over the digits of s, ignoring the rest.
