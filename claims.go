@@ -552,16 +552,18 @@ func asciiForms(k string) (joined, split string, doubt bool) {
 	var j, sp strings.Builder
 	var latin, foreign, invisible bool
 	both := func(s string) { j.WriteString(s); sp.WriteString(s) }
-	var fold *cases.Caser // made when first needed: most keys need none
+	fold := cases.Fold()
 	for _, r := range norm.NFKD.String(k) {
 		switch {
 		case r < utf8.RuneSelf && isASCIIAlnum(byte(r)):
 			both(string(r))
 			latin = latin || !isDigit(byte(r))
+		case unicode.IsSpace(r):
+			both(" ")
 		case isInvisible(r):
 			invisible = true
 			sp.WriteByte(' ')
-		case r < utf8.RuneSelf || unicode.IsSpace(r):
+		case r < utf8.RuneSelf:
 			both(" ")
 		default:
 			if a, ok := lookalikes[r]; ok {
@@ -575,10 +577,6 @@ func asciiForms(k string) (joined, split string, doubt bool) {
 			if !unicode.IsLetter(r) {
 				both(" ")
 				continue
-			}
-			if fold == nil {
-				c := cases.Fold()
-				fold = &c
 			}
 			if f := norm.NFKD.String(fold.String(string(r))); isASCIIWord(f) {
 				both(f)
@@ -599,12 +597,7 @@ func asciiForms(k string) (joined, split string, doubt bool) {
 
 // isPlainASCII reports whether k is printable ASCII, which needs no reading.
 func isPlainASCII(k string) bool {
-	for i := 0; i < len(k); i++ {
-		if k[i] < 0x20 || k[i] > 0x7e {
-			return false
-		}
-	}
-	return true
+	return strings.IndexFunc(k, func(r rune) bool { return r < ' ' || r > '~' }) < 0
 }
 
 func isASCIIAlnum(c byte) bool {
@@ -612,23 +605,15 @@ func isASCIIAlnum(c byte) bool {
 }
 
 func isASCIIWord(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isASCIIAlnum(s[i]) {
-			return false
-		}
-	}
-	return s != ""
+	return s != "" && strings.IndexFunc(s, func(r rune) bool { return r >= utf8.RuneSelf || !isASCIIAlnum(byte(r)) }) < 0
 }
 
 // isInvisible reports characters that change a key's bytes but not how it
 // reads: control and format characters (zero-width space and joiners, soft
 // hyphen, bidi controls, tags), other default-ignorable code points
 // (Hangul fillers, variation selectors) and combining marks, which NFKD has
-// split from their letters. White space is a separator, not invisible.
+// split from their letters.
 func isInvisible(r rune) bool {
-	if unicode.IsSpace(r) {
-		return false
-	}
 	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Mn, unicode.Me,
 		unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 }
@@ -663,50 +648,29 @@ var lookalikes = map[rune]string{
 	'œ': "oe", 'Œ': "OE", 'ð': "d", 'Ð': "D",
 }
 
-const (
-	classOther = iota
-	classLower
-	classUpper
-	classDigit
-)
-
-func charClass(c byte) int {
-	switch {
-	case 'a' <= c && c <= 'z':
-		return classLower
-	case 'A' <= c && c <= 'Z':
-		return classUpper
-	case isDigit(c):
-		return classDigit
-	}
-	return classOther
-}
-
 // splitWords appends the ASCII form k's lowercase letters and digits to buf
 // and the offset in buf where each word starts to starts, followed by
 // len(buf). Words break at anything else (separators), at a lower-to-upper
 // case change, before the last capital of an acronym followed by a
 // lowercase letter ("SSNLast" is ssn+last), and between letters and digits.
 func splitWords(k string, buf []byte, starts []int) ([]byte, []int) {
-	prev := classOther
+	at := func(i int) byte { // k[i], or a separator outside k or ASCII
+		if i < 0 || i >= len(k) || k[i] >= utf8.RuneSelf {
+			return ' '
+		}
+		return k[i]
+	}
 	for i := 0; i < len(k); i++ {
-		c := k[i]
-		cl := charClass(c)
-		if cl == classOther {
-			prev = classOther
+		c, prev, next := k[i], at(i-1), at(i+1)
+		if !isASCIIAlnum(c) {
 			continue
 		}
-		if prev == classOther ||
-			(cl == classDigit) != (prev == classDigit) ||
-			(cl == classUpper && prev == classLower) ||
-			(cl == classUpper && prev == classUpper && i+1 < len(k) && charClass(k[i+1]) == classLower) {
+		upper := unicode.IsUpper(rune(c))
+		if !isASCIIAlnum(prev) || isDigit(c) != isDigit(prev) ||
+			upper && (unicode.IsLower(rune(prev)) || unicode.IsUpper(rune(prev)) && unicode.IsLower(rune(next))) {
 			starts = append(starts, len(buf))
 		}
-		if cl == classUpper {
-			c += 'a' - 'A'
-		}
-		buf = append(buf, c)
-		prev = cl
+		buf = append(buf, byte(unicode.ToLower(rune(c))))
 	}
 	return buf, append(starts, len(buf))
 }
