@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"regexp"
@@ -227,21 +228,23 @@ func logClaimsError(log *slog.Logger, r *http.Request, msg string, err error) {
 // claimsSanitizer is a ClaimsPolicy compiled for repeated use.
 type claimsSanitizer struct {
 	maxBytes   int
-	deny       map[string]struct{} // reduced Deny entries
-	maxDenyLen int                 // longest key of deny and deniedWords
+	deny       map[string]struct{} // deniedWords and the reduced Deny entries
+	maxDenyLen int                 // longest key of deny
 	allow      map[string]struct{} // reduced Allow entries; nil when not in allow-list mode
 }
 
 func (p ClaimsPolicy) compile() claimsSanitizer {
-	s := claimsSanitizer{maxBytes: p.MaxBytes, maxDenyLen: maxDeniedWordLen, deny: map[string]struct{}{}}
+	s := claimsSanitizer{maxBytes: p.MaxBytes, deny: maps.Clone(deniedWords)}
 	if s.maxBytes <= 0 {
 		s.maxBytes = DefaultClaimsMaxBytes
 	}
 	for _, d := range p.Deny {
 		if n := reduceKey(d); n != "" {
 			s.deny[n] = struct{}{}
-			s.maxDenyLen = max(s.maxDenyLen, len(n))
 		}
+	}
+	for d := range s.deny {
+		s.maxDenyLen = max(s.maxDenyLen, len(d))
 	}
 	if len(p.Allow) > 0 {
 		s.allow = make(map[string]struct{}, len(p.Allow))
@@ -467,16 +470,12 @@ var deniedStems = []string{
 
 // deniedWords drop a key when one of its words, or a run of consecutive
 // words, equals one of them (or its plural).
-var deniedWords, maxDeniedWordLen = func() (map[string]struct{}, int) {
-	words := []string{"ssn", "pwd", "pin", "cvv", "cvc", "cvn", "ccv", "cardno", "ccnum", "ccnumber", "ccno"}
-	m := make(map[string]struct{}, 2*len(words))
-	n := 0
-	for _, w := range words {
-		m[w] = struct{}{}
-		m[w+"s"] = struct{}{}
-		n = max(n, len(w)+1)
+var deniedWords = func() map[string]struct{} {
+	m := map[string]struct{}{}
+	for _, w := range []string{"ssn", "pwd", "pin", "cvv", "cvc", "cvn", "ccv", "cardno", "ccnum", "ccnumber", "ccno"} {
+		m[w], m[w+"s"] = struct{}{}, struct{}{}
 	}
-	return m, n
+	return m
 }()
 
 // dropKey reports whether the policy drops key k; top says k is a key of
@@ -487,8 +486,7 @@ func (s *claimsSanitizer) dropKey(k string, top bool) bool {
 		return true
 	}
 	if top && s.allow != nil {
-		norm, _ := splitWords(joined, nil, nil)
-		if _, ok := s.allow[string(norm)]; !ok {
+		if _, ok := s.allow[reduceKey(k)]; !ok {
 			return true
 		}
 	}
@@ -510,9 +508,6 @@ func (s *claimsSanitizer) denies(form string) bool {
 			run := norm[starts[i]:starts[j]]
 			if len(run) > s.maxDenyLen {
 				break
-			}
-			if _, ok := deniedWords[string(run)]; ok {
-				return true
 			}
 			if _, ok := s.deny[string(run)]; ok {
 				return true
