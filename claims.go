@@ -673,38 +673,30 @@ func splitWords(k string, buf []byte, starts []int) ([]byte, []int) {
 // Value matching.
 
 // sensitiveString reports whether s, trimmed, looks like a payment card
-// number or a US social security number. Non-ASCII text is first read like
-// keys are (NFKC, invisible characters removed, any dash a '-', any space
-// a ' '), so fullwidth digits or a zero-width space change nothing.
+// number or a US social security number. The text is first read like keys
+// are (NFKC, invisible characters removed, any dash a '-', any space a ' '),
+// so fullwidth digits or a zero-width space change nothing. Strings longer
+// than 64 bytes of printable ASCII, or 512 bytes otherwise, are not read.
 func sensitiveString(s string) bool {
-	if len(s) < 11 || len(s) > 512 { // fast path: most values are neither
+	limit := 512
+	if isPlainASCII(s) {
+		limit = 64
+	}
+	if len(s) < 11 || len(s) > limit {
 		return false
 	}
-	if isPlainASCII(s) {
-		if len(s) > 64 {
-			return false
-		}
-	} else {
-		s = readValue(s)
-	}
-	s = strings.TrimSpace(s)
-	return ssnPattern.MatchString(s) || cardPattern.MatchString(s) && luhnValid(s)
-}
-
-func readValue(s string) string {
-	var b strings.Builder
-	for _, r := range norm.NFKC.String(s) {
+	s = strings.TrimSpace(strings.Map(func(r rune) rune {
 		switch {
 		case unicode.IsSpace(r):
-			b.WriteByte(' ')
+			return ' '
 		case unicode.Is(unicode.Pd, r):
-			b.WriteByte('-')
+			return '-'
 		case isInvisible(r):
-		default:
-			b.WriteRune(r)
+			return -1
 		}
-	}
-	return b.String()
+		return r
+	}, norm.NFKC.String(s)))
+	return ssnPattern.MatchString(s) || cardPattern.MatchString(s) && luhnValid(s)
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
