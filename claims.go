@@ -544,25 +544,23 @@ func asciiForms(k string) (joined, split string, doubt bool) {
 	if !utf8.ValidString(k) {
 		return "", "", true
 	}
-	var j, sp strings.Builder
-	var latin, foreign, invisible bool
-	both := func(s string) { j.WriteString(s); sp.WriteString(s) }
+	var b strings.Builder // invisible characters written as 0, resolved at the end
+	var latin, foreign bool
 	fold := cases.Fold()
 	for _, r := range norm.NFKD.String(k) {
 		switch {
 		case r < utf8.RuneSelf && isASCIIAlnum(byte(r)):
-			both(string(r))
+			b.WriteRune(r)
 			latin = latin || !isDigit(byte(r))
 		case unicode.IsSpace(r):
-			both(" ")
+			b.WriteByte(' ')
 		case isInvisible(r):
-			invisible = true
-			sp.WriteByte(' ')
+			b.WriteByte(0)
 		case r < utf8.RuneSelf:
-			both(" ")
+			b.WriteByte(' ')
 		default:
 			if a, ok := lookalikes[r]; ok {
-				both(a)
+				b.WriteString(a)
 				foreign = foreign || !unicode.Is(unicode.Latin, r)
 				continue
 			}
@@ -570,24 +568,25 @@ func asciiForms(k string) (joined, split string, doubt bool) {
 				foreign = true
 			}
 			if !unicode.IsLetter(r) {
-				both(" ")
+				b.WriteByte(' ')
 				continue
 			}
 			if f := norm.NFKD.String(fold.String(string(r))); isASCIIWord(f) {
-				both(f)
+				b.WriteString(f)
 				continue
 			}
 			if unicode.Is(unicode.Latin, r) {
 				doubt = true
 			}
-			both(" ")
+			b.WriteByte(' ')
 		}
 	}
 	doubt = doubt || latin && foreign
-	if !invisible {
-		return j.String(), "", doubt
+	read := b.String()
+	if !strings.Contains(read, "\x00") {
+		return read, "", doubt
 	}
-	return j.String(), sp.String(), doubt
+	return strings.ReplaceAll(read, "\x00", ""), strings.ReplaceAll(read, "\x00", " "), doubt
 }
 
 // isPlainASCII reports whether k is printable ASCII, which needs no reading.
