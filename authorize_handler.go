@@ -1,8 +1,6 @@
 package fanfare
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,10 +24,6 @@ var (
 // maxIgnoredBodyBytes caps the request body the authorize handler reads and
 // throws away. It needs none; a larger body closes the connection.
 const maxIgnoredBodyBytes = 4 << 10
-
-// retryAfterSeconds is the Retry-After sent with 503 answers: Fanfare's
-// outages during a drop are short, and the browser SDK retries anyway.
-var retryAfterSeconds = []string{"1"}
 
 // AuthorizeOptions configures [NewAuthorizeHandler].
 type AuthorizeOptions struct {
@@ -142,9 +136,7 @@ func identityFromContext(r *http.Request) (Identity, error) {
 }
 
 func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header()["Allow"] = allowPost
-		h.onError(w, r, ErrMethodNotAllowed)
+	if !postOnly(w, r, h.onError) {
 		return
 	}
 	discardBody(w, r)
@@ -184,68 +176,45 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// logUpstream logs a failed Fanfare call: Info when the client went away
-// (which cancels the call), Warn when Fanfare was unavailable, Error when it
-// refused (a wrong secret key, a request it calls bad).
-func logUpstream(log *slog.Logger, r *http.Request, msg string, err error) {
-	level := slog.LevelError
-	switch {
-	case errors.Is(r.Context().Err(), context.Canceled):
-		level, msg = slog.LevelInfo, msg+" (client went away)"
-	case errors.Is(err, ErrUnavailable):
-		level = slog.LevelWarn
-	}
-	log.LogAttrs(r.Context(), level, msg, slog.String("path", r.URL.Path), slog.Any("error", err))
-}
-
 // WriteAuthorizeError writes the default answer of [NewAuthorizeHandler]
 // to err, as AuthorizeOptions.ErrorHandler lists. A custom ErrorHandler can
 // call it for the errors it does not render itself.
 func WriteAuthorizeError(w http.ResponseWriter, r *http.Request, err error) {
-	status := authorizeErrorStatus(err)
-	if status == http.StatusServiceUnavailable {
-		w.Header()["Retry-After"] = retryAfterSeconds
-	}
-	writeJSONBytes(w, status, errorBodyFor(status))
-}
-
-func authorizeErrorStatus(err error) int {
+	status := http.StatusBadGateway
 	switch {
 	case errors.Is(err, ErrMethodNotAllowed):
-		return http.StatusMethodNotAllowed
+		status = http.StatusMethodNotAllowed
 	case errors.Is(err, ErrNoIdentity):
-		return http.StatusUnauthorized
+		status = http.StatusUnauthorized
 	case errors.Is(err, ErrClaimsTooLarge):
-		return http.StatusRequestEntityTooLarge
+		status = http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrInvalidClaims):
-		return http.StatusInternalServerError
+		status = http.StatusInternalServerError
 	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
+		status = http.StatusServiceUnavailable
 	}
-	return http.StatusBadGateway
+	writeError(w, status, errorBodyFor(status))
 }
 
 // Response bodies of the authorize handler and SanitizeClaims, encoded once.
 var (
-	bodyMethodNotAllowed   = mustJSON(ErrorBody{Error: "Method not allowed"})
-	bodyUnauthorized       = mustJSON(ErrorBody{Error: "Unauthorized"})
-	bodyClaimsTooLarge     = mustJSON(ErrorBody{Error: "Claims too large"})
-	bodyInternalError      = mustJSON(ErrorBody{Error: "Internal server error"})
-	bodyAuthFailed         = mustJSON(ErrorBody{Error: "Authentication failed"})
-	allowPost              = []string{http.MethodPost}
-	errorBodiesByAuthorize = map[int][]byte{
-		http.StatusMethodNotAllowed:      bodyMethodNotAllowed,
-		http.StatusUnauthorized:          bodyUnauthorized,
-		http.StatusRequestEntityTooLarge: bodyClaimsTooLarge,
-		http.StatusInternalServerError:   bodyInternalError,
-		http.StatusServiceUnavailable:    bodyAuthFailed,
-		http.StatusBadGateway:            bodyAuthFailed,
-	}
+	bodyMethodNotAllowed = mustJSON(ErrorBody{Error: "Method not allowed"})
+	bodyUnauthorized     = mustJSON(ErrorBody{Error: "Unauthorized"})
+	bodyClaimsTooLarge   = mustJSON(ErrorBody{Error: "Claims too large"})
+	bodyInternalError    = mustJSON(ErrorBody{Error: "Internal server error"})
+	bodyAuthFailed       = mustJSON(ErrorBody{Error: "Authentication failed"})
 )
 
 func errorBodyFor(status int) []byte {
-	if b, ok := errorBodiesByAuthorize[status]; ok {
-		return b
+	switch status {
+	case http.StatusMethodNotAllowed:
+		return bodyMethodNotAllowed
+	case http.StatusUnauthorized:
+		return bodyUnauthorized
+	case http.StatusRequestEntityTooLarge:
+		return bodyClaimsTooLarge
+	case http.StatusServiceUnavailable, http.StatusBadGateway:
+		return bodyAuthFailed
 	}
 	return bodyInternalError
 }
@@ -258,13 +227,4 @@ func discardBody(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxIgnoredBodyBytes))
-}
-
-// mustJSON encodes a response body of this package at init time.
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("fanfare: " + err.Error())
-	}
-	return b
 }

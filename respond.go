@@ -1,7 +1,10 @@
 package fanfare
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
 )
 
@@ -42,4 +45,52 @@ var (
 	contentTypeJSON     = []string{"application/json"}
 	cacheControlNoStore = []string{"no-store"}
 	nosniff             = []string{"nosniff"}
+	allowPost           = []string{http.MethodPost}
+	// retryAfterSeconds is the Retry-After sent with 503 answers: Fanfare's
+	// outages during a drop are short, and the browser SDK retries anyway.
+	retryAfterSeconds = []string{"1"}
 )
+
+// writeError writes an error answer of the handlers, with Retry-After on a
+// 503.
+func writeError(w http.ResponseWriter, status int, body []byte) {
+	if status == http.StatusServiceUnavailable {
+		w.Header()["Retry-After"] = retryAfterSeconds
+	}
+	writeJSONBytes(w, status, body)
+}
+
+// postOnly reports whether r is a POST; otherwise it sets Allow and passes
+// ErrMethodNotAllowed to onError.
+func postOnly(w http.ResponseWriter, r *http.Request, onError func(http.ResponseWriter, *http.Request, error)) bool {
+	if r.Method == http.MethodPost {
+		return true
+	}
+	w.Header()["Allow"] = allowPost
+	onError(w, r, ErrMethodNotAllowed)
+	return false
+}
+
+// logUpstream logs a failed Fanfare call: Info when the client went away
+// (which cancels the call), Warn when Fanfare was unavailable, Error when it
+// refused (a wrong secret key, a request it calls bad).
+func logUpstream(log *slog.Logger, r *http.Request, msg string, err error) {
+	level := slog.LevelError
+	switch {
+	case errors.Is(r.Context().Err(), context.Canceled):
+		level, msg = slog.LevelInfo, msg+" (client went away)"
+	case errors.Is(err, ErrUnavailable):
+		level = slog.LevelWarn
+	}
+	log.LogAttrs(r.Context(), level, msg, slog.String("path", r.URL.Path), slog.Any("error", err))
+}
+
+// mustJSON encodes a response body of this package at init time.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("fanfare: " + err.Error())
+	}
+	return b
+}
+

@@ -149,17 +149,10 @@ func decodeValidateAdmissionBody(raw []byte) (Distribution, validateAdmissionReq
 }
 
 func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header()["Allow"] = allowPost
-		h.onError(w, r, ErrMethodNotAllowed)
+	if !postOnly(w, r, h.onError) {
 		return
 	}
-	raw, err := readValidateBody(w, r)
-	if err != nil {
-		h.onError(w, r, err)
-		return
-	}
-	d, req, err := decodeValidateAdmissionBody(raw)
+	d, req, err := readValidateBody(w, r)
 	if err != nil {
 		h.onError(w, r, err)
 		return
@@ -183,20 +176,21 @@ func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Requ
 	h.onError(w, r, err)
 }
 
-// readValidateBody reads the body through the size cap.
-func readValidateBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.Body == nil {
-		return nil, nil
-	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxValidateBodyBytes))
-	if err != nil {
+// readValidateBody reads the body through the size cap and decodes it.
+func readValidateBody(w http.ResponseWriter, r *http.Request) (Distribution, validateAdmissionRequest, error) {
+	var raw []byte
+	if r.Body != nil {
+		var err error
+		raw, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxValidateBodyBytes))
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, ErrRequestBodyTooLarge
+		switch {
+		case errors.As(err, &tooLarge):
+			return Distribution{}, validateAdmissionRequest{}, ErrRequestBodyTooLarge
+		case err != nil:
+			return Distribution{}, validateAdmissionRequest{}, errBodyUnreadable
 		}
-		return nil, errBodyUnreadable
 	}
-	return raw, nil
+	return decodeValidateAdmissionBody(raw)
 }
 
 // WriteValidateAdmissionError writes the default answer of
@@ -218,9 +212,8 @@ func WriteValidateAdmissionError(w http.ResponseWriter, r *http.Request, err err
 		status, body = http.StatusForbidden, bodyInvalidAdmissionToken
 	case errors.Is(err, ErrUnavailable):
 		status = http.StatusServiceUnavailable
-		w.Header()["Retry-After"] = retryAfterSeconds
 	}
-	writeJSONBytes(w, status, body)
+	writeError(w, status, body)
 }
 
 // validateAdmissionResult is the {"valid": ..., "error": ...} answer.
