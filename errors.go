@@ -153,8 +153,5 @@ func (s scrubber) scrub(text string) string {
 	for _, f := range s.forms {
 		text = strings.ReplaceAll(text, f, redactedText)
 	}
-	if strings.Contains(text, "sk_") {
-		text = secretKeyPattern.ReplaceAllLiteralString(text, redactedText)
-	}
-	return text
+	return secretKeyPattern.ReplaceAllLiteralString(text, redactedText)
 }

@@ -23,7 +23,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		// Only this package's own types reach here; a failure is a bug.
 		// Fail closed with a body that cannot fail.
-		status, body = http.StatusInternalServerError, []byte(`{"error":"Internal server error"}`)
+		status, body = http.StatusInternalServerError, bodyInternalError
 	}
 	writeJSONBytes(w, status, body)
 }
@@ -93,4 +93,3 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
-
