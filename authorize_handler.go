@@ -1,9 +1,9 @@
 package fanfare
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -103,14 +103,11 @@ func NewAuthorizeHandler(client *Client, opts AuthorizeOptions) http.Handler {
 		issuer:   opts.Issuer,
 		identity: opts.Identity,
 		claims:   opts.Claims.compile(),
-		log:      opts.Logger,
+		log:      cmp.Or(opts.Logger, slog.Default()),
 		onError:  opts.ErrorHandler,
 	}
 	if h.identity == nil {
 		h.identity = identityFromContext
-	}
-	if h.log == nil {
-		h.log = slog.Default()
 	}
 	if h.onError == nil {
 		h.onError = WriteAuthorizeError
@@ -139,7 +136,7 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !postOnly(w, r, h.onError) {
 		return
 	}
-	discardBody(w, r)
+	_, _ = readBody(w, r, maxIgnoredBodyBytes) // unused, read so the connection can be reused
 
 	id, err := h.identity(r)
 	if err == nil && id.Subject == "" {
@@ -217,14 +214,4 @@ func errorBodyFor(status int) []byte {
 		return bodyAuthFailed
 	}
 	return bodyInternalError
-}
-
-// discardBody reads up to maxIgnoredBodyBytes of a body the handler does
-// not need, so the connection can be reused; a larger body makes the server
-// close the connection after the answer instead of draining it.
-func discardBody(w http.ResponseWriter, r *http.Request) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return
-	}
-	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxIgnoredBodyBytes))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 )
@@ -83,6 +84,16 @@ func logUpstream(log *slog.Logger, r *http.Request, msg string, err error) {
 		level = slog.LevelWarn
 	}
 	log.LogAttrs(r.Context(), level, msg, slog.String("path", r.URL.Path), slog.Any("error", err))
+}
+
+// readBody reads r's body through a cap of max bytes. A larger body is an
+// *http.MaxBytesError and makes the server close the connection after the
+// answer instead of draining it.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 }
 
 // mustJSON encodes a response body of this package at init time.

@@ -1,10 +1,10 @@
 package fanfare
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 )
@@ -81,10 +81,7 @@ func NewValidateAdmissionHandler(client *Client, opts ValidateAdmissionOptions) 
 	if client == nil {
 		panic("fanfare: NewValidateAdmissionHandler needs a non-nil *Client")
 	}
-	h := &validateAdmissionHandler{client: client, log: opts.Logger, onError: opts.ErrorHandler}
-	if h.log == nil {
-		h.log = slog.Default()
-	}
+	h := &validateAdmissionHandler{client: client, log: cmp.Or(opts.Logger, slog.Default()), onError: opts.ErrorHandler}
 	if h.onError == nil {
 		h.onError = WriteValidateAdmissionError
 	}
@@ -178,17 +175,13 @@ func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Requ
 
 // readValidateBody reads the body through the size cap and decodes it.
 func readValidateBody(w http.ResponseWriter, r *http.Request) (Distribution, validateAdmissionRequest, error) {
-	var raw []byte
-	if r.Body != nil {
-		var err error
-		raw, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxValidateBodyBytes))
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooLarge):
-			return Distribution{}, validateAdmissionRequest{}, ErrRequestBodyTooLarge
-		case err != nil:
-			return Distribution{}, validateAdmissionRequest{}, errBodyUnreadable
-		}
+	raw, err := readBody(w, r, maxValidateBodyBytes)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return Distribution{}, validateAdmissionRequest{}, ErrRequestBodyTooLarge
+	case err != nil:
+		return Distribution{}, validateAdmissionRequest{}, errBodyUnreadable
 	}
 	return decodeValidateAdmissionBody(raw)
 }
@@ -216,16 +209,10 @@ func WriteValidateAdmissionError(w http.ResponseWriter, r *http.Request, err err
 	writeError(w, status, body)
 }
 
-// validateAdmissionResult is the {"valid": ..., "error": ...} answer.
-type validateAdmissionResult struct {
-	Valid bool   `json:"valid"`
-	Error string `json:"error,omitempty"`
-}
-
 // Response bodies of the validate-admission handler, encoded once.
 var (
-	bodyValid                 = mustJSON(validateAdmissionResult{Valid: true})
-	bodyInvalidAdmissionToken = mustJSON(validateAdmissionResult{Error: "Invalid or expired admission token"})
+	bodyValid                 = []byte(`{"valid":true}`)
+	bodyInvalidAdmissionToken = []byte(`{"valid":false,"error":"Invalid or expired admission token"}`)
 	bodyValidationFailed      = mustJSON(ErrorBody{Error: "Validation failed"})
 	bodyRequestTooLarge       = mustJSON(ErrorBody{Error: "Request body too large"})
 	bodyInvalidRequest        = mustJSON(ErrorBody{Error: "Invalid request body"})
