@@ -101,7 +101,7 @@ func redacted(secret string) string {
 	if secret == "" {
 		return ""
 	}
-	return "[REDACTED]"
+	return redactedText
 }
 
 // Format makes every fmt verb (%v, %+v, %#v, %s, %q, ...) print the config

@@ -162,7 +162,6 @@ func keyAlgorithms(key any) ([]string, error) {
 	return nil, fmt.Errorf("fanfare: unsupported public key type %T", key)
 }
 
-// keyVerifies reports whether key may verify alg.
 func keyVerifies(key any, alg string) bool {
 	algs, err := keyAlgorithms(key)
 	return err == nil && slices.Contains(algs, alg)
