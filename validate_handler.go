@@ -110,11 +110,19 @@ var (
 	errBodyUnreadable        = fmt.Errorf("%w: the body could not be read", ErrInvalidRequestBody)
 )
 
-// decodeValidateAdmissionBody parses and checks a validate-admission body.
-// Its errors match ErrInvalidRequestBody or ErrNoDistribution and never
-// quote the body.
-func decodeValidateAdmissionBody(raw []byte) (Distribution, validateAdmissionRequest, error) {
+// readValidateBody reads the validate-admission body through its size cap,
+// parses and checks it. Its errors match ErrRequestBodyTooLarge,
+// ErrInvalidRequestBody or ErrNoDistribution and never quote the body.
+func readValidateBody(w http.ResponseWriter, r *http.Request) (Distribution, validateAdmissionRequest, error) {
 	var req validateAdmissionRequest
+	raw, err := readBody(w, r, maxValidateBodyBytes)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return Distribution{}, req, ErrRequestBodyTooLarge
+	case err != nil:
+		return Distribution{}, req, errBodyUnreadable
+	}
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return Distribution{}, req, errNotJSONObject
 	}
@@ -171,19 +179,6 @@ func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Requ
 		err = fmt.Errorf("%w: %w", ErrAdmissionRefused, err)
 	}
 	h.onError(w, r, err)
-}
-
-// readValidateBody reads the body through the size cap and decodes it.
-func readValidateBody(w http.ResponseWriter, r *http.Request) (Distribution, validateAdmissionRequest, error) {
-	raw, err := readBody(w, r, maxValidateBodyBytes)
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return Distribution{}, validateAdmissionRequest{}, ErrRequestBodyTooLarge
-	case err != nil:
-		return Distribution{}, validateAdmissionRequest{}, errBodyUnreadable
-	}
-	return decodeValidateAdmissionBody(raw)
 }
 
 // WriteValidateAdmissionError writes the default answer of
