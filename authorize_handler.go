@@ -1,11 +1,9 @@
 package fanfare
 
 import (
-	"context"
-	"encoding/json"
+	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -26,10 +24,6 @@ var (
 // maxIgnoredBodyBytes caps the request body the authorize handler reads and
 // throws away. It needs none; a larger body closes the connection.
 const maxIgnoredBodyBytes = 4 << 10
-
-// retryAfterSeconds is the Retry-After sent with 503 answers: Fanfare's
-// outages during a drop are short, and the browser SDK retries anyway.
-var retryAfterSeconds = []string{"1"}
 
 // AuthorizeOptions configures [NewAuthorizeHandler].
 type AuthorizeOptions struct {
@@ -109,14 +103,11 @@ func NewAuthorizeHandler(client *Client, opts AuthorizeOptions) http.Handler {
 		issuer:   opts.Issuer,
 		identity: opts.Identity,
 		claims:   opts.Claims.compile(),
-		log:      opts.Logger,
+		log:      cmp.Or(opts.Logger, slog.Default()),
 		onError:  opts.ErrorHandler,
 	}
 	if h.identity == nil {
 		h.identity = identityFromContext
-	}
-	if h.log == nil {
-		h.log = slog.Default()
 	}
 	if h.onError == nil {
 		h.onError = WriteAuthorizeError
@@ -142,12 +133,10 @@ func identityFromContext(r *http.Request) (Identity, error) {
 }
 
 func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header()["Allow"] = allowPost
-		h.onError(w, r, ErrMethodNotAllowed)
+	if !postOnly(w, r, h.onError) {
 		return
 	}
-	discardBody(w, r)
+	_, _ = readBody(w, r, maxIgnoredBodyBytes) // unused, read so the connection can be reused
 
 	id, err := h.identity(r)
 	if err == nil && id.Subject == "" {
@@ -184,87 +173,45 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// logUpstream logs a failed Fanfare call: Info when the client went away
-// (which cancels the call), Warn when Fanfare was unavailable, Error when it
-// refused (a wrong secret key, a request it calls bad).
-func logUpstream(log *slog.Logger, r *http.Request, msg string, err error) {
-	level := slog.LevelError
-	switch {
-	case errors.Is(r.Context().Err(), context.Canceled):
-		level, msg = slog.LevelInfo, msg+" (client went away)"
-	case errors.Is(err, ErrUnavailable):
-		level = slog.LevelWarn
-	}
-	log.LogAttrs(r.Context(), level, msg, slog.String("path", r.URL.Path), slog.Any("error", err))
-}
-
 // WriteAuthorizeError writes the default answer of [NewAuthorizeHandler]
 // to err, as AuthorizeOptions.ErrorHandler lists. A custom ErrorHandler can
 // call it for the errors it does not render itself.
 func WriteAuthorizeError(w http.ResponseWriter, r *http.Request, err error) {
-	status := authorizeErrorStatus(err)
-	if status == http.StatusServiceUnavailable {
-		w.Header()["Retry-After"] = retryAfterSeconds
-	}
-	writeJSONBytes(w, status, errorBodyFor(status))
-}
-
-func authorizeErrorStatus(err error) int {
+	status := http.StatusBadGateway
 	switch {
 	case errors.Is(err, ErrMethodNotAllowed):
-		return http.StatusMethodNotAllowed
+		status = http.StatusMethodNotAllowed
 	case errors.Is(err, ErrNoIdentity):
-		return http.StatusUnauthorized
+		status = http.StatusUnauthorized
 	case errors.Is(err, ErrClaimsTooLarge):
-		return http.StatusRequestEntityTooLarge
+		status = http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrInvalidClaims):
-		return http.StatusInternalServerError
+		status = http.StatusInternalServerError
 	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
+		status = http.StatusServiceUnavailable
 	}
-	return http.StatusBadGateway
+	writeError(w, status, errorBodyFor(status))
 }
 
 // Response bodies of the authorize handler and SanitizeClaims, encoded once.
 var (
-	bodyMethodNotAllowed   = mustJSON(ErrorBody{Error: "Method not allowed"})
-	bodyUnauthorized       = mustJSON(ErrorBody{Error: "Unauthorized"})
-	bodyClaimsTooLarge     = mustJSON(ErrorBody{Error: "Claims too large"})
-	bodyInternalError      = mustJSON(ErrorBody{Error: "Internal server error"})
-	bodyAuthFailed         = mustJSON(ErrorBody{Error: "Authentication failed"})
-	allowPost              = []string{http.MethodPost}
-	errorBodiesByAuthorize = map[int][]byte{
-		http.StatusMethodNotAllowed:      bodyMethodNotAllowed,
-		http.StatusUnauthorized:          bodyUnauthorized,
-		http.StatusRequestEntityTooLarge: bodyClaimsTooLarge,
-		http.StatusInternalServerError:   bodyInternalError,
-		http.StatusServiceUnavailable:    bodyAuthFailed,
-		http.StatusBadGateway:            bodyAuthFailed,
-	}
+	bodyMethodNotAllowed = mustJSON(ErrorBody{Error: "Method not allowed"})
+	bodyUnauthorized     = mustJSON(ErrorBody{Error: "Unauthorized"})
+	bodyClaimsTooLarge   = mustJSON(ErrorBody{Error: "Claims too large"})
+	bodyInternalError    = mustJSON(ErrorBody{Error: "Internal server error"})
+	bodyAuthFailed       = mustJSON(ErrorBody{Error: "Authentication failed"})
 )
 
 func errorBodyFor(status int) []byte {
-	if b, ok := errorBodiesByAuthorize[status]; ok {
-		return b
+	switch status {
+	case http.StatusMethodNotAllowed:
+		return bodyMethodNotAllowed
+	case http.StatusUnauthorized:
+		return bodyUnauthorized
+	case http.StatusRequestEntityTooLarge:
+		return bodyClaimsTooLarge
+	case http.StatusServiceUnavailable, http.StatusBadGateway:
+		return bodyAuthFailed
 	}
 	return bodyInternalError
-}
-
-// discardBody reads up to maxIgnoredBodyBytes of a body the handler does
-// not need, so the connection can be reused; a larger body makes the server
-// close the connection after the answer instead of draining it.
-func discardBody(w http.ResponseWriter, r *http.Request) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return
-	}
-	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxIgnoredBodyBytes))
-}
-
-// mustJSON encodes a response body of this package at init time.
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("fanfare: " + err.Error())
-	}
-	return b
 }

@@ -2,6 +2,7 @@ package fanfare
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,8 +24,8 @@ import (
 // Version is the library's version, sent in the User-Agent header.
 const Version = "0.2.0"
 
-// DefaultAPIURL is the Fanfare API used when Config.APIURL is empty.
-const DefaultAPIURL = "https://api.fanfare.io"
+// defaultAPIURL is the Fanfare API used when Config.APIURL is empty.
+const defaultAPIURL = "https://api.fanfare.io"
 
 // maxResponseBytes caps every Fanfare response body the client reads. The
 // API's answers are a few hundred bytes; anything larger is malformed.
@@ -36,7 +37,7 @@ const maxResponseBytes = 64 << 10
 type Config struct {
 	// APIURL is the base URL of the Fanfare API. It must be https, except
 	// for a loopback host (the fanfaretest emulator, a local proxy).
-	// Default: DefaultAPIURL ("https://api.fanfare.io").
+	// Default: "https://api.fanfare.io".
 	APIURL string
 
 	// OrganizationID is sent as X-Organization-Id. Required.
@@ -85,18 +86,14 @@ type RetryPolicy struct {
 }
 
 // ConfigFromEnv returns a Config read from FANFARE_API_URL (default
-// DefaultAPIURL), FANFARE_ORG_ID and FANFARE_SECRET_KEY. Pass it to
+// "https://api.fanfare.io"), FANFARE_ORG_ID and FANFARE_SECRET_KEY. Pass it to
 // [NewClient], which reports what is missing or wrong.
 func ConfigFromEnv() Config {
-	cfg := Config{
-		APIURL:         os.Getenv("FANFARE_API_URL"),
+	return Config{
+		APIURL:         cmp.Or(os.Getenv("FANFARE_API_URL"), defaultAPIURL),
 		OrganizationID: os.Getenv("FANFARE_ORG_ID"),
 		SecretKey:      os.Getenv("FANFARE_SECRET_KEY"),
 	}
-	if cfg.APIURL == "" {
-		cfg.APIURL = DefaultAPIURL
-	}
-	return cfg
 }
 
 // redacted is what printing shows in place of a secret key.
@@ -104,18 +101,15 @@ func redacted(secret string) string {
 	if secret == "" {
 		return ""
 	}
-	return "[REDACTED]"
-}
-
-// describe is the config without its secret key: what every fmt verb prints.
-func (c Config) describe() string {
-	return fmt.Sprintf("fanfare.Config{APIURL:%q OrganizationID:%q SecretKey:%q}",
-		c.APIURL, c.OrganizationID, redacted(c.SecretKey))
+	return redactedText
 }
 
 // Format makes every fmt verb (%v, %+v, %#v, %s, %q, ...) print the config
 // without its secret key, so no verb reaches the key through reflection.
-func (c Config) Format(f fmt.State, verb rune) { io.WriteString(f, c.describe()) }
+func (c Config) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "fanfare.Config{APIURL:%q OrganizationID:%q SecretKey:%q}",
+		c.APIURL, c.OrganizationID, redacted(c.SecretKey))
+}
 
 // MarshalJSON encodes the config with its secret key redacted, so a config
 // dumped into a debug endpoint or a log line as JSON does not leak it.
@@ -156,10 +150,7 @@ type Client struct {
 // without the "sk_" prefix, and an API URL that is not https (loopback hosts
 // excepted). Errors match [ErrInvalidConfig] and never contain the key.
 func NewClient(cfg Config) (*Client, error) {
-	if cfg.APIURL == "" {
-		cfg.APIURL = DefaultAPIURL
-	}
-	base, err := checkAPIURL(cfg.APIURL)
+	base, err := checkAPIURL(cmp.Or(cfg.APIURL, defaultAPIURL))
 	if err != nil {
 		return nil, err
 	}
@@ -179,42 +170,33 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.AttemptTimeout < 0 || cfg.Retry.MaxAttempts < 0 || cfg.Retry.InitialBackoff < 0 || cfg.Retry.MaxBackoff < 0 {
 		return nil, fmt.Errorf("%w: negative timeout or retry setting", ErrInvalidConfig)
 	}
-	c := &Client{
-		base:           base,
-		orgID:          cfg.OrganizationID,
-		secret:         cfg.SecretKey,
-		hc:             cfg.HTTPClient,
-		attemptTimeout: cfg.AttemptTimeout,
-		retry:          cfg.Retry,
-		userAgent:      "fanfare-go/" + Version,
-		scrubber:       newScrubber(cfg.SecretKey),
-	}
-	if c.hc == nil {
-		c.hc = &http.Client{Transport: NewTransport()}
+	hc := http.Client{Transport: NewTransport()}
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
 	}
 	// Never follow a redirect: net/http would resend X-Secret-Key to
 	// whatever host the Location names (it strips only Authorization and
 	// cookies), and that host's answer would pass for Fanfare's. A 3xx is
 	// an error. The caller's client is copied, not changed.
-	hc := *c.hc
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c.hc = &hc
-	if c.attemptTimeout == 0 {
-		c.attemptTimeout = 3 * time.Second
-	}
-	if c.retry.MaxAttempts == 0 {
-		c.retry.MaxAttempts = 3
-	}
-	if c.retry.InitialBackoff == 0 {
-		c.retry.InitialBackoff = 50 * time.Millisecond
-	}
-	if c.retry.MaxBackoff == 0 {
-		c.retry.MaxBackoff = time.Second
-	}
+	userAgent := "fanfare-go/" + Version
 	if cfg.UserAgent != "" {
-		c.userAgent = cfg.UserAgent + " " + c.userAgent
+		userAgent = cfg.UserAgent + " " + userAgent
 	}
-	return c, nil
+	return &Client{
+		base:           base,
+		orgID:          cfg.OrganizationID,
+		secret:         cfg.SecretKey,
+		hc:             &hc,
+		attemptTimeout: cmp.Or(cfg.AttemptTimeout, 3*time.Second),
+		retry: RetryPolicy{
+			MaxAttempts:    cmp.Or(cfg.Retry.MaxAttempts, 3),
+			InitialBackoff: cmp.Or(cfg.Retry.InitialBackoff, 50*time.Millisecond),
+			MaxBackoff:     cmp.Or(cfg.Retry.MaxBackoff, time.Second),
+		},
+		userAgent: userAgent,
+		scrubber:  newScrubber(cfg.SecretKey),
+	}, nil
 }
 
 // NewTransport returns the transport the default client uses: keep-alive,
@@ -264,13 +246,10 @@ func (c *Client) APIURL() string { return c.base }
 // OrganizationID returns the organization id the client sends.
 func (c *Client) OrganizationID() string { return c.orgID }
 
-// describe is the client without its secret key.
-func (c Client) describe() string {
-	return fmt.Sprintf("fanfare.Client{APIURL:%q OrganizationID:%q SecretKey:%q}", c.base, c.orgID, redacted(c.secret))
-}
-
 // Format makes every fmt verb print the client without its secret key.
-func (c Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.describe()) }
+func (c Client) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "fanfare.Client{APIURL:%q OrganizationID:%q SecretKey:%q}", c.base, c.orgID, redacted(c.secret))
+}
 
 // LogValue makes log/slog print the client without its secret key.
 func (c Client) LogValue() slog.Value {
@@ -304,28 +283,21 @@ type ExchangeCode struct {
 // (POST /auth/external/authorize). It is retried only when the request surely
 // never reached Fanfare.
 func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (ExchangeCode, error) {
-	const op = "authorize"
 	if req.Provider == "" || req.Issuer == "" || req.Subject == "" {
 		return ExchangeCode{}, fmt.Errorf("fanfare: authorize: provider, issuer and subject are required")
 	}
 	if len(req.Claims) > 0 && (req.Claims[0] != '{' || !json.Valid(req.Claims)) {
 		return ExchangeCode{}, fmt.Errorf("%w: authorize: claims must be a JSON object (see ClaimsPolicy.Sanitize)", ErrInvalidClaims)
 	}
-	// The claims are a json.RawMessage: encoding/json copies them into the
-	// body unchanged (they are already compact and escaped).
-	body, err := json.Marshal(wire.AuthorizeRequest{
+	raw, err := c.call(ctx, "authorize", wire.PathAuthorize, wire.AuthorizeRequest{
 		Provider: req.Provider, Issuer: req.Issuer, Subject: req.Subject, Claims: req.Claims,
-	})
-	if err != nil {
-		return ExchangeCode{}, fmt.Errorf("%w: authorize: %w", ErrInvalidClaims, stripJSONValue(err))
-	}
-	raw, err := c.call(ctx, op, wire.PathAuthorize, body, false)
+	}, false, c.retry.MaxAttempts)
 	if err != nil {
 		return ExchangeCode{}, err
 	}
 	code, err := decodeAuthorizeResponse(raw)
 	if err != nil {
-		return ExchangeCode{}, c.unavailable(op, err)
+		return ExchangeCode{}, c.unavailable("authorize", err)
 	}
 	return code, nil
 }
@@ -337,24 +309,20 @@ func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (ExchangeC
 // could not answer (answer 503 and let the consumer retry), or an *APIError
 // for any other refusal.
 func (c *Client) ValidateAdmission(ctx context.Context, d Distribution, consumerID, token string) (bool, error) {
-	const op = "validate"
 	if err := d.Validate(); err != nil {
 		return false, err
 	}
 	if consumerID == "" || token == "" {
 		return false, fmt.Errorf("fanfare: validate: consumer id and token are required")
 	}
-	body, err := json.Marshal(wire.ValidateRequest{ConsumerID: consumerID, Token: token})
-	if err != nil {
-		return false, fmt.Errorf("fanfare: validate: %w", err)
-	}
-	raw, err := c.call(ctx, op, d.path("validate"), body, true)
+	raw, err := c.call(ctx, "validate", d.path("validate"),
+		wire.ValidateRequest{ConsumerID: consumerID, Token: token}, true, c.retry.MaxAttempts)
 	if err != nil {
 		return false, err
 	}
 	valid, err := decodeValidateResponse(raw)
 	if err != nil {
-		return false, c.unavailable(op, err)
+		return false, c.unavailable("validate", err)
 	}
 	return valid, nil
 }
@@ -370,61 +338,45 @@ func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumer
 	if consumerID == "" {
 		return fmt.Errorf("fanfare: complete: consumer id is required")
 	}
-	body, err := json.Marshal(wire.CompleteRequest{ConsumerID: consumerID})
-	if err != nil {
-		return fmt.Errorf("fanfare: complete: %w", err)
-	}
-	raw, err := c.call(ctx, "complete", d.path("complete"), body, true)
-	if err != nil {
-		return err
-	}
-	return c.completeAnswer(raw)
+	return c.complete(ctx, d, consumerID, c.retry.MaxAttempts)
 }
 
-// completeAnswer checks the body of a 2xx answer to complete: one that is
-// not JSON (a captive portal's page, a body cut short) did not come from
-// Fanfare, and the completion must be delivered again.
-func (c *Client) completeAnswer(raw []byte) error {
-	if len(bytes.TrimSpace(raw)) > 0 && !json.Valid(raw) {
-		return c.unavailable("complete", errors.New("malformed complete response: not JSON"))
-	}
-	return nil
-}
-
-// completeOnce is CompleteAdmission in one attempt, without the retry
-// policy: the completion outbox is the retry loop of the middleware's
-// completions, and the consumer's answer waits for one attempt at most.
+// completeOnce is CompleteAdmission in one attempt: the completion outbox
+// is the retry loop of the middleware's completions, and the consumer's
+// answer waits for one attempt at most.
 func (c *Client) completeOnce(ctx context.Context, d Distribution, consumerID string) error {
-	body, err := json.Marshal(wire.CompleteRequest{ConsumerID: consumerID})
-	if err != nil {
-		return fmt.Errorf("fanfare: complete: %w", err)
-	}
-	raw, _, err := c.attempt(ctx, "complete", d.path("complete"), body, true)
-	if err != nil {
-		return err
-	}
-	return c.completeAnswer(raw)
+	return c.complete(ctx, d, consumerID, 1)
 }
 
-// call posts body to path and returns the body of a 2xx answer. Failed
-// attempts are retried per the policy; idempotent says whether a request that
-// may have reached Fanfare can be repeated.
-func (c *Client) call(ctx context.Context, op, path string, body []byte, idempotent bool) ([]byte, error) {
-	var last error
+// complete posts the completion. A 2xx body that is not JSON (a captive
+// portal's page, a body cut short) did not come from Fanfare, and the
+// completion must be delivered again.
+func (c *Client) complete(ctx context.Context, d Distribution, consumerID string, attempts int) error {
+	raw, err := c.call(ctx, "complete", d.path("complete"), wire.CompleteRequest{ConsumerID: consumerID}, true, attempts)
+	if err == nil && len(bytes.TrimSpace(raw)) > 0 && !json.Valid(raw) {
+		err = c.unavailable("complete", errors.New("malformed complete response: not JSON"))
+	}
+	return err
+}
+
+// call posts v as JSON to path and returns the body of a 2xx answer, in up
+// to attempts attempts; idempotent says whether a request that may have
+// reached Fanfare can be repeated.
+func (c *Client) call(ctx context.Context, op, path string, v any, idempotent bool, attempts int) ([]byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("fanfare: %s: %w", op, stripJSONValue(err))
+	}
 	for attempt := 1; ; attempt++ {
 		raw, retryable, err := c.attempt(ctx, op, path, body, idempotent)
-		if err == nil {
-			return raw, nil
-		}
-		last = err
-		if !retryable || attempt >= c.retry.MaxAttempts || ctx.Err() != nil {
-			return nil, last
+		if err == nil || !retryable || attempt >= attempts || ctx.Err() != nil {
+			return raw, err
 		}
 		t := time.NewTimer(c.backoff(attempt))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, last
+			return nil, err
 		case <-t.C:
 		}
 	}

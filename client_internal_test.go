@@ -66,7 +66,7 @@ func TestNewClientValidatesConfig(t *testing.T) {
 func TestNewClientDefaults(t *testing.T) {
 	c, err := NewClient(Config{OrganizationID: "org_1", SecretKey: testSecret, UserAgent: "shop/2"})
 	require.NoError(t, err)
-	assert.Equal(t, DefaultAPIURL, c.APIURL())
+	assert.Equal(t, defaultAPIURL, c.APIURL())
 	assert.Equal(t, "org_1", c.OrganizationID())
 	assert.Equal(t, 3*time.Second, c.attemptTimeout)
 	assert.Equal(t, 3, c.retry.MaxAttempts)
@@ -78,7 +78,7 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("FANFARE_ORG_ID", "org_env")
 	t.Setenv("FANFARE_SECRET_KEY", testSecret)
 	cfg := ConfigFromEnv()
-	assert.Equal(t, DefaultAPIURL, cfg.APIURL)
+	assert.Equal(t, defaultAPIURL, cfg.APIURL)
 	assert.Equal(t, "org_env", cfg.OrganizationID)
 	assert.Equal(t, testSecret, cfg.SecretKey)
 

@@ -124,28 +124,20 @@ type scrubber struct {
 }
 
 func newScrubber(secret string) scrubber {
-	var s scrubber
 	if secret == "" {
-		return s
+		return scrubber{}
 	}
-	add := func(f string) {
-		if f != "" && !slices.Contains(s.forms, f) {
-			s.forms = append(s.forms, f)
-		}
-	}
-	add(secret)
-	add(url.QueryEscape(secret))
-	add(url.PathEscape(secret))
+	forms := []string{secret, url.QueryEscape(secret), url.PathEscape(secret)}
 	for _, html := range []bool{true, false} {
 		var b strings.Builder
 		enc := json.NewEncoder(&b)
 		enc.SetEscapeHTML(html)
 		_ = enc.Encode(secret)
-		add(strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(b.String(), `"`)), `"`))
+		forms = append(forms, strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(b.String(), `"`)), `"`))
 	}
 	// Longest first, so that a form containing another is replaced whole.
-	slices.SortFunc(s.forms, func(a, b string) int { return len(b) - len(a) })
-	return s
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	return scrubber{forms: forms}
 }
 
 // scrub returns text without the secret key.
@@ -153,8 +145,5 @@ func (s scrubber) scrub(text string) string {
 	for _, f := range s.forms {
 		text = strings.ReplaceAll(text, f, redactedText)
 	}
-	if strings.Contains(text, "sk_") {
-		text = secretKeyPattern.ReplaceAllLiteralString(text, redactedText)
-	}
-	return text
+	return secretKeyPattern.ReplaceAllLiteralString(text, redactedText)
 }

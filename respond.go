@@ -1,7 +1,11 @@
 package fanfare
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 )
 
@@ -20,7 +24,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		// Only this package's own types reach here; a failure is a bug.
 		// Fail closed with a body that cannot fail.
-		status, body = http.StatusInternalServerError, []byte(`{"error":"Internal server error"}`)
+		status, body = http.StatusInternalServerError, bodyInternalError
 	}
 	writeJSONBytes(w, status, body)
 }
@@ -42,4 +46,61 @@ var (
 	contentTypeJSON     = []string{"application/json"}
 	cacheControlNoStore = []string{"no-store"}
 	nosniff             = []string{"nosniff"}
+	allowPost           = []string{http.MethodPost}
+	// retryAfterSeconds is the Retry-After sent with 503 answers: Fanfare's
+	// outages during a drop are short, and the browser SDK retries anyway.
+	retryAfterSeconds = []string{"1"}
 )
+
+// writeError writes an error answer of the handlers, with Retry-After on a
+// 503.
+func writeError(w http.ResponseWriter, status int, body []byte) {
+	if status == http.StatusServiceUnavailable {
+		w.Header()["Retry-After"] = retryAfterSeconds
+	}
+	writeJSONBytes(w, status, body)
+}
+
+// postOnly reports whether r is a POST; otherwise it sets Allow and passes
+// ErrMethodNotAllowed to onError.
+func postOnly(w http.ResponseWriter, r *http.Request, onError func(http.ResponseWriter, *http.Request, error)) bool {
+	if r.Method == http.MethodPost {
+		return true
+	}
+	w.Header()["Allow"] = allowPost
+	onError(w, r, ErrMethodNotAllowed)
+	return false
+}
+
+// logUpstream logs a failed Fanfare call: Info when the client went away
+// (which cancels the call), Warn when Fanfare was unavailable, Error when it
+// refused (a wrong secret key, a request it calls bad).
+func logUpstream(log *slog.Logger, r *http.Request, msg string, err error) {
+	level := slog.LevelError
+	switch {
+	case errors.Is(r.Context().Err(), context.Canceled):
+		level, msg = slog.LevelInfo, msg+" (client went away)"
+	case errors.Is(err, ErrUnavailable):
+		level = slog.LevelWarn
+	}
+	log.LogAttrs(r.Context(), level, msg, slog.String("path", r.URL.Path), slog.Any("error", err))
+}
+
+// readBody reads r's body through a cap of max bytes. A larger body is an
+// *http.MaxBytesError and makes the server close the connection after the
+// answer instead of draining it.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+}
+
+// mustJSON encodes a response body of this package at init time.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("fanfare: " + err.Error())
+	}
+	return b
+}

@@ -1,10 +1,10 @@
 package fanfare
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 )
@@ -81,10 +81,7 @@ func NewValidateAdmissionHandler(client *Client, opts ValidateAdmissionOptions) 
 	if client == nil {
 		panic("fanfare: NewValidateAdmissionHandler needs a non-nil *Client")
 	}
-	h := &validateAdmissionHandler{client: client, log: opts.Logger, onError: opts.ErrorHandler}
-	if h.log == nil {
-		h.log = slog.Default()
-	}
+	h := &validateAdmissionHandler{client: client, log: cmp.Or(opts.Logger, slog.Default()), onError: opts.ErrorHandler}
 	if h.onError == nil {
 		h.onError = WriteValidateAdmissionError
 	}
@@ -113,11 +110,19 @@ var (
 	errBodyUnreadable        = fmt.Errorf("%w: the body could not be read", ErrInvalidRequestBody)
 )
 
-// decodeValidateAdmissionBody parses and checks a validate-admission body.
-// Its errors match ErrInvalidRequestBody or ErrNoDistribution and never
-// quote the body.
-func decodeValidateAdmissionBody(raw []byte) (Distribution, validateAdmissionRequest, error) {
+// readValidateBody reads the validate-admission body through its size cap,
+// parses and checks it. Its errors match ErrRequestBodyTooLarge,
+// ErrInvalidRequestBody or ErrNoDistribution and never quote the body.
+func readValidateBody(w http.ResponseWriter, r *http.Request) (Distribution, validateAdmissionRequest, error) {
 	var req validateAdmissionRequest
+	raw, err := readBody(w, r, maxValidateBodyBytes)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return Distribution{}, req, ErrRequestBodyTooLarge
+	case err != nil:
+		return Distribution{}, req, errBodyUnreadable
+	}
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return Distribution{}, req, errNotJSONObject
 	}
@@ -149,17 +154,10 @@ func decodeValidateAdmissionBody(raw []byte) (Distribution, validateAdmissionReq
 }
 
 func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header()["Allow"] = allowPost
-		h.onError(w, r, ErrMethodNotAllowed)
+	if !postOnly(w, r, h.onError) {
 		return
 	}
-	raw, err := readValidateBody(w, r)
-	if err != nil {
-		h.onError(w, r, err)
-		return
-	}
-	d, req, err := decodeValidateAdmissionBody(raw)
+	d, req, err := readValidateBody(w, r)
 	if err != nil {
 		h.onError(w, r, err)
 		return
@@ -183,22 +181,6 @@ func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Requ
 	h.onError(w, r, err)
 }
 
-// readValidateBody reads the body through the size cap.
-func readValidateBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.Body == nil {
-		return nil, nil
-	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxValidateBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, ErrRequestBodyTooLarge
-		}
-		return nil, errBodyUnreadable
-	}
-	return raw, nil
-}
-
 // WriteValidateAdmissionError writes the default answer of
 // [NewValidateAdmissionHandler] to err, as
 // ValidateAdmissionOptions.ErrorHandler lists. A custom ErrorHandler can
@@ -218,21 +200,14 @@ func WriteValidateAdmissionError(w http.ResponseWriter, r *http.Request, err err
 		status, body = http.StatusForbidden, bodyInvalidAdmissionToken
 	case errors.Is(err, ErrUnavailable):
 		status = http.StatusServiceUnavailable
-		w.Header()["Retry-After"] = retryAfterSeconds
 	}
-	writeJSONBytes(w, status, body)
-}
-
-// validateAdmissionResult is the {"valid": ..., "error": ...} answer.
-type validateAdmissionResult struct {
-	Valid bool   `json:"valid"`
-	Error string `json:"error,omitempty"`
+	writeError(w, status, body)
 }
 
 // Response bodies of the validate-admission handler, encoded once.
 var (
-	bodyValid                 = mustJSON(validateAdmissionResult{Valid: true})
-	bodyInvalidAdmissionToken = mustJSON(validateAdmissionResult{Error: "Invalid or expired admission token"})
+	bodyValid                 = []byte(`{"valid":true}`)
+	bodyInvalidAdmissionToken = []byte(`{"valid":false,"error":"Invalid or expired admission token"}`)
 	bodyValidationFailed      = mustJSON(ErrorBody{Error: "Validation failed"})
 	bodyRequestTooLarge       = mustJSON(ErrorBody{Error: "Request body too large"})
 	bodyInvalidRequest        = mustJSON(ErrorBody{Error: "Invalid request body"})

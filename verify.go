@@ -2,6 +2,7 @@ package fanfare
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -59,16 +61,16 @@ func NewHMACVerifier(secret []byte) (Verifier, error) {
 	return &hmacVerifier{key: bytes.Clone(secret)}, nil
 }
 
-// hmacVerifier holds its key as an interface value made once, so Keyfunc
-// does not box the slice on every request.
-type hmacVerifier struct{ key any }
+type hmacVerifier struct{ key []byte }
+
+// hmacVerifierText is what every fmt verb and log/slog print for an HMAC
+// verifier: never the key.
+const hmacVerifierText = "fanfare.HMACVerifier{key:[REDACTED]}"
 
 func (v *hmacVerifier) Algorithms() []string            { return hmacAlgorithms }
 func (v *hmacVerifier) Keyfunc(*jwt.Token) (any, error) { return v.key, nil }
-func (v *hmacVerifier) String() string                  { return "fanfare.HMACVerifier{key:[REDACTED]}" }
-func (v *hmacVerifier) GoString() string                { return v.String() }
-func (v *hmacVerifier) Format(f fmt.State, _ rune)      { io.WriteString(f, v.String()) }
-func (v *hmacVerifier) LogValue() slog.Value            { return slog.StringValue(v.String()) }
+func (v *hmacVerifier) Format(f fmt.State, _ rune)      { io.WriteString(f, hmacVerifierText) }
+func (v *hmacVerifier) LogValue() slog.Value            { return slog.StringValue(hmacVerifierText) }
 
 // NewPEMVerifier returns a verifier for the public keys in pemBytes: one or
 // more "PUBLIC KEY" (PKIX), "RSA PUBLIC KEY" (PKCS #1) or "CERTIFICATE"
@@ -98,7 +100,7 @@ func NewPEMVerifier(pemBytes []byte) (Verifier, error) {
 				key = cert.PublicKey
 			}
 		default:
-			if bytes.Contains([]byte(block.Type), []byte("PRIVATE")) {
+			if strings.Contains(block.Type, "PRIVATE") {
 				return nil, errors.New("fanfare: the PEM holds a private key; give the verifier the public key only")
 			}
 			return nil, fmt.Errorf("fanfare: unsupported PEM block %q", truncate(block.Type, 40))
@@ -133,13 +135,6 @@ func (v *pemVerifier) Keyfunc(t *jwt.Token) (any, error) {
 	return keysFor(v.keys, t.Method.Alg())
 }
 
-var (
-	es256 = []string{"ES256"}
-	es384 = []string{"ES384"}
-	es512 = []string{"ES512"}
-	eddsa = []string{"EdDSA"}
-)
-
 // keyAlgorithms returns the algorithms a public key may verify: this pins
 // every key to its own kind, so no key verifies an algorithm of another
 // (an RSA key never verifies HS256 or ES256). Keys of other types, other
@@ -149,15 +144,15 @@ func keyAlgorithms(key any) ([]string, error) {
 	case *ecdsa.PublicKey:
 		switch k.Curve {
 		case elliptic.P256():
-			return es256, nil
+			return []string{"ES256"}, nil
 		case elliptic.P384():
-			return es384, nil
+			return []string{"ES384"}, nil
 		case elliptic.P521():
-			return es512, nil
+			return []string{"ES512"}, nil
 		}
 		return nil, errors.New("fanfare: unsupported ECDSA curve")
 	case ed25519.PublicKey:
-		return eddsa, nil
+		return []string{"EdDSA"}, nil
 	case *rsa.PublicKey:
 		if k.N.BitLen() < 2048 {
 			return nil, fmt.Errorf("fanfare: RSA key of %d bits; at least 2048 are required", k.N.BitLen())
@@ -167,7 +162,6 @@ func keyAlgorithms(key any) ([]string, error) {
 	return nil, fmt.Errorf("fanfare: unsupported public key type %T", key)
 }
 
-// keyVerifies reports whether key may verify alg.
 func keyVerifies(key any, alg string) bool {
 	algs, err := keyAlgorithms(key)
 	return err == nil && slices.Contains(algs, alg)
@@ -177,29 +171,19 @@ func keyVerifies(key any, alg string) bool {
 // jwt.VerificationKeySet of several (at most maxTriedKeys, so a token
 // without kid costs a bounded number of signature checks).
 func keysFor(keys []jwt.VerificationKey, alg string) (any, error) {
-	var first any
-	n := 0
+	var found []jwt.VerificationKey
 	for _, k := range keys {
-		if keyVerifies(k, alg) {
-			if n == 0 {
-				first = k
-			}
-			n++
+		if len(found) < maxTriedKeys && keyVerifies(k, alg) {
+			found = append(found, k)
 		}
 	}
-	switch n {
+	switch len(found) {
 	case 0:
 		return nil, fmt.Errorf("fanfare: no key verifies %s", alg)
 	case 1:
-		return first, nil
+		return found[0], nil
 	}
-	set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, 0, min(n, maxTriedKeys))}
-	for _, k := range keys {
-		if len(set.Keys) < maxTriedKeys && keyVerifies(k, alg) {
-			set.Keys = append(set.Keys, k)
-		}
-	}
-	return set, nil
+	return jwt.VerificationKeySet{Keys: found}, nil
 }
 
 // maxTriedKeys bounds the keys one token is tried against.
@@ -303,7 +287,7 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 		PrioritizeHTTP: true, // the given storage is empty: skip it
 		// A burst of 1: the first unknown kid fetches at once, the next
 		// after UnknownKIDInterval. Waiting past the Timeout is refused.
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(orDefault(opts.UnknownKIDInterval, 30*time.Second)), 1),
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(cmp.Or(opts.UnknownKIDInterval, 30*time.Second)), 1),
 		RateLimitWaitMax:  v.hc.Timeout,
 	})
 	if err != nil {
@@ -313,7 +297,7 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 	if err != nil {
 		return fail(fmt.Errorf("fanfare: JWKS: %w", err))
 	}
-	go v.refreshLoop(ctx, orDefault(opts.RefreshInterval, 15*time.Minute))
+	go v.refreshLoop(ctx, cmp.Or(opts.RefreshInterval, 15*time.Minute))
 	return v, nil
 }
 
