@@ -60,7 +60,7 @@ func (a *Admission) Complete(ctx context.Context) error {
 }
 
 // Sentinel errors of [RequireAdmission], for use with [errors.Is] on the error
-// an ErrorHandler or OnRejected hook receives (always an *[AdmissionError]).
+// an ErrorHandler receives (always an *[AdmissionError]).
 // Fanfare being unreachable matches [ErrUnavailable].
 var (
 	// ErrAdmissionRequired: the request carries no admission token.
