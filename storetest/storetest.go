@@ -273,6 +273,34 @@ type testCase struct {
 	run  func(t *testing.T, f *fixture)
 }
 
+// raceMarkUsedAcquire runs MarkUsed (with c) and Acquire of key at once:
+// Acquire must see the key free or used, never both win, and the key ends
+// up used.
+func (f *fixture) raceMarkUsedAcquire(t *testing.T, key string, c *fanfare.Completion) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var got fanfare.AcquireResult
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := f.s.MarkUsed(f.ctx, key, long, c); err != nil {
+			t.Errorf("MarkUsed: error %v", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		var err error
+		if got, err = f.s.Acquire(f.ctx, key, "o", long); err != nil {
+			t.Errorf("Acquire: error %v", err)
+		}
+	}()
+	wg.Wait()
+	if got != fanfare.Acquired && got != fanfare.Used {
+		t.Fatalf("Acquire racing MarkUsed = %v, want acquired or used", got)
+	}
+	f.acquire(t, key, "o2", long, fanfare.Used)
+}
+
 var cases = slices.Concat(holdCases, renewCases, completionCases, outboxCases)
 
 var holdCases = []testCase{
@@ -419,28 +447,7 @@ var holdCases = []testCase{
 	}},
 	{"concurrent mark used and acquire never both win", func(t *testing.T, f *fixture) {
 		for i := range 50 {
-			k := f.key(fmt.Sprint("race", i))
-			var wg sync.WaitGroup
-			var got fanfare.AcquireResult
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				if err := f.s.MarkUsed(f.ctx, k, long, nil); err != nil {
-					t.Errorf("MarkUsed: error %v", err)
-				}
-			}()
-			go func() {
-				defer wg.Done()
-				var err error
-				if got, err = f.s.Acquire(f.ctx, k, "o", long); err != nil {
-					t.Errorf("Acquire: error %v", err)
-				}
-			}()
-			wg.Wait()
-			if got != fanfare.Acquired && got != fanfare.Used {
-				t.Fatalf("Acquire racing MarkUsed = %v, want acquired or used", got)
-			}
-			f.acquire(t, k, "o2", long, fanfare.Used)
+			f.raceMarkUsedAcquire(t, f.key(fmt.Sprint("race", i)), nil)
 		}
 	}},
 }
@@ -558,28 +565,8 @@ var completionCases = []testCase{
 		const n = 50
 		for i := range n {
 			k := f.key(fmt.Sprint("race", i))
-			var wg sync.WaitGroup
-			var got fanfare.AcquireResult
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				c := f.completion(k)
-				if err := f.s.MarkUsed(f.ctx, k, long, &c); err != nil {
-					t.Errorf("MarkUsed: error %v", err)
-				}
-			}()
-			go func() {
-				defer wg.Done()
-				var err error
-				if got, err = f.s.Acquire(f.ctx, k, "o", long); err != nil {
-					t.Errorf("Acquire: error %v", err)
-				}
-			}()
-			wg.Wait()
-			if got != fanfare.Acquired && got != fanfare.Used {
-				t.Fatalf("Acquire racing MarkUsed = %v, want acquired or used", got)
-			}
-			f.acquire(t, k, "o2", long, fanfare.Used)
+			c := f.completion(k)
+			f.raceMarkUsedAcquire(t, k, &c)
 		}
 		if got := f.claim(t, "w", 2*n, long); len(got) != n {
 			t.Fatalf("claimed %d completions, want %d: every used mark has its completion", len(got), n)
