@@ -279,14 +279,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_ = worker.Close(ctx)
 		return 1
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := shop.NewServer(handler, logger) // with read, write and idle timeouts
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	appURL := "http://" + ln.Addr().String()

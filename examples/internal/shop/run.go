@@ -83,14 +83,7 @@ func Main(ctx context.Context, name string, newApp func(Config) (http.Handler, e
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := NewServer(handler, logger)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	appURL := "http://" + ln.Addr().String()
@@ -138,4 +131,18 @@ func ParseDistribution(s string) (fanfare.Distribution, error) {
 	}
 	d := fanfare.Distribution{Type: t, ID: id}
 	return d, d.Validate()
+}
+
+// NewServer is the shop's http.Server: handler behind the timeouts a server
+// on the internet needs (a slow client cannot hold a connection open), and
+// its own errors in logger.
+func NewServer(handler http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
