@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -79,57 +78,18 @@ func TestStorefrontServed(t *testing.T) {
 	}
 }
 
-// serve runs run without -demo until the test ends, and returns the shop's
-// URL and everything run wrote.
+// serve runs run without -demo until the test ends (contract.Serve), and
+// checks that it says it shuts down.
 func serve(t *testing.T, args ...string) (appURL string, output func() string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	var (
-		mu  sync.Mutex
-		all strings.Builder
-	)
-	exit := make(chan int, 1)
-	go func() {
-		code := run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), pw, pw)
-		pw.Close()
-		exit <- code
-	}()
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			mu.Lock()
-			all.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if _, rest, ok := strings.Cut(sc.Text(), "shop listening on "); ok {
-				found <- strings.Fields(rest)[0]
-			}
-		}
-	}()
-	output = func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return all.String()
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-exit:
-			assert.Equal(t, 0, code, "exit code after shutdown:\n%s", output())
-			assert.Contains(t, output(), "shutting down")
-		case <-time.After(15 * time.Second):
-			t.Error("run did not return after its context was cancelled")
+	var out func() string
+	t.Cleanup(func() { // runs after contract.Serve's
+		if out != nil {
+			assert.Contains(t, out(), "shutting down")
 		}
 	})
-	select {
-	case appURL = <-found:
-	case code := <-exit:
-		t.Fatalf("run exited with %d before serving:\n%s", code, output())
-	case <-time.After(10 * time.Second):
-		t.Fatalf("run did not start serving:\n%s", output())
-	}
-	return appURL, output
+	appURL, out = contract.Serve(t, run, args...)
+	return appURL, out
 }
 
 func TestRunWithoutCredentialsUsesTheEmulator(t *testing.T) {
@@ -152,36 +112,7 @@ func TestRunWithoutCredentialsUsesTheEmulator(t *testing.T) {
 	assert.Contains(t, output(), "open "+appURL+"/ in a browser", "it says where to point a browser")
 }
 
-func TestRunWithCredentialsUsesThem(t *testing.T) {
-	// An emulator stands in for the real API: the app only knows it from
-	// the environment.
-	api := fanfaretest.NewServer(fanfaretest.Options{})
-	t.Cleanup(api.Close)
-	t.Setenv("FANFARE_API_URL", api.URL)
-	t.Setenv("FANFARE_ORG_ID", api.OrganizationID)
-	t.Setenv("FANFARE_SECRET_KEY", api.SecretKey)
-	t.Setenv("FANFARE_PUBLISHABLE_KEY", "pk_live_from_env")
-	appURL, output := serve(t, "-distribution", "draw:d_spring")
-
-	first, _, _ := strings.Cut(output(), "\n")
-	assert.Contains(t, first, "using the Fanfare API at "+api.URL)
-
-	b := browser.New(appURL)
-	_, err := b.LoadConfig(context.Background())
-	require.NoError(t, err)
-	assert.Equal(t, browser.Config{
-		OrganizationID: api.OrganizationID, PublishableKey: "pk_live_from_env", APIURL: api.URL,
-		DistributionType: "draw", DistributionID: "d_spring",
-	}, b.Config)
-
-	a, err := b.Admit(context.Background(), "alice")
-	require.NoError(t, err)
-	resp, err := b.Checkout(context.Background(), a, browser.CartItem{SKU: "s", Quantity: 1})
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, resp.Status, "checkout through the API from the environment: %s", resp)
-	assert.True(t, api.Completed(fanfare.Draw("d_spring"), a.ConsumerID), "the admission is completed with Fanfare")
-	assert.NotContains(t, output(), api.SecretKey, "the output never shows the secret key")
-}
+func TestRunWithCredentialsUsesThem(t *testing.T) { contract.RunWithCredentials(t, run) }
 
 // TestRunHold: with -hold the emulator keeps a shopper in line (202 with a
 // position) until run admits the line.
