@@ -422,10 +422,13 @@ func TestJWKSVerifierCloseLeavesNothingRunning(t *testing.T) {
 	assert.Equal(t, 403, admVerifies(t, v, admSign(t, jwt.SigningMethodES256, k.ec2, admValidClaims(), "ec-2")))
 	require.Eventually(t, func() bool { return srv.fetches.Load() >= 4 }, 5*time.Second, time.Millisecond)
 	require.NoError(t, v.Close())
-	fetches := srv.fetches.Load()
+	// A fetch the loop started just before Close may still reach the server
+	// after Close returns (the request was on the wire before it was
+	// cancelled), so the proof is that nothing of the verifier is left
+	// running to start another: the refresh loop and every connection it
+	// opened are gone once the server's own goroutines are.
 	srv.Close()
 	goleak.VerifyNone(t, ignore)
-	assert.Equal(t, fetches, srv.fetches.Load(), "no fetch after Close")
 }
 
 func TestNewJWKSVerifierRefuses(t *testing.T) {
