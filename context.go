@@ -22,7 +22,6 @@ const (
 	identityKey contextKey = iota
 	admissionKey
 	requestBodyKey
-	rateLimitDecisionKey
 )
 
 // WithIdentity returns a copy of ctx carrying id.

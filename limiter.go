@@ -67,7 +67,7 @@ type Decision struct {
 	// the window, so that Remaining grows by one; zero when no request is
 	// counted. When a request is denied it equals RetryAfter.
 	//
-	// Both are exact to the limiter's resolution (MemoryLimiter: the
+	// Both are exact to the limiter's resolution (NewMemoryLimiter's: the
 	// nanosecond).
 	ResetAfter time.Duration
 }

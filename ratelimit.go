@@ -1,7 +1,6 @@
 package fanfare
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +15,7 @@ import (
 // vendor guide's policy: 10 requests per minute per logged-in user (per
 // client IP for anonymous requests), held in memory, failing closed.
 type RateLimitOptions struct {
-	// Limiter decides and counts. Default: a [MemoryLimiter] enforcing
+	// Limiter decides and counts. Default: [NewMemoryLimiter] enforcing
 	// Limit with Clock. Share a Redis limiter between instances to limit a
 	// user across all of them.
 	Limiter Limiter
@@ -65,9 +64,10 @@ type RateLimitOptions struct {
 	// ErrorHandler writes the response of every refused request. err
 	// matches (with errors.Is) one of:
 	//   - ErrRateLimited: the key is over the limit: 429
-	//     {"error":"Too many auth requests"}. Retry-After and the RateLimit
-	//     fields are already set, and the Decision is in the request's
-	//     context (DecisionFromContext).
+	//     {"error":"Too many auth requests"}. The decision is already in
+	//     w.Header(): Retry-After, RateLimit-Policy and RateLimit (and the
+	//     X-RateLimit-* fields with LegacyHeaders), for the handler to read
+	//     or overwrite.
 	//   - anything else: no decision could be made — ErrLimiterFull, the
 	//     limiter's own error, or the key could not be found (KeyFunc's
 	//     error, a RemoteAddr that is not an IP): 503
@@ -75,8 +75,8 @@ type RateLimitOptions struct {
 	//     through. The failure is logged first.
 	// Never write err itself into the response. Default: WriteRateLimitError.
 	//
-	// Together with DecisionFromContext in the next handler, it sees every
-	// decision, which is all that metrics need.
+	// It sees every refusal, and the next handler every allowed request
+	// (with the same fields in w.Header()): all that metrics need.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Clock returns the current time, for the default limiter and
@@ -97,8 +97,8 @@ type RateLimitOptions struct {
 // where r is the requests left and t the seconds until r next grows. A
 // request over the limit gets 429, {"error":"Too many auth requests"} and
 // Retry-After: the whole seconds, rounded up, until a request would pass.
-// An allowed request reaches the next handler with its Decision in the
-// context (DecisionFromContext).
+// An allowed request reaches the next handler with these fields already in
+// w.Header(), where it can read them.
 //
 // Put it after your auth middleware, so that users are counted one by one
 // rather than everyone behind one office or carrier NAT sharing an IP's
@@ -129,45 +129,6 @@ func WriteRateLimitError(w http.ResponseWriter, _ *http.Request, err error) {
 		return
 	}
 	writeJSONBytes(w, http.StatusServiceUnavailable, serviceUnavailableBody)
-}
-
-// DecisionFromContext returns the rate limit decision [RateLimitAuthorize]
-// made for the request whose context this is.
-func DecisionFromContext(ctx context.Context) (Decision, bool) {
-	d, ok := ctx.Value(rateLimitDecisionKey).(*Decision)
-	if !ok {
-		return Decision{}, false
-	}
-	return *d, true
-}
-
-// WithDecision returns a copy of ctx carrying d, for testing handlers that
-// read DecisionFromContext without the middleware.
-func WithDecision(ctx context.Context, d Decision) context.Context {
-	return &decisionContext{Context: ctx, d: d}
-}
-
-// decisionContext carries a Decision, and the backing of the header values
-// that depend on it, in one allocation: context.WithValue would take two,
-// and each header value one more.
-type decisionContext struct {
-	context.Context
-	d      Decision
-	values [4]string // RateLimit, Retry-After, X-RateLimit-Remaining, X-RateLimit-Reset
-}
-
-func (c *decisionContext) Value(key any) any {
-	if key == rateLimitDecisionKey {
-		return &c.d
-	}
-	return c.Context.Value(key)
-}
-
-// header sets h[name] to v, backed by c.values[i]: h keeps c alive, and a
-// later Header.Add copies rather than overwrite the next value.
-func (c *decisionContext) header(h http.Header, name string, i int, v string) {
-	c.values[i] = v
-	h[name] = c.values[i : i+1 : i+1]
 }
 
 var (
@@ -245,24 +206,17 @@ func (rl *rateLimiter) serve(w http.ResponseWriter, r *http.Request, next http.H
 		}
 		return
 	}
-	c := &decisionContext{Context: r.Context(), d: d}
-	r = r.WithContext(c)
 	h := w.Header()
 	reset := ceilSeconds(d.ResetAfter)
-	var buf [64]byte
-	state := append(buf[:0], `"default";r=`...)
-	state = strconv.AppendInt(state, int64(d.Remaining), 10)
-	state = append(state, ";t="...)
-	state = strconv.AppendInt(state, reset, 10)
 	h["Ratelimit-Policy"] = rl.policy
-	c.header(h, "Ratelimit", 0, string(state))
+	h["Ratelimit"] = []string{`"default";r=` + strconv.Itoa(d.Remaining) + ";t=" + strconv.FormatInt(reset, 10)}
 	if rl.legacy {
 		h["X-Ratelimit-Limit"] = rl.limit
-		c.header(h, "X-Ratelimit-Remaining", 2, strconv.Itoa(d.Remaining))
-		c.header(h, "X-Ratelimit-Reset", 3, strconv.FormatInt(rl.clock().Unix()+reset, 10))
+		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
+		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(rl.clock().Unix()+reset, 10)}
 	}
 	if !d.Allowed {
-		c.header(h, "Retry-After", 1, strconv.FormatInt(ceilSeconds(d.RetryAfter), 10))
+		h["Retry-After"] = []string{strconv.FormatInt(ceilSeconds(d.RetryAfter), 10)}
 		rl.onError(w, r, ErrRateLimited)
 		return
 	}

@@ -120,25 +120,10 @@ func ExampleClientIP() {
 	// 198.51.100.7
 }
 
-// A handler behind RateLimitAuthorize can read the decision, e.g. to warn
-// the user; WithDecision sets one up in tests without the middleware.
-func ExampleDecisionFromContext() {
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d, ok := fanfare.DecisionFromContext(r.Context()); ok && d.Remaining < 3 {
-			fmt.Fprintf(w, "only %d tries left", d.Remaining)
-		}
-	})
-	ctx := fanfare.WithDecision(context.Background(), fanfare.Decision{Allowed: true, Limit: 10, Remaining: 2})
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequestWithContext(ctx, http.MethodPost, "/", nil))
-	fmt.Println(w.Body.String())
-	// Output:
-	// only 2 tries left
-}
-
-// Metrics need no hook: an allowed request carries its Decision to the next
-// handler, and every refusal passes through ErrorHandler, which can count it
-// and leave the answer to WriteRateLimitError.
+// Metrics need no hook: every refusal passes through ErrorHandler, which
+// can count it, read the decision from the fields already in w.Header(),
+// and leave the answer to WriteRateLimitError; every allowed request
+// reaches the next handler.
 func ExampleRateLimitOptions_errorHandler() {
 	var allowed, limited, failed int
 	limit := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{
@@ -146,6 +131,7 @@ func ExampleRateLimitOptions_errorHandler() {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, fanfare.ErrRateLimited) {
 				limited++ // a real app: a counter of its metrics library
+				fmt.Println("limited, retry after", w.Header().Get("Retry-After"), "s")
 			} else {
 				failed++
 			}
@@ -153,14 +139,16 @@ func ExampleRateLimitOptions_errorHandler() {
 		},
 	})
 	h := limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := fanfare.DecisionFromContext(r.Context()); ok {
-			allowed++
-		}
+		allowed++
+		fmt.Println("allowed,", w.Header().Get("RateLimit"))
 	}))
 	for range 3 {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/api/fanfare/authorize", nil))
 	}
 	fmt.Println("allowed", allowed, "limited", limited, "failed", failed)
 	// Output:
+	// allowed, "default";r=1;t=60
+	// allowed, "default";r=0;t=60
+	// limited, retry after 60 s
 	// allowed 2 limited 1 failed 0
 }

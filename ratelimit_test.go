@@ -22,14 +22,10 @@ import (
 	"github.com/waitify-io/fanfare-go/fanfaretest"
 )
 
-// okHandler answers 200 and echoes the decision it was handed.
+// okHandler answers 200 and echoes the RateLimit field it finds already
+// set on the response.
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	d, ok := fanfare.DecisionFromContext(r.Context())
-	if !ok {
-		http.Error(w, "no decision in context", http.StatusInternalServerError)
-		return
-	}
-	fmt.Fprintf(w, "ok remaining=%d", d.Remaining)
+	fmt.Fprintf(w, "ok %s", w.Header().Get("RateLimit"))
 })
 
 type request struct {
@@ -75,7 +71,7 @@ func TestRateLimitAuthorizeDefaultPolicy(t *testing.T) {
 	for i := range 10 {
 		w := serve(t, h, alice)
 		require.Equal(t, http.StatusOK, w.Code, "request %d", i+1)
-		assert.Equal(t, fmt.Sprintf("ok remaining=%d", 9-i), w.Body.String())
+		assert.Equal(t, fmt.Sprintf(`ok "default";r=%d;t=60`, 9-i), w.Body.String(), "the next handler sees the fields")
 		assert.Equal(t, `"default";q=10;w=60`, w.Header().Get("RateLimit-Policy"))
 		assert.Equal(t, fmt.Sprintf(`"default";r=%d;t=60`, 9-i), w.Header().Get("RateLimit"))
 		assert.Empty(t, w.Header().Get("Retry-After"))
@@ -219,16 +215,13 @@ func TestRateLimitAuthorizeLargePolicy(t *testing.T) {
 }
 
 func TestRateLimitAuthorizeErrorHandler(t *testing.T) {
-	var got fanfare.Decision
 	var gotErr error
 	h := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{
 		Limit: fanfare.Limit{Requests: 1, Window: time.Second},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			gotErr = err
-			var ok bool
-			got, ok = fanfare.DecisionFromContext(r.Context())
-			assert.True(t, ok, "decision in the context")
 			assert.Equal(t, "1", w.Header().Get("Retry-After"), "set before the handler runs")
+			assert.Equal(t, `"default";q=1;w=1`, w.Header().Get("RateLimit-Policy"), "set before the handler runs")
 			assert.Equal(t, `"default";r=0;t=1`, w.Header().Get("RateLimit"), "set before the handler runs")
 			w.WriteHeader(http.StatusTeapot)
 		},
@@ -237,9 +230,7 @@ func TestRateLimitAuthorizeErrorHandler(t *testing.T) {
 	w := serve(t, h, request{})
 	assert.Equal(t, http.StatusTeapot, w.Code)
 	assert.ErrorIs(t, gotErr, fanfare.ErrRateLimited)
-	assert.False(t, got.Allowed)
-	assert.Equal(t, 1, got.Limit)
-	assert.Equal(t, time.Second, got.RetryAfter.Round(time.Second))
+	assert.Equal(t, "1", w.Header().Get("Retry-After"), "the handler's answer keeps the fields")
 }
 
 func TestWriteRateLimitError(t *testing.T) {
@@ -301,8 +292,7 @@ func TestRateLimitAuthorizeLimiterErrors(t *testing.T) {
 			var logs bytes.Buffer
 			tc.opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			h := fanfare.RateLimitAuthorize(tc.opts)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, ok := fanfare.DecisionFromContext(r.Context())
-				assert.False(t, ok, "no decision when the limiter failed")
+				assert.Empty(t, w.Header().Get("RateLimit"), "no decision when the limiter failed")
 				w.WriteHeader(http.StatusOK)
 			}))
 			w := serve(t, h, request{identity: "alice-secret-subject"})

@@ -36,7 +36,7 @@ type LimiterOptions struct {
 
 // Limiter is a [fanfare.Limiter] on Redis, shared by every instance: at most
 // Limit.Requests requests per key in any rolling window of Limit.Window,
-// exactly, like [fanfare.MemoryLimiter].
+// exactly, like the limiter of [fanfare.NewMemoryLimiter].
 //
 // Each key is a sorted set of the requests it counts, scored by their time
 // in microseconds on Redis's clock. A decision is one script, so one round
