@@ -416,14 +416,14 @@ func orDefault[T comparable](v, def T) T {
 
 // defaultStores are the default in-memory stores, one per organization: an
 // outbox serves one organization.
-var defaultStores sync.Map // org → *MemoryStore
+var defaultStores sync.Map // org → Store
 
-func defaultMemoryStore(org string) *MemoryStore {
+func defaultMemoryStore(org string) Store {
 	if s, ok := defaultStores.Load(org); ok {
-		return s.(*MemoryStore)
+		return s.(Store)
 	}
 	s, _ := defaultStores.LoadOrStore(org, NewMemoryStore(MemoryStoreOptions{}))
-	return s.(*MemoryStore)
+	return s.(Store)
 }
 
 func (m *AdmissionGuard) log() *slog.Logger {
@@ -626,19 +626,17 @@ func (m *AdmissionGuard) acquire(run *AdmissionHold, ctx context.Context) *Admis
 	a := &run.adm
 	run.key = admissionKeyOf(m.org, a.Distribution, a.ConsumerID)
 	run.owner = newOwner()
-	res, err := m.store.Acquire(ctx, run.key, run.owner, m.holdTTL)
+	err := m.store.Acquire(ctx, run.key, run.owner, m.holdTTL)
 	switch {
-	case err != nil:
-		m.log().Error("fanfare: admission store failed", "op", "acquire", "error", err)
-		return admissionFailure(ErrUnavailable, err)
-	case res == Acquired:
+	case err == nil:
 		return nil
-	case res == InUse:
+	case errors.Is(err, ErrAdmissionInUse):
 		return admissionFailure(ErrAdmissionInUse, nil)
-	case res == Used:
+	case errors.Is(err, ErrAdmissionUsed):
 		return admissionFailure(ErrAdmissionUsed, nil)
 	}
-	return admissionFailure(ErrUnavailable, fmt.Errorf("store answered %d", int(res)))
+	m.log().Error("fanfare: admission store failed", "op", "acquire", "error", err)
+	return admissionFailure(ErrUnavailable, err)
 }
 
 // admissionKeyOf is the Store key of an admission: organization, type,

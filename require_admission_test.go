@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -758,5 +759,55 @@ func admBenchOne(b *testing.B, alg string) {
 			Logger:                  slog.New(slog.DiscardHandler),
 		})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		admBenchRun(b, h, token)
+	}
+}
+
+// acquireErrStore answers every Acquire with err.
+type acquireErrStore struct {
+	fanfare.Store
+	err error
+}
+
+func (s acquireErrStore) Acquire(context.Context, string, string, time.Duration) error { return s.err }
+
+// TestRequireAdmissionAcquireAnswers: what Store.Acquire returns decides the
+// answer, sentinels matched with errors.Is even when wrapped, and any other
+// error is a store failure that fails closed.
+func TestRequireAdmissionAcquireAnswers(t *testing.T) {
+	storeDown := errors.New("store down")
+	tests := []struct {
+		name       string
+		err        error
+		wantStatus int
+		wantCode   string
+		wantIs     []error
+	}{
+		{"in use", fanfare.ErrAdmissionInUse, http.StatusConflict, fanfare.CodeAdmissionInUse, []error{fanfare.ErrAdmissionInUse}},
+		{"in use, wrapped", fmt.Errorf("mystore: %w", fanfare.ErrAdmissionInUse), http.StatusConflict, fanfare.CodeAdmissionInUse, []error{fanfare.ErrAdmissionInUse}},
+		{"used", fanfare.ErrAdmissionUsed, http.StatusConflict, fanfare.CodeAdmissionUsed, []error{fanfare.ErrAdmissionUsed}},
+		{"used, wrapped", fmt.Errorf("mystore: %w", fanfare.ErrAdmissionUsed), http.StatusConflict, fanfare.CodeAdmissionUsed, []error{fanfare.ErrAdmissionUsed}},
+		{"store failure", storeDown, http.StatusServiceUnavailable, fanfare.CodeAdmissionUnavailable, []error{fanfare.ErrUnavailable, storeDown}},
+		{"store full", fanfare.ErrStoreFull, http.StatusServiceUnavailable, fanfare.CodeAdmissionUnavailable, []error{fanfare.ErrUnavailable, fanfare.ErrStoreFull}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newLocalSetup(t)
+			s.opts.Store = acquireErrStore{s.store, tt.err}
+			var got error
+			s.opts.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+				got = err
+				fanfare.WriteAdmissionError(w, r, err)
+			}
+			h := s.handler(admEcho(http.StatusOK))
+			res := admDo(t, h, admRequest(s.token(t, admQueue, "c_acquire", nil)))
+			assert.Equal(t, tt.wantStatus, res.Status, res.Raw)
+			assert.Equal(t, tt.wantCode, res.Body.Code)
+			for _, want := range tt.wantIs {
+				assert.ErrorIs(t, got, want)
+			}
+			if tt.wantStatus == http.StatusServiceUnavailable {
+				assert.Equal(t, "5", res.RetryAfter)
+			}
+		})
 	}
 }
