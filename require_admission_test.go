@@ -616,34 +616,36 @@ func TestAdmissionGuardHold(t *testing.T) {
 				Store:        fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
 			})
 			token := srv.Admit(q, "cons_1")
-			begin := func() (*http.Request, *fanfare.AdmissionHold, error) {
+			begin := func(w http.ResponseWriter) (*http.Request, *fanfare.AdmissionHold, error) {
 				req := httptest.NewRequest(http.MethodPost, "/checkout", nil)
 				req.Header.Set("Fanfare-Admission", token)
-				return guard.Begin(req)
+				return guard.Begin(w, req)
 			}
 
-			r, hold, err := begin()
+			rec := httptest.NewRecorder()
+			r, hold, err := begin(rec)
 			require.NoError(t, err)
 			require.NotNil(t, hold)
+			assert.False(t, rec.Flushed || rec.Body.Len() > 0 || len(rec.Header()) > 0, "an admitted request is not written to")
 			a, ok := fanfare.AdmissionFromContext(r.Context())
 			require.True(t, ok, "the returned request carries the admission")
 			assert.Equal(t, "cons_1", a.ConsumerID)
 
-			// While held, a second request is refused with 409 ADMISSION_IN_USE.
-			r2, hold2, err := begin()
+			// While held, a second request is refused with 409
+			// ADMISSION_IN_USE, which Begin answers itself.
+			rec = httptest.NewRecorder()
+			_, hold2, err := begin(rec)
 			assert.Nil(t, hold2)
 			var ae *fanfare.AdmissionError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, fanfare.CodeAdmissionInUse, ae.Code)
-			rec := httptest.NewRecorder()
-			guard.WriteError(rec, r2, err)
 			assert.Equal(t, http.StatusConflict, rec.Code)
 			assert.JSONEq(t, `{"error":"Admission in use","message":"This admission is being used by another checkout","code":"ADMISSION_IN_USE"}`, rec.Body.String())
 
 			tt.end(hold)
 			assert.Equal(t, tt.wantCompleted, srv.Completed(q, "cons_1"), "completed with Fanfare")
 
-			_, hold3, err := begin()
+			_, hold3, err := begin(httptest.NewRecorder())
 			if tt.wantCompleted {
 				assert.Error(t, err, "a completed admission is refused")
 			} else {
