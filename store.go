@@ -63,8 +63,8 @@ type Store interface {
 var ErrHoldLost = errors.New("fanfare: admission hold lost")
 
 // ErrStoreFull is returned by the store of [NewMemoryStore] when it holds
-// MaxKeys live keys.
-// RequireAdmission answers 503: it fails closed rather than forget a hold.
+// MaxKeys live keys. RequireAdmission answers 503: it fails closed rather
+// than forget a hold.
 var ErrStoreFull = errors.New("fanfare: admission store is full")
 
 // MemoryStoreOptions configures [NewMemoryStore].
