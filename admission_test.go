@@ -32,7 +32,7 @@ var admQueue = fanfare.Queue("q_drop")
 // localSetup is a middleware verifying HS256 tokens locally, at a manual time.
 type localSetup struct {
 	clock *fanfaretest.Clock
-	store *fanfare.MemoryStore
+	store fanfare.Store
 	opts  fanfare.AdmissionOptions
 }
 
@@ -452,7 +452,7 @@ func TestRequireAdmissionSingleUse(t *testing.T) {
 		assert.Equal(t, http.StatusConflict, admDo(t, h, admRequest(other)).Status)
 		// The used mark lasts until the token expires, then the store forgets.
 		s.clock.Advance(11 * time.Minute)
-		assert.Equal(t, 0, s.store.Len())
+		assert.Equal(t, 0, fanfare.MemoryStoreLen(s.store))
 	})
 
 	t.Run("handler error releases", func(t *testing.T) {
@@ -742,7 +742,7 @@ func TestRequireAdmissionResponseWriter(t *testing.T) {
 
 // lostHoldStore loses every hold at its first renewal, as a store whose
 // lease ran out while the process could not reach it.
-type lostHoldStore struct{ *fanfare.MemoryStore }
+type lostHoldStore struct{ fanfare.Store }
 
 func (lostHoldStore) Renew(context.Context, string, string, time.Duration) error {
 	return fanfare.ErrHoldLost

@@ -3,3 +3,25 @@ package fanfare
 // MemoryLimiterLen returns the number of keys l, a limiter from
 // NewMemoryLimiter, holds, idle ones not yet reclaimed included.
 func MemoryLimiterLen(l Limiter) int { return int(l.(*memoryLimiter).keys.Load()) }
+
+// MemoryStoreLen returns the number of keys held or marked used that have not
+// expired in s, a store from NewMemoryStore: tests check its bounds and its
+// eviction with it.
+func MemoryStoreLen(s Store) int { return s.(*memoryStore).liveLen() }
+
+// liveLen counts the keys held or marked used that have not expired.
+func (s *memoryStore) liveLen() int {
+	now := s.clock().UnixNano()
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.m {
+			if e.expires > now {
+				n++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
+}

@@ -169,8 +169,9 @@ func RequireAdmission(client *Client, opts AdmissionOptions) func(http.Handler) 
 // NewAdmissionGuard returns the decision of [RequireAdmission] without the
 // net/http plumbing, for framework adapters (the gin and echo modules) whose
 // handlers write to the framework's own writer: [AdmissionGuard.Begin]
-// checks a request and holds its admission, the adapter runs its handler and
-// reports the final status to [AdmissionHold.Finish].
+// checks a request and holds its admission or answers its refusal, the
+// adapter runs its handler and reports the final status to
+// [AdmissionHold.Finish].
 //
 // It takes the same options and panics on the same programming errors as
 // RequireAdmission.
@@ -195,30 +196,24 @@ func (g *AdmissionGuard) handler(next http.Handler) http.Handler {
 // and on success its context carries the [Admission] ([AdmissionFromContext])
 // and is canceled if the hold is lost.
 //
-// On refusal hold is nil and err is an *[AdmissionError]; the refusal is
-// already logged, and [AdmissionGuard.WriteError] writes the configured
-// answer. On success the caller must end the hold with [AdmissionHold.Finish],
-// also when its handler panics:
+// On refusal Begin logs the refusal and answers it on w with
+// AdmissionOptions.ErrorHandler (Default: [WriteAdmissionError]); it returns
+// a nil hold and the *[AdmissionError] the ErrorHandler was given, and the
+// caller only stops. On success it writes nothing to w, and the caller must
+// end the hold with [AdmissionHold.Finish], also when its handler panics:
 //
-//	r, hold, err := g.Begin(r)
+//	r, hold, err := g.Begin(w, r)
 //	if err != nil {
-//		g.WriteError(w, r, err)
-//		return
+//		return // refused and answered
 //	}
 //	defer func() { hold.Finish(statusSoFar()) }() // 0 when nothing was written
 //	serve(w, r)
-func (g *AdmissionGuard) Begin(r *http.Request) (*http.Request, *AdmissionHold, error) {
-	r, hold, ae := g.begin(r)
+func (g *AdmissionGuard) Begin(w http.ResponseWriter, r *http.Request) (*http.Request, *AdmissionHold, error) {
+	r, hold, ae := g.begin(w, r)
 	if ae != nil {
 		return r, nil, ae
 	}
 	return r, hold, nil
-}
-
-// WriteError writes the answer to a refusal of [AdmissionGuard.Begin] with
-// AdmissionOptions.ErrorHandler (Default: [WriteAdmissionError]).
-func (g *AdmissionGuard) WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	g.errorHandler(w, r, err)
 }
 
 // AdmissionHold is an admission held by [AdmissionGuard.Begin] for one
@@ -416,14 +411,14 @@ func orDefault[T comparable](v, def T) T {
 
 // defaultStores are the default in-memory stores, one per organization: an
 // outbox serves one organization.
-var defaultStores sync.Map // org → *MemoryStore
+var defaultStores sync.Map // org → Store
 
-func defaultMemoryStore(org string) *MemoryStore {
+func defaultMemoryStore(org string) Store {
 	if s, ok := defaultStores.Load(org); ok {
-		return s.(*MemoryStore)
+		return s.(Store)
 	}
 	s, _ := defaultStores.LoadOrStore(org, NewMemoryStore(MemoryStoreOptions{}))
-	return s.(*MemoryStore)
+	return s.(Store)
 }
 
 func (m *AdmissionGuard) log() *slog.Logger {
@@ -446,9 +441,8 @@ func (run *AdmissionHold) distributionAllowed(d Distribution) bool {
 }
 
 func (m *AdmissionGuard) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	r, run, ae := m.begin(r)
+	r, run, ae := m.begin(w, r)
 	if ae != nil {
-		m.errorHandler(w, r, ae)
 		return
 	}
 	run.w.ResponseWriter = w
@@ -460,18 +454,18 @@ func (m *AdmissionGuard) serve(w http.ResponseWriter, r *http.Request, next http
 }
 
 // begin is Begin without the interface conversion of its error.
-func (m *AdmissionGuard) begin(r *http.Request) (*http.Request, *AdmissionHold, *AdmissionError) {
+func (m *AdmissionGuard) begin(w http.ResponseWriter, r *http.Request) (*http.Request, *AdmissionHold, *AdmissionError) {
 	run := &AdmissionHold{m: m, now: m.clock()}
 	r, ae := m.admit(run, r)
 	if ae != nil {
-		m.rejected(r, ae)
+		m.refuse(w, r, ae)
 		return r, nil, ae
 	}
 	run.adm.run = run
 	if m.onAdmitted != nil && m.safeHook("OnAdmitted", func() { m.onAdmitted(r, &run.adm) }) {
 		m.release(run)
 		ae := admissionFailure(ErrUnavailable, errors.New("OnAdmitted panicked"))
-		m.rejected(r, ae)
+		m.refuse(w, r, ae)
 		return r, nil, ae
 	}
 	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), admissionKey, &run.adm))
@@ -626,19 +620,17 @@ func (m *AdmissionGuard) acquire(run *AdmissionHold, ctx context.Context) *Admis
 	a := &run.adm
 	run.key = admissionKeyOf(m.org, a.Distribution, a.ConsumerID)
 	run.owner = newOwner()
-	res, err := m.store.Acquire(ctx, run.key, run.owner, m.holdTTL)
+	err := m.store.Acquire(ctx, run.key, run.owner, m.holdTTL)
 	switch {
-	case err != nil:
-		m.log().Error("fanfare: admission store failed", "op", "acquire", "error", err)
-		return admissionFailure(ErrUnavailable, err)
-	case res == Acquired:
+	case err == nil:
 		return nil
-	case res == InUse:
+	case errors.Is(err, ErrAdmissionInUse):
 		return admissionFailure(ErrAdmissionInUse, nil)
-	case res == Used:
+	case errors.Is(err, ErrAdmissionUsed):
 		return admissionFailure(ErrAdmissionUsed, nil)
 	}
-	return admissionFailure(ErrUnavailable, fmt.Errorf("store answered %d", int(res)))
+	m.log().Error("fanfare: admission store failed", "op", "acquire", "error", err)
+	return admissionFailure(ErrUnavailable, err)
 }
 
 // admissionKeyOf is the Store key of an admission: organization, type,
@@ -727,14 +719,16 @@ func (run *AdmissionHold) complete(ctx context.Context) error {
 	return nil
 }
 
-// rejected completes a refusal and logs it; the caller writes the answer.
-func (m *AdmissionGuard) rejected(r *http.Request, ae *AdmissionError) {
+// refuse completes a refusal, logs it and answers it on w with the
+// ErrorHandler.
+func (m *AdmissionGuard) refuse(w http.ResponseWriter, r *http.Request, ae *AdmissionError) {
 	if ae.Status == http.StatusServiceUnavailable {
 		ae.RetryAfter = admissionRetryAfter
 	}
 	if l := m.log(); l.Enabled(r.Context(), slog.LevelDebug) {
 		l.Debug("fanfare: admission refused", "code", ae.Code, "error", ae)
 	}
+	m.errorHandler(w, r, ae)
 }
 
 // safeHook runs a user hook, recovering a panic; it reports whether one

@@ -94,7 +94,7 @@ func ExampleRequireAdmission_alice() {
 
 // An adapter for a framework whose handlers write to the framework's own
 // writer: the guard decides, the adapter reports the status its handler
-// answered. (The gin, echo and chi modules are built this way.)
+// answered. (The gin and echo modules are built this way.)
 func ExampleNewAdmissionGuard() {
 	srv := fanfaretest.NewServer(fanfaretest.Options{})
 	defer srv.Close()
@@ -105,10 +105,9 @@ func ExampleNewAdmissionGuard() {
 	// handle stands in for a framework's handler chain; it returns the
 	// status it answered.
 	serve := func(w http.ResponseWriter, r *http.Request, handle func(http.ResponseWriter, *http.Request) int) {
-		r, hold, err := guard.Begin(r)
+		r, hold, err := guard.Begin(w, r)
 		if err != nil {
-			guard.WriteError(w, r, err)
-			return
+			return // refused: Begin has answered
 		}
 		status := 0 // stays 0 if handle panics: the admission is released
 		defer func() { hold.Finish(status) }()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -615,34 +616,36 @@ func TestAdmissionGuardHold(t *testing.T) {
 				Store:        fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
 			})
 			token := srv.Admit(q, "cons_1")
-			begin := func() (*http.Request, *fanfare.AdmissionHold, error) {
+			begin := func(w http.ResponseWriter) (*http.Request, *fanfare.AdmissionHold, error) {
 				req := httptest.NewRequest(http.MethodPost, "/checkout", nil)
 				req.Header.Set("Fanfare-Admission", token)
-				return guard.Begin(req)
+				return guard.Begin(w, req)
 			}
 
-			r, hold, err := begin()
+			rec := httptest.NewRecorder()
+			r, hold, err := begin(rec)
 			require.NoError(t, err)
 			require.NotNil(t, hold)
+			assert.False(t, rec.Flushed || rec.Body.Len() > 0 || len(rec.Header()) > 0, "an admitted request is not written to")
 			a, ok := fanfare.AdmissionFromContext(r.Context())
 			require.True(t, ok, "the returned request carries the admission")
 			assert.Equal(t, "cons_1", a.ConsumerID)
 
-			// While held, a second request is refused with 409 ADMISSION_IN_USE.
-			r2, hold2, err := begin()
+			// While held, a second request is refused with 409
+			// ADMISSION_IN_USE, which Begin answers itself.
+			rec = httptest.NewRecorder()
+			_, hold2, err := begin(rec)
 			assert.Nil(t, hold2)
 			var ae *fanfare.AdmissionError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, fanfare.CodeAdmissionInUse, ae.Code)
-			rec := httptest.NewRecorder()
-			guard.WriteError(rec, r2, err)
 			assert.Equal(t, http.StatusConflict, rec.Code)
 			assert.JSONEq(t, `{"error":"Admission in use","message":"This admission is being used by another checkout","code":"ADMISSION_IN_USE"}`, rec.Body.String())
 
 			tt.end(hold)
 			assert.Equal(t, tt.wantCompleted, srv.Completed(q, "cons_1"), "completed with Fanfare")
 
-			_, hold3, err := begin()
+			_, hold3, err := begin(httptest.NewRecorder())
 			if tt.wantCompleted {
 				assert.Error(t, err, "a completed admission is refused")
 			} else {
@@ -758,5 +761,55 @@ func admBenchOne(b *testing.B, alg string) {
 			Logger:                  slog.New(slog.DiscardHandler),
 		})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		admBenchRun(b, h, token)
+	}
+}
+
+// acquireErrStore answers every Acquire with err.
+type acquireErrStore struct {
+	fanfare.Store
+	err error
+}
+
+func (s acquireErrStore) Acquire(context.Context, string, string, time.Duration) error { return s.err }
+
+// TestRequireAdmissionAcquireAnswers: what Store.Acquire returns decides the
+// answer, sentinels matched with errors.Is even when wrapped, and any other
+// error is a store failure that fails closed.
+func TestRequireAdmissionAcquireAnswers(t *testing.T) {
+	storeDown := errors.New("store down")
+	tests := []struct {
+		name       string
+		err        error
+		wantStatus int
+		wantCode   string
+		wantIs     []error
+	}{
+		{"in use", fanfare.ErrAdmissionInUse, http.StatusConflict, fanfare.CodeAdmissionInUse, []error{fanfare.ErrAdmissionInUse}},
+		{"in use, wrapped", fmt.Errorf("mystore: %w", fanfare.ErrAdmissionInUse), http.StatusConflict, fanfare.CodeAdmissionInUse, []error{fanfare.ErrAdmissionInUse}},
+		{"used", fanfare.ErrAdmissionUsed, http.StatusConflict, fanfare.CodeAdmissionUsed, []error{fanfare.ErrAdmissionUsed}},
+		{"used, wrapped", fmt.Errorf("mystore: %w", fanfare.ErrAdmissionUsed), http.StatusConflict, fanfare.CodeAdmissionUsed, []error{fanfare.ErrAdmissionUsed}},
+		{"store failure", storeDown, http.StatusServiceUnavailable, fanfare.CodeAdmissionUnavailable, []error{fanfare.ErrUnavailable, storeDown}},
+		{"store full", fanfare.ErrStoreFull, http.StatusServiceUnavailable, fanfare.CodeAdmissionUnavailable, []error{fanfare.ErrUnavailable, fanfare.ErrStoreFull}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newLocalSetup(t)
+			s.opts.Store = acquireErrStore{s.store, tt.err}
+			var got error
+			s.opts.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+				got = err
+				fanfare.WriteAdmissionError(w, r, err)
+			}
+			h := s.handler(admEcho(http.StatusOK))
+			res := admDo(t, h, admRequest(s.token(t, admQueue, "c_acquire", nil)))
+			assert.Equal(t, tt.wantStatus, res.Status, res.Raw)
+			assert.Equal(t, tt.wantCode, res.Body.Code)
+			for _, want := range tt.wantIs {
+				assert.ErrorIs(t, got, want)
+			}
+			if tt.wantStatus == http.StatusServiceUnavailable {
+				assert.Equal(t, "5", res.RetryAfter)
+			}
+		})
 	}
 }

@@ -11,33 +11,6 @@ import (
 	"time"
 )
 
-// AcquireResult is the outcome of [Store.Acquire]. Its zero value is no
-// outcome at all and is treated as a refusal.
-type AcquireResult int
-
-// The outcomes of [Store.Acquire].
-const (
-	// Acquired: the key was free; the caller now holds it.
-	Acquired AcquireResult = iota + 1
-	// InUse: another request holds the key.
-	InUse
-	// Used: the key was marked used; it stays refused until the mark expires.
-	Used
-)
-
-// String returns "acquired", "in use" or "used".
-func (r AcquireResult) String() string {
-	switch r {
-	case Acquired:
-		return "acquired"
-	case InUse:
-		return "in use"
-	case Used:
-		return "used"
-	}
-	return "invalid"
-}
-
 // Store keeps the single-use state of admissions and the completions owed
 // to Fanfare. [RequireAdmission] takes a hold (a lease owned by one request)
 // before the handler runs, renews it while the handler runs, and after a
@@ -52,13 +25,16 @@ func (r AcquireResult) String() string {
 // in package storetest against any implementation.
 type Store interface {
 	// Acquire holds key for owner for ttl if key is neither held nor used,
-	// and returns Acquired. Otherwise it changes nothing and returns InUse
-	// (held by another owner) or Used. Acquire by the owner already holding
-	// key returns Acquired and changes nothing: owners are unique per
-	// request, so that is the same call again — a networked store's client
-	// retrying a call whose answer was lost — and it must not refuse the
-	// hold it just took.
-	Acquire(ctx context.Context, key, owner string, ttl time.Duration) (AcquireResult, error)
+	// and returns nil. Otherwise it changes nothing and returns an error
+	// matching, with errors.Is, [ErrAdmissionInUse] (another owner holds
+	// key) or [ErrAdmissionUsed] (key is marked used): implementations
+	// return these sentinels, possibly wrapped. Any other error is a store
+	// failure, which RequireAdmission answers with 503. Acquire by the
+	// owner already holding key returns nil and changes nothing: owners are
+	// unique per request, so that is the same call again — a networked
+	// store's client retrying a call whose answer was lost — and it must
+	// not refuse the hold it just took.
+	Acquire(ctx context.Context, key, owner string, ttl time.Duration) error
 	// Renew extends owner's hold on key to ttl from now. It returns
 	// [ErrHoldLost], changing nothing, when owner no longer holds key: the
 	// hold expired, was released, or another owner holds it now.
@@ -86,11 +62,12 @@ type Store interface {
 // request may hold the admission now, so this one must not place an order.
 var ErrHoldLost = errors.New("fanfare: admission hold lost")
 
-// ErrStoreFull is returned by a [MemoryStore] that holds MaxKeys live keys.
-// RequireAdmission answers 503: it fails closed rather than forget a hold.
+// ErrStoreFull is returned by the store of [NewMemoryStore] when it holds
+// MaxKeys live keys. RequireAdmission answers 503: it fails closed rather
+// than forget a hold.
 var ErrStoreFull = errors.New("fanfare: admission store is full")
 
-// MemoryStoreOptions configures a [MemoryStore].
+// MemoryStoreOptions configures [NewMemoryStore].
 type MemoryStoreOptions struct {
 	// Clock tells the time that holds and used marks expire by.
 	// Default: time.Now.
@@ -101,14 +78,10 @@ type MemoryStoreOptions struct {
 	MaxKeys int
 }
 
-// MemoryStore is the in-memory [Store]: the default of RequireAdmission, for
-// a single instance. Several instances behind a load balancer must share a
-// store (the redisstore module's Store on Redis; storetest.Run checks any
-// implementation), or each instance admits the same admission once.
-//
-// Expired keys are reclaimed as the store is used, without a background
-// goroutine: a shard sweeps itself when it has doubled since its last sweep.
-type MemoryStore struct {
+// memoryStore is the Store of NewMemoryStore. Expired keys are reclaimed as
+// the store is used, without a background goroutine: a shard sweeps itself
+// when it has doubled since its last sweep.
+type memoryStore struct {
 	clock      func() time.Time
 	maxPerShrd int
 	seed       maphash.Seed
@@ -133,15 +106,25 @@ type memoryEntry struct {
 
 const minSweep = 256
 
-// NewMemoryStore returns an empty in-memory store.
-func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
+// NewMemoryStore returns an empty in-memory [Store], with its [Outbox]: the
+// default of RequireAdmission, for a single instance. It lives in the
+// process: its holds, used marks and pending completions are lost when the
+// process exits. Several instances behind a load balancer must share a store
+// (the redisstore module's, on Redis; storetest.Run checks any
+// implementation), or each instance admits the same admission once.
+//
+// It holds at most MaxKeys live keys (holds and used marks) and MaxKeys
+// pending completions; beyond them Acquire and MarkUsed return
+// [ErrStoreFull]. Expired keys are reclaimed as the store is used, without a
+// background goroutine.
+func NewMemoryStore(opts MemoryStoreOptions) Store {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
 	if opts.MaxKeys <= 0 {
 		opts.MaxKeys = 1 << 20
 	}
-	s := &MemoryStore{
+	s := &memoryStore{
 		clock:      opts.Clock,
 		maxPerShrd: max(1, opts.MaxKeys/memoryShards),
 		seed:       maphash.MakeSeed(),
@@ -154,12 +137,12 @@ func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
 	return s
 }
 
-func (s *MemoryStore) shard(key string) *memoryShard {
+func (s *memoryStore) shard(key string) *memoryShard {
 	return &s.shards[maphash.String(s.seed, key)%memoryShards]
 }
 
 // Acquire implements [Store].
-func (s *MemoryStore) Acquire(_ context.Context, key, owner string, ttl time.Duration) (AcquireResult, error) {
+func (s *memoryStore) Acquire(_ context.Context, key, owner string, ttl time.Duration) error {
 	now := s.clock().UnixNano()
 	sh := s.shard(key)
 	sh.mu.Lock()
@@ -167,21 +150,21 @@ func (s *MemoryStore) Acquire(_ context.Context, key, owner string, ttl time.Dur
 	if e, ok := sh.m[key]; ok && e.expires > now {
 		switch e.owner {
 		case "":
-			return Used, nil
+			return ErrAdmissionUsed
 		case owner:
-			return Acquired, nil
+			return nil
 		}
-		return InUse, nil
+		return ErrAdmissionInUse
 	}
 	if err := sh.makeRoom(key, now, s.maxPerShrd); err != nil {
-		return 0, err
+		return err
 	}
 	sh.m[key] = memoryEntry{owner: owner, expires: addSat(now, ttl)}
-	return Acquired, nil
+	return nil
 }
 
 // Release implements [Store].
-func (s *MemoryStore) Release(_ context.Context, key, owner string) error {
+func (s *memoryStore) Release(_ context.Context, key, owner string) error {
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -192,7 +175,7 @@ func (s *MemoryStore) Release(_ context.Context, key, owner string) error {
 }
 
 // Renew implements [Store].
-func (s *MemoryStore) Renew(_ context.Context, key, owner string, ttl time.Duration) error {
+func (s *memoryStore) Renew(_ context.Context, key, owner string, ttl time.Duration) error {
 	now := s.clock().UnixNano()
 	sh := s.shard(key)
 	sh.mu.Lock()
@@ -206,7 +189,7 @@ func (s *MemoryStore) Renew(_ context.Context, key, owner string, ttl time.Durat
 }
 
 // MarkUsed implements [Store].
-func (s *MemoryStore) MarkUsed(_ context.Context, key string, ttl time.Duration, c *Completion) error {
+func (s *memoryStore) MarkUsed(_ context.Context, key string, ttl time.Duration, c *Completion) error {
 	now := s.clock().UnixNano()
 	exp := addSat(now, ttl)
 	sh := s.shard(key)
@@ -241,30 +224,13 @@ func addSat(now int64, d time.Duration) int64 {
 }
 
 // IsUsed implements [Store].
-func (s *MemoryStore) IsUsed(_ context.Context, key string) (bool, error) {
+func (s *memoryStore) IsUsed(_ context.Context, key string) (bool, error) {
 	now := s.clock().UnixNano()
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e, ok := sh.m[key]
 	return ok && e.owner == "" && e.expires > now, nil
-}
-
-// Len returns the number of keys held or marked used that have not expired.
-func (s *MemoryStore) Len() int {
-	now := s.clock().UnixNano()
-	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		for _, e := range sh.m {
-			if e.expires > now {
-				n++
-			}
-		}
-		sh.mu.Unlock()
-	}
-	return n
 }
 
 // makeRoom sweeps expired entries when the shard has grown enough since the
@@ -298,7 +264,7 @@ func (sh *memoryShard) makeRoom(key string, now int64, maxKeys int) error {
 	return nil
 }
 
-// memoryOutbox is the outbox of a MemoryStore. It lives in the process: its
+// memoryOutbox is the outbox of a memoryStore. It lives in the process: its
 // pending completions are lost if the process dies (use a shared store, such
 // as the redisstore module's, to keep them across restarts).
 type memoryOutbox struct {
@@ -335,7 +301,7 @@ func (o *memoryOutbox) add(c Completion, now int64) error {
 }
 
 // Claim implements [Outbox].
-func (s *MemoryStore) Claim(_ context.Context, owner string, n int, lease time.Duration) ([]Completion, error) {
+func (s *memoryStore) Claim(_ context.Context, owner string, n int, lease time.Duration) ([]Completion, error) {
 	o := &s.outbox
 	now := o.clock().UnixNano()
 	o.mu.Lock()
@@ -359,7 +325,7 @@ func (s *MemoryStore) Claim(_ context.Context, owner string, n int, lease time.D
 }
 
 // Done implements [Outbox].
-func (s *MemoryStore) Done(_ context.Context, id string) error {
+func (s *memoryStore) Done(_ context.Context, id string) error {
 	o := &s.outbox
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -368,7 +334,7 @@ func (s *MemoryStore) Done(_ context.Context, id string) error {
 }
 
 // Retry implements [Outbox].
-func (s *MemoryStore) Retry(_ context.Context, id, owner string, delay time.Duration) error {
+func (s *memoryStore) Retry(_ context.Context, id, owner string, delay time.Duration) error {
 	o := &s.outbox
 	now := o.clock().UnixNano()
 	o.mu.Lock()
@@ -383,7 +349,7 @@ func (s *MemoryStore) Retry(_ context.Context, id, owner string, delay time.Dura
 }
 
 // Stats implements [Outbox].
-func (s *MemoryStore) Stats(context.Context) (OutboxStats, error) {
+func (s *memoryStore) Stats(context.Context) (OutboxStats, error) {
 	o := &s.outbox
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -33,7 +33,7 @@ type StoreOptions struct {
 // every instance of an application. Each method is one Lua script, so one
 // round trip (two, once, after Redis lost its script cache: go-redis falls
 // back from EVALSHA to EVAL) and atomic. A call that go-redis sends again
-// after a lost reply does no harm: Acquire by the holder answers Acquired
+// after a lost reply does no harm: Acquire by the holder succeeds
 // again, Renew, Release, MarkUsed and Done repeat to the same effect, and
 // Claim and Retry say what a repeat does.
 //
@@ -264,20 +264,20 @@ func (s *Store) run(ctx context.Context, script *redis.Script, op string, keys [
 }
 
 // Acquire implements [fanfare.Store].
-func (s *Store) Acquire(ctx context.Context, key, owner string, ttl time.Duration) (fanfare.AcquireResult, error) {
+func (s *Store) Acquire(ctx context.Context, key, owner string, ttl time.Duration) error {
 	r, err := s.run(ctx, acquire, "acquire", []string{s.admPrefix + key}, owner, ms(ttl)).Int()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	switch r {
 	case 1:
-		return fanfare.Acquired, nil
+		return nil
 	case 2:
-		return fanfare.InUse, nil
+		return fanfare.ErrAdmissionInUse
 	case 3:
-		return fanfare.Used, nil
+		return fanfare.ErrAdmissionUsed
 	}
-	return 0, fmt.Errorf("redisstore: acquire: unexpected reply %d", r)
+	return fmt.Errorf("redisstore: acquire: unexpected reply %d", r)
 }
 
 // Renew implements [fanfare.Store].

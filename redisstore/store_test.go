@@ -63,7 +63,7 @@ func TestStoreOneRoundTrip(t *testing.T) {
 	s := newStore(t, client)
 	c := fanfare.Completion{ID: "k", Distribution: fanfare.Queue("q"), ConsumerID: "c"}
 	ops := []func() error{
-		func() error { _, err := s.Acquire(ctx, "k", "o", time.Minute); return err },
+		func() error { return s.Acquire(ctx, "k", "o", time.Minute) },
 		func() error { return s.Renew(ctx, "k", "o", time.Minute) },
 		func() error { return s.MarkUsed(ctx, "k", time.Minute, &c) },
 		func() error { _, err := s.IsUsed(ctx, "k"); return err },
@@ -75,7 +75,9 @@ func TestStoreOneRoundTrip(t *testing.T) {
 	}
 	run := func() {
 		for _, op := range ops {
-			if err := op(); !errors.Is(err, fanfare.ErrHoldLost) {
+			// A lost hold and, on the second run, a used key are answers,
+			// not failures.
+			if err := op(); !errors.Is(err, fanfare.ErrHoldLost) && !errors.Is(err, fanfare.ErrAdmissionUsed) {
 				require.NoError(t, err)
 			}
 		}
@@ -135,8 +137,7 @@ func TestStoreKeys(t *testing.T) {
 	require.NoError(t, err)
 	c := fanfare.Completion{ID: "queue:q:c", Distribution: fanfare.Queue("q"), ConsumerID: "c", Attempts: 1}
 	require.NoError(t, s.MarkUsed(ctx, "queue:q:c", time.Hour, &c))
-	_, err = s.Acquire(ctx, "queue:q:d", "o", time.Hour)
-	require.NoError(t, err)
+	require.NoError(t, s.Acquire(ctx, "queue:q:d", "o", time.Hour))
 	keys, err := client.Keys(ctx, "*").Result()
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{

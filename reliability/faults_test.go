@@ -177,7 +177,7 @@ type checkoutApp struct {
 	hc       *http.Client
 	admitted atomic.Int64
 	delay    time.Duration // how long an admitted checkout takes
-	store    *fanfare.MemoryStore
+	store    fanfare.Store
 	worker   *fanfare.CompletionWorker
 }
 

@@ -74,15 +74,44 @@ func ownClock(t *testing.T, newStore NewStore) bool {
 		t.Fatal("newStore returned nil")
 	}
 	ctx, key := context.Background(), uniquePrefix()+"probe"
-	if got, err := s.Acquire(ctx, key, "probe", long); err != nil || got != fanfare.Acquired {
-		t.Fatalf("probe: Acquire of a fresh key = %v, %v; want acquired", got, err)
+	if err := s.Acquire(ctx, key, "probe", long); err != nil {
+		t.Fatalf("probe: Acquire of a fresh key = %v, want nil", err)
 	}
 	clock.Advance(long + time.Millisecond)
-	got, err := s.Acquire(ctx, key, "probe2", long)
-	if err != nil {
-		t.Fatalf("probe: Acquire after the manual clock passed the TTL: error %v", err)
+	switch got := outcomeOf(s.Acquire(ctx, key, "probe2", long)); got {
+	case acquired:
+		return false
+	case inUse:
+		return true
+	default:
+		t.Fatalf("probe: Acquire after the manual clock passed the TTL = %s, want acquired or in use", got)
+		return false
 	}
-	return got != fanfare.Acquired
+}
+
+// outcome is what an Acquire answered, as the suite names it.
+type outcome string
+
+// The outcomes of Acquire; a store failure is named by its error.
+const (
+	acquired outcome = "acquired" // nil
+	inUse    outcome = "in use"   // ErrAdmissionInUse, possibly wrapped
+	used     outcome = "used"     // ErrAdmissionUsed, possibly wrapped
+)
+
+// outcomeOf names the error Acquire returned. An error matching both
+// sentinels is ambiguous, so it is named as the failure it is.
+func outcomeOf(err error) outcome {
+	isInUse, isUsed := errors.Is(err, fanfare.ErrAdmissionInUse), errors.Is(err, fanfare.ErrAdmissionUsed)
+	switch {
+	case err == nil:
+		return acquired
+	case isInUse && !isUsed:
+		return inUse
+	case isUsed && !isInUse:
+		return used
+	}
+	return outcome("error: " + err.Error())
 }
 
 type fixture struct {
@@ -211,14 +240,10 @@ func sameCompletion(t *testing.T, got, want fanfare.Completion) {
 
 func (f *fixture) key(name string) string { return f.prefix + name }
 
-func (f *fixture) acquire(t *testing.T, key, owner string, ttl time.Duration, want fanfare.AcquireResult) {
+func (f *fixture) acquire(t *testing.T, key, owner string, ttl time.Duration, want outcome) {
 	t.Helper()
-	got, err := f.s.Acquire(f.ctx, key, owner, ttl)
-	if err != nil {
-		t.Fatalf("Acquire(%q, %q): error %v", key, owner, err)
-	}
-	if got != want {
-		t.Fatalf("Acquire(%q, %q) = %v, want %v", key, owner, got, want)
+	if got := outcomeOf(f.s.Acquire(f.ctx, key, owner, ttl)); got != want {
+		t.Fatalf("Acquire(%q, %q) = %s, want %s", key, owner, got, want)
 	}
 }
 
@@ -254,15 +279,14 @@ func (f *fixture) eventuallyAcquired(t *testing.T, key, owner string, ttl time.D
 	f.clock.Advance(ttl + time.Millisecond)
 	deadline := time.Now().Add(expiryWait)
 	for {
-		got, err := f.s.Acquire(f.ctx, key, owner, long)
-		if err != nil {
-			t.Fatalf("Acquire(%q) after expiry: error %v", key, err)
-		}
-		if got == fanfare.Acquired {
+		got := outcomeOf(f.s.Acquire(f.ctx, key, owner, long))
+		switch {
+		case got == acquired:
 			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Acquire(%q) %v after its TTL of %v passed = %v, want %v", key, expiryWait, ttl, got, fanfare.Acquired)
+		case got != inUse && got != used:
+			t.Fatalf("Acquire(%q) after expiry = %s", key, got)
+		case time.Now().After(deadline):
+			t.Fatalf("Acquire(%q) %v after its TTL of %v passed = %s, want %s", key, expiryWait, ttl, got, acquired)
 		}
 		time.Sleep(20 * time.Millisecond) // only stores that ignore the manual clock get here
 	}
@@ -279,7 +303,7 @@ type testCase struct {
 func (f *fixture) raceMarkUsedAcquire(t *testing.T, key string, c *fanfare.Completion) {
 	t.Helper()
 	var wg sync.WaitGroup
-	var got fanfare.AcquireResult
+	var got outcome
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -289,94 +313,91 @@ func (f *fixture) raceMarkUsedAcquire(t *testing.T, key string, c *fanfare.Compl
 	}()
 	go func() {
 		defer wg.Done()
-		var err error
-		if got, err = f.s.Acquire(f.ctx, key, "o", long); err != nil {
-			t.Errorf("Acquire: error %v", err)
-		}
+		got = outcomeOf(f.s.Acquire(f.ctx, key, "o", long))
 	}()
 	wg.Wait()
-	if got != fanfare.Acquired && got != fanfare.Used {
-		t.Fatalf("Acquire racing MarkUsed = %v, want acquired or used", got)
+	if got != acquired && got != used {
+		t.Fatalf("Acquire racing MarkUsed = %s, want acquired or used", got)
 	}
-	f.acquire(t, key, "o2", long, fanfare.Used)
+	f.acquire(t, key, "o2", long, used)
 }
 
 var cases = slices.Concat(holdCases, renewCases, completionCases, outboxCases)
 
 var holdCases = []testCase{
 	{"free key is acquired", func(t *testing.T, f *fixture) {
-		f.acquire(t, f.key("a"), "o1", long, fanfare.Acquired)
+		f.acquire(t, f.key("a"), "o1", long, acquired)
 	}},
 	{"held key is in use for every other owner", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", long, fanfare.Acquired)
-		f.acquire(t, k, "o2", long, fanfare.InUse)
-		f.acquire(t, k, "", long, fanfare.InUse)
+		f.acquire(t, k, "o1", long, acquired)
+		f.acquire(t, k, "o2", long, inUse)
+		f.acquire(t, k, "", long, inUse)
 	}},
 	{"acquire again by the holder is acquired and changes nothing", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", short, fanfare.Acquired)
-		f.acquire(t, k, "o1", long, fanfare.Acquired) // a retried call: not a refusal, not a renewal
-		f.acquire(t, k, "o2", long, fanfare.InUse)
+		f.acquire(t, k, "o1", short, acquired)
+		f.acquire(t, k, "o1", long, acquired) // a retried call: not a refusal, not a renewal
+		f.acquire(t, k, "o2", long, inUse)
 		f.eventuallyAcquired(t, k, "o2", short)
 	}},
 	{"release frees the key", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", long, fanfare.Acquired)
+		f.acquire(t, k, "o1", long, acquired)
 		f.release(t, k, "o1")
-		f.acquire(t, k, "o2", long, fanfare.Acquired)
+		f.acquire(t, k, "o2", long, acquired)
 	}},
 	{"release by another owner keeps the hold", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", long, fanfare.Acquired)
+		f.acquire(t, k, "o1", long, acquired)
 		f.release(t, k, "o2")
-		f.acquire(t, k, "o3", long, fanfare.InUse)
+		f.acquire(t, k, "o3", long, inUse)
 	}},
 	{"release of an absent key is no error", func(t *testing.T, f *fixture) {
 		f.release(t, f.key("absent"), "o1")
-		f.acquire(t, f.key("absent"), "o1", long, fanfare.Acquired)
+		f.acquire(t, f.key("absent"), "o1", long, acquired)
 	}},
 	{"used key is refused as used", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", long, fanfare.Acquired)
+		f.acquire(t, k, "o1", long, acquired)
 		f.markUsed(t, k, long)
-		f.acquire(t, k, "o2", long, fanfare.Used)
-		f.acquire(t, k, "o1", long, fanfare.Used)
+		f.acquire(t, k, "o2", long, used)
+		f.acquire(t, k, "o1", long, used)
 	}},
 	{"mark used without a hold", func(t *testing.T, f *fixture) {
 		k := f.key("a")
 		f.markUsed(t, k, long)
-		f.acquire(t, k, "o1", long, fanfare.Used)
+		f.acquire(t, k, "o1", long, used)
 	}},
 	{"release after mark used keeps it used", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", long, fanfare.Acquired)
+		f.acquire(t, k, "o1", long, acquired)
 		f.markUsed(t, k, long)
 		f.release(t, k, "o1")
-		f.acquire(t, k, "o2", long, fanfare.Used)
+		f.acquire(t, k, "o2", long, used)
 	}},
 	{"hold lasts until its TTL", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", time.Minute, fanfare.Acquired)
+		f.acquire(t, k, "o1", time.Minute, acquired)
 		f.clock.Advance(30 * time.Second)
-		f.acquire(t, k, "o2", long, fanfare.InUse)
+		f.acquire(t, k, "o2", long, inUse)
 	}},
 	{"hold expires after its TTL", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", short, fanfare.Acquired)
+		f.acquire(t, k, "o1", short, acquired)
 		f.eventuallyAcquired(t, k, "o2", short)
 	}},
 	{"expired hold cannot be released by its old owner", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", short, fanfare.Acquired)
+		f.acquire(t, k, "o1", short, acquired)
 		f.eventuallyAcquired(t, k, "o2", short)
 		f.release(t, k, "o1")
-		f.acquire(t, k, "o3", long, fanfare.InUse)
+		f.acquire(t, k, "o3", long, inUse)
 	}},
 	{"used mark expires after its TTL", func(t *testing.T, f *fixture) {
 		k := f.key("a")
 		f.markUsed(t, k, short)
-		f.acquire(t, k, "o1", long, fanfare.Used)
+		f.acquire(t, k, "o1", long, used)
 		f.eventuallyAcquired(t, k, "o1", short)
 	}},
 	{"a shorter mark keeps the longer expiry", func(t *testing.T, f *fixture) {
@@ -384,43 +405,43 @@ var holdCases = []testCase{
 		f.markUsed(t, k, long)
 		f.markUsed(t, k, short)
 		f.clock.Advance(short + time.Second)
-		f.acquire(t, k, "o1", long, fanfare.Used)
+		f.acquire(t, k, "o1", long, used)
 	}},
 	{"is used reports only live used marks and changes nothing", func(t *testing.T, f *fixture) {
-		held, used, absent := f.key("held"), f.key("used"), f.key("absent")
-		f.acquire(t, held, "o1", long, fanfare.Acquired)
-		f.markUsed(t, used, short)
+		held, marked, absent := f.key("held"), f.key("used"), f.key("absent")
+		f.acquire(t, held, "o1", long, acquired)
+		f.markUsed(t, marked, short)
 		f.isUsed(t, absent, false)
 		f.isUsed(t, held, false)
-		f.isUsed(t, used, true)
-		f.acquire(t, absent, "o2", long, fanfare.Acquired) // the look did not create it
-		f.acquire(t, held, "o3", long, fanfare.InUse)      // nor free the hold
-		f.eventuallyAcquired(t, used, "o4", short)
-		f.isUsed(t, used, false)
+		f.isUsed(t, marked, true)
+		f.acquire(t, absent, "o2", long, acquired) // the look did not create it
+		f.acquire(t, held, "o3", long, inUse)      // nor free the hold
+		f.eventuallyAcquired(t, marked, "o4", short)
+		f.isUsed(t, marked, false)
 	}},
 	{"keys are independent", func(t *testing.T, f *fixture) {
 		a, b, c := f.key("queue:3:q_1:c_1"), f.key("queue:3:q_1:c_2"), f.key("draw:3:q_1:c_1")
-		f.acquire(t, a, "o1", long, fanfare.Acquired)
+		f.acquire(t, a, "o1", long, acquired)
 		f.markUsed(t, b, long)
-		f.acquire(t, c, "o2", long, fanfare.Acquired)
+		f.acquire(t, c, "o2", long, acquired)
 		f.release(t, a, "o1")
-		f.acquire(t, a, "o3", long, fanfare.Acquired)
-		f.acquire(t, b, "o4", long, fanfare.Used)
+		f.acquire(t, a, "o3", long, acquired)
+		f.acquire(t, b, "o4", long, used)
 	}},
 	{"odd keys and owners", func(t *testing.T, f *fixture) {
 		for i, k := range []string{"", " ", "ключ:💳", "a\x00b", "{tag}", "}{", string(make([]byte, 512))} {
 			k := f.key(k)
 			owner := fmt.Sprintf("owner %d: with spaces", i)
-			f.acquire(t, k, owner, long, fanfare.Acquired)
-			f.acquire(t, k, "x", long, fanfare.InUse)
+			f.acquire(t, k, owner, long, acquired)
+			f.acquire(t, k, "x", long, inUse)
 			f.release(t, k, owner)
-			f.acquire(t, k, "x", long, fanfare.Acquired)
+			f.acquire(t, k, "x", long, acquired)
 		}
 	}},
 	{"concurrent acquires: exactly one wins", func(t *testing.T, f *fixture) {
 		const n = 64
 		k := f.key("a")
-		var won, inUse atomic.Int32
+		var won, refused atomic.Int32
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for i := range n {
@@ -428,21 +449,20 @@ var holdCases = []testCase{
 			go func() {
 				defer wg.Done()
 				<-start
-				got, err := f.s.Acquire(f.ctx, k, fmt.Sprint("o", i), long)
-				switch {
-				case err != nil:
-					t.Errorf("Acquire: error %v", err)
-				case got == fanfare.Acquired:
+				switch got := outcomeOf(f.s.Acquire(f.ctx, k, fmt.Sprint("o", i), long)); got {
+				case acquired:
 					won.Add(1)
-				case got == fanfare.InUse:
-					inUse.Add(1)
+				case inUse:
+					refused.Add(1)
+				default:
+					t.Errorf("Acquire = %s, want acquired or in use", got)
 				}
 			}()
 		}
 		close(start)
 		wg.Wait()
-		if won.Load() != 1 || inUse.Load() != n-1 {
-			t.Fatalf("got %d acquired and %d in use, want 1 and %d", won.Load(), inUse.Load(), n-1)
+		if won.Load() != 1 || refused.Load() != n-1 {
+			t.Fatalf("got %d acquired and %d in use, want 1 and %d", won.Load(), refused.Load(), n-1)
 		}
 	}},
 	{"concurrent mark used and acquire never both win", func(t *testing.T, f *fixture) {
@@ -455,57 +475,57 @@ var holdCases = []testCase{
 var renewCases = []testCase{
 	{"renew extends a live hold", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", brief, fanfare.Acquired)
+		f.acquire(t, k, "o1", brief, acquired)
 		f.renew(t, k, "o1", long, nil)
 		f.pass(brief + 100*time.Millisecond)
-		f.acquire(t, k, "o2", long, fanfare.InUse)
+		f.acquire(t, k, "o2", long, inUse)
 		f.renew(t, k, "o1", long, nil) // still the owner's, past its first TTL
 		f.release(t, k, "o1")
-		f.acquire(t, k, "o2", long, fanfare.Acquired)
+		f.acquire(t, k, "o2", long, acquired)
 	}},
 	{"a renewed hold expires after its new TTL", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", long, fanfare.Acquired)
+		f.acquire(t, k, "o1", long, acquired)
 		f.renew(t, k, "o1", short, nil)
 		f.eventuallyAcquired(t, k, "o2", short)
 	}},
 	{"renew by another owner is lost and changes nothing", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", long, fanfare.Acquired)
+		f.acquire(t, k, "o1", long, acquired)
 		f.renew(t, k, "o2", long, fanfare.ErrHoldLost)
-		f.acquire(t, k, "o2", long, fanfare.InUse)
+		f.acquire(t, k, "o2", long, inUse)
 		f.renew(t, k, "o1", long, nil)
 		f.release(t, k, "o2")
-		f.acquire(t, k, "o3", long, fanfare.InUse)
+		f.acquire(t, k, "o3", long, inUse)
 	}},
 	{"renew of an expired hold is lost and does not revive it", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", brief, fanfare.Acquired)
+		f.acquire(t, k, "o1", brief, acquired)
 		f.pass(brief + 100*time.Millisecond)
 		f.renew(t, k, "o1", long, fanfare.ErrHoldLost)
-		f.acquire(t, k, "o2", long, fanfare.Acquired)
+		f.acquire(t, k, "o2", long, acquired)
 		f.renew(t, k, "o1", long, fanfare.ErrHoldLost)
 	}},
 	{"renew of a released hold is lost", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", long, fanfare.Acquired)
+		f.acquire(t, k, "o1", long, acquired)
 		f.release(t, k, "o1")
 		f.renew(t, k, "o1", long, fanfare.ErrHoldLost)
-		f.acquire(t, k, "o2", long, fanfare.Acquired)
+		f.acquire(t, k, "o2", long, acquired)
 	}},
 	{"renew of an absent key is lost and creates nothing", func(t *testing.T, f *fixture) {
 		k := f.key("absent")
 		f.renew(t, k, "o1", long, fanfare.ErrHoldLost)
 		f.isUsed(t, k, false)
-		f.acquire(t, k, "o2", long, fanfare.Acquired)
+		f.acquire(t, k, "o2", long, acquired)
 	}},
 	{"renew of a used key is lost and keeps it used", func(t *testing.T, f *fixture) {
 		k := f.key("a")
-		f.acquire(t, k, "o1", long, fanfare.Acquired)
+		f.acquire(t, k, "o1", long, acquired)
 		f.markUsed(t, k, long)
 		f.renew(t, k, "o1", long, fanfare.ErrHoldLost)
 		f.renew(t, k, "", long, fanfare.ErrHoldLost)
-		f.acquire(t, k, "o1", long, fanfare.Used)
+		f.acquire(t, k, "o1", long, used)
 		f.isUsed(t, k, true)
 	}},
 }
@@ -515,9 +535,9 @@ var completionCases = []testCase{
 		k := f.key("a")
 		want := f.completion(k)
 		before := time.Now()
-		f.acquire(t, k, "o1", long, fanfare.Acquired)
+		f.acquire(t, k, "o1", long, acquired)
 		f.markUsedWith(t, k, long, want)
-		f.acquire(t, k, "o2", long, fanfare.Used)
+		f.acquire(t, k, "o2", long, used)
 		got := f.claimIDs(t, "w1", 10, long, k)[0]
 		sameCompletion(t, got, want)
 		switch {
@@ -664,7 +684,7 @@ var outboxCases = []testCase{
 		f.done(t, other) // done needs no lease
 		f.claimIDs(t, "w1", 10, long)
 		f.stats(t, 0, time.Time{})
-		f.acquire(t, k, "o1", long, fanfare.Used)
+		f.acquire(t, k, "o1", long, used)
 	}},
 	{"stats counts pending and reports the oldest since", func(t *testing.T, f *fixture) {
 		f.stats(t, 0, time.Time{})

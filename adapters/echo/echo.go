@@ -92,11 +92,10 @@ func RequireAdmission(client *fanfare.Client, opts fanfare.AdmissionOptions) ech
 	guard := fanfare.NewAdmissionGuard(client, opts)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c *echo.Context) error {
-			r, hold, err := guard.Begin(withParams(c))
+			w := newRecorder(c)
+			r, hold, err := guard.Begin(w, withParams(c))
 			c.SetRequest(r)
-			if err != nil {
-				w := newRecorder(c)
-				guard.WriteError(w, r, err)
+			if err != nil { // the answer is in w, for echo's error handler
 				return w.refusal(err)
 			}
 			// A panic: a 2xx already committed spends the admission,

@@ -46,10 +46,9 @@ import (
 func RequireAdmission(client *fanfare.Client, opts fanfare.AdmissionOptions) gin.HandlerFunc {
 	guard := fanfare.NewAdmissionGuard(client, opts)
 	return func(c *gin.Context) {
-		r, hold, err := guard.Begin(withParams(c))
+		r, hold, err := guard.Begin(c.Writer, withParams(c))
 		c.Request = r
-		if err != nil {
-			guard.WriteError(c.Writer, r, err)
+		if err != nil { // refused and answered
 			c.Abort()
 			return
 		}
