@@ -34,7 +34,7 @@ func startInstances(t *testing.T, n int, emu *fanfaretest.Server, srv *redistest
 	var out []*shopInstance
 	for range n {
 		rdb := srv.ClientWith(t, &redis.Options{ContextTimeoutEnabled: true, MaxRetries: 1})
-		store, err := redisstore.NewStore(rdb, redisstore.StoreOptions{Prefix: "shop", Timeout: time.Second})
+		store, err := redisstore.NewStore(rdb, redisstore.StoreOptions{Prefix: "shop", Timeout: 5 * time.Second})
 		require.NoError(t, err)
 		limiter, err := redisstore.NewLimiter(rdb, redisstore.LimiterOptions{Prefix: "shop"})
 		require.NoError(t, err)
