@@ -202,7 +202,7 @@ func TestRequireAdmissionBodyReading(t *testing.T) {
 				return
 			}
 			require.Equal(t, http.StatusForbidden, res.Status, res.Raw)
-			assert.Equal(t, fanfare.CodeAdmissionInvalid, res.Body.Code)
+			assert.Equal(t, "ADMISSION_INVALID", res.Body.Code)
 			causes := refusals.take()
 			require.Len(t, causes, 1)
 			assert.Contains(t, causes[0], tc.wantCause)

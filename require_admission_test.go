@@ -633,7 +633,7 @@ func TestAdmissionGuardHold(t *testing.T) {
 			assert.Nil(t, hold2)
 			var ae *fanfare.AdmissionError
 			require.ErrorAs(t, err, &ae)
-			assert.Equal(t, fanfare.CodeAdmissionInUse, ae.Code)
+			assert.Equal(t, "ADMISSION_IN_USE", ae.Code)
 			rec := httptest.NewRecorder()
 			guard.WriteError(rec, r2, err)
 			assert.Equal(t, http.StatusConflict, rec.Code)

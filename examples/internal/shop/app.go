@@ -194,7 +194,7 @@ func (s *Shop) BindConsumer(r *http.Request, a *fanfare.Admission) error {
 func (s *Shop) WriteAdmissionError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errAlreadyBought) {
 		err = &fanfare.AdmissionError{
-			Status: http.StatusConflict, Code: fanfare.CodeAdmissionUsed,
+			Status: http.StatusConflict, Code: "ADMISSION_USED",
 			Reason: fanfare.ErrAdmissionUsed, Err: err,
 		}
 	}
