@@ -99,13 +99,19 @@ func TestSecretNeverPrinted(t *testing.T) {
 			outputs = append(outputs, fmt.Sprintf(verb, v))
 		}
 	}
-	for _, h := range []func(*bytes.Buffer) slog.Handler{
-		func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },
-		func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
+	// slog needs no LogValue: its TextHandler prints with %+v (Format), its
+	// JSONHandler with json.Marshal (Config.MarshalJSON; a Client has no
+	// exported field). Each handler must still show the config.
+	for name, h := range map[string]func(*bytes.Buffer) slog.Handler{
+		"text": func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },
+		"json": func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
 	} {
 		var buf bytes.Buffer
-		slog.New(h(&buf)).Info("config", "cfg", cfg, "client", c, "ptr", &cfg)
-		outputs = append(outputs, buf.String())
+		slog.New(h(&buf)).Info("config", "cfg", cfg, "client", c, "ptr", &cfg, "value", *c)
+		out := buf.String()
+		assert.Contains(t, out, "org_1", "%s handler: the config is printed: %s", name, out)
+		assert.Contains(t, out, redactedText, "%s handler: the key is shown redacted: %s", name, out)
+		outputs = append(outputs, out)
 	}
 	b, err := json.Marshal(cfg)
 	require.NoError(t, err)
