@@ -274,11 +274,11 @@ func TestDistribution(t *testing.T) {
 	assert.ErrorIs(t, Queue("").Validate(), ErrInvalidDistribution)
 	assert.ErrorIs(t, Distribution{Type: "raffle", ID: "x"}.Validate(), ErrInvalidDistribution)
 	for _, s := range []string{"queue", "draw", "auction"} {
-		dt, err := ParseDistributionType(s)
+		dt, err := parseDistributionType(s)
 		require.NoError(t, err)
 		assert.Equal(t, s, string(dt))
 	}
-	_, err := ParseDistributionType("Queue")
+	_, err := parseDistributionType("Queue")
 	assert.Error(t, err)
 }
 

@@ -85,7 +85,7 @@ func DistributionFromCheckoutBody(r *http.Request) (Distribution, error) {
 	if typ == "" || id == "" {
 		return Distribution{}, errors.New("fanfare: the request body names no experienceType and distributionId")
 	}
-	t, err := ParseDistributionType(typ)
+	t, err := parseDistributionType(typ)
 	if err != nil {
 		return Distribution{}, err
 	}

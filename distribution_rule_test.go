@@ -49,8 +49,7 @@ func FuzzDistributionFromBody(f *testing.F) {
 			if json.Unmarshal(body, &ref) != nil {
 				return false
 			}
-			typ, err := fanfare.ParseDistributionType(ref.ExperienceType)
-			return err == nil && typ == d.Type && ref.DistributionID == d.ID
+			return fanfare.Distribution{Type: fanfare.DistributionType(ref.ExperienceType), ID: ref.DistributionID} == d
 		})
 		check("DistributionFromValidateBody", fanfare.DistributionFromValidateBody, func(d fanfare.Distribution) bool {
 			var ref struct{ QueueID, DrawID, AuctionID string }

@@ -44,6 +44,11 @@ const (
 	HeaderClaimsBytes = "X-Test-Claims-Bytes"
 )
 
+// guideClaimsMaxBytes is the vendor guide's claims limit, the default of
+// fanfare.ClaimsPolicy.MaxBytes (README: "Step 6: validate claims, 10 000
+// bytes").
+const guideClaimsMaxBytes = 10000
+
 // Setup is what the routes are built from. Run fills it and passes it to
 // the mount function; a mount function must not change it.
 type Setup struct {
@@ -474,7 +479,7 @@ func (c *suite) authorize(t *testing.T) {
 
 	t.Run("claims too large: 413, Fanfare not called", func(t *testing.T) {
 		before := emu.Calls(fanfaretest.EndpointAuthorize)
-		res := c.post(t, "/authorize", nil, HeaderUser, c.consumer("big"), HeaderClaimsBytes, strconv.Itoa(fanfare.DefaultClaimsMaxBytes))
+		res := c.post(t, "/authorize", nil, HeaderUser, c.consumer("big"), HeaderClaimsBytes, strconv.Itoa(guideClaimsMaxBytes))
 		wantJSON(t, res, http.StatusRequestEntityTooLarge, map[string]any{"error": "Claims too large"})
 		wantNoStore(t, res)
 		if got := emu.Calls(fanfaretest.EndpointAuthorize); got != before {
