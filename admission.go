@@ -69,7 +69,9 @@ var (
 	// 403 "ADMISSION_REQUIRED".
 	ErrAdmissionRequired = errors.New("fanfare: admission required")
 	// ErrAdmissionInvalid: the token is malformed, badly signed, refused
-	// by Fanfare, or not yet valid. 403 "ADMISSION_INVALID".
+	// by Fanfare, or not yet valid. 403 "ADMISSION_INVALID". The
+	// validate-admission handler ([NewValidateAdmissionHandler]) passes it
+	// too, when Fanfare refuses the token.
 	ErrAdmissionInvalid = errors.New("fanfare: admission invalid")
 	// ErrAdmissionExpired: the token's expiry has passed.
 	// 403 "ADMISSION_EXPIRED".
