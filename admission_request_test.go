@@ -96,7 +96,7 @@ func TestRequireAdmissionBodyConfusion(t *testing.T) {
 
 func TestRequireAdmissionBodyDistributionConfusion(t *testing.T) {
 	s := newEmuSetup(t, fanfaretest.Options{})
-	admDistributionFunc(&s.opts, fanfare.DistributionFromCheckoutBody)
+	admDistributionFunc(&s.opts, fanfare.DistributionFromBody)
 	var saw map[string]string
 	app := s.app(t, guideHandler(t, &saw))
 
@@ -210,19 +210,19 @@ func TestRequireAdmissionBodyReading(t *testing.T) {
 	}
 }
 
-// TestDistributionFromBodyRefusesRepeats: outside the middleware, the
-// DistributionFrom…Body helpers read the body the same way.
+// TestDistributionFromBodyRefusesRepeats: outside the middleware,
+// DistributionFromBody reads the body the same way.
 func TestDistributionFromBodyRefusesRepeats(t *testing.T) {
 	body := `{"experienceType":"queue","distributionId":"q_1","DistributionId":"q_2"}`
 	r := admJSONRequest(body)
-	_, err := fanfare.DistributionFromCheckoutBody(r)
+	_, err := fanfare.DistributionFromBody(r)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "repeats the field")
 	assert.True(t, strings.HasPrefix(err.Error(), "fanfare:"), err.Error())
 	rest, _ := io.ReadAll(r.Body)
 	assert.Equal(t, body, string(rest), "body restored")
 
-	_, err = fanfare.DistributionFromValidateBody(admJSONRequest(`{"queueId":"q_1","QUEUEID":"q_2"}`))
+	_, err = fanfare.DistributionFromBody(admJSONRequest(`{"queueId":"q_1","QUEUEID":"q_2"}`))
 	assert.ErrorContains(t, err, "repeats the field")
 }
 
@@ -256,7 +256,7 @@ func FuzzRequestBodyFields(f *testing.F) {
 		Logger:     slog.New(slog.DiscardHandler),
 		Completion: fanfare.CompleteManually,
 	}
-	admDistributionFunc(&opts, fanfare.DistributionFromCheckoutBody)
+	admDistributionFunc(&opts, fanfare.DistributionFromBody)
 	h := fanfare.RequireAdmission(nil, opts)(guideHandler(nil, &saw))
 	f.Fuzz(func(t *testing.T, body string) {
 		saw = nil

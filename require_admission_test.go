@@ -155,7 +155,7 @@ func TestRequireAdmissionGuideCheckout(t *testing.T) {
 	// named by experienceType + distributionId.
 	s := newEmuSetup(t, fanfaretest.Options{})
 	s.opts.Distribution = nil
-	s.opts.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody)
+	s.opts.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromBody)
 	var cart []int
 	app := s.app(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct{ Cart []int }

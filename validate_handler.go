@@ -17,6 +17,8 @@ var (
 	ErrInvalidRequestBody = errors.New("fanfare: invalid request body")
 	// ErrNoDistribution: the body names no queueId, drawId or auctionId.
 	// Answered 400 {"error":"queueId or drawId required"}, as in the guide.
+	// The error of [DistributionFromBody] matches it too when the body
+	// names no distribution in either shape.
 	ErrNoDistribution = errors.New("fanfare: queueId, drawId or auctionId required")
 )
 

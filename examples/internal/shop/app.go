@@ -163,7 +163,7 @@ func (s *Shop) Options() Options {
 // distribution (experienceType, distributionId), and this shop sells one
 // drop and refuses every other.
 func (s *Shop) DistributionOnSale(r *http.Request) (fanfare.Distribution, error) {
-	d, err := fanfare.DistributionFromCheckoutBody(r)
+	d, err := fanfare.DistributionFromBody(r)
 	if err == nil && d != s.cfg.Distribution {
 		err = errNotOnSale
 	}
