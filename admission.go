@@ -40,10 +40,10 @@ type Admission struct {
 // Fanfare in one atomic step of the middleware's Store, so the admission is
 // refused from now on and its completion is never lost; then it makes one
 // quick attempt at Fanfare (at most 100 ms) and leaves a miss to the
-// outbox's worker (AdmissionOptions.Completions). Call it when
-// the order is placed if the middleware runs with [CompleteManually]; with
-// the default [CompleteOnSuccess] the middleware calls it after a 2xx answer,
-// and a call from the handler only completes earlier. Calling it again
+// outbox's worker (AdmissionOptions.Completions). Call it when the order is
+// placed if the middleware runs with AdmissionOptions.CompleteManually; by
+// default the middleware calls it after a 2xx answer, and a call from the
+// handler only completes earlier. Calling it again
 // returns the first call's result.
 //
 // ctx's values are kept but its cancellation is ignored: a consumer hanging

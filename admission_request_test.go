@@ -155,7 +155,7 @@ func TestRequireAdmissionBodyReading(t *testing.T) {
 	refusals := &admRefusals{}
 	s := newLocalSetup(t)
 	s.opts.MaxBodyBytes = 256
-	s.opts.Completion = fanfare.CompleteManually // each admitted case releases the one token
+	s.opts.CompleteManually = true // each admitted case releases the one token
 	s.opts.Logger = slog.New(refusals)
 	h := s.handler(admEcho(http.StatusOK))
 
@@ -252,9 +252,9 @@ func FuzzRequestBodyFields(f *testing.F) {
 	var saw map[string]string
 	opts := fanfare.AdmissionOptions{
 		Verifier: v, DisableRemoteValidation: true,
-		Clock:      func() time.Time { return admEpoch },
-		Logger:     slog.New(slog.DiscardHandler),
-		Completion: fanfare.CompleteManually,
+		Clock:            func() time.Time { return admEpoch },
+		Logger:           slog.New(slog.DiscardHandler),
+		CompleteManually: true,
 	}
 	admDistributionFunc(&opts, fanfare.DistributionFromBody)
 	h := fanfare.RequireAdmission(nil, opts)(guideHandler(nil, &saw))

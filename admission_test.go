@@ -541,7 +541,7 @@ func TestRequireAdmissionSingleUse(t *testing.T) {
 
 func TestRequireAdmissionManualCompletion(t *testing.T) {
 	s := newLocalSetup(t)
-	s.opts.Completion = fanfare.CompleteManually
+	s.opts.CompleteManually = true
 	var completeErr error
 	h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, _ := fanfare.AdmissionFromContext(r.Context())
@@ -677,7 +677,6 @@ func TestRequireAdmissionPanicsOnMisconfiguration(t *testing.T) {
 		{"outage fallback without verifier", client, fanfare.AdmissionOptions{Distribution: q, AcceptVerifiedDuringOutage: true}, "requires a Verifier"},
 		{"negative duration", client, fanfare.AdmissionOptions{Distribution: q, Leeway: -time.Second}, "negative"},
 		{"HoldTTL too short to renew", client, fanfare.AdmissionOptions{Distribution: q, HoldTTL: time.Millisecond}, "HoldTTL"},
-		{"unknown completion", client, fanfare.AdmissionOptions{Distribution: q, Completion: 9}, "Completion"},
 		{"verifier accepting none", client, fanfare.AdmissionOptions{Distribution: q, Verifier: noneVerifier{}}, `"none"`},
 	}
 	for _, tc := range tests {

@@ -504,7 +504,7 @@ func TestRequireAdmissionCompletionSurvivesHangUp(t *testing.T) {
 
 func TestRequireAdmissionManualCompletionWithFanfare(t *testing.T) {
 	s := newEmuSetup(t, fanfaretest.Options{})
-	s.opts.Completion = fanfare.CompleteManually
+	s.opts.CompleteManually = true
 	var completeErr error
 	app := s.app(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, _ := fanfare.AdmissionFromContext(r.Context())
@@ -729,7 +729,7 @@ func BenchmarkRequireAdmission(b *testing.B) {
 				Distribution:            admQueue,
 				Verifier:                tc.pemOf(b),
 				DisableRemoteValidation: true,
-				Completion:              fanfare.CompleteManually,
+				CompleteManually:        true,
 				Store:                   fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
 				Logger:                  slog.New(slog.DiscardHandler),
 			})(noop)
@@ -753,7 +753,7 @@ func admBenchOne(b *testing.B, alg string) {
 			Distribution:            admQueue,
 			Verifier:                tc.pemOf(b),
 			DisableRemoteValidation: true,
-			Completion:              fanfare.CompleteManually,
+			CompleteManually:        true,
 			Store:                   fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
 			Logger:                  slog.New(slog.DiscardHandler),
 		})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
