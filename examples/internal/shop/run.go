@@ -125,8 +125,12 @@ func ParseDistribution(s string) (fanfare.Distribution, error) {
 	if !ok {
 		return fanfare.Distribution{}, fmt.Errorf("%q is not type:id", s)
 	}
-	// Validate refuses a type other than queue, draw or auction.
 	d := fanfare.Distribution{Type: fanfare.DistributionType(typ), ID: id}
+	switch d.Type {
+	case fanfare.TypeQueue, fanfare.TypeDraw, fanfare.TypeAuction:
+	default:
+		return fanfare.Distribution{}, fmt.Errorf("unknown distribution type %q (want queue, draw or auction)", typ)
+	}
 	if err := d.Validate(); err != nil {
 		return fanfare.Distribution{}, err
 	}
