@@ -237,8 +237,9 @@ type AdmissionHold struct {
 // handler wrote nothing before it panicked or the connection failed. By
 // default a 2xx status completes the admission (see [Admission.Complete]);
 // any other status, or any status with AdmissionOptions.CompleteManually
-// when the handler did not complete, releases it for another try. Adapters pass the status the client is sent, e.g. 200 for a
-// handler that returned without writing.
+// when the handler did not complete, releases it for another try. Adapters
+// pass the status the client is sent, e.g. 200 for a handler that returned
+// without writing.
 func (h *AdmissionHold) Finish(status int) {
 	if h.ended {
 		return
