@@ -40,10 +40,10 @@ type Admission struct {
 // Fanfare in one atomic step of the middleware's Store, so the admission is
 // refused from now on and its completion is never lost; then it makes one
 // quick attempt at Fanfare (at most 100 ms) and leaves a miss to the
-// outbox's worker (AdmissionOptions.Completions). Call it when
-// the order is placed if the middleware runs with [CompleteManually]; with
-// the default [CompleteOnSuccess] the middleware calls it after a 2xx answer,
-// and a call from the handler only completes earlier. Calling it again
+// outbox's worker (AdmissionOptions.Completions). Call it when the order is
+// placed if the middleware runs with AdmissionOptions.CompleteManually; by
+// default the middleware calls it after a 2xx answer, and a call from the
+// handler only completes earlier. Calling it again
 // returns the first call's result.
 //
 // ctx's values are kept but its cancellation is ignored: a consumer hanging
@@ -60,23 +60,30 @@ func (a *Admission) Complete(ctx context.Context) error {
 }
 
 // Sentinel errors of [RequireAdmission], for use with [errors.Is] on the error
-// an ErrorHandler receives (always an *[AdmissionError]).
-// Fanfare being unreachable matches [ErrUnavailable].
+// an ErrorHandler receives (always an *[AdmissionError]). Each comment gives
+// the status and the AdmissionError.Code of the default answer, the
+// response body's "code". Fanfare being unreachable matches
+// [ErrUnavailable]: 503 "ADMISSION_UNAVAILABLE".
 var (
 	// ErrAdmissionRequired: the request carries no admission token.
+	// 403 "ADMISSION_REQUIRED".
 	ErrAdmissionRequired = errors.New("fanfare: admission required")
 	// ErrAdmissionInvalid: the token is malformed, badly signed, refused
-	// by Fanfare, or not yet valid.
+	// by Fanfare, or not yet valid. 403 "ADMISSION_INVALID". The
+	// validate-admission handler ([NewValidateAdmissionHandler]) passes it
+	// too, when Fanfare refuses the token.
 	ErrAdmissionInvalid = errors.New("fanfare: admission invalid")
 	// ErrAdmissionExpired: the token's expiry has passed.
+	// 403 "ADMISSION_EXPIRED".
 	ErrAdmissionExpired = errors.New("fanfare: admission expired")
 	// ErrAdmissionMismatch: the token is for another distribution,
-	// consumer or device than the request.
+	// consumer or device than the request. 403 "ADMISSION_MISMATCH".
 	ErrAdmissionMismatch = errors.New("fanfare: admission does not match the request")
 	// ErrAdmissionInUse: another request is checking out with the same
-	// admission right now.
+	// admission right now. 409 "ADMISSION_IN_USE".
 	ErrAdmissionInUse = errors.New("fanfare: admission in use")
 	// ErrAdmissionUsed: the admission already bought an order.
+	// 409 "ADMISSION_USED".
 	ErrAdmissionUsed = errors.New("fanfare: admission already used")
 )
 
@@ -87,7 +94,11 @@ var (
 type AdmissionError struct {
 	// Status is the HTTP status of the default response: 403, 409 or 503.
 	Status int
-	// Code is the response's machine-readable code, e.g. "ADMISSION_INVALID".
+	// Code is the response's machine-readable code, the wire string of
+	// Reason: "ADMISSION_REQUIRED", "ADMISSION_INVALID",
+	// "ADMISSION_EXPIRED", "ADMISSION_MISMATCH", "ADMISSION_IN_USE",
+	// "ADMISSION_USED" or "ADMISSION_UNAVAILABLE". Compare Reason with
+	// errors.Is in code; Code is for metrics labels and response bodies.
 	Code string
 	// Reason is one of the ErrAdmission… sentinels or ErrUnavailable.
 	Reason error
@@ -113,15 +124,15 @@ func (e *AdmissionError) Unwrap() []error {
 	return []error{e.Reason, e.Err}
 }
 
-// Response codes of [AdmissionError], as the guide's checkout answers them.
+// The codes of [AdmissionError], as the guide's checkout answers them.
 const (
-	CodeAdmissionRequired    = "ADMISSION_REQUIRED"
-	CodeAdmissionInvalid     = "ADMISSION_INVALID"
-	CodeAdmissionExpired     = "ADMISSION_EXPIRED"
-	CodeAdmissionMismatch    = "ADMISSION_MISMATCH"
-	CodeAdmissionInUse       = "ADMISSION_IN_USE"
-	CodeAdmissionUsed        = "ADMISSION_USED"
-	CodeAdmissionUnavailable = "ADMISSION_UNAVAILABLE"
+	codeAdmissionRequired    = "ADMISSION_REQUIRED"
+	codeAdmissionInvalid     = "ADMISSION_INVALID"
+	codeAdmissionExpired     = "ADMISSION_EXPIRED"
+	codeAdmissionMismatch    = "ADMISSION_MISMATCH"
+	codeAdmissionInUse       = "ADMISSION_IN_USE"
+	codeAdmissionUsed        = "ADMISSION_USED"
+	codeAdmissionUnavailable = "ADMISSION_UNAVAILABLE"
 )
 
 // admissionFailure builds the AdmissionError for reason.
@@ -129,19 +140,19 @@ func admissionFailure(reason, cause error) *AdmissionError {
 	e := &AdmissionError{Reason: reason, Err: cause}
 	switch reason {
 	case ErrAdmissionRequired:
-		e.Status, e.Code = http.StatusForbidden, CodeAdmissionRequired
+		e.Status, e.Code = http.StatusForbidden, codeAdmissionRequired
 	case ErrAdmissionExpired:
-		e.Status, e.Code = http.StatusForbidden, CodeAdmissionExpired
+		e.Status, e.Code = http.StatusForbidden, codeAdmissionExpired
 	case ErrAdmissionMismatch:
-		e.Status, e.Code = http.StatusForbidden, CodeAdmissionMismatch
+		e.Status, e.Code = http.StatusForbidden, codeAdmissionMismatch
 	case ErrAdmissionInUse:
-		e.Status, e.Code = http.StatusConflict, CodeAdmissionInUse
+		e.Status, e.Code = http.StatusConflict, codeAdmissionInUse
 	case ErrAdmissionUsed:
-		e.Status, e.Code = http.StatusConflict, CodeAdmissionUsed
+		e.Status, e.Code = http.StatusConflict, codeAdmissionUsed
 	case ErrUnavailable:
-		e.Status, e.Code = http.StatusServiceUnavailable, CodeAdmissionUnavailable
+		e.Status, e.Code = http.StatusServiceUnavailable, codeAdmissionUnavailable
 	default:
-		e.Reason, e.Status, e.Code = ErrAdmissionInvalid, http.StatusForbidden, CodeAdmissionInvalid
+		e.Reason, e.Status, e.Code = ErrAdmissionInvalid, http.StatusForbidden, codeAdmissionInvalid
 	}
 	return e
 }
@@ -151,13 +162,13 @@ func admissionFailure(reason, cause error) *AdmissionError {
 var admissionBodies = func() map[string][]byte {
 	const invalid, invalidMsg = "Invalid admission", "Your access has expired or is invalid"
 	bodies := map[string]ErrorBody{
-		CodeAdmissionRequired:    {invalid, invalidMsg, CodeAdmissionRequired},
-		CodeAdmissionInvalid:     {invalid, invalidMsg, CodeAdmissionInvalid},
-		CodeAdmissionExpired:     {invalid, invalidMsg, CodeAdmissionExpired},
-		CodeAdmissionMismatch:    {invalid, invalidMsg, CodeAdmissionMismatch},
-		CodeAdmissionInUse:       {"Admission in use", "This admission is being used by another checkout", CodeAdmissionInUse},
-		CodeAdmissionUsed:        {"Admission used", "This admission has already been used", CodeAdmissionUsed},
-		CodeAdmissionUnavailable: {"Admission check unavailable", "Please try again in a moment", CodeAdmissionUnavailable},
+		codeAdmissionRequired:    {invalid, invalidMsg, codeAdmissionRequired},
+		codeAdmissionInvalid:     {invalid, invalidMsg, codeAdmissionInvalid},
+		codeAdmissionExpired:     {invalid, invalidMsg, codeAdmissionExpired},
+		codeAdmissionMismatch:    {invalid, invalidMsg, codeAdmissionMismatch},
+		codeAdmissionInUse:       {"Admission in use", "This admission is being used by another checkout", codeAdmissionInUse},
+		codeAdmissionUsed:        {"Admission used", "This admission has already been used", codeAdmissionUsed},
+		codeAdmissionUnavailable: {"Admission check unavailable", "Please try again in a moment", codeAdmissionUnavailable},
 	}
 	enc := make(map[string][]byte, len(bodies))
 	for code, b := range bodies {

@@ -45,7 +45,7 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 	if c.ConsumerID == "" || c.DistributionID == "" {
 		return admissionFailure(ErrAdmissionInvalid, errors.New("token lacks consumerId or distributionId"))
 	}
-	typ, err := ParseDistributionType(c.DistributionType)
+	typ, err := parseDistributionType(c.DistributionType)
 	if err != nil {
 		return admissionFailure(ErrAdmissionInvalid, err)
 	}

@@ -103,7 +103,7 @@ func TestAdmissionDecodeAmbiguity(t *testing.T) {
 				require.Equal(t, http.StatusForbidden, rec.Code, "%s: %s", path, rec.Body)
 				var body fanfare.ErrorBody
 				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
-				assert.Equal(t, fanfare.CodeAdmissionInvalid, body.Code, path)
+				assert.Equal(t, "ADMISSION_INVALID", body.Code, path)
 				assert.True(t, strings.HasPrefix(causes[i], fanfare.ErrAdmissionInvalid.Error()+": "), causes[i])
 				assert.Contains(t, causes[i], tc.wantCause, path)
 			}

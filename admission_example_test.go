@@ -15,8 +15,8 @@ func ExampleAdmission_Complete() {
 	defer srv.Close()
 
 	h := fanfare.RequireAdmission(srv.Client(), fanfare.AdmissionOptions{
-		Distribution: fanfare.Auction("a_1"),
-		Completion:   fanfare.CompleteManually,
+		Distribution:     fanfare.Auction("a_1"),
+		CompleteManually: true,
 	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, _ := fanfare.AdmissionFromContext(r.Context())
 		// ... place the order; then:

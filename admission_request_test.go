@@ -96,7 +96,7 @@ func TestRequireAdmissionBodyConfusion(t *testing.T) {
 
 func TestRequireAdmissionBodyDistributionConfusion(t *testing.T) {
 	s := newEmuSetup(t, fanfaretest.Options{})
-	admDistributionFunc(&s.opts, fanfare.DistributionFromCheckoutBody)
+	admDistributionFunc(&s.opts, fanfare.DistributionFromBody)
 	var saw map[string]string
 	app := s.app(t, guideHandler(t, &saw))
 
@@ -155,7 +155,7 @@ func TestRequireAdmissionBodyReading(t *testing.T) {
 	refusals := &admRefusals{}
 	s := newLocalSetup(t)
 	s.opts.MaxBodyBytes = 256
-	s.opts.Completion = fanfare.CompleteManually // each admitted case releases the one token
+	s.opts.CompleteManually = true // each admitted case releases the one token
 	s.opts.Logger = slog.New(refusals)
 	h := s.handler(admEcho(http.StatusOK))
 
@@ -202,7 +202,7 @@ func TestRequireAdmissionBodyReading(t *testing.T) {
 				return
 			}
 			require.Equal(t, http.StatusForbidden, res.Status, res.Raw)
-			assert.Equal(t, fanfare.CodeAdmissionInvalid, res.Body.Code)
+			assert.Equal(t, "ADMISSION_INVALID", res.Body.Code)
 			causes := refusals.take()
 			require.Len(t, causes, 1)
 			assert.Contains(t, causes[0], tc.wantCause)
@@ -210,19 +210,19 @@ func TestRequireAdmissionBodyReading(t *testing.T) {
 	}
 }
 
-// TestDistributionFromBodyRefusesRepeats: outside the middleware, the
-// DistributionFrom…Body helpers read the body the same way.
+// TestDistributionFromBodyRefusesRepeats: outside the middleware,
+// DistributionFromBody reads the body the same way.
 func TestDistributionFromBodyRefusesRepeats(t *testing.T) {
 	body := `{"experienceType":"queue","distributionId":"q_1","DistributionId":"q_2"}`
 	r := admJSONRequest(body)
-	_, err := fanfare.DistributionFromCheckoutBody(r)
+	_, err := fanfare.DistributionFromBody(r)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "repeats the field")
 	assert.True(t, strings.HasPrefix(err.Error(), "fanfare:"), err.Error())
 	rest, _ := io.ReadAll(r.Body)
 	assert.Equal(t, body, string(rest), "body restored")
 
-	_, err = fanfare.DistributionFromValidateBody(admJSONRequest(`{"queueId":"q_1","QUEUEID":"q_2"}`))
+	_, err = fanfare.DistributionFromBody(admJSONRequest(`{"queueId":"q_1","QUEUEID":"q_2"}`))
 	assert.ErrorContains(t, err, "repeats the field")
 }
 
@@ -252,11 +252,11 @@ func FuzzRequestBodyFields(f *testing.F) {
 	var saw map[string]string
 	opts := fanfare.AdmissionOptions{
 		Verifier: v, DisableRemoteValidation: true,
-		Clock:      func() time.Time { return admEpoch },
-		Logger:     slog.New(slog.DiscardHandler),
-		Completion: fanfare.CompleteManually,
+		Clock:            func() time.Time { return admEpoch },
+		Logger:           slog.New(slog.DiscardHandler),
+		CompleteManually: true,
 	}
-	admDistributionFunc(&opts, fanfare.DistributionFromCheckoutBody)
+	admDistributionFunc(&opts, fanfare.DistributionFromBody)
 	h := fanfare.RequireAdmission(nil, opts)(guideHandler(nil, &saw))
 	f.Fuzz(func(t *testing.T, body string) {
 		saw = nil

@@ -293,37 +293,42 @@ func TestRequireAdmissionDistributionRules(t *testing.T) {
 			o.Distribution = fanfare.AnyOf(admQueue)
 		}, draw, admRequest, 403, "ADMISSION_MISMATCH"},
 		{"checkout body: same", func(o *fanfare.AdmissionOptions) {
-			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody)
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromBody)
 		}, draw, func(tok string) *http.Request {
 			return admJSONRequest(`{"admissionToken":"` + tok + `","experienceType":"draw","distributionId":"d_9"}`)
 		}, 200, ""},
 		{"checkout body: another", func(o *fanfare.AdmissionOptions) {
-			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody)
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromBody)
 		}, draw, func(tok string) *http.Request {
 			return admJSONRequest(`{"admissionToken":"` + tok + `","experienceType":"auction","distributionId":"d_9"}`)
 		}, 403, "ADMISSION_MISMATCH"},
 		{"checkout body: none named", func(o *fanfare.AdmissionOptions) {
-			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody)
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromBody)
 		}, draw, func(tok string) *http.Request {
 			return admJSONRequest(`{"admissionToken":"` + tok + `"}`)
 		}, 403, "ADMISSION_INVALID"},
 		{"checkout body: unknown type", func(o *fanfare.AdmissionOptions) {
-			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody)
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromBody)
 		}, draw, func(tok string) *http.Request {
 			return admJSONRequest(`{"admissionToken":"` + tok + `","experienceType":"raffle","distributionId":"d_9"}`)
 		}, 403, "ADMISSION_INVALID"},
 		{"validate body: drawId", func(o *fanfare.AdmissionOptions) {
-			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromValidateBody)
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromBody)
 		}, draw, func(tok string) *http.Request {
 			return admJSONRequest(`{"token":"x","drawId":"d_9"}`)
 		}, 200, ""},
 		{"validate body: both ids", func(o *fanfare.AdmissionOptions) {
-			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromValidateBody)
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromBody)
 		}, draw, func(tok string) *http.Request {
 			return admJSONRequest(`{"queueId":"q_drop","drawId":"d_9"}`)
 		}, 403, "ADMISSION_INVALID"},
+		{"validate body: both shapes, even agreeing", func(o *fanfare.AdmissionOptions) {
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromBody)
+		}, draw, func(tok string) *http.Request {
+			return admJSONRequest(`{"experienceType":"draw","distributionId":"d_9","drawId":"d_9"}`)
+		}, 403, "ADMISSION_INVALID"},
 		{"validate body: neither", func(o *fanfare.AdmissionOptions) {
-			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromValidateBody)
+			o.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromBody)
 		}, draw, func(tok string) *http.Request { return admJSONRequest(`{}`) }, 403, "ADMISSION_INVALID"},
 		{"func: unavailable", func(o *fanfare.AdmissionOptions) {
 			o.Distribution = fanfare.DistributionFunc(func(*http.Request) (fanfare.Distribution, error) {
@@ -381,21 +386,6 @@ func TestDistributionFromPath(t *testing.T) {
 			fanfare.DistributionFromPath("raffle", "x")
 		})
 	})
-}
-
-func TestDistributionFromBodyOutsideMiddleware(t *testing.T) {
-	r := admJSONRequest(`{"experienceType":"auction","distributionId":"a_1","cart":[]}`)
-	d, err := fanfare.DistributionFromCheckoutBody(r)
-	require.NoError(t, err)
-	assert.Equal(t, fanfare.Auction("a_1"), d)
-	rest, _ := io.ReadAll(r.Body)
-	assert.Equal(t, `{"experienceType":"auction","distributionId":"a_1","cart":[]}`, string(rest), "body restored")
-
-	d, err = fanfare.DistributionFromValidateBody(admJSONRequest(`{"queueId":"q_1"}`))
-	require.NoError(t, err)
-	assert.Equal(t, fanfare.Queue("q_1"), d)
-	_, err = fanfare.DistributionFromValidateBody(httptest.NewRequest("POST", "/", nil))
-	assert.ErrorIs(t, err, fanfare.ErrNoDistribution)
 }
 
 func TestRequireAdmissionBindConsumer(t *testing.T) {
@@ -551,7 +541,7 @@ func TestRequireAdmissionSingleUse(t *testing.T) {
 
 func TestRequireAdmissionManualCompletion(t *testing.T) {
 	s := newLocalSetup(t)
-	s.opts.Completion = fanfare.CompleteManually
+	s.opts.CompleteManually = true
 	var completeErr error
 	h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, _ := fanfare.AdmissionFromContext(r.Context())
@@ -687,7 +677,6 @@ func TestRequireAdmissionPanicsOnMisconfiguration(t *testing.T) {
 		{"outage fallback without verifier", client, fanfare.AdmissionOptions{Distribution: q, AcceptVerifiedDuringOutage: true}, "requires a Verifier"},
 		{"negative duration", client, fanfare.AdmissionOptions{Distribution: q, Leeway: -time.Second}, "negative"},
 		{"HoldTTL too short to renew", client, fanfare.AdmissionOptions{Distribution: q, HoldTTL: time.Millisecond}, "HoldTTL"},
-		{"unknown completion", client, fanfare.AdmissionOptions{Distribution: q, Completion: 9}, "Completion"},
 		{"verifier accepting none", client, fanfare.AdmissionOptions{Distribution: q, Verifier: noneVerifier{}}, `"none"`},
 	}
 	for _, tc := range tests {

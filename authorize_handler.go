@@ -16,9 +16,6 @@ var (
 	// the context, an empty Subject, or an AuthorizeOptions.Identity func
 	// that failed, whose error is wrapped too). Answered 401.
 	ErrNoIdentity = errors.New("fanfare: no identity")
-	// ErrMethodNotAllowed: the handler accepts POST only. Answered 405
-	// with an Allow header.
-	ErrMethodNotAllowed = errors.New("fanfare: method not allowed")
 )
 
 // maxIgnoredBodyBytes caps the request body the authorize handler reads and
@@ -55,9 +52,9 @@ type AuthorizeOptions struct {
 	// Default: slog.Default().
 	Logger *slog.Logger
 
-	// ErrorHandler writes the response of every failed request, after the
-	// cause is logged. err matches (with errors.Is) one of:
-	//   - ErrMethodNotAllowed: 405, the Allow header is already set;
+	// ErrorHandler writes the response of every failed request but a wrong
+	// method (the handler answers that 405 itself), after the cause is
+	// logged. err matches (with errors.Is) one of:
 	//   - ErrNoIdentity: 401 {"error":"Unauthorized"};
 	//   - ErrClaimsTooLarge: 413 {"error":"Claims too large"};
 	//   - ErrInvalidClaims: 500 {"error":"Internal server error"};
@@ -133,7 +130,7 @@ func identityFromContext(r *http.Request) (Identity, error) {
 }
 
 func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !postOnly(w, r, h.onError) {
+	if !postOnly(w, r) {
 		return
 	}
 	_, _ = readBody(w, r, maxIgnoredBodyBytes) // unused, read so the connection can be reused
@@ -179,8 +176,6 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func WriteAuthorizeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusBadGateway
 	switch {
-	case errors.Is(err, ErrMethodNotAllowed):
-		status = http.StatusMethodNotAllowed
 	case errors.Is(err, ErrNoIdentity):
 		status = http.StatusUnauthorized
 	case errors.Is(err, ErrClaimsTooLarge):
@@ -204,8 +199,6 @@ var (
 
 func errorBodyFor(status int) []byte {
 	switch status {
-	case http.StatusMethodNotAllowed:
-		return bodyMethodNotAllowed
 	case http.StatusUnauthorized:
 		return bodyUnauthorized
 	case http.StatusRequestEntityTooLarge:

@@ -104,8 +104,9 @@ func TestAuthorizeHandlerErrors(t *testing.T) {
 		wantCalls  int  // authorize calls that reached the emulator
 		wantLog    bool // the cause is logged
 	}{
-		{name: "GET", method: http.MethodGet, id: user, wantStatus: 405, wantBody: `{"error":"Method not allowed"}`, wantErr: fanfare.ErrMethodNotAllowed},
-		{name: "PUT", method: http.MethodPut, id: user, wantStatus: 405, wantBody: `{"error":"Method not allowed"}`, wantErr: fanfare.ErrMethodNotAllowed},
+		// A wrong method is protocol: the handler answers it, no ErrorHandler sees it (wantErr nil).
+		{name: "GET", method: http.MethodGet, id: user, wantStatus: 405, wantBody: `{"error":"Method not allowed"}`},
+		{name: "PUT", method: http.MethodPut, id: user, wantStatus: 405, wantBody: `{"error":"Method not allowed"}`},
 		{name: "no identity", wantStatus: 401, wantBody: `{"error":"Unauthorized"}`, wantErr: fanfare.ErrNoIdentity},
 		{name: "empty subject", id: &fanfare.Identity{Email: "a@b.c"}, wantStatus: 401, wantBody: `{"error":"Unauthorized"}`, wantErr: fanfare.ErrNoIdentity},
 		{name: "claims too large", id: &fanfare.Identity{Subject: "u", Claims: map[string]any{"bio": strings.Repeat("a", 10000)}},
@@ -180,7 +181,10 @@ func TestAuthorizeHandlerErrors(t *testing.T) {
 				}
 				res := send(t, method, app.URL+"/api/fanfare/authorize", nil)
 
-				if custom {
+				if custom && tt.wantErr == nil {
+					assert.NoError(t, gotErr, "the ErrorHandler is not called")
+				}
+				if custom && tt.wantErr != nil {
 					assert.Equal(t, http.StatusTeapot, res.status, "the custom handler answers")
 					require.Error(t, gotErr)
 					var apiErr *fanfare.APIError

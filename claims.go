@@ -19,9 +19,9 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// DefaultClaimsMaxBytes is the size limit of the claims sent to Fanfare, in
+// defaultClaimsMaxBytes is the size limit of the claims sent to Fanfare, in
 // bytes of JSON: the vendor guide's 10 000.
-const DefaultClaimsMaxBytes = 10000
+const defaultClaimsMaxBytes = 10000
 
 // maxClaimsDepth bounds the nesting of claims. Real claims are a level or
 // two deep; a cycle (a map that contains itself) is caught here too.
@@ -89,8 +89,8 @@ type ClaimsPolicy struct {
 	// MaxBytes is the largest accepted size of the sanitized claims, in
 	// bytes of the JSON sent to Fanfare (the guide's
 	// JSON.stringify(claims).length). Exactly MaxBytes passes; one byte
-	// more fails with ErrClaimsTooLarge. Default (zero or negative):
-	// DefaultClaimsMaxBytes.
+	// more fails with ErrClaimsTooLarge. Default (zero or negative): 10 000,
+	// the vendor guide's limit.
 	MaxBytes int
 
 	// Deny lists more keys to drop, at any depth. An entry is reduced like
@@ -235,7 +235,7 @@ type claimsSanitizer struct {
 func (p ClaimsPolicy) compile() claimsSanitizer {
 	s := claimsSanitizer{maxBytes: p.MaxBytes, deny: maps.Clone(deniedWords)}
 	if s.maxBytes <= 0 {
-		s.maxBytes = DefaultClaimsMaxBytes
+		s.maxBytes = defaultClaimsMaxBytes
 	}
 	for _, d := range p.Deny {
 		if n := reduceKey(d); n != "" {

@@ -173,7 +173,7 @@ func BenchmarkSanitizeLookalikeKeys(b *testing.B) {
 // limit.
 func BenchmarkSanitizeEdge(b *testing.B) {
 	// {"k":"aaa…"} is len(value)+8 bytes.
-	claims := map[string]any{"k": strings.Repeat("a", DefaultClaimsMaxBytes-8)}
+	claims := map[string]any{"k": strings.Repeat("a", defaultClaimsMaxBytes-8)}
 	p := ClaimsPolicy{}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -204,7 +204,7 @@ func BenchmarkSanitizeGuide(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		enc, err := json.Marshal(claims)
-		if err != nil || len(enc) > DefaultClaimsMaxBytes {
+		if err != nil || len(enc) > defaultClaimsMaxBytes {
 			b.Fatal(err, len(enc))
 		}
 		out := maps.Clone(claims)

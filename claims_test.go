@@ -299,7 +299,7 @@ func TestClaimsPolicySizeEdge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			limit := tt.max
 			if limit == 0 {
-				limit = fanfare.DefaultClaimsMaxBytes
+				limit = 10000 // the guide's limit, ClaimsPolicy.MaxBytes's default (README, step 6)
 			}
 			p := fanfare.ClaimsPolicy{MaxBytes: tt.max}
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -106,13 +105,15 @@ func redacted(secret string) string {
 
 // Format makes every fmt verb (%v, %+v, %#v, %s, %q, ...) print the config
 // without its secret key, so no verb reaches the key through reflection.
+// log/slog's TextHandler prints with %+v, so it goes through Format too.
 func (c Config) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "fanfare.Config{APIURL:%q OrganizationID:%q SecretKey:%q}",
 		c.APIURL, c.OrganizationID, redacted(c.SecretKey))
 }
 
 // MarshalJSON encodes the config with its secret key redacted, so a config
-// dumped into a debug endpoint or a log line as JSON does not leak it.
+// dumped into a debug endpoint or a log line as JSON (log/slog's
+// JSONHandler) does not leak it.
 // Decoding is unaffected: a JSON config file can still set SecretKey.
 func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
@@ -121,15 +122,6 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		Retry                             RetryPolicy
 		UserAgent                         string
 	}{c.APIURL, c.OrganizationID, redacted(c.SecretKey), c.AttemptTimeout, c.Retry, c.UserAgent})
-}
-
-// LogValue makes log/slog print the config without its secret key.
-func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("api_url", c.APIURL),
-		slog.String("organization_id", c.OrganizationID),
-		slog.String("secret_key", redacted(c.SecretKey)),
-	)
 }
 
 // Client calls the Fanfare API with the organization's secret key. It is safe
@@ -246,14 +238,10 @@ func (c *Client) APIURL() string { return c.base }
 // OrganizationID returns the organization id the client sends.
 func (c *Client) OrganizationID() string { return c.orgID }
 
-// Format makes every fmt verb print the client without its secret key.
+// Format makes every fmt verb print the client without its secret key
+// (log/slog's TextHandler included; its JSONHandler prints a Client as {}).
 func (c Client) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "fanfare.Client{APIURL:%q OrganizationID:%q SecretKey:%q}", c.base, c.orgID, redacted(c.secret))
-}
-
-// LogValue makes log/slog print the client without its secret key.
-func (c Client) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("api_url", c.base), slog.String("organization_id", c.orgID))
 }
 
 // AuthorizeRequest is an external identity to exchange for a code: the

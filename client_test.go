@@ -426,12 +426,13 @@ func TestAuthorizeSendsTheMeasuredBytes(t *testing.T) {
 		return map[string]any{"email": "a@example.com", "bio": strings.Repeat("<", n/6) + strings.Repeat("é", n%6/2) + strings.Repeat("a", n%6%2)}
 	}
 	authorize := fanfare.NewAuthorizeHandler(c, fanfare.AuthorizeOptions{Provider: "p", Issuer: "https://i", Logger: slog.New(slog.DiscardHandler)})
+	const limit = 10000 // the guide's limit, ClaimsPolicy.MaxBytes's default (README, step 6)
 	for _, tt := range []struct {
 		size       int
 		wantStatus int
 	}{
-		{fanfare.DefaultClaimsMaxBytes, http.StatusOK},
-		{fanfare.DefaultClaimsMaxBytes + 1, http.StatusRequestEntityTooLarge},
+		{limit, http.StatusOK},
+		{limit + 1, http.StatusRequestEntityTooLarge},
 	} {
 		mu.Lock()
 		bodies = nil
@@ -456,7 +457,7 @@ func TestAuthorizeSendsTheMeasuredBytes(t *testing.T) {
 		var sent struct{ Claims json.RawMessage }
 		require.NoError(t, json.Unmarshal(got[0], &sent))
 		assert.Equal(t, string(want), string(sent.Claims), "the claims sent are the bytes measured")
-		assert.Len(t, sent.Claims, fanfare.DefaultClaimsMaxBytes)
+		assert.Len(t, sent.Claims, limit)
 	}
 }
 

@@ -18,8 +18,8 @@ const (
 	TypeAuction DistributionType = "auction"
 )
 
-// ParseDistributionType maps "queue", "draw" or "auction" to its type.
-func ParseDistributionType(s string) (DistributionType, error) {
+// parseDistributionType maps "queue", "draw" or "auction" to its type.
+func parseDistributionType(s string) (DistributionType, error) {
 	switch t := DistributionType(s); t {
 	case TypeQueue, TypeDraw, TypeAuction:
 		return t, nil

@@ -67,59 +67,58 @@ func DistributionFromPath(t DistributionType, name string) DistributionFunc {
 	}
 }
 
-// DistributionFromCheckoutBody names the distribution from the JSON body
-// fields experienceType ("queue", "draw" or "auction") and distributionId,
-// as in the guide's CheckoutRequest:
+// DistributionFromBody names the distribution from the request's JSON body,
+// in either of the vendor guide's two shapes: experienceType ("queue",
+// "draw" or "auction") and distributionId, as in its CheckoutRequest, or
+// exactly one of queueId, drawId and auctionId, as in its validation
+// request. Fields are matched as encoding/json matches them to struct
+// fields (in any case); an empty or null field counts as absent. A body that
+// carries both shapes, names more than one distribution, repeats a field
+// in any case, or gives a field that is not a string is refused: ambiguity
+// is never settled by order. Inside [RequireAdmission] it reads the body the
+// middleware already read; outside, it reads up to 1 MiB and puts the body
+// back.
 //
-//	Distribution: fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody)
-func DistributionFromCheckoutBody(r *http.Request) (Distribution, error) {
+//	Distribution: fanfare.DistributionFunc(fanfare.DistributionFromBody)
+func DistributionFromBody(r *http.Request) (Distribution, error) {
 	body, err := bodyOf(r)
 	if err != nil {
 		return Distribution{}, fmt.Errorf("fanfare: %w", err)
 	}
-	typ, err1 := body.str("experienceType")
-	id, err2 := body.str("distributionId")
-	if err := errors.Join(err1, err2); err != nil {
-		return Distribution{}, fmt.Errorf("fanfare: %w", err)
+	var str [5]string
+	for i, name := range [...]string{"experienceType", "distributionId", "queueId", "drawId", "auctionId"} {
+		if str[i], err = body.str(name); err != nil {
+			return Distribution{}, fmt.Errorf("fanfare: %w", err)
+		}
 	}
-	if typ == "" || id == "" {
-		return Distribution{}, errors.New("fanfare: the request body names no experienceType and distributionId")
+	typ, id := str[0], str[1]
+	var found []Distribution
+	for i, t := range [...]DistributionType{TypeQueue, TypeDraw, TypeAuction} {
+		if str[2+i] != "" {
+			found = append(found, Distribution{Type: t, ID: str[2+i]})
+		}
 	}
-	t, err := ParseDistributionType(typ)
+	checkoutShape := typ != "" || id != ""
+	switch {
+	case checkoutShape && len(found) > 0:
+		return Distribution{}, errBothBodyShapes
+	case len(found) > 1:
+		return Distribution{}, errMultipleDistributions
+	case len(found) == 1:
+		return found[0], nil
+	case !checkoutShape:
+		return Distribution{}, errNoBodyDistribution
+	case typ == "" || id == "":
+		return Distribution{}, errors.New("fanfare: the request body needs both experienceType and distributionId")
+	}
+	t, err := parseDistributionType(typ)
 	if err != nil {
 		return Distribution{}, err
 	}
 	return Distribution{Type: t, ID: id}, nil
 }
 
-// DistributionFromValidateBody names the distribution from the JSON body
-// field queueId, drawId or auctionId (exactly one), as in the guide's
-// validation request and [NewValidateAdmissionHandler]:
-//
-//	Distribution: fanfare.DistributionFunc(fanfare.DistributionFromValidateBody)
-func DistributionFromValidateBody(r *http.Request) (Distribution, error) {
-	body, err := bodyOf(r)
-	if err != nil {
-		return Distribution{}, fmt.Errorf("fanfare: %w", err)
-	}
-	var found []Distribution
-	for _, f := range [...]struct {
-		field string
-		typ   DistributionType
-	}{{"queueId", TypeQueue}, {"drawId", TypeDraw}, {"auctionId", TypeAuction}} {
-		id, err := body.str(f.field)
-		if err != nil {
-			return Distribution{}, fmt.Errorf("fanfare: %w", err)
-		}
-		if id != "" {
-			found = append(found, Distribution{Type: f.typ, ID: id})
-		}
-	}
-	switch len(found) {
-	case 0:
-		return Distribution{}, ErrNoDistribution
-	case 1:
-		return found[0], nil
-	}
-	return Distribution{}, errMultipleDistributions
-}
+var (
+	errBothBodyShapes     = fmt.Errorf("%w: experienceType or distributionId beside queueId, drawId or auctionId", ErrInvalidRequestBody)
+	errNoBodyDistribution = fmt.Errorf("%w, or experienceType and distributionId", ErrNoDistribution)
+)

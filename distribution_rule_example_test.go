@@ -13,12 +13,12 @@ import (
 
 // The guide's checkout body: the token, the consumer and the distribution
 // all travel in the JSON body; the handler still reads all of it.
-func ExampleDistributionFromCheckoutBody() {
+func ExampleDistributionFromBody() {
 	srv := fanfaretest.NewServer(fanfaretest.Options{})
 	defer srv.Close()
 
 	h := fanfare.RequireAdmission(srv.Client(), fanfare.AdmissionOptions{
-		Distribution: fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody),
+		Distribution: fanfare.DistributionFunc(fanfare.DistributionFromBody),
 	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var order struct {
 			Cart []struct{ SKU string }
@@ -61,17 +61,28 @@ func ExampleDistributionFromPath() {
 	// 200 /queues/q_red/checkout
 }
 
-// The guide's validate-admission body names a queue or a draw.
-func ExampleDistributionFromValidateBody() {
-	for _, body := range []string{`{"queueId":"q_1","token":"..."}`, `{"auctionId":"a_1"}`, `{}`} {
-		req := httptest.NewRequest(http.MethodPost, "/api/validate-admission", strings.NewReader(body))
-		d, err := fanfare.DistributionFromValidateBody(req)
-		fmt.Println(d, err)
+// Either of the guide's two shapes names the distribution; a body naming
+// two is refused.
+func ExampleDistributionFromBody_shapes() {
+	for _, body := range []string{
+		`{"experienceType":"draw","distributionId":"d_1"}`,
+		`{"queueId":"q_1","token":"..."}`,
+		`{"queueId":"q_1","auctionId":"a_1"}`,
+		`{"experienceType":"queue","distributionId":"q_1","queueId":"q_1"}`,
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/checkout", strings.NewReader(body))
+		d, err := fanfare.DistributionFromBody(req)
+		if err != nil {
+			fmt.Println("refused:", err)
+			continue
+		}
+		fmt.Println(d)
 	}
 	// Output:
-	// queue:q_1 <nil>
-	// auction:a_1 <nil>
-	// : fanfare: queueId, drawId or auctionId required
+	// draw:d_1
+	// queue:q_1
+	// refused: fanfare: invalid request body: more than one of queueId, drawId and auctionId
+	// refused: fanfare: invalid request body: experienceType or distributionId beside queueId, drawId or auctionId
 }
 
 // A route selling any of several drops.

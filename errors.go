@@ -9,24 +9,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
 // Sentinel errors, for use with [errors.Is]. Errors returned by [Client]
-// methods match at most one of ErrUnauthorized, ErrExchangeCodeExpired,
-// ErrInvalidExchangeCode, ErrConsumerConflict, ErrNotFound and ErrUnavailable.
+// methods match at most one of ErrUnauthorized, ErrNotFound and
+// ErrUnavailable; any other refusal is an *[APIError] whose Code says what
+// Fanfare said.
 var (
 	// ErrInvalidConfig reports a Config that NewClient refuses.
 	ErrInvalidConfig = errors.New("fanfare: invalid config")
 	// ErrUnauthorized: Fanfare refused the organization id or secret key.
 	ErrUnauthorized = errors.New("fanfare: credentials refused")
-	// ErrExchangeCodeExpired: the exchange code outlived its 60 seconds.
-	ErrExchangeCodeExpired = errors.New("fanfare: " + wire.CodeExchangeCodeExpired)
-	// ErrInvalidExchangeCode: the exchange code was already used or never existed.
-	ErrInvalidExchangeCode = errors.New("fanfare: " + wire.CodeInvalidExchangeCode)
-	// ErrConsumerConflict: the external identity is linked to another consumer.
-	ErrConsumerConflict = errors.New("fanfare: " + wire.CodeConsumerConflict)
 	// ErrNotFound: Fanfare knows no such admission or distribution.
 	ErrNotFound = errors.New("fanfare: not found")
 	// ErrUnavailable: Fanfare could not give an answer — a network error, a
@@ -41,7 +34,7 @@ type APIError struct {
 	// StatusCode is the HTTP status Fanfare answered with.
 	StatusCode int
 	// Code is Fanfare's error code (the body's "error" field), e.g.
-	// "exchange_code_expired", cut to 64 bytes. Empty when the body carried
+	// "unauthorized", cut to 64 bytes. Empty when the body carried
 	// none. Like Message, it is scrubbed: the client's secret key, and
 	// anything shaped like a secret key ("sk_..."), is replaced by
 	// "[REDACTED]", in case Fanfare or a proxy echoed the request.
@@ -67,12 +60,6 @@ func (e *APIError) Error() string {
 // Is maps the status and code onto the package's sentinel errors.
 func (e *APIError) Is(target error) bool {
 	switch target {
-	case ErrExchangeCodeExpired:
-		return e.Code == wire.CodeExchangeCodeExpired
-	case ErrInvalidExchangeCode:
-		return e.Code == wire.CodeInvalidExchangeCode
-	case ErrConsumerConflict:
-		return e.Code == wire.CodeConsumerConflict
 	case ErrUnauthorized:
 		return e.StatusCode == http.StatusUnauthorized
 	case ErrNotFound:

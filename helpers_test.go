@@ -186,10 +186,10 @@ func admGuards(t testing.TB, refusals *admRefusals) (local, hinted http.Handler)
 	v, err := fanfare.NewHMACVerifier(admKeys().hmac)
 	require.NoError(t, err)
 	opts := fanfare.AdmissionOptions{
-		Distribution: admQueue,
-		Clock:        func() time.Time { return admEpoch },
-		Logger:       slog.New(slog.DiscardHandler),
-		Completion:   fanfare.CompleteManually,
+		Distribution:     admQueue,
+		Clock:            func() time.Time { return admEpoch },
+		Logger:           slog.New(slog.DiscardHandler),
+		CompleteManually: true,
 	}
 	if refusals != nil {
 		opts.Logger = slog.New(refusals)

@@ -84,9 +84,15 @@ type AdmissionOptions struct {
 	// admission, and this request's context is canceled. At least 10ms.
 	// Default: 30s.
 	HoldTTL time.Duration
-	// Completion says when the admission is completed with Fanfare.
-	// Default: CompleteOnSuccess.
-	Completion CompletionMode
+	// CompleteManually leaves completion to the handler, which calls
+	// [Admission.Complete] when the order is placed, as in the guide's
+	// checkout; an admission not completed when the handler returns is
+	// released. Default: false, the admission is completed once the
+	// handler answers 2xx (a handler that writes nothing answers 200):
+	// once a 2xx status is written the admission is spent, even if the
+	// handler then panics or the client hangs up, and any other answer, or
+	// a panic before any answer, releases it for another try.
+	CompleteManually bool
 	// Completions delivers the completions the Store records. Default: a
 	// worker of the middleware's own, started when a completion is owed
 	// and stopped when none is: enough for one instance. With a shared
@@ -111,23 +117,6 @@ type AdmissionOptions struct {
 	// Default: nil.
 	OnAdmitted func(r *http.Request, a *Admission)
 }
-
-// CompletionMode says when [RequireAdmission] completes an admission.
-type CompletionMode int
-
-const (
-	// CompleteOnSuccess completes the admission once the handler answers
-	// 2xx (a handler that writes nothing answers 200). Once a 2xx status is
-	// written the admission is spent, even if the handler then panics or
-	// the client hangs up. Any other answer, or a panic before any answer,
-	// releases the admission for another try. The default.
-	CompleteOnSuccess CompletionMode = iota
-	// CompleteManually leaves completion to the handler, which calls
-	// [Admission.Complete] when the order is placed, as in the guide's
-	// checkout. An admission not completed when the handler returns is
-	// released.
-	CompleteManually
-)
 
 // RequireAdmission returns middleware that lets a request through only with
 // a valid Fanfare admission for the route's distribution, one request per
@@ -240,12 +229,12 @@ type AdmissionHold struct {
 }
 
 // Finish ends the hold after the handler answered status; pass 0 when the
-// handler wrote nothing before it panicked or the connection failed. Under
-// [CompleteOnSuccess] a 2xx status completes the admission (see
-// [Admission.Complete]); any other status, or any status under
-// [CompleteManually] when the handler did not complete, releases it for
-// another try. Adapters pass the status the client is sent, e.g. 200 for a
-// handler that returned without writing.
+// handler wrote nothing before it panicked or the connection failed. By
+// default a 2xx status completes the admission (see [Admission.Complete]);
+// any other status, or any status with AdmissionOptions.CompleteManually
+// when the handler did not complete, releases it for another try. Adapters
+// pass the status the client is sent, e.g. 200 for a handler that returned
+// without writing.
 func (h *AdmissionHold) Finish(status int) {
 	if h.ended {
 		return
@@ -317,8 +306,6 @@ func newAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 		panic(p + "negative size or duration")
 	case o.HoldTTL > 0 && o.HoldTTL < minHoldTTL:
 		panic(p + "HoldTTL below 10ms: the lease would be renewed in a busy loop")
-	case o.Completion != CompleteOnSuccess && o.Completion != CompleteManually:
-		panic(p + "unknown Completion mode")
 	}
 
 	m := &AdmissionGuard{
@@ -334,7 +321,7 @@ func newAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 		acceptVerified: o.AcceptVerifiedDuringOutage,
 		store:          o.Store,
 		holdTTL:        orDefault(o.HoldTTL, 30*time.Second),
-		manual:         o.Completion == CompleteManually,
+		manual:         o.CompleteManually,
 		completions:    o.Completions,
 		clock:          o.Clock,
 		logger:         o.Logger,

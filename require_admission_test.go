@@ -156,7 +156,7 @@ func TestRequireAdmissionGuideCheckout(t *testing.T) {
 	// named by experienceType + distributionId.
 	s := newEmuSetup(t, fanfaretest.Options{})
 	s.opts.Distribution = nil
-	s.opts.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromCheckoutBody)
+	s.opts.Distribution = fanfare.DistributionFunc(fanfare.DistributionFromBody)
 	var cart []int
 	app := s.app(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct{ Cart []int }
@@ -505,7 +505,7 @@ func TestRequireAdmissionCompletionSurvivesHangUp(t *testing.T) {
 
 func TestRequireAdmissionManualCompletionWithFanfare(t *testing.T) {
 	s := newEmuSetup(t, fanfaretest.Options{})
-	s.opts.Completion = fanfare.CompleteManually
+	s.opts.CompleteManually = true
 	var completeErr error
 	app := s.app(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, _ := fanfare.AdmissionFromContext(r.Context())
@@ -638,7 +638,7 @@ func TestAdmissionGuardHold(t *testing.T) {
 			assert.Nil(t, hold2)
 			var ae *fanfare.AdmissionError
 			require.ErrorAs(t, err, &ae)
-			assert.Equal(t, fanfare.CodeAdmissionInUse, ae.Code)
+			assert.Equal(t, "ADMISSION_IN_USE", ae.Code)
 			assert.Equal(t, http.StatusConflict, rec.Code)
 			assert.JSONEq(t, `{"error":"Admission in use","message":"This admission is being used by another checkout","code":"ADMISSION_IN_USE"}`, rec.Body.String())
 
@@ -732,7 +732,7 @@ func BenchmarkRequireAdmission(b *testing.B) {
 				Distribution:            admQueue,
 				Verifier:                tc.pemOf(b),
 				DisableRemoteValidation: true,
-				Completion:              fanfare.CompleteManually,
+				CompleteManually:        true,
 				Store:                   fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
 				Logger:                  slog.New(slog.DiscardHandler),
 			})(noop)
@@ -756,7 +756,7 @@ func admBenchOne(b *testing.B, alg string) {
 			Distribution:            admQueue,
 			Verifier:                tc.pemOf(b),
 			DisableRemoteValidation: true,
-			Completion:              fanfare.CompleteManually,
+			CompleteManually:        true,
 			Store:                   fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
 			Logger:                  slog.New(slog.DiscardHandler),
 		})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -784,12 +784,12 @@ func TestRequireAdmissionAcquireAnswers(t *testing.T) {
 		wantCode   string
 		wantIs     []error
 	}{
-		{"in use", fanfare.ErrAdmissionInUse, http.StatusConflict, fanfare.CodeAdmissionInUse, []error{fanfare.ErrAdmissionInUse}},
-		{"in use, wrapped", fmt.Errorf("mystore: %w", fanfare.ErrAdmissionInUse), http.StatusConflict, fanfare.CodeAdmissionInUse, []error{fanfare.ErrAdmissionInUse}},
-		{"used", fanfare.ErrAdmissionUsed, http.StatusConflict, fanfare.CodeAdmissionUsed, []error{fanfare.ErrAdmissionUsed}},
-		{"used, wrapped", fmt.Errorf("mystore: %w", fanfare.ErrAdmissionUsed), http.StatusConflict, fanfare.CodeAdmissionUsed, []error{fanfare.ErrAdmissionUsed}},
-		{"store failure", storeDown, http.StatusServiceUnavailable, fanfare.CodeAdmissionUnavailable, []error{fanfare.ErrUnavailable, storeDown}},
-		{"store full", fanfare.ErrStoreFull, http.StatusServiceUnavailable, fanfare.CodeAdmissionUnavailable, []error{fanfare.ErrUnavailable, fanfare.ErrStoreFull}},
+		{"in use", fanfare.ErrAdmissionInUse, http.StatusConflict, "ADMISSION_IN_USE", []error{fanfare.ErrAdmissionInUse}},
+		{"in use, wrapped", fmt.Errorf("mystore: %w", fanfare.ErrAdmissionInUse), http.StatusConflict, "ADMISSION_IN_USE", []error{fanfare.ErrAdmissionInUse}},
+		{"used", fanfare.ErrAdmissionUsed, http.StatusConflict, "ADMISSION_USED", []error{fanfare.ErrAdmissionUsed}},
+		{"used, wrapped", fmt.Errorf("mystore: %w", fanfare.ErrAdmissionUsed), http.StatusConflict, "ADMISSION_USED", []error{fanfare.ErrAdmissionUsed}},
+		{"store failure", storeDown, http.StatusServiceUnavailable, "ADMISSION_UNAVAILABLE", []error{fanfare.ErrUnavailable, storeDown}},
+		{"store full", fanfare.ErrStoreFull, http.StatusServiceUnavailable, "ADMISSION_UNAVAILABLE", []error{fanfare.ErrUnavailable, fanfare.ErrStoreFull}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -61,14 +61,15 @@ func writeError(w http.ResponseWriter, status int, body []byte) {
 	writeJSONBytes(w, status, body)
 }
 
-// postOnly reports whether r is a POST; otherwise it sets Allow and passes
-// ErrMethodNotAllowed to onError.
-func postOnly(w http.ResponseWriter, r *http.Request, onError func(http.ResponseWriter, *http.Request, error)) bool {
+// postOnly reports whether r is a POST; otherwise it answers 405 with an
+// Allow header itself. A wrong method is protocol, not a policy an
+// ErrorHandler could decide otherwise, so none sees it.
+func postOnly(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method == http.MethodPost {
 		return true
 	}
 	w.Header()["Allow"] = allowPost
-	onError(w, r, ErrMethodNotAllowed)
+	writeJSONBytes(w, http.StatusMethodNotAllowed, bodyMethodNotAllowed)
 	return false
 }
 

@@ -15,17 +15,11 @@ var (
 	// more than one distribution, or lacks consumerId or token. Answered
 	// 400 {"error":"Invalid request body"}.
 	ErrInvalidRequestBody = errors.New("fanfare: invalid request body")
-	// ErrRequestBodyTooLarge: the body exceeds 16 KiB. Answered 413
-	// {"error":"Request body too large"}.
-	ErrRequestBodyTooLarge = errors.New("fanfare: request body too large")
 	// ErrNoDistribution: the body names no queueId, drawId or auctionId.
 	// Answered 400 {"error":"queueId or drawId required"}, as in the guide.
+	// The error of [DistributionFromBody] matches it too when the body
+	// names no distribution in either shape.
 	ErrNoDistribution = errors.New("fanfare: queueId, drawId or auctionId required")
-	// ErrAdmissionRefused: Fanfare answered that the token does not admit
-	// the consumer to the distribution, or refused the question (e.g. 404:
-	// no such distribution or admission). Answered 403
-	// {"valid":false,"error":"Invalid or expired admission token"}.
-	ErrAdmissionRefused = errors.New("fanfare: admission token refused")
 )
 
 // maxValidateBodyBytes caps the validate-admission request body. An
@@ -43,13 +37,15 @@ type ValidateAdmissionOptions struct {
 	// raw body. Default: slog.Default().
 	Logger *slog.Logger
 
-	// ErrorHandler writes the response of every failed request. err
-	// matches (with errors.Is) one of:
-	//   - ErrMethodNotAllowed: 405, the Allow header is already set;
-	//   - ErrRequestBodyTooLarge: 413 {"error":"Request body too large"};
+	// ErrorHandler writes the response of every failed request but a wrong
+	// method (the handler answers that 405 itself). err is one of:
+	//   - an *http.MaxBytesError (errors.As): the body exceeds 16 KiB,
+	//     413 {"error":"Request body too large"};
 	//   - ErrInvalidRequestBody: 400 {"error":"Invalid request body"};
 	//   - ErrNoDistribution: 400 {"error":"queueId or drawId required"};
-	//   - ErrAdmissionRefused: 403
+	//   - ErrAdmissionInvalid: Fanfare answered that the token does not
+	//     admit the consumer to the distribution, or refused the question
+	//     (e.g. 404: no such distribution or admission), 403
 	//     {"valid":false,"error":"Invalid or expired admission token"};
 	//   - ErrUnavailable: 503 {"error":"Validation failed"} with Retry-After;
 	//   - anything else (e.g. ErrUnauthorized: the secret key was refused):
@@ -111,15 +107,15 @@ var (
 )
 
 // readValidateBody reads the validate-admission body through its size cap,
-// parses and checks it. Its errors match ErrRequestBodyTooLarge,
-// ErrInvalidRequestBody or ErrNoDistribution and never quote the body.
+// parses and checks it. Its errors wrap an *http.MaxBytesError or match
+// ErrInvalidRequestBody or ErrNoDistribution, and never quote the body.
 func readValidateBody(w http.ResponseWriter, r *http.Request) (Distribution, validateAdmissionRequest, error) {
 	var req validateAdmissionRequest
 	raw, err := readBody(w, r, maxValidateBodyBytes)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return Distribution{}, req, ErrRequestBodyTooLarge
+		return Distribution{}, req, fmt.Errorf("fanfare: the request body exceeds %d bytes: %w", maxValidateBodyBytes, tooLarge)
 	case err != nil:
 		return Distribution{}, req, errBodyUnreadable
 	}
@@ -154,7 +150,7 @@ func readValidateBody(w http.ResponseWriter, r *http.Request) (Distribution, val
 }
 
 func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !postOnly(w, r, h.onError) {
+	if !postOnly(w, r) {
 		return
 	}
 	d, req, err := readValidateBody(w, r)
@@ -168,7 +164,7 @@ func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Requ
 		writeJSONBytes(w, http.StatusOK, bodyValid)
 		return
 	case err == nil:
-		err = ErrAdmissionRefused
+		err = ErrAdmissionInvalid
 	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrInvalidDistribution):
 		logUpstream(h.log, r, "fanfare: validate admission failed", err)
 	default:
@@ -176,7 +172,7 @@ func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Requ
 		// consumer that is an invalid admission.
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "fanfare: validate admission refused",
 			slog.String("path", r.URL.Path), slog.String("distribution", d.String()), slog.Any("error", err))
-		err = fmt.Errorf("%w: %w", ErrAdmissionRefused, err)
+		err = fmt.Errorf("%w: %w", ErrAdmissionInvalid, err)
 	}
 	h.onError(w, r, err)
 }
@@ -187,16 +183,15 @@ func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Requ
 // call it for the errors it does not render itself.
 func WriteValidateAdmissionError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := http.StatusBadGateway, bodyValidationFailed
+	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.Is(err, ErrMethodNotAllowed):
-		status, body = http.StatusMethodNotAllowed, bodyMethodNotAllowed
-	case errors.Is(err, ErrRequestBodyTooLarge):
+	case errors.As(err, &tooLarge):
 		status, body = http.StatusRequestEntityTooLarge, bodyRequestTooLarge
 	case errors.Is(err, ErrInvalidRequestBody):
 		status, body = http.StatusBadRequest, bodyInvalidRequest
 	case errors.Is(err, ErrNoDistribution):
 		status, body = http.StatusBadRequest, bodyNoDistribution
-	case errors.Is(err, ErrAdmissionRefused):
+	case errors.Is(err, ErrAdmissionInvalid):
 		status, body = http.StatusForbidden, bodyInvalidAdmissionToken
 	case errors.Is(err, ErrUnavailable):
 		status = http.StatusServiceUnavailable

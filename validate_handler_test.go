@@ -110,8 +110,8 @@ func TestValidateAdmissionHandlerFanfareFails(t *testing.T) {
 		{"oversized", fanfaretest.Fault{Oversized: true}, false, 503, bodyValidationFail, fanfare.ErrUnavailable},
 		{"401", fanfaretest.Fault{Status: 401}, false, 502, bodyValidationFail, fanfare.ErrUnauthorized},
 		{"wrong secret key", fanfaretest.Fault{}, true, 502, bodyValidationFail, fanfare.ErrUnauthorized},
-		{"404", fanfaretest.Fault{Status: 404}, false, 403, bodyInvalidToken, fanfare.ErrAdmissionRefused},
-		{"400", fanfaretest.Fault{Status: 400}, false, 403, bodyInvalidToken, fanfare.ErrAdmissionRefused},
+		{"404", fanfaretest.Fault{Status: 404}, false, 403, bodyInvalidToken, fanfare.ErrAdmissionInvalid},
+		{"400", fanfaretest.Fault{Status: 400}, false, 403, bodyInvalidToken, fanfare.ErrAdmissionInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,20 +174,37 @@ func TestValidateAdmissionHandlerErrorHandler(t *testing.T) {
 		body string
 		want error
 	}{
-		{"refused", `{"queueId":"q","consumerId":"c","token":"t"}`, fanfare.ErrAdmissionRefused},
+		{"refused", `{"queueId":"q","consumerId":"c","token":"t"}`, fanfare.ErrAdmissionInvalid},
 		{"no distribution", `{"consumerId":"c","token":"t"}`, fanfare.ErrNoDistribution},
 		{"malformed", `{`, fanfare.ErrInvalidRequestBody},
-		{"too large", strings.Repeat(" ", 17<<10), fanfare.ErrRequestBodyTooLarge},
+		{"too large", strings.Repeat(" ", 17<<10), nil}, // an *http.MaxBytesError
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			gotErr = nil
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tt.body)))
 			assert.Equal(t, http.StatusTeapot, rec.Code)
-			assert.ErrorIs(t, gotErr, tt.want)
+			if tt.want == nil {
+				var tooLarge *http.MaxBytesError
+				assert.ErrorAs(t, gotErr, &tooLarge)
+				assert.EqualValues(t, 16<<10, tooLarge.Limit)
+			} else {
+				assert.ErrorIs(t, gotErr, tt.want)
+			}
 			assert.True(t, strings.HasPrefix(gotErr.Error(), "fanfare:"), "error %q", gotErr)
 		})
 	}
+
+	t.Run("wrong method", func(t *testing.T) {
+		gotErr = nil
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		assert.Equal(t, http.StatusMethodNotAllowed, rec.Code, "the handler answers a wrong method itself")
+		assert.Equal(t, "POST", rec.Header().Get("Allow"))
+		assert.JSONEq(t, `{"error":"Method not allowed"}`, rec.Body.String())
+		assert.NoError(t, gotErr, "the ErrorHandler is not called")
+	})
 }
 
 func TestNewValidateAdmissionHandlerPanics(t *testing.T) {

@@ -141,7 +141,7 @@ func BenchmarkB1(b *testing.B) {
 			Distribution:            fanfare.Queue(b1Queue),
 			Verifier:                alg.verifier(b),
 			DisableRemoteValidation: true,
-			Completion:              fanfare.CompleteManually,
+			CompleteManually:        true,
 			Store:                   fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
 			Logger:                  slog.New(slog.DiscardHandler),
 		})(noop)

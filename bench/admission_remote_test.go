@@ -78,10 +78,10 @@ func BenchmarkB2(b *testing.B) {
 			b.Fatal(err)
 		}
 		return fanfare.RequireAdmission(client, fanfare.AdmissionOptions{
-			Distribution: queue,
-			Completion:   fanfare.CompleteManually,
-			Store:        fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
-			Logger:       slog.New(slog.DiscardHandler),
+			Distribution:     queue,
+			CompleteManually: true,
+			Store:            fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
+			Logger:           slog.New(slog.DiscardHandler),
 		})(noop)
 	}
 	floorClient := &http.Client{Transport: tunedTransport()}

@@ -386,11 +386,12 @@ func parseDistribution(typ, id string) (fanfare.Distribution, error) {
 	case id == "":
 		return fanfare.Distribution{}, errors.New(`"id" is required: the distribution's id`)
 	}
-	t, err := fanfare.ParseDistributionType(typ)
-	if err != nil {
+	// id is set, so Validate can only refuse the type.
+	d := fanfare.Distribution{Type: fanfare.DistributionType(typ), ID: id}
+	if d.Validate() != nil {
 		return fanfare.Distribution{}, fmt.Errorf(`"type" must be queue, draw or auction, not %q`, truncateString(typ, 32))
 	}
-	return fanfare.Distribution{Type: t, ID: id}, nil
+	return d, nil
 }
 
 // parseDuration parses a duration field.

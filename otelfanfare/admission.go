@@ -11,17 +11,18 @@ import (
 	fanfare "github.com/waitify-io/fanfare-go"
 )
 
-// refusalCodes are the values of fanfare.refusal.code: the codes of
-// [fanfare.AdmissionError], and "other" for a code the package does not
-// know (it keeps the attribute bounded).
+// refusalCodes are the values of fanfare.refusal.code: the codes
+// [fanfare.AdmissionError] lists on its Code field (the README's refusal
+// table), and "other" for a code the package does not know (it keeps the
+// attribute bounded).
 var refusalCodes = []string{
-	fanfare.CodeAdmissionRequired,
-	fanfare.CodeAdmissionInvalid,
-	fanfare.CodeAdmissionExpired,
-	fanfare.CodeAdmissionMismatch,
-	fanfare.CodeAdmissionInUse,
-	fanfare.CodeAdmissionUsed,
-	fanfare.CodeAdmissionUnavailable,
+	"ADMISSION_REQUIRED",
+	"ADMISSION_INVALID",
+	"ADMISSION_EXPIRED",
+	"ADMISSION_MISMATCH",
+	"ADMISSION_IN_USE",
+	"ADMISSION_USED",
+	"ADMISSION_UNAVAILABLE",
 	"other",
 }
 
@@ -126,7 +127,7 @@ func Admission(opts fanfare.AdmissionOptions, options ...Option) fanfare.Admissi
 func refusalCode(err error) string {
 	var ae *fanfare.AdmissionError
 	if !errors.As(err, &ae) || ae.Code == "" {
-		return fanfare.CodeAdmissionInvalid
+		return "ADMISSION_INVALID"
 	}
 	return ae.Code
 }

@@ -63,21 +63,21 @@ func TestAdmissionCountsAdmissionsAndRefusals(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	status, code := checkout(t, app, token)
 	require.Equal(t, http.StatusConflict, status)
-	require.Equal(t, fanfare.CodeAdmissionUsed, code)
+	require.Equal(t, "ADMISSION_USED", code)
 	status, code = checkout(t, app, "")
 	require.Equal(t, http.StatusForbidden, status, "the default error handler still answers")
-	require.Equal(t, fanfare.CodeAdmissionRequired, code)
+	require.Equal(t, "ADMISSION_REQUIRED", code)
 	status, code = checkout(t, app, srv.Admit(fanfare.Queue("q_other"), "c_2"))
 	require.Equal(t, http.StatusForbidden, status)
-	require.Equal(t, fanfare.CodeAdmissionMismatch, code)
+	require.Equal(t, "ADMISSION_MISMATCH", code)
 	srv.InjectFault(fanfaretest.EndpointValidate, fanfaretest.Fault{Status: http.StatusServiceUnavailable})
 	status, code = checkout(t, app, srv.Admit(queue, "c_3"))
 	require.Equal(t, http.StatusServiceUnavailable, status)
-	require.Equal(t, fanfare.CodeAdmissionUnavailable, code)
+	require.Equal(t, "ADMISSION_UNAVAILABLE", code)
 
 	assert.Equal(t, int64(1), tel.count(t, admissions, admitted(true)...))
 	assert.Equal(t, int64(1), tel.total(t, admissions))
-	for _, code := range []string{fanfare.CodeAdmissionUsed, fanfare.CodeAdmissionRequired, fanfare.CodeAdmissionMismatch, fanfare.CodeAdmissionUnavailable} {
+	for _, code := range []string{"ADMISSION_USED", "ADMISSION_REQUIRED", "ADMISSION_MISMATCH", "ADMISSION_UNAVAILABLE"} {
 		assert.Equal(t, int64(1), tel.count(t, refusals, refused(code)), code)
 	}
 	assert.Equal(t, int64(4), tel.total(t, refusals))
@@ -128,7 +128,7 @@ func TestAdmissionKeepsTheUsersHooks(t *testing.T) {
 	assert.Equal(t, int32(2), hooked.Load())
 	assert.Equal(t, int32(1), handled.Load())
 	assert.Equal(t, int64(1), tel.total(t, admissions), "an admission whose hook panicked is not counted")
-	assert.Equal(t, int64(1), tel.count(t, refusals, refused(fanfare.CodeAdmissionUnavailable)),
+	assert.Equal(t, int64(1), tel.count(t, refusals, refused("ADMISSION_UNAVAILABLE")),
 		"it is counted as the refusal it became")
 }
 

@@ -155,7 +155,7 @@ func TestBrowserStorefront(t *testing.T) {
 	step("buy again with the same admission", chromedp.Click("#buy-again"), state("again-status", "refused"))
 	again := text("#again-status")
 	assert.Contains(t, again, "409")
-	assert.Contains(t, again, fanfare.CodeAdmissionUsed)
+	assert.Contains(t, again, "ADMISSION_USED")
 
 	steps, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#log li")].map(li => li.className + " " + li.textContent)`))
 	require.NoError(t, err)

@@ -44,6 +44,11 @@ const (
 	HeaderClaimsBytes = "X-Test-Claims-Bytes"
 )
 
+// guideClaimsMaxBytes is the vendor guide's claims limit, the default of
+// fanfare.ClaimsPolicy.MaxBytes (README: "Step 6: validate claims, 10 000
+// bytes").
+const guideClaimsMaxBytes = 10000
+
 // Setup is what the routes are built from. Run fills it and passes it to
 // the mount function; a mount function must not change it.
 type Setup struct {
@@ -307,9 +312,9 @@ func mustJSON(v any) []byte {
 // refusal is the body of an admission refusal with code.
 func refusal(code string) map[string]any {
 	switch code {
-	case fanfare.CodeAdmissionUsed:
+	case "ADMISSION_USED":
 		return map[string]any{"error": "Admission used", "message": "This admission has already been used", "code": code}
-	case fanfare.CodeAdmissionUnavailable:
+	case "ADMISSION_UNAVAILABLE":
 		return map[string]any{"error": "Admission check unavailable", "message": "Please try again in a moment", "code": code}
 	}
 	return map[string]any{"error": "Invalid admission", "message": "Your access has expired or is invalid", "code": code}
@@ -359,11 +364,11 @@ func (c *suite) checkout(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"no token", func(string) string { return "" }, false, http.StatusForbidden, fanfare.CodeAdmissionRequired},
-		{"garbage token", func(string) string { return "not.a.token" }, false, http.StatusForbidden, fanfare.CodeAdmissionInvalid},
-		{"garbage token in the header", func(string) string { return "garbage" }, true, http.StatusForbidden, fanfare.CodeAdmissionInvalid},
-		{"token of another distribution", func(cons string) string { return emu.Admit(fanfare.Queue("q_other"), cons) }, false, http.StatusForbidden, fanfare.CodeAdmissionMismatch},
-		{"token of another draw with the same id", func(cons string) string { return emu.Admit(fanfare.Draw(QueueID), cons) }, true, http.StatusForbidden, fanfare.CodeAdmissionMismatch},
+		{"no token", func(string) string { return "" }, false, http.StatusForbidden, "ADMISSION_REQUIRED"},
+		{"garbage token", func(string) string { return "not.a.token" }, false, http.StatusForbidden, "ADMISSION_INVALID"},
+		{"garbage token in the header", func(string) string { return "garbage" }, true, http.StatusForbidden, "ADMISSION_INVALID"},
+		{"token of another distribution", func(cons string) string { return emu.Admit(fanfare.Queue("q_other"), cons) }, false, http.StatusForbidden, "ADMISSION_MISMATCH"},
+		{"token of another draw with the same id", func(cons string) string { return emu.Admit(fanfare.Draw(QueueID), cons) }, true, http.StatusForbidden, "ADMISSION_MISMATCH"},
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
@@ -392,14 +397,14 @@ func (c *suite) checkout(t *testing.T) {
 		// Fanfare knows the admission is used and refuses it; this instance
 		// knows why and says so.
 		res := c.post(t, checkoutPath(QueueID), checkoutBody(tok, cons, "ok"))
-		wantJSON(t, res, http.StatusConflict, refusal(fanfare.CodeAdmissionUsed))
+		wantJSON(t, res, http.StatusConflict, refusal("ADMISSION_USED"))
 
 		// With Fanfare down, this instance refuses the used admission on
 		// its own.
 		emu.InjectFault(fanfaretest.EndpointValidate, fanfaretest.Fault{Status: http.StatusServiceUnavailable})
 		defer emu.ClearFaults()
 		res = c.post(t, checkoutPath(QueueID), checkoutBody(tok, cons, "ok"))
-		wantJSON(t, res, http.StatusConflict, refusal(fanfare.CodeAdmissionUsed))
+		wantJSON(t, res, http.StatusConflict, refusal("ADMISSION_USED"))
 		wantNoStore(t, res)
 		c.wantCompletions(t, cons, 1)
 	})
@@ -436,7 +441,7 @@ func (c *suite) checkout(t *testing.T) {
 		emu.InjectFault(fanfaretest.EndpointValidate, fanfaretest.Fault{Status: http.StatusUnauthorized})
 		res := c.post(t, checkoutPath(QueueID), checkoutBody(tok, cons, "ok"))
 		emu.ClearFaults()
-		wantJSON(t, res, http.StatusServiceUnavailable, refusal(fanfare.CodeAdmissionUnavailable))
+		wantJSON(t, res, http.StatusServiceUnavailable, refusal("ADMISSION_UNAVAILABLE"))
 		wantNoStore(t, res)
 		if got := res.header.Get("Retry-After"); got != "5" {
 			t.Errorf("Retry-After: got %q, want 5", got)
@@ -474,7 +479,7 @@ func (c *suite) authorize(t *testing.T) {
 
 	t.Run("claims too large: 413, Fanfare not called", func(t *testing.T) {
 		before := emu.Calls(fanfaretest.EndpointAuthorize)
-		res := c.post(t, "/authorize", nil, HeaderUser, c.consumer("big"), HeaderClaimsBytes, strconv.Itoa(fanfare.DefaultClaimsMaxBytes))
+		res := c.post(t, "/authorize", nil, HeaderUser, c.consumer("big"), HeaderClaimsBytes, strconv.Itoa(guideClaimsMaxBytes))
 		wantJSON(t, res, http.StatusRequestEntityTooLarge, map[string]any{"error": "Claims too large"})
 		wantNoStore(t, res)
 		if got := emu.Calls(fanfaretest.EndpointAuthorize); got != before {

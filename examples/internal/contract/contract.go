@@ -224,7 +224,7 @@ func (c *suite) checkout(t *testing.T) {
 	t.Run("same admission again", func(t *testing.T) {
 		must := c.must(t)
 		resp := must(b.Checkout(ctx, a, cart))
-		wantError(t, resp, http.StatusConflict, fanfare.CodeAdmissionUsed)
+		wantError(t, resp, http.StatusConflict, "ADMISSION_USED")
 	})
 }
 
@@ -262,13 +262,13 @@ func (c *suite) checkoutRefusals(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"no admission token", body("", nil), http.StatusForbidden, fanfare.CodeAdmissionRequired},
-		{"garbage token", body("not-a-jwt", nil), http.StatusForbidden, fanfare.CodeAdmissionInvalid},
-		{"token cut short", body(c.emu.Admit(d, b.ConsumerID)[:40], nil), http.StatusForbidden, fanfare.CodeAdmissionInvalid},
-		{"expired admission", body(expired, nil), http.StatusForbidden, fanfare.CodeAdmissionExpired},
+		{"no admission token", body("", nil), http.StatusForbidden, "ADMISSION_REQUIRED"},
+		{"garbage token", body("not-a-jwt", nil), http.StatusForbidden, "ADMISSION_INVALID"},
+		{"token cut short", body(c.emu.Admit(d, b.ConsumerID)[:40], nil), http.StatusForbidden, "ADMISSION_INVALID"},
+		{"expired admission", body(expired, nil), http.StatusForbidden, "ADMISSION_EXPIRED"},
 		{"admission to another drop, body naming it", body(forOtherDrop, func(r *browser.CheckoutRequest) { r.DistributionID = otherDrop.ID }), http.StatusForbidden, ""},
-		{"admission to another drop, body naming this one", body(forOtherDrop, nil), http.StatusForbidden, fanfare.CodeAdmissionMismatch},
-		{"body names another consumer", body(c.emu.Admit(d, b.ConsumerID), func(r *browser.CheckoutRequest) { r.ConsumerID = "cons_someone_else" }), http.StatusForbidden, fanfare.CodeAdmissionMismatch},
+		{"admission to another drop, body naming this one", body(forOtherDrop, nil), http.StatusForbidden, "ADMISSION_MISMATCH"},
+		{"body names another consumer", body(c.emu.Admit(d, b.ConsumerID), func(r *browser.CheckoutRequest) { r.ConsumerID = "cons_someone_else" }), http.StatusForbidden, "ADMISSION_MISMATCH"},
 		{"unknown experience type", body(c.emu.Admit(d, b.ConsumerID), func(r *browser.CheckoutRequest) { r.ExperienceType = "raffle" }), http.StatusForbidden, ""},
 		{"not JSON", []byte("admissionToken=x"), http.StatusForbidden, ""},
 	}
@@ -305,17 +305,17 @@ func (c *suite) anotherUsersAdmission(t *testing.T) {
 
 	t.Run("bob with alice's admission", func(t *testing.T) {
 		must := c.must(t)
-		wantError(t, must(bob.Checkout(ctx, a2, cart)), http.StatusForbidden, fanfare.CodeAdmissionMismatch)
+		wantError(t, must(bob.Checkout(ctx, a2, cart)), http.StatusForbidden, "ADMISSION_MISMATCH")
 	})
 	t.Run("bob with alice's admission, claiming to be her consumer in the body only", func(t *testing.T) {
 		must := c.must(t)
 		lie := a2
 		lie.ConsumerID = bob.ConsumerID
-		wantError(t, must(bob.Checkout(ctx, lie, cart)), http.StatusForbidden, fanfare.CodeAdmissionMismatch)
+		wantError(t, must(bob.Checkout(ctx, lie, cart)), http.StatusForbidden, "ADMISSION_MISMATCH")
 	})
 	t.Run("alice with bob's admission", func(t *testing.T) {
 		must := c.must(t)
-		wantError(t, must(alice.Checkout(ctx, b1, cart)), http.StatusForbidden, fanfare.CodeAdmissionMismatch)
+		wantError(t, must(alice.Checkout(ctx, b1, cart)), http.StatusForbidden, "ADMISSION_MISMATCH")
 	})
 	t.Run("bob's own admission still works", func(t *testing.T) {
 		must := c.must(t)
@@ -357,7 +357,7 @@ func (c *suite) fanfareUnavailable(t *testing.T) {
 	c.emu.InjectFault(fanfaretest.EndpointValidate, fanfaretest.Fault{Status: http.StatusServiceUnavailable})
 	t.Cleanup(c.emu.ClearFaults)
 	resp := must(b.Checkout(ctx, a, cart))
-	wantError(t, resp, http.StatusServiceUnavailable, fanfare.CodeAdmissionUnavailable)
+	wantError(t, resp, http.StatusServiceUnavailable, "ADMISSION_UNAVAILABLE")
 	assert.NotEmpty(t, resp.Header.Get("Retry-After"), "Retry-After")
 
 	c.emu.ClearFaults()

@@ -163,7 +163,7 @@ func (s *Shop) Options() Options {
 // distribution (experienceType, distributionId), and this shop sells one
 // drop and refuses every other.
 func (s *Shop) DistributionOnSale(r *http.Request) (fanfare.Distribution, error) {
-	d, err := fanfare.DistributionFromCheckoutBody(r)
+	d, err := fanfare.DistributionFromBody(r)
 	if err == nil && d != s.cfg.Distribution {
 		err = errNotOnSale
 	}
@@ -194,7 +194,7 @@ func (s *Shop) BindConsumer(r *http.Request, a *fanfare.Admission) error {
 func (s *Shop) WriteAdmissionError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errAlreadyBought) {
 		err = &fanfare.AdmissionError{
-			Status: http.StatusConflict, Code: fanfare.CodeAdmissionUsed,
+			Status: http.StatusConflict, Code: "ADMISSION_USED",
 			Reason: fanfare.ErrAdmissionUsed, Err: err,
 		}
 	}

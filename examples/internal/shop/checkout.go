@@ -71,7 +71,7 @@ func Checkout(orders *Orders, consumers *Consumers, clock func() time.Time, log 
 			writeJSON(w, http.StatusForbidden, fanfare.ErrorBody{
 				Error:   "Invalid admission",
 				Message: "This admission belongs to another account",
-				Code:    fanfare.CodeAdmissionMismatch,
+				Code:    "ADMISSION_MISMATCH",
 			})
 			return
 		}

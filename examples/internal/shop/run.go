@@ -125,12 +125,16 @@ func ParseDistribution(s string) (fanfare.Distribution, error) {
 	if !ok {
 		return fanfare.Distribution{}, fmt.Errorf("%q is not type:id", s)
 	}
-	t, err := fanfare.ParseDistributionType(typ)
-	if err != nil {
+	d := fanfare.Distribution{Type: fanfare.DistributionType(typ), ID: id}
+	switch d.Type {
+	case fanfare.TypeQueue, fanfare.TypeDraw, fanfare.TypeAuction:
+	default:
+		return fanfare.Distribution{}, fmt.Errorf("unknown distribution type %q (want queue, draw or auction)", typ)
+	}
+	if err := d.Validate(); err != nil {
 		return fanfare.Distribution{}, err
 	}
-	d := fanfare.Distribution{Type: t, ID: id}
-	return d, d.Validate()
+	return d, nil
 }
 
 // NewServer is the shop's http.Server: handler behind the timeouts a server
