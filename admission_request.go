@@ -3,6 +3,7 @@ package fanfare
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,7 +60,7 @@ func (m *AdmissionGuard) readBody(r *http.Request) (requestBody, *http.Request, 
 	if err != nil {
 		return nil, r, err
 	}
-	r = r.WithContext(contextWithBody(r.Context(), body))
+	r = r.WithContext(context.WithValue(r.Context(), requestBodyKey, body))
 	return body, r, nil
 }
 
@@ -174,7 +175,7 @@ const maxHelperBody = 1 << 20
 // bodyOf returns the body RequireAdmission decoded, or (outside the
 // middleware) one decoded here and put back.
 func bodyOf(r *http.Request) (requestBody, error) {
-	if b, ok := bodyFromContext(r.Context()); ok {
+	if b, ok := r.Context().Value(requestBodyKey).(requestBody); ok {
 		return b, nil
 	}
 	if r.Body == nil || r.Body == http.NoBody {
