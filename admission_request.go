@@ -19,27 +19,15 @@ import (
 // foldName of its name.
 type requestBody map[string]json.RawMessage
 
-// field returns the member a struct field tagged name would decode from.
-func (b requestBody) field(name string) (json.RawMessage, bool) {
-	raw, ok := b[foldName(name)]
-	return raw, ok
-}
-
-// str returns the string field name, "" when absent or null. A field of
-// another type is an error: the request is not what the guide describes.
+// str returns the string field name, matched as encoding/json matches a
+// struct tag; "" when absent or null. A field of another type is an error:
+// the request is not what the guide describes.
 func (b requestBody) str(name string) (string, error) {
-	raw, ok := b.field(name)
-	if !ok {
-		return "", nil
-	}
-	var s *string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	var s string // null leaves it ""
+	if raw, ok := b[foldName(name)]; ok && json.Unmarshal(raw, &s) != nil {
 		return "", fmt.Errorf("body field %q is not a string", truncate(name, 40))
 	}
-	if s == nil {
-		return "", nil
-	}
-	return *s, nil
+	return s, nil
 }
 
 // readBody decodes the body and puts it back for the handler. A body that
