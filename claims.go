@@ -223,6 +223,9 @@ func (s *claimsSanitizer) sanitize(m map[string]any) (map[string]any, json.RawMe
 	w := claimsWalk{s: s}
 	out, err := w.object(m, 0, true)
 	if err != nil {
+		if !errors.Is(err, ErrClaimsTooLarge) { // the size is about the whole, not a place
+			err = fmt.Errorf("%w at claims%s", err, w.path)
+		}
 		return nil, nil, err
 	}
 	if len(out) == 0 {
@@ -262,6 +265,7 @@ func (s *claimsSanitizer) identityClaims(id Identity) (map[string]any, json.RawM
 type claimsWalk struct {
 	s    *claimsSanitizer
 	kept int
+	path string // where an error happened: ["a"][0]["b"]
 }
 
 // object copies m; top says m is the claims map itself.
@@ -273,7 +277,8 @@ func (w *claimsWalk) object(m map[string]any, depth int, top bool) (map[string]a
 		}
 		nv, keep, err := w.value(v, depth+1)
 		if err != nil {
-			return nil, atPath(err, "["+strconv.Quote(truncate(k, 40))+"]")
+			w.path = "[" + strconv.Quote(truncate(k, 40)) + "]" + w.path
+			return nil, err
 		}
 		if keep {
 			out[k] = nv
@@ -287,7 +292,8 @@ func (w *claimsWalk) array(a []any, depth int) ([]any, error) {
 	for i, v := range a {
 		nv, keep, err := w.value(v, depth+1)
 		if err != nil {
-			return nil, atPath(err, "["+strconv.Itoa(i)+"]")
+			w.path = "[" + strconv.Itoa(i) + "]" + w.path
+			return nil, err
 		}
 		if keep {
 			out = append(out, nv)
@@ -387,27 +393,6 @@ func stripJSONValue(err error) error {
 }
 
 var errTooDeep = fmt.Errorf("%w: nested deeper than %d levels (or a cycle)", ErrInvalidClaims, maxClaimsDepth)
-
-// claimsPathError locates an error inside the claims: ["a"][0]["b"].
-type claimsPathError struct {
-	path string
-	err  error
-}
-
-func (e *claimsPathError) Error() string { return e.err.Error() + " at claims" + e.path }
-
-func (e *claimsPathError) Unwrap() error { return e.err }
-
-func atPath(err error, step string) error {
-	if errors.Is(err, ErrClaimsTooLarge) {
-		return err // the size error is about the whole, not a place
-	}
-	if pe, ok := err.(*claimsPathError); ok {
-		pe.path = step + pe.path
-		return pe
-	}
-	return &claimsPathError{path: step, err: err}
-}
 
 // deniedStems and deniedWords are rules (a) and (b) of ClaimsPolicy.
 var deniedStems = []string{
