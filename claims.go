@@ -79,13 +79,11 @@ type ClaimsPolicy struct {
 	// JSON sent to Fanfare; one byte more fails with ErrClaimsTooLarge.
 	// Default (zero or negative): DefaultClaimsMaxBytes.
 	MaxBytes int
-
 	// Deny lists more keys to drop, at any depth, matched like rule (b):
 	// "birthDate" drops "birth_date" and "birthDateVerified", not
 	// "birthdateverified". An entry with no ASCII reading (in Han, say)
 	// matches nothing: use Allow to keep such keys out. Default: none.
 	Deny []string
-
 	// Allow, when not empty, keeps only the top-level keys that read as an
 	// entry; it never overrides Deny or the built-in rules. The authorize
 	// handler sends Identity.Email and Name as "email" and "name": list them
@@ -110,11 +108,9 @@ type ClaimsOptions struct {
 	// Policy says which claims pass and how large they may be.
 	// Default: the zero ClaimsPolicy (the guide's size limit and deny list).
 	Policy ClaimsPolicy
-
 	// Logger receives every refusal (too large: Warn; cannot be encoded:
 	// Error), without claim values. Default: slog.Default().
 	Logger *slog.Logger
-
 	// ErrorHandler answers refused claims, after they are logged; err
 	// matches ErrClaimsTooLarge or ErrInvalidClaims. Default:
 	// WriteClaimsError.
