@@ -38,13 +38,11 @@ func (m *AdmissionGuard) readBody(r *http.Request) (requestBody, *http.Request, 
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, r, nil
 	}
-	var body requestBody
-	var err error
+	decode := decodeObjectBody
 	if isJSON(r.Header) {
-		body, err = decodeBody(r, m.maxBody)
-	} else {
-		body, err = decodeObjectBody(r, m.maxBody)
+		decode = decodeBody
 	}
+	body, err := decode(r, m.maxBody)
 	if err != nil {
 		return nil, r, err
 	}

@@ -199,17 +199,11 @@ type JWKSOptions struct {
 }
 
 // JWKSVerifier verifies tokens with the public keys of a JSON Web Key Set
-// (RFC 7517) fetched over HTTPS and kept fresh in the background, through
-// github.com/MicahParks/keyfunc. Keys of type EC (P-256, P-384, P-521), OKP
-// (Ed25519) and RSA (≥ 2048 bits) with use "sig" or no use verify tokens;
-// symmetric ("oct") keys are never used, since a published secret would let
-// anyone mint tokens. A key's "alg", when present, pins it to that
-// algorithm. A token naming a kid is verified with that key only; a kid not
-// in the set triggers a rate-limited refetch. A fetched set holding a
-// malformed key is refused whole and the keys in use are kept.
-//
-// It is safe for concurrent use. Stop its background refresh with Close or
-// by cancelling the context given to NewJWKSVerifier.
+// (RFC 7517), fetched over HTTPS and refreshed in the background with
+// github.com/MicahParks/keyfunc. It uses EC, Ed25519 and RSA (≥ 2048 bits)
+// signature keys only, never published symmetric ("oct") ones, and keeps its
+// keys when a fetched set is malformed: see the README's "Verifying with a
+// JWKS URL". It is safe for concurrent use; Close stops its refresh.
 type JWKSVerifier struct {
 	url    string
 	kf     keyfunc.Keyfunc
