@@ -152,18 +152,13 @@ func keyAlgorithms(key any) ([]string, error) {
 	return nil, fmt.Errorf("fanfare: unsupported public key type %T", key)
 }
 
-func keyVerifies(key any, alg string) bool {
-	algs, err := keyAlgorithms(key)
-	return err == nil && slices.Contains(algs, alg)
-}
-
 // keysFor returns the keys that may verify alg: one key, or a
 // jwt.VerificationKeySet of at most maxTriedKeys, so a token without kid
 // costs a bounded number of signature checks.
 func keysFor(keys []jwt.VerificationKey, alg string) (any, error) {
 	var found []jwt.VerificationKey
 	for _, k := range keys {
-		if len(found) < maxTriedKeys && keyVerifies(k, alg) {
+		if algs, err := keyAlgorithms(k); len(found) < maxTriedKeys && err == nil && slices.Contains(algs, alg) {
 			found = append(found, k)
 		}
 	}
@@ -281,16 +276,12 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 var signatureUses = []jwkset.USE{jwkset.UseSig, ""}
 
 func usableJWK(k jwkset.JWK) bool {
-	_, err := keyAlgorithms(publicOf(k.Key()))
-	return err == nil && slices.Contains(signatureUses, k.Marshal().USE)
-}
-
-// publicOf returns the public half of a private key.
-func publicOf(key any) any {
-	if p, ok := key.(interface{ Public() crypto.PublicKey }); ok {
-		return p.Public()
+	key := k.Key()
+	if p, ok := key.(interface{ Public() crypto.PublicKey }); ok { // a private key
+		key = p.Public()
 	}
-	return key
+	_, err := keyAlgorithms(key)
+	return err == nil && slices.Contains(signatureUses, k.Marshal().USE)
 }
 
 // jwksClient returns a copy of hc (or of a default client) whose responses
