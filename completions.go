@@ -25,9 +25,9 @@ type CompletionWorkerOptions struct {
 	MaxBackoff time.Duration
 	// GiveUpAfter is how long after its admission was used a completion
 	// is given up: it leaves the outbox, is logged at error level and
-	// handed to OnGiveUp. A completion Fanfare refuses for good (an
-	// unknown admission: 404, or another 4xx but 401, 408 and 429) is
-	// given up at once. Default: 24h.
+	// handed to OnGiveUp. One Fanfare refuses for good (404 for an unknown
+	// admission, any 4xx but 401, 403, 408 and 429) is given up at once.
+	// Default: 24h.
 	GiveUpAfter time.Duration
 	// OnGiveUp receives every completion given up, with the last error,
 	// e.g. to reconcile by hand. It must be quick; a panic in it is
