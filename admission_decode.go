@@ -2,11 +2,10 @@ package fanfare
 
 import (
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -14,32 +13,39 @@ import (
 	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
-// This file decodes and checks admission tokens: the typed payload, the
-// origin checks, and the parser wiring that runs them before the signature.
-
-// tokenClaims is the typed decode target of an admission token: golang-jwt
-// decodes the payload into it with encoding/json. It carries the request
-// being checked so the parser's key callback can run the cheap origin checks
-// before the (expensive) signature check.
+// tokenClaims is what golang-jwt decodes an admission token's payload into.
+// It carries the request being checked, so that the parser's key callback
+// runs the cheap origin checks before the expensive signature check.
 type tokenClaims struct {
 	wire.AdmissionClaims
 	run *AdmissionHold
 }
 
-// maxAdmissionLifetime bounds an admission's life: each of its expiries (exp
-// and expiresAt, whichever it has) may lie at most this long after now, and
-// at most this long after its admittedAt when it has one. Fanfare's
-// admissions last minutes; a token that claims more is refused as invalid
-// (403 ADMISSION_INVALID), so that time arithmetic downstream (hold and
-// used-admission TTLs) never overflows.
+// UnmarshalJSON refuses a payload that repeats a claim: the same name twice,
+// or two names equal under case folding ("consumerId" beside "ConsumerID"),
+// which encoding/json would settle silently by keeping the last. Counting
+// what encoding/json stores in each field (wire.AdmissionClaimCounts) asks
+// encoding/json itself; members that are not claims read here may repeat.
+func (c *tokenClaims) UnmarshalJSON(payload []byte) error {
+	var n wire.AdmissionClaimCounts
+	if err := json.Unmarshal(payload, &n); err != nil {
+		return err
+	}
+	if name := n.Repeated(); name != "" {
+		return fmt.Errorf("token payload repeats a claim: %q (in some case)", name)
+	}
+	return json.Unmarshal(payload, &c.AdmissionClaims)
+}
+
+// maxAdmissionLifetime bounds each expiry of a token (exp, expiresAt) after
+// now and after its admittedAt. Fanfare's admissions last minutes; the bound
+// keeps the hold and used-admission TTLs derived from them from overflowing.
 const maxAdmissionLifetime = 7 * 24 * time.Hour
 
-// errAbsurdLifetime refuses a token that claims to outlive
-// maxAdmissionLifetime.
 var errAbsurdLifetime = errors.New("token's lifetime is absurd: it expires more than 7 days after now or after admittedAt")
 
-// checkClaims checks the decoded payload against the request: shape,
-// distribution, consumer, expiry, lifetime and fingerprint. It fills run.adm.
+// checkClaims checks the decoded payload against the request and fills
+// run.adm.
 func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 	m := run.m
 	if c.ConsumerID == "" || c.DistributionID == "" {
@@ -63,35 +69,25 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 	if c.Position != nil {
 		a.Position = *c.Position
 	}
-	// Both expiries count when present, the earlier one first; at least
-	// one must be, and neither may lie beyond an admission's lifetime.
-	var exps [2]time.Time
-	n := 0
+	// Both expiries count when present, the earlier one first.
+	exps := make([]time.Time, 0, 2)
 	if c.ExpiresAt != "" {
 		t, err := time.Parse(time.RFC3339, c.ExpiresAt)
 		if err != nil {
 			return admissionFailure(ErrAdmissionInvalid, errors.New("expiresAt is not an RFC 3339 time"))
 		}
-		exps[n], n = t, n+1
+		exps = append(exps, t)
 	}
 	if c.RegisteredClaims.ExpiresAt != nil {
-		exps[n], n = c.RegisteredClaims.ExpiresAt.Time, n+1
+		exps = append(exps, c.RegisteredClaims.ExpiresAt.Time)
 	}
-	if n == 0 {
+	if len(exps) == 0 {
 		return admissionFailure(ErrAdmissionInvalid, errors.New("token has no expiry"))
 	}
-	a.ExpiresAt = exps[0]
-	last := exps[0]
-	for _, t := range exps[:n] {
-		if t.After(now.Add(maxAdmissionLifetime)) {
-			return admissionFailure(ErrAdmissionInvalid, errAbsurdLifetime)
-		}
-		if t.Before(a.ExpiresAt) {
-			a.ExpiresAt = t
-		}
-		if t.After(last) {
-			last = t
-		}
+	a.ExpiresAt = slices.MinFunc(exps, time.Time.Compare)
+	last := slices.MaxFunc(exps, time.Time.Compare)
+	if last.After(now.Add(maxAdmissionLifetime)) {
+		return admissionFailure(ErrAdmissionInvalid, errAbsurdLifetime)
 	}
 	if now.After(a.ExpiresAt.Add(m.leeway)) {
 		return admissionFailure(ErrAdmissionExpired, nil)
@@ -122,36 +118,28 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 	return nil
 }
 
-// keyfunc is the parser's key callback: it refuses a header it does not
-// understand and a payload that repeats a claim, runs the origin checks on
-// the decoded payload, then asks the verifier for the key. Refusing here spends no signature check on a token
-// that would be refused anyway.
+// checkToken runs every check that needs no key on a parsed token. A
+// protected header listing critical extensions ("crit", RFC 7515 §4.1.11)
+// is refused: golang-jwt understands none, and a recipient that does not
+// understand one must refuse the token.
+func (run *AdmissionHold) checkToken(t *jwt.Token) *AdmissionError {
+	if _, ok := t.Header["crit"]; ok {
+		return admissionFailure(ErrAdmissionInvalid, errors.New("token header lists critical extensions (crit), which are not understood here"))
+	}
+	return run.checkClaims(&run.claims)
+}
+
+// keyfunc is the parser's key callback: refusing here spends no signature
+// check on a token that would be refused anyway.
 func (m *AdmissionGuard) keyfunc(t *jwt.Token) (any, error) {
 	c, ok := t.Claims.(*tokenClaims)
 	if !ok || c.run == nil {
 		return nil, errors.New("fanfare: unexpected claims type")
 	}
-	if err := checkHeader(t); err != nil {
-		return nil, admissionFailure(ErrAdmissionInvalid, err)
-	}
-	if err := checkClaimNames(t.Raw); err != nil {
-		return nil, admissionFailure(ErrAdmissionInvalid, err)
-	}
-	if err := c.run.checkClaims(c); err != nil {
+	if err := c.run.checkToken(t); err != nil {
 		return nil, err
 	}
 	return m.verifier.Keyfunc(t)
-}
-
-// checkHeader refuses a protected header that lists critical extensions
-// ("crit", RFC 7515 §4.1.11): golang-jwt understands none and ignores the
-// parameter, and a recipient that does not understand one must refuse the
-// token.
-func checkHeader(t *jwt.Token) error {
-	if _, ok := t.Header["crit"]; ok {
-		return errors.New("token header lists critical extensions (crit), which are not understood here")
-	}
-	return nil
 }
 
 // decode parses and checks the token, verifying its signature when a
@@ -161,8 +149,7 @@ func (run *AdmissionHold) decode(token string) *AdmissionError {
 	c := &run.claims
 	c.run = run
 	if m.verifier != nil {
-		_, err := m.verifyingParser.ParseWithClaims(token, c, m.keyfuncFn)
-		if err != nil {
+		if _, err := m.verifyingParser.ParseWithClaims(token, c, m.keyfuncFn); err != nil {
 			var ae *AdmissionError
 			if errors.As(err, &ae) {
 				return ae
@@ -176,52 +163,16 @@ func (run *AdmissionHold) decode(token string) *AdmissionError {
 	if err != nil {
 		return admissionFailure(ErrAdmissionInvalid, err)
 	}
-	if err := checkHeader(t); err != nil {
-		return admissionFailure(ErrAdmissionInvalid, err)
-	}
-	if err := checkClaimNames(token); err != nil {
-		return admissionFailure(ErrAdmissionInvalid, err)
-	}
 	// Without a key the signature cannot be checked, but a token that names
 	// no real signing algorithm ("none") is never Fanfare's.
 	if !m.hintAlgs[t.Method.Alg()] {
 		return admissionFailure(ErrAdmissionInvalid, errors.New("token's signing algorithm is not accepted"))
 	}
-	return run.checkClaims(c)
+	return run.checkToken(t)
 }
 
-// everyAlgorithm is every JWS algorithm golang-jwt implements except "none":
-// the ones a token's header may name when its signature is not checked here.
+// everyAlgorithm is every JWS algorithm golang-jwt implements but "none".
 var everyAlgorithm = []string{
 	"HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
 	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-}
-
-// strictSegment decodes a token segment as the parsers do
-// (jwt.WithStrictDecoding).
-var strictSegment = base64.RawURLEncoding.Strict()
-
-// checkClaimNames refuses a token whose payload repeats a claim: the same
-// name twice, or two names equal under case folding ("consumerId" beside
-// "ConsumerID"), which encoding/json matches to one field and settles
-// silently by keeping the last. It asks encoding/json itself which members
-// land in which claim, by decoding the payload into counters
-// (wire.AdmissionClaimCounts); members that are not claims read here may
-// repeat. golang-jwt keeps no copy of the decoded payload, so its segment is
-// decoded again; golang-jwt has checked it already.
-func checkClaimNames(token string) error {
-	_, rest, _ := strings.Cut(token, ".")
-	seg, _, _ := strings.Cut(rest, ".")
-	payload, err := strictSegment.DecodeString(seg)
-	if err != nil {
-		return err
-	}
-	var n wire.AdmissionClaimCounts
-	if err := json.Unmarshal(payload, &n); err != nil {
-		return err
-	}
-	if name := n.Repeated(); name != "" {
-		return fmt.Errorf("token payload repeats a claim: %q (in some case)", name)
-	}
-	return nil
 }

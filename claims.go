@@ -2,6 +2,7 @@ package fanfare
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,8 +24,7 @@ import (
 // bytes of JSON: the vendor guide's 10 000.
 const defaultClaimsMaxBytes = 10000
 
-// maxClaimsDepth bounds the nesting of claims. Real claims are a level or
-// two deep; a cycle (a map that contains itself) is caught here too.
+// maxClaimsDepth bounds the nesting of claims; it catches cycles too.
 const maxClaimsDepth = 32
 
 var (
@@ -40,88 +40,63 @@ var (
 
 // ClaimsPolicy says which claims may be sent to Fanfare. Its zero value is
 // the default policy: the vendor guide's size limit and deny list, applied
-// with more care than the guide's example (which deletes three exact
-// top-level keys).
+// with more care than the guide's example (three exact top-level keys).
 //
-// A policy always drops, at any depth (inside nested objects and arrays):
+// A policy always drops, at any depth (inside objects and arrays):
 //
-//   - keys naming a password, a US social security number or a payment card.
-//     A key is first reduced to ASCII, so that every spelling of a word is
-//     matched like its plain spelling: compatibility forms (fullwidth
-//     "ｐａｓｓｗｏｒｄ", ligatures, mathematical letters) and accents are
-//     undone (Unicode NFKD), invisible characters (zero-width spaces, soft
-//     hyphens, joiners, other format and default-ignorable characters,
-//     combining marks) are ignored, letters are case-folded in full
-//     ("ß" is "ss"), and Cyrillic, Greek and Armenian letters that look like
-//     Latin ones are read as those ("pаssword" with a Cyrillic "а"). A key
-//     that mixes Latin letters with Cyrillic, Greek, Armenian or Cherokee
-//     ones, holds a Latin letter with no ASCII reading, or is not valid
-//     UTF-8 is dropped whatever it says: when in doubt, a key is dropped.
-//     The result is split into lowercase words (at separators, case changes
-//     and letter/digit boundaries: "creditCardNumber", "credit_card_number",
-//     "CREDIT-CARD-NUMBER" and "creditcardnumber" all become
-//     credit+card+number) and the key is dropped when
-//     (a) its letters contain "password", "passwd", "passphrase", "passcode",
-//     "creditcard", "debitcard", "cardnum", "cardverification", "cardsecurity",
-//     "securitycode" or "socialsecurity" anywhere, or
-//     (b) one of its words, or several consecutive words joined, is "ssn",
-//     "pwd", "pin", "cvv", "cvc", "cvn", "ccv", "cardno", "ccnum",
-//     "ccnumber" or "ccno" (or the plural of one of these). Rule (b) matches
-//     whole words only, so "pin" drops "pin", "PIN", "pinCode" and "user_pin"
-//     but not "shipping", "spinner", "pinned" or "opinion"; "ssn" drops
-//     "userSSN" but not "classname". The price is that an all-lowercase
-//     compound such as "userpin" is kept: write keys with separators or
-//     camelCase, or add them to Deny;
-//   - string values that look like a payment card number (13 to 19 digits,
-//     optionally grouped by spaces or dashes, passing the Luhn check) or a US
-//     social security number (NNN-NN-NNNN, dashes or spaces), whatever their
-//     key: the whole value, trimmed and read like keys are (fullwidth digits,
-//     invisible characters), must have that shape;
+//   - keys naming a password, a US social security number or a payment card,
+//     in any spelling. A key is first read as ASCII: compatibility forms
+//     ("ｐａｓｓｗｏｒｄ", ligatures) and accents are undone (NFKD), invisible
+//     characters and combining marks are ignored, letters are case-folded in
+//     full ("ß" is "ss"), and Cyrillic, Greek and Armenian letters that look
+//     Latin are read as such ("pаssword" with a Cyrillic "а"). A key that is
+//     not UTF-8, mixes Latin with Cyrillic, Greek, Armenian or Cherokee
+//     letters, or holds a Latin letter with no ASCII reading is dropped
+//     whatever it says. The reading is split into lowercase words (at
+//     separators, case changes and letter/digit boundaries: "creditCardNumber"
+//     and "CREDIT-CARD-NUMBER" are credit+card+number) and the key is dropped
+//     when (a) its letters contain "password", "passwd", "passphrase",
+//     "passcode", "creditcard", "debitcard", "cardnum", "cardverification",
+//     "cardsecurity", "securitycode" or "socialsecurity", or (b) a word or a
+//     run of words joined is "ssn", "pwd", "pin", "cvv", "cvc", "cvn", "ccv",
+//     "cardno", "ccnum", "ccnumber" or "ccno", or its plural. Rule (b) matches
+//     whole words, so "pin" drops "pinCode" and "user_pin" but not "shipping"
+//     or "opinion"; the price is that an all-lowercase "userpin" is kept:
+//     write keys with separators or camelCase, or add them to Deny;
+//   - string values that, trimmed and read like keys, are a payment card
+//     number (13 to 19 digits, optionally grouped by spaces or dashes, passing
+//     the Luhn check) or a US social security number (NNN-NN-NNNN), under any
+//     key;
 //   - integer values (Go integers, integral floats, json.Number) of 13 to 19
-//     digits that start with 2 to 6 (the major card networks) and pass the
-//     Luhn check. The first-digit rule keeps Unix millisecond timestamps,
-//     which are 13-digit integers starting with 1.
+//     digits that start with 2 to 6 and pass the Luhn check; the first digit
+//     keeps Unix millisecond timestamps.
 //
 // A dropped array element shortens the array. Values of other Go types
-// (structs, typed slices and maps, time.Time, pointers) are first converted
-// to their JSON form, so their field names are checked too.
+// (structs, typed maps, time.Time) are first converted to their JSON form,
+// so their field names are checked too.
 type ClaimsPolicy struct {
-	// MaxBytes is the largest accepted size of the sanitized claims, in
-	// bytes of the JSON sent to Fanfare (the guide's
-	// JSON.stringify(claims).length). Exactly MaxBytes passes; one byte
-	// more fails with ErrClaimsTooLarge. Default (zero or negative): 10 000,
-	// the vendor guide's limit.
+	// MaxBytes is the largest size of the sanitized claims, in bytes of the
+	// JSON sent to Fanfare; one byte more fails with ErrClaimsTooLarge.
+	// Default (zero or negative): 10 000, the vendor guide's limit.
 	MaxBytes int
-
-	// Deny lists more keys to drop, at any depth. An entry is reduced like
-	// keys are (to lowercase ASCII letters and digits, separators and case
-	// ignored) and matches a key when it equals one of the key's words or
-	// several consecutive words joined: Deny "birthDate" drops "birthDate",
-	// "birth_date", "BirthDate", "user.birth.date" and "birthDateVerified",
-	// but not "birthdateverified". An entry that reads as no ASCII letter
-	// or digit (one written in Cyrillic or Han, say) matches nothing: use
-	// Allow to keep such keys out. Default: none.
+	// Deny lists more keys to drop, at any depth, matched like rule (b):
+	// "birthDate" drops "birth_date" and "birthDateVerified", not
+	// "birthdateverified". An entry with no ASCII reading (in Han, say)
+	// matches nothing: use Allow to keep such keys out. Default: none.
 	Deny []string
-
-	// Allow, when not empty, switches to allow-list mode: only top-level
-	// keys equal to an entry (reduced the same way) are kept. Nested
-	// values of an allowed key are kept as they are, minus what the deny
-	// rules drop: Allow never overrides Deny or the built-in rules. The
-	// authorize handler sends Identity.Email and Name as "email" and
-	// "name": list them to keep them. Default: none (every key not denied
-	// is kept).
+	// Allow, when not empty, keeps only the top-level keys that read as an
+	// entry; it never overrides Deny or the built-in rules. The authorize
+	// handler sends Identity.Email and Name as "email" and "name": list them
+	// to keep them. Default: none (every key not denied is kept).
 	Allow []string
 }
 
-// Sanitize applies the policy to claims and returns the JSON object to send
-// to Fanfare: pass it as AuthorizeRequest.Claims, which sends these bytes
-// as they are. The size limit counts exactly these bytes. It returns nil
-// when no claims remain (claims is nil or everything was dropped), or an
-// error matching ErrClaimsTooLarge or ErrInvalidClaims, which names the
-// offending key but never quotes a claim's value. claims is not modified.
-//
-// Sanitize compiles Deny and Allow on each call; the handlers of this
-// package do it once at construction.
+// Sanitize applies the policy to claims and returns the JSON object to pass
+// as AuthorizeRequest.Claims, which sends these very bytes. It returns nil
+// when no claims remain, or an error matching ErrClaimsTooLarge or
+// ErrInvalidClaims that never quotes a claim's value. claims is not
+// modified. Sanitize compiles the policy on each call; the handlers compile
+// it once.
 func (p ClaimsPolicy) Sanitize(claims map[string]any) (json.RawMessage, error) {
 	s := p.compile()
 	_, enc, err := s.sanitize(claims)
@@ -133,42 +108,26 @@ type ClaimsOptions struct {
 	// Policy says which claims pass and how large they may be.
 	// Default: the zero ClaimsPolicy (the guide's size limit and deny list).
 	Policy ClaimsPolicy
-
-	// Logger receives every refusal (claims too large: Warn; claims that
-	// cannot be encoded: Error), without claim values. Set it to
-	// slog.New(slog.DiscardHandler) to silence the middleware.
-	// Default: slog.Default().
+	// Logger receives every refusal (too large: Warn; cannot be encoded:
+	// Error), without claim values. Default: slog.Default().
 	Logger *slog.Logger
-
-	// ErrorHandler writes the response when the claims are refused, after
-	// the cause is logged. err matches (with errors.Is) one of:
-	//   - ErrClaimsTooLarge: 413 {"error":"Claims too large"};
-	//   - ErrInvalidClaims: a bug in the application, 500
-	//     {"error":"Internal server error"}.
-	// Default: WriteClaimsError.
+	// ErrorHandler answers refused claims, after they are logged; err
+	// matches ErrClaimsTooLarge or ErrInvalidClaims. Default:
+	// WriteClaimsError.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // SanitizeClaims returns a middleware that applies opts.Policy to the
-// [Identity] in the request context and passes the sanitized identity on
-// (through [WithIdentity]). Use it in front of [NewAuthorizeHandler] when the
-// policy should be explicit on the route, or in front of your own handler.
-//
-// The claims are measured and filtered as the authorize handler sends them:
-// Identity.Email and Name count as the claims "email" and "name". Afterwards
-// Identity.Claims holds exactly those claims, as their JSON decodes (numbers
-// of types other than int, int64 and float64 become json.Number; structs
-// become maps), and Email or Name is cleared when the policy dropped it.
-//
-// A request without an identity passes through unchanged: the authorize
-// handler answers 401 itself. Refused claims are logged and answered by
-// opts.ErrorHandler.
+// [Identity] in the request context, as the authorize handler sends it
+// (Email and Name as the claims "email" and "name"), and passes the
+// sanitized identity on. Its Claims then hold what would be sent, as their
+// JSON decodes (structs become maps; numbers of types other than int, int64
+// and float64 become json.Number); Email or Name is cleared when dropped. A
+// request without an identity passes through: the authorize handler answers
+// 401 itself.
 func SanitizeClaims(opts ClaimsOptions) func(http.Handler) http.Handler {
 	s := opts.Policy.compile()
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	log := cmp.Or(opts.Logger, slog.Default())
 	onError := opts.ErrorHandler
 	if onError == nil {
 		onError = WriteClaimsError
@@ -198,10 +157,9 @@ func SanitizeClaims(opts ClaimsOptions) func(http.Handler) http.Handler {
 	}
 }
 
-// WriteClaimsError writes the default answer of [SanitizeClaims] to err:
-// 413 {"error":"Claims too large"} for ErrClaimsTooLarge, 500
-// {"error":"Internal server error"} otherwise. A custom ErrorHandler can
-// call it for the errors it does not render itself.
+// WriteClaimsError is the default ErrorHandler of [SanitizeClaims]: 413
+// {"error":"Claims too large"} for ErrClaimsTooLarge, 500
+// {"error":"Internal server error"} otherwise.
 func WriteClaimsError(w http.ResponseWriter, r *http.Request, err error) {
 	status := claimsErrorStatus(err)
 	writeJSONBytes(w, status, errorBodyFor(status))
@@ -214,8 +172,8 @@ func claimsErrorStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
-// logClaimsError logs refused claims: Warn when too large (the user's data),
-// Error when they cannot be encoded (the application's bug).
+// logClaimsError logs too large claims (the user's data) at Warn, claims
+// that cannot be encoded (the application's bug) at Error.
 func logClaimsError(log *slog.Logger, r *http.Request, msg string, err error) {
 	level := slog.LevelWarn
 	if claimsErrorStatus(err) >= 500 {
@@ -254,24 +212,24 @@ func (p ClaimsPolicy) compile() claimsSanitizer {
 	return s
 }
 
-// sanitize is the whole pipeline: copy m into values the sanitizer owns,
-// dropping what the policy denies and bounding the depth; encode the copy
-// once; measure exactly those bytes. It returns the copy and its encoding,
-// or nil and nil when no claims remain.
+// sanitize copies m, dropping what the policy denies, encodes the copy once
+// and measures those very bytes. It returns the copy and its encoding, or
+// nils when no claims remain.
 func (s *claimsSanitizer) sanitize(m map[string]any) (map[string]any, json.RawMessage, error) {
 	w := claimsWalk{s: s}
 	out, err := w.object(m, 0, true)
 	if err != nil {
+		if !errors.Is(err, ErrClaimsTooLarge) { // the size is about the whole, not a place
+			err = fmt.Errorf("%w at claims%s", err, w.path)
+		}
 		return nil, nil, err
 	}
 	if len(out) == 0 {
 		return nil, nil, nil
 	}
 	enc, err := json.Marshal(out)
-	if err != nil {
-		// The copy holds only maps, slices, strings, bools, nil and
-		// checked numbers: this is not expected to happen.
-		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidClaims, stripJSONValue(err))
+	if err != nil { // not expected: the copy holds only checked values
+		return nil, nil, fmt.Errorf("%w: the claims cannot be encoded", ErrInvalidClaims)
 	}
 	if len(enc) > s.maxBytes {
 		return nil, nil, s.tooLarge()
@@ -293,27 +251,21 @@ func (s *claimsSanitizer) identityClaims(id Identity) (map[string]any, json.RawM
 	if id.Name != "" {
 		m["name"] = id.Name
 	}
-	for k, v := range id.Claims {
-		m[k] = v
-	}
+	maps.Copy(m, id.Claims)
 	return s.sanitize(m)
 }
 
-// claimsWalk copies claims, keeping what the policy allows. It counts the
-// values it keeps: each takes at least one byte of JSON, so more of them
-// than MaxBytes means the claims are too large, and a map shared many
-// times over (or a cycle) cannot make the walk run away.
+// claimsWalk copies claims, keeping what the policy allows. Each value
+// takes at least a byte of JSON, so counting them stops a map shared many
+// times over from making the walk run away.
 type claimsWalk struct {
 	s    *claimsSanitizer
 	kept int
+	path string // where an error happened: ["a"][0]["b"]
 }
 
-// object copies m. top says m is the claims map itself (the allow-list
-// applies there).
+// object copies m; top says m is the claims map itself.
 func (w *claimsWalk) object(m map[string]any, depth int, top bool) (map[string]any, error) {
-	if depth > maxClaimsDepth {
-		return nil, errTooDeep
-	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
 		if w.s.dropKey(k, top) {
@@ -321,7 +273,8 @@ func (w *claimsWalk) object(m map[string]any, depth int, top bool) (map[string]a
 		}
 		nv, keep, err := w.value(v, depth+1)
 		if err != nil {
-			return nil, atPath(err, "["+strconv.Quote(truncate(k, 40))+"]")
+			w.path = "[" + strconv.Quote(truncate(k, 40)) + "]" + w.path
+			return nil, err
 		}
 		if keep {
 			out[k] = nv
@@ -331,14 +284,12 @@ func (w *claimsWalk) object(m map[string]any, depth int, top bool) (map[string]a
 }
 
 func (w *claimsWalk) array(a []any, depth int) ([]any, error) {
-	if depth > maxClaimsDepth {
-		return nil, errTooDeep
-	}
 	out := make([]any, 0, len(a))
 	for i, v := range a {
 		nv, keep, err := w.value(v, depth+1)
 		if err != nil {
-			return nil, atPath(err, "["+strconv.Itoa(i)+"]")
+			w.path = "[" + strconv.Itoa(i) + "]" + w.path
+			return nil, err
 		}
 		if keep {
 			out = append(out, nv)
@@ -377,17 +328,21 @@ func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 	case map[string]any:
 		if x == nil {
 			return nil, true, nil
+		} else if depth > maxClaimsDepth {
+			return nil, false, errTooDeep
 		}
 		out, err := w.object(x, depth, false)
 		return out, err == nil, err
 	case []any:
 		if x == nil {
 			return nil, true, nil
+		} else if depth > maxClaimsDepth {
+			return nil, false, errTooDeep
 		}
 		out, err := w.array(x, depth)
 		return out, err == nil, err
 	}
-	// Any other type: take its JSON form, which is what would be sent.
+	// Any other type: its JSON form is what would be sent.
 	g, err := toGenericJSON(v)
 	if err != nil {
 		return nil, false, err
@@ -396,30 +351,28 @@ func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 	return w.value(g, depth)
 }
 
-// jsonNumberPattern is a JSON number literal (RFC 8259), what encoding/json
-// accepts to write a json.Number ("" is written as 0).
+// jsonNumberPattern is what encoding/json writes as a json.Number ("" as 0).
 var jsonNumberPattern = regexp.MustCompile(`^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)?$`)
 
-// toGenericJSON converts v to the generic form encoding/json decodes into
-// (maps, slices, strings, json.Number, bools, nil).
+// toGenericJSON converts v to the values encoding/json decodes into. Its
+// errors name v's type only: the text of encoding/json's errors may quote a
+// value.
 func toGenericJSON(v any) (any, error) {
 	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("%w: a %T value: %w", ErrInvalidClaims, v, stripJSONValue(err))
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
 	var g any
-	if err := dec.Decode(&g); err != nil {
-		return nil, fmt.Errorf("%w: a %T value: its JSON does not decode", ErrInvalidClaims, v)
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		err = dec.Decode(&g)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: a %T value cannot be encoded", ErrInvalidClaims, v)
 	}
 	return g, nil
 }
 
-// stripJSONValue keeps the errors of encoding/json that name types and never
-// quote values; any other error (a MarshalJSON's, whose text may quote
-// anything; an invalid number literal, which json quotes) is reduced to its
-// kind.
+// stripJSONValue keeps the errors of encoding/json that name types only and
+// reduces the others, whose text may quote a value, to their kind.
 func stripJSONValue(err error) error {
 	var me *json.MarshalerError
 	var te *json.UnsupportedTypeError
@@ -437,38 +390,13 @@ func stripJSONValue(err error) error {
 
 var errTooDeep = fmt.Errorf("%w: nested deeper than %d levels (or a cycle)", ErrInvalidClaims, maxClaimsDepth)
 
-// claimsPathError locates an error inside the claims: ["a"][0]["b"].
-type claimsPathError struct {
-	path string
-	err  error
-}
-
-func (e *claimsPathError) Error() string { return e.err.Error() + " at claims" + e.path }
-
-func (e *claimsPathError) Unwrap() error { return e.err }
-
-func atPath(err error, step string) error {
-	if errors.Is(err, ErrClaimsTooLarge) {
-		return err // the size error is about the whole, not a place
-	}
-	if pe, ok := err.(*claimsPathError); ok {
-		pe.path = step + pe.path
-		return pe
-	}
-	return &claimsPathError{path: step, err: err}
-}
-
-// Key matching.
-
-// deniedStems drop a key when its reduced letters contain one of them.
+// deniedStems and deniedWords are rules (a) and (b) of ClaimsPolicy.
 var deniedStems = []string{
 	"password", "passwd", "passphrase", "passcode",
 	"creditcard", "debitcard", "cardnum", "cardverification", "cardsecurity", "securitycode",
 	"socialsecurity",
 }
 
-// deniedWords drop a key when one of its words, or a run of consecutive
-// words, equals one of them (or its plural).
 var deniedWords = func() map[string]struct{} {
 	m := map[string]struct{}{}
 	for _, w := range []string{"ssn", "pwd", "pin", "cvv", "cvc", "cvn", "ccv", "cardno", "ccnum", "ccnumber", "ccno"} {
@@ -478,7 +406,7 @@ var deniedWords = func() map[string]struct{} {
 }()
 
 // dropKey reports whether the policy drops key k; top says k is a key of
-// the claims map itself, where the allow-list applies.
+// the claims map itself.
 func (s *claimsSanitizer) dropKey(k string, top bool) bool {
 	joined, split, doubt := asciiForms(k)
 	if doubt {
@@ -492,7 +420,6 @@ func (s *claimsSanitizer) dropKey(k string, top bool) bool {
 	return s.denies(joined) || s.denies(split)
 }
 
-// denies applies the deny rules to an ASCII form of a key.
 func (s *claimsSanitizer) denies(form string) bool {
 	var bufArr [64]byte // a usual key stays off the heap (TestSanitizeAllocs)
 	var startsArr [17]int
@@ -524,18 +451,11 @@ func reduceKey(k string) string {
 	return string(norm)
 }
 
-// asciiForms reads key k as ASCII: every character becomes ASCII letters
-// or digits (case kept, for the word splitter), or a separator (a space).
-// Invisible characters are removed in joined and are separators in split,
-// and the deny rules judge both; split is "" when k has none. doubt reports
-// a key to drop whatever it reads as: not UTF-8 (then both forms are ""),
-// mixing Latin letters with look-alike scripts, or holding a Latin letter
-// with no ASCII reading.
-//
-// The steps: NFKD (compatibility forms and accents come apart), invisible
-// characters and combining marks removed, look-alike letters mapped
-// (lookalikes), any other letter case-folded in full (ß is ss) and kept
-// when that gives ASCII letters.
+// asciiForms reads key k as ASCII letters, digits and separators (spaces),
+// case kept for the word splitter, as ClaimsPolicy describes. Invisible
+// characters are removed in joined and are separators in split (so
+// "user\u200bPin" is judged as "userPin" and as "user Pin"); split is ""
+// when k has none. doubt reports a key to drop whatever it reads as.
 func asciiForms(k string) (joined, split string, doubt bool) {
 	if isPlainASCII(k) {
 		return k, "", false
@@ -602,21 +522,17 @@ func isASCIIWord(s string) bool {
 }
 
 // isInvisible reports characters that change a key's bytes but not how it
-// reads: control and format characters (zero-width space and joiners, soft
-// hyphen, bidi controls, tags), other default-ignorable code points
-// (Hangul fillers, variation selectors) and combining marks, which NFKD has
-// split from their letters.
+// reads: controls, format characters (zero-width space, soft hyphen, bidi
+// controls, tags), default-ignorable ones and combining marks.
 func isInvisible(r rune) bool {
 	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Mn, unicode.Me,
 		unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 }
 
-// lookalikes maps letters that read as Latin letters to those letters, case
-// kept. It covers the Cyrillic, Greek and Armenian letters that pass for
-// Latin ones in common fonts, and the Latin letters (small capitals, dotless
-// i, stroked letters, ligatures) that NFKD leaves alone. It is short on
-// purpose: a key mixing scripts is dropped anyway, so the table only has to
-// catch keys spelled wholly in look-alikes. Extend it, never shrink it.
+// lookalikes maps letters that pass for Latin ones in common fonts, and Latin
+// letters NFKD leaves alone, to ASCII, case kept. A key mixing scripts is
+// dropped anyway, so the table only has to catch keys spelled wholly in
+// look-alikes. Extend it, never shrink it.
 var lookalikes = map[rune]string{
 	// Cyrillic.
 	'А': "A", 'В': "B", 'Е': "E", 'Ѕ': "S", 'І': "I", 'Ј': "J", 'К': "K", 'М': "M", 'Н': "H",
@@ -632,7 +548,7 @@ var lookalikes = map[rune]string{
 	'ρ': "p", 'τ': "t", 'υ': "u", 'χ': "x", 'ω': "w", 'ϲ': "c", 'ϳ': "j",
 	// Armenian.
 	'Օ': "O", 'Ս': "U", 'օ': "o", 'ս': "u", 'ո': "n", 'հ': "h", 'ց': "g", 'զ': "q",
-	// Latin letters NFKD does not reduce.
+	// Latin.
 	'ı': "i", 'ȷ': "j", 'ɑ': "a", 'ɡ': "g", 'ɩ': "i", 'ɪ': "i", 'ʟ': "l", 'ɴ': "n", 'ʀ': "r",
 	'ʏ': "y", 'ʙ': "b", 'ʜ': "h", 'ɢ': "g", 'ᴀ': "a", 'ᴄ': "c", 'ᴅ': "d", 'ᴇ': "e", 'ᴊ': "j",
 	'ᴋ': "k", 'ᴍ': "m", 'ᴏ': "o", 'ᴘ': "p", 'ᴛ': "t", 'ᴜ': "u", 'ᴠ': "v", 'ᴡ': "w", 'ᴢ': "z",
@@ -641,11 +557,11 @@ var lookalikes = map[rune]string{
 	'œ': "oe", 'Œ': "OE", 'ð': "d", 'Ð': "D",
 }
 
-// splitWords appends the ASCII form k's lowercase letters and digits to buf
-// and the offset in buf where each word starts to starts, followed by
-// len(buf). Words break at anything else (separators), at a lower-to-upper
-// case change, before the last capital of an acronym followed by a
-// lowercase letter ("SSNLast" is ssn+last), and between letters and digits.
+// splitWords appends the lowercase letters and digits of the ASCII form k to
+// buf, and where each word starts, then len(buf), to starts. Words break at
+// separators, at a lower-to-upper case change, before the last capital of
+// an acronym followed by a lowercase letter ("SSNLast" is ssn+last), and
+// between letters and digits.
 func splitWords(k string, buf []byte, starts []int) ([]byte, []int) {
 	at := func(i int) byte { // k[i], or a separator outside k or ASCII
 		if i < 0 || i >= len(k) || k[i] >= utf8.RuneSelf {
@@ -668,13 +584,10 @@ func splitWords(k string, buf []byte, starts []int) ([]byte, []int) {
 	return buf, append(starts, len(buf))
 }
 
-// Value matching.
-
-// sensitiveString reports whether s, trimmed, looks like a payment card
-// number or a US social security number. The text is first read like keys
-// are (NFKC, invisible characters removed, any dash a '-', any space a ' '),
-// so fullwidth digits or a zero-width space change nothing. Strings longer
-// than 64 bytes of printable ASCII, or 512 bytes otherwise, are not read.
+// sensitiveString reports whether s looks like a payment card number or a
+// US social security number, read like keys are (fullwidth digits or a
+// zero-width space change nothing). Strings too long to be either are not
+// read.
 func sensitiveString(s string) bool {
 	limit := 512
 	if isPlainASCII(s) {
@@ -700,12 +613,8 @@ func sensitiveString(s string) bool {
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 var (
-	// ssnPattern is NNN-NN-NNNN, with dashes or spaces.
-	ssnPattern = regexp.MustCompile(`^[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}$`)
-	// cardPattern is 13 to 19 digits, optionally separated by spaces or dashes.
-	cardPattern = regexp.MustCompile(`^[0-9](?:[ -]*[0-9]){12,18}$`)
-	// cardIntegerPattern is the decimal digits of an integer of 13 to 19
-	// digits, the first 2 to 6.
+	ssnPattern         = regexp.MustCompile(`^[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}$`)
+	cardPattern        = regexp.MustCompile(`^[0-9](?:[ -]*[0-9]){12,18}$`)
 	cardIntegerPattern = regexp.MustCompile(`^[2-6][0-9]{12,18}$`)
 )
 
@@ -717,16 +626,12 @@ func looksLikeCardInteger(s string) bool {
 func luhnValid(s string) bool {
 	sum, double := 0, false
 	for i := len(s) - 1; i >= 0; i-- {
-		c := s[i]
-		if !isDigit(c) {
+		if !isDigit(s[i]) {
 			continue
 		}
-		d := int(c - '0')
+		d := int(s[i] - '0')
 		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
+			d = [10]int{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}[d] // 2d, digits summed
 		}
 		sum += d
 		double = !double

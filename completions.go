@@ -1,6 +1,7 @@
 package fanfare
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,25 +11,23 @@ import (
 	"time"
 )
 
-// CompletionWorkerOptions configures a [CompletionWorker]. The zero value is
-// ready to use.
+// CompletionWorkerOptions configures a [CompletionWorker].
 type CompletionWorkerOptions struct {
 	// Lease is how long a claimed completion is reserved for this worker;
 	// a worker that dies mid-delivery leaves it to others after that.
 	// Default: 30s.
 	Lease time.Duration
-	// PollInterval is how often the worker looks for due completions it
-	// was not told about: retries coming due, and completions of
-	// instances that died. Default: 1s.
+	// PollInterval is how often the worker looks for retries coming due and
+	// completions left by instances that died. Default: 1s.
 	PollInterval time.Duration
 	// MaxBackoff caps the wait between two attempts at one completion. The
 	// wait starts at 1s and doubles, with jitter. Default: 5m.
 	MaxBackoff time.Duration
 	// GiveUpAfter is how long after its admission was used a completion
 	// is given up: it leaves the outbox, is logged at error level and
-	// handed to OnGiveUp. A completion Fanfare refuses for good (an
-	// unknown admission: 404, or another 4xx but 401, 408 and 429) is
-	// given up at once. Default: 24h.
+	// handed to OnGiveUp. One Fanfare refuses for good (404 for an unknown
+	// admission, any 4xx but 401, 403, 408 and 429) is given up at once.
+	// Default: 24h.
 	GiveUpAfter time.Duration
 	// OnGiveUp receives every completion given up, with the last error,
 	// e.g. to reconcile by hand. It must be quick; a panic in it is
@@ -42,37 +41,31 @@ type CompletionWorkerOptions struct {
 }
 
 // CompletionWorker delivers the completions an [Outbox] holds to Fanfare,
-// with backoff and jitter, until Fanfare accepts them: complete is
-// idempotent per consumer and distribution, so a completion delivered twice
-// (by two instances, or again after a lost answer) is harmless.
+// with backoff and jitter, until Fanfare accepts them (complete is
+// idempotent, so delivering twice is harmless).
 //
 // [RequireAdmission] runs one of its own when AdmissionOptions.Completions
-// is nil, started when a completion is owed and stopped when none is. With a
-// Store shared by several instances (Redis), run one worker on every
-// instance, so that a completion recorded by an instance that died is
-// delivered by another, and Close it on shutdown:
-//
-//	worker := fanfare.NewCompletionWorker(client, store, fanfare.CompletionWorkerOptions{})
-//	defer worker.Close(shutdownCtx)
+// is nil, while completions are owed. With a Store shared by several
+// instances, run one worker on every instance, so that another delivers
+// what an instance that died recorded, and Close it on shutdown.
 type CompletionWorker struct {
-	client *Client
-	outbox Outbox
-	opts   CompletionWorkerOptions
-	owner  string
-	// onDemand workers stop when the outbox is empty and start again when
-	// told about a completion.
-	onDemand bool
+	client   *Client
+	outbox   Outbox
+	opts     CompletionWorkerOptions
+	log      *slog.Logger
+	owner    string
+	onDemand bool // stop when the outbox is empty, start when told of a completion
 
+	ctx     context.Context // cancelled by Close
+	stop    context.CancelFunc
 	mu      sync.Mutex
 	running bool
 	closed  bool
 	wake    chan struct{}
-	stop    chan struct{}
 	done    chan struct{}
 }
 
-// completionBatch is how many completions one Claim takes.
-const completionBatch = 8
+const completionBatch = 8 // completions per Claim
 
 // NewCompletionWorker starts a worker delivering outbox's completions with
 // client. Stop it with Close. It panics if client or outbox is nil.
@@ -89,28 +82,22 @@ func newCompletionWorker(client *Client, outbox Outbox, o CompletionWorkerOption
 	if o.Lease < 0 || o.PollInterval < 0 || o.MaxBackoff < 0 || o.GiveUpAfter < 0 {
 		panic("fanfare: NewCompletionWorker: negative duration")
 	}
-	o.Lease = orDefault(o.Lease, 30*time.Second)
-	o.PollInterval = orDefault(o.PollInterval, time.Second)
-	o.MaxBackoff = orDefault(o.MaxBackoff, 5*time.Minute)
-	o.GiveUpAfter = orDefault(o.GiveUpAfter, 24*time.Hour)
+	o.Lease = cmp.Or(o.Lease, 30*time.Second)
+	o.PollInterval = cmp.Or(o.PollInterval, time.Second)
+	o.MaxBackoff = cmp.Or(o.MaxBackoff, 5*time.Minute)
+	o.GiveUpAfter = cmp.Or(o.GiveUpAfter, 24*time.Hour)
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	return &CompletionWorker{
-		client: client, outbox: outbox, opts: o, owner: newOwner(), onDemand: onDemand,
-		wake: make(chan struct{}, 1), stop: make(chan struct{}),
+	w := &CompletionWorker{
+		client: client, outbox: outbox, opts: o, log: cmp.Or(o.Logger, slog.Default()), owner: newOwner(),
+		onDemand: onDemand, wake: make(chan struct{}, 1),
 	}
+	w.ctx, w.stop = context.WithCancel(context.Background())
+	return w
 }
 
-func (w *CompletionWorker) log() *slog.Logger {
-	if w.opts.Logger != nil {
-		return w.opts.Logger
-	}
-	return slog.Default()
-}
-
-// start runs the loop unless it runs or the worker is closed; otherwise it
-// wakes the loop.
+// start runs the loop, or wakes it if it runs.
 func (w *CompletionWorker) start() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -131,25 +118,16 @@ func (w *CompletionWorker) start() {
 
 func (w *CompletionWorker) loop(done chan struct{}) {
 	defer close(done)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-w.stop:
-			cancel()
-		case <-done:
-		}
-	}()
 	t := time.NewTimer(w.opts.PollInterval)
 	defer t.Stop()
 	for {
-		w.drain(ctx)
-		if w.onDemand && w.idle(ctx) {
+		w.drain(w.ctx)
+		if w.onDemand && w.idle(w.ctx) {
 			return
 		}
 		t.Reset(w.opts.PollInterval)
 		select {
-		case <-w.stop:
+		case <-w.ctx.Done():
 			return
 		case <-w.wake:
 		case <-t.C:
@@ -157,8 +135,8 @@ func (w *CompletionWorker) loop(done chan struct{}) {
 	}
 }
 
-// idle reports, for an on-demand worker, that nothing is pending and marks
-// the loop stopped; a wake-up that raced it keeps the loop running.
+// idle reports that nothing is pending and marks the loop stopped; a
+// wake-up that raced it keeps the loop running.
 func (w *CompletionWorker) idle(ctx context.Context) bool {
 	st, err := w.outbox.Stats(ctx)
 	if err != nil || st.Pending > 0 {
@@ -175,58 +153,62 @@ func (w *CompletionWorker) idle(ctx context.Context) bool {
 	return true
 }
 
-// drain delivers due completions until none is due or ctx ends. It reports
-// whether the outbox answered.
-func (w *CompletionWorker) drain(ctx context.Context) bool {
+// drain delivers due completions until none is due or ctx ends.
+func (w *CompletionWorker) drain(ctx context.Context) {
 	for ctx.Err() == nil {
 		cs, err := w.outbox.Claim(ctx, w.owner, completionBatch, w.opts.Lease)
 		if err != nil {
 			if ctx.Err() == nil {
-				w.log().Warn("fanfare: completion outbox failed", "op", "claim", "error", err)
+				w.log.Warn("fanfare: completion outbox failed", "op", "claim", "error", err)
 			}
-			return false
+			return
 		}
 		for _, c := range cs {
 			w.deliver(ctx, c)
 		}
 		if len(cs) < completionBatch {
-			return true
+			return
 		}
 	}
-	return false
 }
 
 // deliver makes one attempt at c, which this worker has claimed.
 func (w *CompletionWorker) deliver(ctx context.Context, c Completion) {
-	attemptCtx, cancel := context.WithTimeout(ctx, w.opts.Lease/3)
-	err := w.client.completeOnce(attemptCtx, c.Distribution, c.ConsumerID)
-	cancel()
-	bg := context.WithoutCancel(ctx)
+	err := w.attempt(ctx, c, w.opts.Lease/3)
+	var delay time.Duration // closing: due at once, for Close's drain or another instance
 	switch {
 	case err == nil:
-		if err := w.outbox.Done(bg, c.ID); err != nil {
-			w.log().Warn("fanfare: completion outbox failed; the completion will be delivered again", "op", "done", "error", err)
-		}
+		return
 	case permanent(err), w.opts.Clock().Sub(c.Since) >= w.opts.GiveUpAfter:
-		w.giveUp(bg, c, err)
-	case ctx.Err() != nil:
-		// Closing: hand the completion back, due at once, for Close's own
-		// drain or another instance.
-		if err := w.outbox.Retry(bg, c.ID, w.owner, 0); err != nil && !errors.Is(err, ErrHoldLost) {
-			w.log().Warn("fanfare: completion outbox failed", "op", "retry", "error", err)
-		}
-	default:
-		delay := w.backoff(c.Attempts + 1)
-		w.log().Warn("fanfare: completion not delivered; retrying", "distribution", c.Distribution.String(),
+		w.giveUp(context.WithoutCancel(ctx), c, err)
+		return
+	case ctx.Err() == nil:
+		delay = w.backoff(c.Attempts + 1)
+		w.log.Warn("fanfare: completion not delivered; retrying", "distribution", c.Distribution.String(),
 			"attempts", c.Attempts+1, "retry_in", delay, "error", err)
-		if err := w.outbox.Retry(bg, c.ID, w.owner, delay); err != nil && !errors.Is(err, ErrHoldLost) {
-			w.log().Warn("fanfare: completion outbox failed", "op", "retry", "error", err)
-		}
+	}
+	if err := w.outbox.Retry(context.WithoutCancel(ctx), c.ID, w.owner, delay); err != nil && !errors.Is(err, ErrHoldLost) {
+		w.log.Warn("fanfare: completion outbox failed", "op", "retry", "error", err)
 	}
 }
 
-// permanent reports an answer that no retry changes: Fanfare refused the
-// completion itself, not our credentials or its own capacity.
+// attempt tries to deliver c once and removes it from the outbox when
+// Fanfare accepted it.
+func (w *CompletionWorker) attempt(ctx context.Context, c Completion, timeout time.Duration) error {
+	attemptCtx, cancel := context.WithTimeout(ctx, timeout)
+	err := w.client.completeOnce(attemptCtx, c.Distribution, c.ConsumerID)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if err := w.outbox.Done(context.WithoutCancel(ctx), c.ID); err != nil {
+		w.log.Warn("fanfare: completion outbox failed; the completion will be delivered again", "op", "done", "error", err)
+	}
+	return nil
+}
+
+// permanent reports that Fanfare refused the completion itself, not our
+// credentials or its own capacity: no retry changes that.
 func permanent(err error) bool {
 	var ae *APIError
 	if !errors.As(err, &ae) || errors.Is(err, ErrUnavailable) {
@@ -240,17 +222,17 @@ func permanent(err error) bool {
 }
 
 func (w *CompletionWorker) giveUp(ctx context.Context, c Completion, err error) {
-	w.log().Error("fanfare: completion given up; Fanfare does not know this admission was used",
+	w.log.Error("fanfare: completion given up; Fanfare does not know this admission was used",
 		"distribution", c.Distribution.String(), "consumer", c.ConsumerID, "attempts", c.Attempts+1,
 		"since", c.Since, "error", err)
 	if err := w.outbox.Done(ctx, c.ID); err != nil {
-		w.log().Warn("fanfare: completion outbox failed", "op", "done", "error", err)
+		w.log.Warn("fanfare: completion outbox failed", "op", "done", "error", err)
 	}
 	if w.opts.OnGiveUp != nil {
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
-					w.log().Error("fanfare: OnGiveUp panicked", "panic", fmt.Sprint(p))
+					w.log.Error("fanfare: OnGiveUp panicked", "panic", fmt.Sprint(p))
 				}
 			}()
 			w.opts.OnGiveUp(c, err)
@@ -271,22 +253,16 @@ func (w *CompletionWorker) backoff(n int) time.Duration {
 // deliverNow makes the one quick attempt the consumer's answer waits for;
 // a completion it misses is left to the loop.
 func (w *CompletionWorker) deliverNow(ctx context.Context, c Completion, timeout time.Duration) {
-	attemptCtx, cancel := context.WithTimeout(ctx, timeout)
-	err := w.client.completeOnce(attemptCtx, c.Distribution, c.ConsumerID)
-	cancel()
+	err := w.attempt(ctx, c, timeout)
 	if err == nil {
-		if err := w.outbox.Done(ctx, c.ID); err != nil {
-			w.log().Warn("fanfare: completion outbox failed; the completion will be delivered again", "op", "done", "error", err)
-		}
 		return
 	}
-	w.log().Warn("fanfare: completion not delivered at once; the outbox will retry",
+	w.log.Warn("fanfare: completion not delivered at once; the outbox will retry",
 		"distribution", c.Distribution.String(), "error", err)
 	w.start()
 }
 
-// Stats reports the outbox's backlog: how many completions are pending and
-// since when the oldest is, e.g. for metrics and health checks.
+// Stats reports the outbox's backlog, for metrics and health checks.
 func (w *CompletionWorker) Stats(ctx context.Context) (OutboxStats, error) {
 	return w.outbox.Stats(ctx)
 }
@@ -298,10 +274,8 @@ func (w *CompletionWorker) Stats(ctx context.Context) (OutboxStats, error) {
 // safe to call more than once.
 func (w *CompletionWorker) Close(ctx context.Context) error {
 	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.stop)
-	}
+	w.closed = true
+	w.stop()
 	done := w.done
 	w.mu.Unlock()
 	if done != nil {

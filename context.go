@@ -21,7 +21,7 @@ type contextKey int
 const (
 	identityKey contextKey = iota
 	admissionKey
-	requestBodyKey
+	requestBodyKey // the requestBody RequireAdmission decoded
 )
 
 // WithIdentity returns a copy of ctx carrying id.
@@ -51,13 +51,4 @@ func WithAdmission(ctx context.Context, a *Admission) context.Context {
 func AdmissionFromContext(ctx context.Context) (*Admission, bool) {
 	a, ok := ctx.Value(admissionKey).(*Admission)
 	return a, ok && a != nil
-}
-
-func contextWithBody(ctx context.Context, b requestBody) context.Context {
-	return context.WithValue(ctx, requestBodyKey, b)
-}
-
-func bodyFromContext(ctx context.Context) (requestBody, bool) {
-	b, ok := ctx.Value(requestBodyKey).(requestBody)
-	return b, ok
 }

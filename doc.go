@@ -41,28 +41,17 @@
 //		// ... place the order for adm.ConsumerID; a 2xx completes the admission
 //	}
 //
-// RequireAdmission extracts the token ([TokenFrom] the Fanfare-Admission
-// header, the JSON body's admissionToken, a cookie; two different tokens are
-// refused), checks its origin before any network call (distribution,
-// consumer, expiry, fingerprint), optionally verifies its signature locally
-// ([NewHMACVerifier], [NewPEMVerifier], [NewJWKSVerifier]), validates it with
-// Fanfare, holds it under a renewed lease so concurrent requests with the
-// same admission get exactly one success, and after a 2xx answer marks it
-// used and records its completion in one step of the [Store], for a
-// [CompletionWorker] to deliver.
-// Refusals follow the vendor's guide: 403 ADMISSION_INVALID (and its
-// REQUIRED, EXPIRED, MISMATCH variants), 409 ADMISSION_IN_USE or
-// ADMISSION_USED, 503 ADMISSION_UNAVAILABLE with Retry-After when Fanfare
-// cannot answer.
+// RequireAdmission checks a token's origin before any network call,
+// optionally verifies its signature locally ([NewHMACVerifier],
+// [NewPEMVerifier], [NewJWKSVerifier]), validates it with Fanfare, holds it
+// so that concurrent requests with one admission get exactly one success,
+// and after a 2xx marks it used and records its completion in the [Store]
+// for a [CompletionWorker] to deliver. Refusals follow the vendor's guide;
+// the README lists every answer.
 //
-// Rules that hold everywhere: fail closed (an error, a timeout or a panicking
-// hook refuses the request); the secret key never appears in a log line, an
-// error or a response; every input read from a request or from Fanfare is
-// bounded; every error handler can be replaced.
-//
-// Tests and local development use package fanfaretest, an emulator of the
-// Fanfare API on loopback with fault injection, an injectable clock and an
-// admin API on HTTP. Several instances share their state through the
-// redisstore module; the otelfanfare module adds OpenTelemetry metrics and
-// traces.
+// Everywhere: fail closed; the secret key never appears in a log line, an
+// error or a response; every input is bounded; every error handler can be
+// replaced. Package fanfaretest emulates the Fanfare API on loopback for
+// tests; the redisstore and otelfanfare modules add shared state and
+// OpenTelemetry.
 package fanfare

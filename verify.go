@@ -63,8 +63,7 @@ func NewHMACVerifier(secret []byte) (Verifier, error) {
 
 type hmacVerifier struct{ key []byte }
 
-// hmacVerifierText is what every fmt verb and log/slog print for an HMAC
-// verifier: never the key.
+// hmacVerifierText is what fmt and log/slog print: never the key.
 const hmacVerifierText = "fanfare.HMACVerifier{key:[REDACTED]}"
 
 func (v *hmacVerifier) Algorithms() []string            { return hmacAlgorithms }
@@ -80,13 +79,7 @@ func (v *hmacVerifier) LogValue() slog.Value            { return slog.StringValu
 // kid headers are ignored. Private keys are refused.
 func NewPEMVerifier(pemBytes []byte) (Verifier, error) {
 	v := &pemVerifier{}
-	rest := pemBytes
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
+	for block, rest := pem.Decode(pemBytes); block != nil; block, rest = pem.Decode(rest) {
 		var key any
 		var err error
 		switch block.Type {
@@ -113,15 +106,13 @@ func NewPEMVerifier(pemBytes []byte) (Verifier, error) {
 			return nil, err
 		}
 		v.keys = append(v.keys, key)
-		for _, a := range algs {
-			if !slices.Contains(v.algs, a) {
-				v.algs = append(v.algs, a)
-			}
-		}
+		v.algs = append(v.algs, algs...)
 	}
 	if len(v.keys) == 0 {
 		return nil, errors.New("fanfare: no PEM public key found")
 	}
+	slices.Sort(v.algs)
+	v.algs = slices.Compact(v.algs)
 	return v, nil
 }
 
@@ -135,10 +126,9 @@ func (v *pemVerifier) Keyfunc(t *jwt.Token) (any, error) {
 	return keysFor(v.keys, t.Method.Alg())
 }
 
-// keyAlgorithms returns the algorithms a public key may verify: this pins
-// every key to its own kind, so no key verifies an algorithm of another
-// (an RSA key never verifies HS256 or ES256). Keys of other types, other
-// curves or RSA keys under 2048 bits are an error.
+// keyAlgorithms pins every key to its own kind (an RSA key never verifies
+// HS256 or ES256). Other types, curves and RSA keys under 2048 bits are an
+// error.
 func keyAlgorithms(key any) ([]string, error) {
 	switch k := key.(type) {
 	case *ecdsa.PublicKey:
@@ -162,18 +152,13 @@ func keyAlgorithms(key any) ([]string, error) {
 	return nil, fmt.Errorf("fanfare: unsupported public key type %T", key)
 }
 
-func keyVerifies(key any, alg string) bool {
-	algs, err := keyAlgorithms(key)
-	return err == nil && slices.Contains(algs, alg)
-}
-
 // keysFor returns the keys that may verify alg: one key, or a
-// jwt.VerificationKeySet of several (at most maxTriedKeys, so a token
-// without kid costs a bounded number of signature checks).
+// jwt.VerificationKeySet of at most maxTriedKeys, so a token without kid
+// costs a bounded number of signature checks.
 func keysFor(keys []jwt.VerificationKey, alg string) (any, error) {
 	var found []jwt.VerificationKey
 	for _, k := range keys {
-		if len(found) < maxTriedKeys && keyVerifies(k, alg) {
+		if algs, err := keyAlgorithms(k); len(found) < maxTriedKeys && err == nil && slices.Contains(algs, alg) {
 			found = append(found, k)
 		}
 	}
@@ -186,7 +171,6 @@ func keysFor(keys []jwt.VerificationKey, alg string) (any, error) {
 	return jwt.VerificationKeySet{Keys: found}, nil
 }
 
-// maxTriedKeys bounds the keys one token is tried against.
 const maxTriedKeys = 64
 
 // JWKSOptions configures [NewJWKSVerifier].
@@ -210,25 +194,18 @@ type JWKSOptions struct {
 }
 
 // JWKSVerifier verifies tokens with the public keys of a JSON Web Key Set
-// (RFC 7517) fetched over HTTPS and kept fresh in the background, through
-// github.com/MicahParks/keyfunc. Keys of type EC (P-256, P-384, P-521), OKP
-// (Ed25519) and RSA (≥ 2048 bits) with use "sig" or no use verify tokens;
-// symmetric ("oct") keys are never used, since a published secret would let
-// anyone mint tokens. A key's "alg", when present, pins it to that
-// algorithm. A token naming a kid is verified with that key only; a kid not
-// in the set triggers a rate-limited refetch. A fetched set holding a
-// malformed key is refused whole and the keys in use are kept.
-//
-// It is safe for concurrent use. Stop its background refresh with Close or
-// by cancelling the context given to NewJWKSVerifier.
+// (RFC 7517), fetched over HTTPS and refreshed in the background with
+// github.com/MicahParks/keyfunc. It uses EC, Ed25519 and RSA (≥ 2048 bits)
+// signature keys only, never published symmetric ("oct") ones, and keeps its
+// keys when a fetched set is malformed: see the README's "Verifying with a
+// JWKS URL". It is safe for concurrent use; Close stops its refresh.
 type JWKSVerifier struct {
 	url    string
 	kf     keyfunc.Keyfunc
 	fetch  jwkset.HTTPClientStorageOptions // one fetch into the key storage
 	hc     *http.Client
 	ownHC  bool // hc's transport is ours: Close closes its idle connections
-	logger *slog.Logger
-
+	log    *slog.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -250,14 +227,12 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 	if opts.RefreshInterval < 0 || opts.UnknownKIDInterval < 0 {
 		return nil, errors.New("fanfare: negative JWKS refresh interval")
 	}
-	v := &JWKSVerifier{url: u.String(), logger: opts.Logger, done: make(chan struct{})}
+	v := &JWKSVerifier{url: u.String(), log: cmp.Or(opts.Logger, slog.Default()), done: make(chan struct{})}
 	v.hc, v.ownHC = jwksClient(opts.HTTPClient)
 	ctx, v.cancel = context.WithCancel(ctx)
 	fail := func(err error) (*JWKSVerifier, error) {
-		v.cancel()
-		if v.ownHC {
-			v.hc.CloseIdleConnections()
-		}
+		close(v.done) // no refresh loop to wait for
+		v.Close()
 		return nil, err
 	}
 
@@ -267,14 +242,12 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 		Ctx:         ctx,
 		HTTPTimeout: v.hc.Timeout,
 		Storage:     store,
-		// Unknown-kid refetches report their failures here.
-		RefreshErrorHandler: func(_ context.Context, err error) {
-			v.log().Warn("fanfare: JWKS refresh for an unknown kid failed", "url", v.url, "error", err)
+		RefreshErrorHandler: func(_ context.Context, err error) { // unknown-kid refetches
+			v.log.Warn("fanfare: JWKS refresh for an unknown kid failed", "url", v.url, "error", err)
 		},
 	}
-	// Without RefreshInterval, jwkset starts no goroutine: the fetch is
-	// done before it returns, and our own loop refreshes, so Close can wait
-	// for it.
+	// Without RefreshInterval jwkset starts no goroutine: our own loop
+	// refreshes, so that Close can wait for it.
 	remote, err := jwkset.NewStorageFromHTTP(v.url, v.fetch)
 	if err != nil {
 		return fail(fetchError(err))
@@ -283,10 +256,8 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 		return fail(errors.New("fanfare: JWKS: no usable signature key"))
 	}
 	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
-		HTTPURLs:       map[string]jwkset.Storage{v.url: remote},
-		PrioritizeHTTP: true, // the given storage is empty: skip it
-		// A burst of 1: the first unknown kid fetches at once, the next
-		// after UnknownKIDInterval. Waiting past the Timeout is refused.
+		HTTPURLs:          map[string]jwkset.Storage{v.url: remote},
+		PrioritizeHTTP:    true, // the given storage is empty: skip it
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(cmp.Or(opts.UnknownKIDInterval, 30*time.Second)), 1),
 		RateLimitWaitMax:  v.hc.Timeout,
 	})
@@ -304,36 +275,25 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 // signatureUses are the JWK "use" values of keys that verify tokens.
 var signatureUses = []jwkset.USE{jwkset.UseSig, ""}
 
-// usableJWK reports whether k can verify some token.
 func usableJWK(k jwkset.JWK) bool {
-	_, err := keyAlgorithms(publicOf(k.Key()))
+	key := k.Key()
+	if p, ok := key.(interface{ Public() crypto.PublicKey }); ok { // a private key
+		key = p.Public()
+	}
+	_, err := keyAlgorithms(key)
 	return err == nil && slices.Contains(signatureUses, k.Marshal().USE)
 }
 
-// publicOf returns the public half of a private key; other keys as they are.
-func publicOf(key any) any {
-	if p, ok := key.(interface{ Public() crypto.PublicKey }); ok {
-		return p.Public()
-	}
-	return key
-}
-
-// jwksClient returns the client for fetching key sets: a copy of hc (or of
-// a default client) whose responses are capped at maxJWKSBytes, since
-// jwkset decodes the body as it comes, and whose Timeout is set.
+// jwksClient returns a copy of hc (or of a default client) whose responses
+// are capped at maxJWKSBytes, since jwkset decodes bodies unbounded, and
+// whose Timeout is set.
 func jwksClient(hc *http.Client) (c *http.Client, own bool) {
 	if hc == nil {
 		hc, own = &http.Client{Transport: NewTransport()}, true
 	}
 	cp := *hc
-	base := cp.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	cp.Transport = cappedTransport{base: base, max: maxJWKSBytes}
-	if cp.Timeout == 0 {
-		cp.Timeout = 10 * time.Second
-	}
+	cp.Transport = cappedTransport{cmp.Or(cp.Transport, http.DefaultTransport)}
+	cp.Timeout = cmp.Or(cp.Timeout, 10*time.Second)
 	return &cp, own
 }
 
@@ -350,14 +310,11 @@ func (v *JWKSVerifier) Keyfunc(t *jwt.Token) (any, error) {
 		}
 		return nil, fmt.Errorf("fanfare: JWKS: %w", err)
 	}
-	alg := t.Method.Alg()
+	keys := []jwt.VerificationKey{key}
 	if set, ok := key.(jwt.VerificationKeySet); ok {
-		return keysFor(set.Keys, alg)
+		keys = set.Keys
 	}
-	if !keyVerifies(key, alg) {
-		return nil, fmt.Errorf("fanfare: the key named by the token's kid does not verify %s", alg)
-	}
-	return key, nil
+	return keysFor(keys, t.Method.Alg())
 }
 
 var errUnknownKID = errors.New("fanfare: no key with the token's kid")
@@ -394,13 +351,6 @@ func (v *JWKSVerifier) Close() error {
 	return nil
 }
 
-func (v *JWKSVerifier) log() *slog.Logger {
-	if v.logger != nil {
-		return v.logger
-	}
-	return slog.Default()
-}
-
 func (v *JWKSVerifier) refreshLoop(ctx context.Context, every time.Duration) {
 	defer close(v.done)
 	t := time.NewTicker(every)
@@ -411,28 +361,26 @@ func (v *JWKSVerifier) refreshLoop(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 			if err := v.Refresh(ctx); err != nil && ctx.Err() == nil {
-				v.log().Warn("fanfare: JWKS refresh failed; keeping the current keys", "url", v.url, "error", err)
+				v.log.Warn("fanfare: JWKS refresh failed; keeping the current keys", "url", v.url, "error", err)
 			}
 		}
 	}
 }
 
-// cappedTransport fails a response whose body exceeds max bytes.
-type cappedTransport struct {
-	base http.RoundTripper
-	max  int64
-}
+// cappedTransport reads a whole response, failing past maxJWKSBytes.
+type cappedTransport struct{ base http.RoundTripper }
 
 func (t cappedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
 		return nil, err
 	}
-	if resp.ContentLength > t.max {
-		resp.Body.Close()
-		return nil, fmt.Errorf("%w: it exceeds %d bytes", errBodyTooLarge, t.max)
+	defer resp.Body.Close()
+	body, err := readCapped(resp.Body, maxJWKSBytes)
+	if err != nil {
+		return nil, err
 	}
-	resp.Body = &cappedBody{ReadCloser: resp.Body, left: t.max, max: t.max}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
 }
 
@@ -441,22 +389,4 @@ func (t cappedTransport) CloseIdleConnections() {
 	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
-}
-
-// cappedBody is readCapped as a reader: past max bytes, Read fails.
-type cappedBody struct {
-	io.ReadCloser
-	left, max int64
-}
-
-func (b *cappedBody) Read(p []byte) (int, error) {
-	if int64(len(p)) > b.left+1 {
-		p = p[:b.left+1] // one byte past the cap tells "too large" from "exactly max"
-	}
-	n, err := b.ReadCloser.Read(p)
-	b.left -= int64(n)
-	if b.left < 0 {
-		return n - 1, fmt.Errorf("%w: it exceeds %d bytes", errBodyTooLarge, b.max)
-	}
-	return n, err
 }
