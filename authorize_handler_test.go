@@ -355,7 +355,7 @@ func TestAuthorizeHandlerClientGoesAway(t *testing.T) {
 	require.NoError(t, err)
 	errc := make(chan error, 1)
 	go func() {
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 		}

@@ -373,7 +373,7 @@ func send(t *testing.T, method, url string, body io.Reader) httpResult {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -396,3 +396,9 @@ func mustMarshal(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// testClient sends the tests' requests. Not http.DefaultClient: every
+// httptest.Server.Close closes http.DefaultTransport's idle connections, so
+// a parallel test's request about to reuse one fails with "http:
+// CloseIdleConnections called". No keep-alive, so nothing idles past a test.
+var testClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}

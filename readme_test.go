@@ -206,7 +206,7 @@ func readmeScenarios() map[string]map[string]readmeScenario {
 				go func() {
 					req, _ := http.NewRequest(http.MethodPost, w.url, nil)
 					req.Header.Set("Fanfare-Admission", tok)
-					resp, err := http.DefaultClient.Do(req)
+					resp, err := testClient.Do(req)
 					if err != nil {
 						first <- 0
 						return
@@ -635,7 +635,7 @@ func readmeSend(t *testing.T, srv *fanfaretest.Server, method, url string, body 
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
