@@ -25,7 +25,7 @@ type requestBody map[string]json.RawMessage
 func (b requestBody) str(name string) (string, error) {
 	var s string // null leaves it ""
 	if raw, ok := b[foldName(name)]; ok && json.Unmarshal(raw, &s) != nil {
-		return "", fmt.Errorf("body field %q is not a string", truncate(name, 40))
+		return "", fmt.Errorf("fanfare: body field %q is not a string", truncate(name, 40))
 	}
 	return s, nil
 }

@@ -371,23 +371,6 @@ func toGenericJSON(v any) (any, error) {
 	return g, nil
 }
 
-// stripJSONValue keeps the errors of encoding/json that name types only and
-// reduces the others, whose text may quote a value, to their kind.
-func stripJSONValue(err error) error {
-	var me *json.MarshalerError
-	var te *json.UnsupportedTypeError
-	var ve *json.UnsupportedValueError
-	switch {
-	case errors.As(err, &me):
-		return fmt.Errorf("MarshalJSON of %v failed", me.Type)
-	case errors.As(err, &te):
-		return te
-	case errors.As(err, &ve):
-		return errors.New("json: unsupported value (NaN, ±Inf or a cycle)")
-	}
-	return errors.New("json: the value cannot be encoded")
-}
-
 var errTooDeep = fmt.Errorf("%w: nested deeper than %d levels (or a cycle)", ErrInvalidClaims, maxClaimsDepth)
 
 // deniedStems and deniedWords are rules (a) and (b) of ClaimsPolicy.

@@ -485,3 +485,20 @@ func decodeAPIError(status int, raw []byte, s scrubber) *APIError {
 func (c *Client) unavailable(op string, err error) *unavailableError {
 	return &unavailableError{op: op, msg: c.scrubber.scrub(err.Error()), err: err}
 }
+
+// stripJSONValue keeps the errors of encoding/json that name types only and
+// reduces the others, whose text may quote a value, to their kind.
+func stripJSONValue(err error) error {
+	var me *json.MarshalerError
+	var te *json.UnsupportedTypeError
+	var ve *json.UnsupportedValueError
+	switch {
+	case errors.As(err, &me):
+		return fmt.Errorf("MarshalJSON of %v failed", me.Type)
+	case errors.As(err, &te):
+		return te
+	case errors.As(err, &ve):
+		return errors.New("json: unsupported value (NaN, ±Inf or a cycle)")
+	}
+	return errors.New("json: the value cannot be encoded")
+}

@@ -88,7 +88,7 @@ func DistributionFromBody(r *http.Request) (Distribution, error) {
 	var str [5]string
 	for i, name := range [...]string{"experienceType", "distributionId", "queueId", "drawId", "auctionId"} {
 		if str[i], err = body.str(name); err != nil {
-			return Distribution{}, fmt.Errorf("fanfare: %w", err)
+			return Distribution{}, err
 		}
 	}
 	typ, id := str[0], str[1]

@@ -1,6 +1,7 @@
 package fanfare
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -312,15 +313,15 @@ func newAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 		client:         client,
 		remote:         !o.DisableRemoteValidation,
 		token:          o.Token,
-		consumerField:  orDefault(o.ConsumerField, "consumerId"),
-		maxBody:        orDefault(o.MaxBodyBytes, 1<<20),
+		consumerField:  cmp.Or(o.ConsumerField, "consumerId"),
+		maxBody:        cmp.Or(o.MaxBodyBytes, 1<<20),
 		bindConsumer:   o.BindConsumer,
 		fingerprint:    o.Fingerprint,
-		leeway:         orDefault(o.Leeway, 5*time.Second),
+		leeway:         cmp.Or(o.Leeway, 5*time.Second),
 		verifier:       o.Verifier,
 		acceptVerified: o.AcceptVerifiedDuringOutage,
 		store:          o.Store,
-		holdTTL:        orDefault(o.HoldTTL, 30*time.Second),
+		holdTTL:        cmp.Or(o.HoldTTL, 30*time.Second),
 		manual:         o.CompleteManually,
 		completions:    o.Completions,
 		clock:          o.Clock,
@@ -386,14 +387,6 @@ func newAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 		m.errorHandler = WriteAdmissionError
 	}
 	return m
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // defaultStores are the default in-memory stores, one per organization: an
