@@ -39,7 +39,7 @@ func TestMemoryStoreBounded(t *testing.T) {
 		}
 		require.NotEmpty(t, refused, "got no ErrStoreFull, want one beyond MaxKeys")
 		assert.LessOrEqual(t, fanfare.MemoryStoreLen(s), 64*8)
-		// The cap is per shard: the refused key's shard stays full.
+		// The store stays full for the refused key.
 		assert.ErrorIs(t, s.MarkUsed(ctx, refused, time.Minute, nil), fanfare.ErrStoreFull)
 	})
 
