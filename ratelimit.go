@@ -91,7 +91,36 @@ type RateLimitOptions struct {
 // code and cannot work: both Limit and Limiter set, a Limit out of range, an
 // invalid TrustedProxies prefix, or IPv6PrefixLen outside 1–128.
 func RateLimitAuthorize(opts RateLimitOptions) func(http.Handler) http.Handler {
-	rl := newRateLimiter(opts)
+	if opts.Limiter == nil {
+		opts.Limiter = NewMemoryLimiter(MemoryLimiterOptions{Limit: opts.Limit, Clock: opts.Clock})
+	} else if opts.Limit != (Limit{}) {
+		panic("fanfare: RateLimitOptions: set Limit or Limiter, not both (the Limiter has its own Limit)")
+	}
+	switch {
+	case opts.IPv6PrefixLen == 0:
+		opts.IPv6PrefixLen = 64
+	case opts.IPv6PrefixLen < 1 || opts.IPv6PrefixLen > 128:
+		panic(fmt.Sprintf("fanfare: RateLimitOptions.IPv6PrefixLen is %d, want 1 to 128", opts.IPv6PrefixLen))
+	}
+	for i, p := range opts.TrustedProxies {
+		if !p.IsValid() {
+			panic(fmt.Sprintf("fanfare: RateLimitOptions.TrustedProxies[%d] is not a valid prefix", i))
+		}
+	}
+	opts.TrustedProxies = slices.Clone(opts.TrustedProxies)
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.ErrorHandler == nil {
+		opts.ErrorHandler = WriteRateLimitError
+	}
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
+	l := opts.Limiter.Limit()
+	rl := &rateLimiter{
+		RateLimitOptions: opts,
+		policyHdr:        []string{`"default";q=` + strconv.Itoa(l.Requests) + `;w=` + strconv.FormatInt(ceilSeconds(l.Window), 10)},
+		limitHdr:         []string{strconv.Itoa(l.Requests)},
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			rl.serve(w, r, next)
@@ -120,45 +149,13 @@ var (
 	serviceUnavailableBody  = []byte(`{"error":"Service unavailable"}`)
 )
 
-// rateLimiter is RateLimitAuthorize's state, built once.
+// rateLimiter is RateLimitAuthorize's state: its options with their
+// defaults, and the header values that do not change.
 type rateLimiter struct {
 	RateLimitOptions
 	policyHdr   []string // RateLimit-Policy: `"default";q=10;w=60`
 	limitHdr    []string // X-RateLimit-Limit: "10"
 	lastFullLog atomic.Int64
-}
-
-func newRateLimiter(opts RateLimitOptions) *rateLimiter {
-	if opts.Limiter == nil {
-		opts.Limiter = NewMemoryLimiter(MemoryLimiterOptions{Limit: opts.Limit, Clock: opts.Clock})
-	} else if opts.Limit != (Limit{}) {
-		panic("fanfare: RateLimitOptions: set Limit or Limiter, not both (the Limiter has its own Limit)")
-	}
-	switch {
-	case opts.IPv6PrefixLen == 0:
-		opts.IPv6PrefixLen = 64
-	case opts.IPv6PrefixLen < 1 || opts.IPv6PrefixLen > 128:
-		panic(fmt.Sprintf("fanfare: RateLimitOptions.IPv6PrefixLen is %d, want 1 to 128", opts.IPv6PrefixLen))
-	}
-	for i, p := range opts.TrustedProxies {
-		if !p.IsValid() {
-			panic(fmt.Sprintf("fanfare: RateLimitOptions.TrustedProxies[%d] is not a valid prefix", i))
-		}
-	}
-	opts.TrustedProxies = slices.Clone(opts.TrustedProxies)
-	if opts.Clock == nil {
-		opts.Clock = time.Now
-	}
-	if opts.ErrorHandler == nil {
-		opts.ErrorHandler = WriteRateLimitError
-	}
-	opts.Logger = cmp.Or(opts.Logger, slog.Default())
-	l := opts.Limiter.Limit()
-	return &rateLimiter{
-		RateLimitOptions: opts,
-		policyHdr:        []string{`"default";q=` + strconv.Itoa(l.Requests) + `;w=` + strconv.FormatInt(ceilSeconds(l.Window), 10)},
-		limitHdr:         []string{strconv.Itoa(l.Requests)},
-	}
 }
 
 func (rl *rateLimiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
