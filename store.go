@@ -59,9 +59,9 @@ type Store interface {
 // request may hold the admission now, so this one must not place an order.
 var ErrHoldLost = errors.New("fanfare: admission hold lost")
 
-// ErrStoreFull is returned by the store of [NewMemoryStore] when it holds
-// MaxKeys live keys or pending completions. RequireAdmission answers 503: it fails closed rather
-// than forget a hold.
+// ErrStoreFull is returned by the store of [NewMemoryStore] beyond its
+// MaxKeys. RequireAdmission answers 503: it fails closed rather than forget a
+// hold.
 var ErrStoreFull = errors.New("fanfare: admission store is full")
 
 // MemoryStoreOptions configures [NewMemoryStore].
@@ -69,8 +69,9 @@ type MemoryStoreOptions struct {
 	// Clock tells the time that holds and used marks expire by.
 	// Default: time.Now.
 	Clock func() time.Time
-	// MaxKeys bounds the live keys and, separately, the pending
-	// completions. Each key costs about 150 bytes. Default: 1 << 20.
+	// MaxKeys bounds the live keys (holds and used marks) and, separately,
+	// the pending completions; beyond it Acquire and MarkUsed return
+	// ErrStoreFull. Each key costs about 150 bytes. Default: 1 << 20.
 	MaxKeys int
 }
 
@@ -110,10 +111,6 @@ const minSweep = 256
 // Several instances behind a load balancer must share a store (the
 // redisstore module's, on Redis), or each instance admits the same admission
 // once.
-//
-// It holds at most MaxKeys live keys (holds and used marks) and MaxKeys
-// pending completions; beyond them Acquire and MarkUsed return
-// [ErrStoreFull].
 func NewMemoryStore(opts MemoryStoreOptions) Store {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -130,7 +127,6 @@ func NewMemoryStore(opts MemoryStoreOptions) Store {
 	}
 }
 
-// Acquire implements [Store].
 func (s *memoryStore) Acquire(_ context.Context, key, owner string, ttl time.Duration) error {
 	now := s.clock().UnixNano()
 	s.mu.Lock()
@@ -151,7 +147,6 @@ func (s *memoryStore) Acquire(_ context.Context, key, owner string, ttl time.Dur
 	return nil
 }
 
-// Release implements [Store].
 func (s *memoryStore) Release(_ context.Context, key, owner string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -161,7 +156,6 @@ func (s *memoryStore) Release(_ context.Context, key, owner string) error {
 	return nil
 }
 
-// Renew implements [Store].
 func (s *memoryStore) Renew(_ context.Context, key, owner string, ttl time.Duration) error {
 	now := s.clock().UnixNano()
 	s.mu.Lock()
@@ -174,7 +168,6 @@ func (s *memoryStore) Renew(_ context.Context, key, owner string, ttl time.Durat
 	return nil
 }
 
-// MarkUsed implements [Store].
 func (s *memoryStore) MarkUsed(_ context.Context, key string, ttl time.Duration, c *Completion) error {
 	now := s.clock().UnixNano()
 	exp := addSat(now, ttl)
@@ -211,7 +204,6 @@ func addSat(now int64, d time.Duration) int64 {
 	return now + int64(d)
 }
 
-// IsUsed implements [Store].
 func (s *memoryStore) IsUsed(_ context.Context, key string) (bool, error) {
 	now := s.clock().UnixNano()
 	s.mu.Lock()
@@ -245,7 +237,6 @@ func (s *memoryStore) makeRoom(key string, now int64) error {
 	return nil
 }
 
-// Claim implements [Outbox].
 func (s *memoryStore) Claim(_ context.Context, owner string, n int, lease time.Duration) ([]Completion, error) {
 	now := s.clock().UnixNano()
 	s.mu.Lock()
@@ -266,7 +257,6 @@ func (s *memoryStore) Claim(_ context.Context, owner string, n int, lease time.D
 	return out, nil
 }
 
-// Done implements [Outbox].
 func (s *memoryStore) Done(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -274,7 +264,6 @@ func (s *memoryStore) Done(_ context.Context, id string) error {
 	return nil
 }
 
-// Retry implements [Outbox].
 func (s *memoryStore) Retry(_ context.Context, id, owner string, delay time.Duration) error {
 	now := s.clock().UnixNano()
 	s.mu.Lock()
@@ -288,7 +277,6 @@ func (s *memoryStore) Retry(_ context.Context, id, owner string, delay time.Dura
 	return nil
 }
 
-// Stats implements [Outbox].
 func (s *memoryStore) Stats(context.Context) (OutboxStats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
