@@ -87,7 +87,8 @@ type memoryStore struct {
 	mu        sync.Mutex
 	keys      map[string]memoryEntry
 	nextSweep int
-	peak      int // largest size since keys was last rebuilt
+	peak      int   // largest size since keys was last rebuilt
+	firstExp  int64 // no key expires before: at MaxKeys, no sweep until then
 	jobs      map[string]*memoryJob
 }
 
@@ -143,7 +144,7 @@ func (s *memoryStore) Acquire(_ context.Context, key, owner string, ttl time.Dur
 	if err := s.makeRoom(key, now); err != nil {
 		return err
 	}
-	s.keys[key] = memoryEntry{owner: owner, expires: addSat(now, ttl)}
+	s.put(key, memoryEntry{owner: owner, expires: addSat(now, ttl)})
 	return nil
 }
 
@@ -164,7 +165,7 @@ func (s *memoryStore) Renew(_ context.Context, key, owner string, ttl time.Durat
 	if !ok || e.owner == "" || e.owner != owner || e.expires <= now {
 		return ErrHoldLost
 	}
-	s.keys[key] = memoryEntry{owner: owner, expires: addSat(now, ttl)}
+	s.put(key, memoryEntry{owner: owner, expires: addSat(now, ttl)})
 	return nil
 }
 
@@ -190,7 +191,7 @@ func (s *memoryStore) MarkUsed(_ context.Context, key string, ttl time.Duration,
 			s.jobs[c.ID] = job
 		}
 	}
-	s.keys[key] = memoryEntry{expires: exp}
+	s.put(key, memoryEntry{expires: exp})
 	return nil
 }
 
@@ -212,15 +213,27 @@ func (s *memoryStore) IsUsed(_ context.Context, key string) (bool, error) {
 	return ok && e.owner == "" && e.expires > now, nil
 }
 
+func (s *memoryStore) put(key string, e memoryEntry) {
+	s.keys[key] = e
+	s.firstExp = min(s.firstExp, e.expires)
+}
+
 // makeRoom sweeps expired keys when the map has doubled since the last sweep
-// (amortized O(1) per write), and refuses a new key beyond the cap. The
-// caller holds s.mu.
+// (amortized O(1) per write), or at the cap once a key may have expired, and
+// refuses a new key beyond the cap. The caller holds s.mu.
 func (s *memoryStore) makeRoom(key string, now int64) error {
 	if _, exists := s.keys[key]; exists {
 		return nil // overwriting never grows the map
 	}
-	if len(s.keys) >= s.nextSweep || len(s.keys) >= s.maxKeys {
-		maps.DeleteFunc(s.keys, func(_ string, e memoryEntry) bool { return e.expires <= now })
+	if len(s.keys) >= s.nextSweep || (len(s.keys) >= s.maxKeys && now >= s.firstExp) {
+		s.firstExp = math.MaxInt64
+		maps.DeleteFunc(s.keys, func(_ string, e memoryEntry) bool {
+			if e.expires <= now {
+				return true
+			}
+			s.firstExp = min(s.firstExp, e.expires)
+			return false
+		})
 		s.nextSweep = max(2*len(s.keys), minSweep)
 		// A Go map never gives back its memory: after a drop has drained
 		// away, rebuild it so the memory follows the live keys.
