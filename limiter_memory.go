@@ -99,12 +99,10 @@ type memShard struct {
 	_       [64]byte // keeps shards on separate cache lines
 }
 
-// Limit returns the policy the limiter enforces.
 func (l *memoryLimiter) Limit() Limit { return l.limit }
 
-// Allow decides for one request of key and records it if allowed. It fails
-// only with ErrLimiterFull, for a new key while MaxKeys keys are held; ctx
-// is not used.
+// Allow fails only with ErrLimiterFull, for a new key while MaxKeys keys are
+// held.
 func (l *memoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 	h := maphash.String(l.seed, key)
 	sh := &l.shards[h%memShards]
