@@ -1,6 +1,7 @@
 package fanfare
 
 import (
+	"cmp"
 	"context"
 	"hash/maphash"
 	"slices"
@@ -50,9 +51,6 @@ func NewMemoryLimiter(opts MemoryLimiterOptions) Limiter {
 	if opts.MaxKeys < 0 {
 		panic("fanfare: MemoryLimiterOptions.MaxKeys is negative")
 	}
-	if opts.MaxKeys == 0 {
-		opts.MaxKeys = 1 << 20
-	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
@@ -63,7 +61,7 @@ func NewMemoryLimiter(opts MemoryLimiterOptions) Limiter {
 		clock:    opts.Clock,
 		epoch:    opts.Clock(),
 		seed:     maphash.MakeSeed(),
-		maxKeys:  int64(opts.MaxKeys),
+		maxKeys:  int64(cmp.Or(opts.MaxKeys, 1<<20)),
 	}
 }
 
