@@ -16,15 +16,12 @@ func ParseTrustedProxies(list ...string) ([]netip.Prefix, error) {
 	prefixes := make([]netip.Prefix, 0, len(list))
 	for _, s := range list {
 		s = strings.TrimSpace(s)
-		var p netip.Prefix
-		var err error
-		if strings.Contains(s, "/") {
-			p, err = netip.ParsePrefix(s)
-		} else {
+		p, err := netip.ParsePrefix(s)
+		if !strings.Contains(s, "/") { // a single address: its /32 or /128
 			var a netip.Addr
-			if a, err = netip.ParseAddr(s); err == nil {
-				p, err = a.Unmap().WithZone("").Prefix(a.Unmap().BitLen())
-			}
+			a, err = netip.ParseAddr(s)
+			a = a.Unmap().WithZone("")
+			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		if err != nil {
 			return nil, fmt.Errorf("fanfare: trusted proxy %q: want a CIDR prefix or an IP address", truncate(s, 64))
@@ -34,16 +31,13 @@ func ParseTrustedProxies(list ...string) ([]netip.Prefix, error) {
 	return prefixes, nil
 }
 
-// ClientIP returns the address of the client that sent r.
-//
-// Without trusted proxies it is the connection's peer (r.RemoteAddr), and
-// X-Forwarded-For and X-Real-IP are ignored: anyone can send them. When the
-// peer is one of trustedProxies, X-Forwarded-For is read from the right —
-// each hop appended by the proxy it reached — and the first hop that is not
-// a trusted proxy is the client; hops to its left were written by the client
-// and are ignored. Without X-Forwarded-For, a trusted peer's X-Real-IP is
-// used. So a spoofed header never changes the answer unless a proxy you
-// trust vouches for it.
+// ClientIP returns the address of the client that sent r: the connection's
+// peer (r.RemoteAddr), unless the peer is one of trustedProxies. Then
+// X-Forwarded-For is read from the right, each hop appended by the proxy it
+// reached, and the first hop that is not a trusted proxy is the client (hops
+// to its left were written by the client); without X-Forwarded-For, the
+// peer's X-Real-IP is used. So a spoofed header never changes the answer
+// unless a proxy you trust vouches for it.
 //
 // IPv4-mapped IPv6 addresses are returned as IPv4, without zones. It fails
 // when RemoteAddr is not an IP address (a Unix socket, say) or a trusted
@@ -106,22 +100,14 @@ func forwardedClient(peer netip.Addr, lines []string, trustedProxies []netip.Pre
 // zone.
 func parseHop(s string) (netip.Addr, error) {
 	s = strings.TrimSpace(s)
-	// Pick the parser by shape: a failed parse allocates its error, and
-	// RemoteAddr always carries a port.
-	var a netip.Addr
+	// Pick the parser by shape rather than try both: a failed parse
+	// allocates its error, and RemoteAddr always carries a port.
 	if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
 		ap, err := netip.ParseAddrPort(s)
-		if err != nil {
-			return netip.Addr{}, err
-		}
-		a = ap.Addr()
-	} else {
-		var err error
-		if a, err = netip.ParseAddr(s); err != nil {
-			return netip.Addr{}, err
-		}
+		return ap.Addr().Unmap().WithZone(""), err
 	}
-	return a.Unmap().WithZone(""), nil
+	a, err := netip.ParseAddr(s)
+	return a.Unmap().WithZone(""), err
 }
 
 // trusted reports whether a falls in one of the prefixes. An IPv4 address

@@ -12,16 +12,13 @@ func MemoryStoreLen(s Store) int { return s.(*memoryStore).liveLen() }
 // liveLen counts the keys held or marked used that have not expired.
 func (s *memoryStore) liveLen() int {
 	now := s.clock().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		for _, e := range sh.m {
-			if e.expires > now {
-				n++
-			}
+	for _, e := range s.keys {
+		if e.expires > now {
+			n++
 		}
-		sh.mu.Unlock()
 	}
 	return n
 }

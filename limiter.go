@@ -1,6 +1,7 @@
 package fanfare
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,13 +9,10 @@ import (
 )
 
 // Limit is a rate limit policy: at most Requests requests for one key in any
-// rolling window of length Window.
-//
-// "Any rolling window" is meant literally: not a fixed window (minute 0–1,
-// 1–2, ...) and not a token bucket with a burst of Requests, both of which
-// let close to 2×Requests through across a window boundary. A limiter
-// enforcing Limit{10, time.Minute} never lets an 11th request through within
-// 60 seconds of the first of ten, however the requests are timed.
+// rolling window of length Window, literally: a limiter enforcing
+// Limit{10, time.Minute} never lets an 11th request through within 60
+// seconds of the first of ten, however the requests are timed (a fixed
+// window or a token bucket would let close to 20 through).
 type Limit struct {
 	// Requests is the number of requests allowed per window, between 1 and
 	// 65535. Default: 10.
@@ -24,24 +22,17 @@ type Limit struct {
 	Window time.Duration
 }
 
-// The vendor's guide limits the authorize endpoint to 10 requests a minute.
 const (
-	defaultLimitRequests = 10
-	defaultLimitWindow   = time.Minute
-
 	maxLimitRequests = 1<<16 - 1
 	maxLimitWindow   = 24 * 24 * time.Hour
 )
 
-// withDefaults fills the zero fields of l and panics on a limit out of
-// range: it comes from code, not from the environment.
+// withDefaults fills the zero fields of l with the vendor guide's 10 a
+// minute and panics on a limit out of range: it comes from code, not from
+// the environment.
 func (l Limit) withDefaults() Limit {
-	if l.Requests == 0 {
-		l.Requests = defaultLimitRequests
-	}
-	if l.Window == 0 {
-		l.Window = defaultLimitWindow
-	}
+	l.Requests = cmp.Or(l.Requests, 10)
+	l.Window = cmp.Or(l.Window, time.Minute)
 	if l.Requests < 1 || l.Requests > maxLimitRequests {
 		panic(fmt.Sprintf("fanfare: Limit.Requests is %d, want 1 to %d", l.Requests, maxLimitRequests))
 	}
@@ -65,10 +56,8 @@ type Decision struct {
 	RetryAfter time.Duration
 	// ResetAfter is the time until the oldest request still counted leaves
 	// the window, so that Remaining grows by one; zero when no request is
-	// counted. When a request is denied it equals RetryAfter.
-	//
-	// Both are exact to the limiter's resolution (NewMemoryLimiter's: the
-	// nanosecond).
+	// counted. When a request is denied it equals RetryAfter. Both are exact
+	// to the limiter's resolution (NewMemoryLimiter's: the nanosecond).
 	ResetAfter time.Duration
 }
 

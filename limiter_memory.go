@@ -1,6 +1,7 @@
 package fanfare
 
 import (
+	"cmp"
 	"context"
 	"hash/maphash"
 	"slices"
@@ -17,12 +18,11 @@ type MemoryLimiterOptions struct {
 	Limit Limit
 
 	// MaxKeys caps the number of keys held at once. A new key beyond the cap
-	// is refused with ErrLimiterFull (RateLimitAuthorize answers 503) rather
-	// than a live key being forgotten: an evicting cache would let an
-	// attacker flood new keys to reset a victim's budget. Keys idle for a
-	// whole window are reclaimed first. A key takes about
-	// 8×(Limit.Requests+1)+40 bytes (about 130 under the default policy),
-	// so the default cap bounds the limiter to about 130MB. Default: 1<<20.
+	// is refused with ErrLimiterFull rather than a live key forgotten: an
+	// evicting cache would let an attacker flood new keys to reset a
+	// victim's budget. Keys idle for a whole window are reclaimed first. A
+	// key takes about 8×(Limit.Requests+1)+40 bytes. Default: 1<<20 (about
+	// 130MB under the default policy).
 	MaxKeys int
 
 	// Clock returns the current time. It is read inside the per-key critical
@@ -31,27 +31,17 @@ type MemoryLimiterOptions struct {
 }
 
 // NewMemoryLimiter returns an in-process [Limiter]: exact, bounded, with no
-// allocation on the decision for a known key and no goroutine.
-//
-// For each key it keeps the times of the last Limit.Requests allowed
-// requests, to the nanosecond (a sliding log in a ring), so it enforces the
-// Limit exactly: never more than Requests in any rolling window, a request
-// is refused only while Requests others fall within the window before it,
-// and RetryAfter is exact.
+// allocation on the decision for a known key, no goroutine and nothing to
+// close. For each key it keeps the times of the last Limit.Requests allowed
+// requests, to the nanosecond, so it enforces the Limit and computes
+// RetryAfter exactly. Keys idle for a whole window are deleted as traffic
+// goes on. It limits one process: instances behind a load balancer each
+// enforce the limit on their own; share a Redis limiter instead.
 //
 // A key is held as its 64-bit hash (hash/maphash, with a seed of the
-// limiter's own), not as a string. Two keys whose hashes collide would
-// share one budget — stricter for both, never looser — with odds of about 1
-// in 2^64 for a given pair, and the seed is unknown outside the process.
-//
-// Keys are spread over shards, each a map under its own lock. Each shard is
-// swept once per window (at most once a second) by the first decision after
-// that time: keys whose requests have all left the window cannot affect a
-// decision any more and are deleted. A new key at MaxKeys sweeps every
-// shard first. There is nothing to close.
-//
-// It limits one process. Instances behind a load balancer each enforce the
-// limit on their own; share state through a Redis limiter instead.
+// limiter's own). Two keys whose hashes collide would share one budget —
+// stricter for both, never looser — with odds of about 1 in 2^64 for a
+// given pair, and the seed is unknown outside the process.
 //
 // It panics with a message starting "fanfare: " if opts.Limit is out of
 // range or MaxKeys is negative: those come from code, not from the
@@ -61,21 +51,17 @@ func NewMemoryLimiter(opts MemoryLimiterOptions) Limiter {
 	if opts.MaxKeys < 0 {
 		panic("fanfare: MemoryLimiterOptions.MaxKeys is negative")
 	}
-	if opts.MaxKeys == 0 {
-		opts.MaxKeys = 1 << 20
-	}
-	epoch := time.Now()
-	if opts.Clock != nil {
-		epoch = opts.Clock()
+	if opts.Clock == nil {
+		opts.Clock = time.Now
 	}
 	return &memoryLimiter{
 		limit:    limit,
 		window:   int64(limit.Window),
 		sweepGap: int64(max(limit.Window, time.Second)),
 		clock:    opts.Clock,
-		epoch:    epoch,
+		epoch:    opts.Clock(),
 		seed:     maphash.MakeSeed(),
-		maxKeys:  int64(opts.MaxKeys),
+		maxKeys:  int64(cmp.Or(opts.MaxKeys, 1<<20)),
 	}
 }
 
@@ -111,12 +97,10 @@ type memShard struct {
 	_       [64]byte // keeps shards on separate cache lines
 }
 
-// Limit returns the policy the limiter enforces.
 func (l *memoryLimiter) Limit() Limit { return l.limit }
 
-// Allow decides for one request of key and records it if allowed. It fails
-// only with ErrLimiterFull, for a new key while MaxKeys keys are held; ctx
-// is not used.
+// Allow fails only with ErrLimiterFull, for a new key while MaxKeys keys are
+// held.
 func (l *memoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 	h := maphash.String(l.seed, key)
 	sh := &l.shards[h%memShards]
@@ -139,14 +123,10 @@ func (l *memoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 	return d, nil
 }
 
-// now returns the time in nanoseconds since the epoch. Without a Clock it
-// reads the monotonic clock alone, half the cost of time.Now. A Clock more
-// than 146 years off the epoch reads as 146 years, so that adding a window
-// cannot overflow (its stamps stay put: stricter, never looser).
+// now returns the time in nanoseconds since the epoch. A Clock more than
+// 146 years off the epoch reads as 146 years, so that adding a window cannot
+// overflow (its stamps stay put: stricter, never looser).
 func (l *memoryLimiter) now() int64 {
-	if l.clock == nil {
-		return int64(time.Since(l.epoch))
-	}
 	return min(max(int64(l.clock().Sub(l.epoch)), -1<<62), 1<<62)
 }
 

@@ -1,11 +1,13 @@
 package fanfare
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -61,22 +63,13 @@ type RateLimitOptions struct {
 	// are not logged. Default: slog.Default().
 	Logger *slog.Logger
 
-	// ErrorHandler writes the response of every refused request. err
-	// matches (with errors.Is) one of:
-	//   - ErrRateLimited: the key is over the limit: 429
-	//     {"error":"Too many auth requests"}. The decision is already in
-	//     w.Header(): Retry-After, RateLimit-Policy and RateLimit (and the
-	//     X-RateLimit-* fields with LegacyHeaders), for the handler to read
-	//     or overwrite.
-	//   - anything else: no decision could be made — ErrLimiterFull, the
-	//     limiter's own error, or the key could not be found (KeyFunc's
-	//     error, a RemoteAddr that is not an IP): 503
-	//     {"error":"Service unavailable"}, unless FailOpen lets the request
-	//     through. The failure is logged first.
-	// Never write err itself into the response. Default: WriteRateLimitError.
-	//
-	// It sees every refusal, and the next handler every allowed request
-	// (with the same fields in w.Header()): all that metrics need.
+	// ErrorHandler writes the response of every refused request. err is
+	// ErrRateLimited for a key over the limit (default 429), with the
+	// decision's fields, Retry-After included, already in w.Header();
+	// anything else means no decision could be made (ErrLimiterFull, the
+	// limiter's or KeyFunc's error, a RemoteAddr that is not an IP; default
+	// 503), and was logged. Never write err itself into the response.
+	// Default: WriteRateLimitError.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Clock returns the current time, for the default limiter and
@@ -86,29 +79,48 @@ type RateLimitOptions struct {
 
 // RateLimitAuthorize limits how often a key — the logged-in user, else the
 // client IP — may call the handler it wraps, by default to the vendor
-// guide's 10 requests per minute, exactly over any rolling minute.
-//
-// Every decided response carries the RateLimit-Policy and RateLimit fields
-// of the IETF draft (draft-ietf-httpapi-ratelimit-headers), e.g.
-//
-//	RateLimit-Policy: "default";q=10;w=60
-//	RateLimit: "default";r=3;t=42
-//
-// where r is the requests left and t the seconds until r next grows. A
-// request over the limit gets 429, {"error":"Too many auth requests"} and
-// Retry-After: the whole seconds, rounded up, until a request would pass.
-// An allowed request reaches the next handler with these fields already in
-// w.Header(), where it can read them.
-//
-// Put it after your auth middleware, so that users are counted one by one
-// rather than everyone behind one office or carrier NAT sharing an IP's
-// budget; see the README for the trade-offs.
+// guide's 10 requests per minute, exactly over any rolling minute. Every
+// decided response carries the RateLimit-Policy and RateLimit fields of
+// draft-ietf-httpapi-ratelimit-headers, set before the next handler runs; a
+// request over the limit gets 429 {"error":"Too many auth requests"} with
+// Retry-After. Put it after your auth middleware, so that users are counted
+// one by one rather than by a NAT's shared IP; the README's "Rate limiting
+// the authorize endpoint" explains the fields and the trade-offs.
 //
 // It panics with a message starting "fanfare: " on options that come from
 // code and cannot work: both Limit and Limiter set, a Limit out of range, an
 // invalid TrustedProxies prefix, or IPv6PrefixLen outside 1–128.
 func RateLimitAuthorize(opts RateLimitOptions) func(http.Handler) http.Handler {
-	rl := newRateLimiter(opts)
+	if opts.Limiter == nil {
+		opts.Limiter = NewMemoryLimiter(MemoryLimiterOptions{Limit: opts.Limit, Clock: opts.Clock})
+	} else if opts.Limit != (Limit{}) {
+		panic("fanfare: RateLimitOptions: set Limit or Limiter, not both (the Limiter has its own Limit)")
+	}
+	switch {
+	case opts.IPv6PrefixLen == 0:
+		opts.IPv6PrefixLen = 64
+	case opts.IPv6PrefixLen < 1 || opts.IPv6PrefixLen > 128:
+		panic(fmt.Sprintf("fanfare: RateLimitOptions.IPv6PrefixLen is %d, want 1 to 128", opts.IPv6PrefixLen))
+	}
+	for i, p := range opts.TrustedProxies {
+		if !p.IsValid() {
+			panic(fmt.Sprintf("fanfare: RateLimitOptions.TrustedProxies[%d] is not a valid prefix", i))
+		}
+	}
+	opts.TrustedProxies = slices.Clone(opts.TrustedProxies)
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.ErrorHandler == nil {
+		opts.ErrorHandler = WriteRateLimitError
+	}
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
+	l := opts.Limiter.Limit()
+	rl := &rateLimiter{
+		RateLimitOptions: opts,
+		policyHdr:        []string{`"default";q=` + strconv.Itoa(l.Requests) + `;w=` + strconv.FormatInt(ceilSeconds(l.Window), 10)},
+		limitHdr:         []string{strconv.Itoa(l.Requests)},
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			rl.serve(w, r, next)
@@ -121,8 +133,9 @@ func RateLimitAuthorize(opts RateLimitOptions) func(http.Handler) http.Handler {
 var ErrRateLimited = errors.New("fanfare: rate limited")
 
 // WriteRateLimitError writes the default answer of [RateLimitAuthorize] to
-// err, as RateLimitOptions.ErrorHandler lists. A custom ErrorHandler can
-// call it for the errors it does not render itself.
+// err: 429 {"error":"Too many auth requests"} for [ErrRateLimited], 503
+// {"error":"Service unavailable"} for anything else. A custom ErrorHandler
+// can call it for the errors it does not render itself.
 func WriteRateLimitError(w http.ResponseWriter, _ *http.Request, err error) {
 	if errors.Is(err, ErrRateLimited) {
 		writeJSONBytes(w, http.StatusTooManyRequests, tooManyAuthRequestsBody)
@@ -136,108 +149,53 @@ var (
 	serviceUnavailableBody  = []byte(`{"error":"Service unavailable"}`)
 )
 
-// rateLimiter is RateLimitAuthorize's state, built once.
+// rateLimiter is RateLimitAuthorize's state: its options with their
+// defaults, and the header values that do not change.
 type rateLimiter struct {
-	limiter     Limiter
-	keyFunc     func(*http.Request) (string, error)
-	trusted     []netip.Prefix
-	ipv6Bits    int
-	onError     func(http.ResponseWriter, *http.Request, error)
-	failOpen    bool
-	logger      *slog.Logger
-	clock       func() time.Time
-	legacy      bool
-	policy      []string // RateLimit-Policy: `"default";q=10;w=60`
-	limit       []string // X-RateLimit-Limit: "10"
+	RateLimitOptions
+	policyHdr   []string // RateLimit-Policy: `"default";q=10;w=60`
+	limitHdr    []string // X-RateLimit-Limit: "10"
 	lastFullLog atomic.Int64
 }
 
-func newRateLimiter(opts RateLimitOptions) *rateLimiter {
-	if opts.Limiter == nil {
-		opts.Limiter = NewMemoryLimiter(MemoryLimiterOptions{Limit: opts.Limit, Clock: opts.Clock})
-	} else if opts.Limit != (Limit{}) {
-		panic("fanfare: RateLimitOptions: set Limit or Limiter, not both (the Limiter has its own Limit)")
-	}
-	if opts.Clock == nil {
-		opts.Clock = time.Now
-	}
-	switch {
-	case opts.IPv6PrefixLen == 0:
-		opts.IPv6PrefixLen = 64
-	case opts.IPv6PrefixLen < 1 || opts.IPv6PrefixLen > 128:
-		panic(fmt.Sprintf("fanfare: RateLimitOptions.IPv6PrefixLen is %d, want 1 to 128", opts.IPv6PrefixLen))
-	}
-	for i, p := range opts.TrustedProxies {
-		if !p.IsValid() {
-			panic(fmt.Sprintf("fanfare: RateLimitOptions.TrustedProxies[%d] is not a valid prefix", i))
-		}
-	}
-	if opts.ErrorHandler == nil {
-		opts.ErrorHandler = WriteRateLimitError
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	l := opts.Limiter.Limit()
-	return &rateLimiter{
-		limiter:  opts.Limiter,
-		keyFunc:  opts.KeyFunc,
-		trusted:  append([]netip.Prefix(nil), opts.TrustedProxies...),
-		ipv6Bits: opts.IPv6PrefixLen,
-		onError:  opts.ErrorHandler,
-		failOpen: opts.FailOpen,
-		logger:   opts.Logger,
-		clock:    opts.Clock,
-		legacy:   opts.LegacyHeaders,
-		policy:   []string{`"default";q=` + strconv.Itoa(l.Requests) + `;w=` + strconv.FormatInt(ceilSeconds(l.Window), 10)},
-		limit:    []string{strconv.Itoa(l.Requests)},
-	}
-}
-
 func (rl *rateLimiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	d, err := rl.decide(r)
+	key, err := rl.key(r)
+	var d Decision
+	if err == nil {
+		d, err = rl.Limiter.Allow(r.Context(), key)
+	}
 	if err != nil {
-		failOpen := rl.failOpen && !errors.Is(err, ErrLimiterFull)
+		failOpen := rl.FailOpen && !errors.Is(err, ErrLimiterFull)
 		rl.logError(r, err, failOpen)
 		if failOpen {
 			next.ServeHTTP(w, r)
 		} else {
-			rl.onError(w, r, err)
+			rl.ErrorHandler(w, r, err)
 		}
 		return
 	}
 	h := w.Header()
 	reset := ceilSeconds(d.ResetAfter)
-	h["Ratelimit-Policy"] = rl.policy
+	h["Ratelimit-Policy"] = rl.policyHdr
 	h["Ratelimit"] = []string{`"default";r=` + strconv.Itoa(d.Remaining) + ";t=" + strconv.FormatInt(reset, 10)}
-	if rl.legacy {
-		h["X-Ratelimit-Limit"] = rl.limit
+	if rl.LegacyHeaders {
+		h["X-Ratelimit-Limit"] = rl.limitHdr
 		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
-		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(rl.clock().Unix()+reset, 10)}
+		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(rl.Clock().Unix()+reset, 10)}
 	}
 	if !d.Allowed {
 		h["Retry-After"] = []string{strconv.FormatInt(ceilSeconds(d.RetryAfter), 10)}
-		rl.onError(w, r, ErrRateLimited)
+		rl.ErrorHandler(w, r, ErrRateLimited)
 		return
 	}
 	next.ServeHTTP(w, r)
 }
 
-// decide is the middleware's framework-neutral core: the request's key and
-// the limiter's decision for it.
-func (rl *rateLimiter) decide(r *http.Request) (Decision, error) {
-	key, err := rl.key(r)
-	if err != nil {
-		return Decision{}, err
-	}
-	return rl.limiter.Allow(r.Context(), key)
-}
-
 // key returns the limiter key of r. The prefixes keep the three kinds of key
 // apart: no user id, custom key or IP can stand for another.
 func (rl *rateLimiter) key(r *http.Request) (string, error) {
-	if rl.keyFunc != nil {
-		k, err := rl.keyFunc(r)
+	if rl.KeyFunc != nil {
+		k, err := rl.KeyFunc(r)
 		if err != nil {
 			return "", err
 		}
@@ -248,12 +206,12 @@ func (rl *rateLimiter) key(r *http.Request) (string, error) {
 	if id, ok := IdentityFromContext(r.Context()); ok {
 		return "id:" + id.Subject, nil
 	}
-	ip, err := ClientIP(r, rl.trusted)
+	ip, err := ClientIP(r, rl.TrustedProxies)
 	if err != nil {
 		return "", err
 	}
-	if ip.Is6() && rl.ipv6Bits < 128 {
-		p, _ := ip.Prefix(rl.ipv6Bits)
+	if ip.Is6() && rl.IPv6PrefixLen < 128 {
+		p, _ := ip.Prefix(rl.IPv6PrefixLen)
 		ip = p.Addr()
 	}
 	var buf [64]byte
@@ -270,7 +228,7 @@ func (rl *rateLimiter) logError(r *http.Request, err error, failOpen bool) {
 			return
 		}
 	}
-	rl.logger.LogAttrs(r.Context(), slog.LevelError, "fanfare: rate limiter failed",
+	rl.Logger.LogAttrs(r.Context(), slog.LevelError, "fanfare: rate limiter failed",
 		slog.Any("err", err), slog.Bool("failOpen", failOpen))
 }
 

@@ -12,13 +12,9 @@ import (
 
 // rawLen counts the entries the maps hold, expired ones included.
 func (s *memoryStore) rawLen() int {
-	n := 0
-	for i := range s.shards {
-		s.shards[i].mu.Lock()
-		n += len(s.shards[i].m)
-		s.shards[i].mu.Unlock()
-	}
-	return n
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
 }
 
 func TestMemoryStoreReclaimsExpiredKeys(t *testing.T) {

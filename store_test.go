@@ -39,7 +39,7 @@ func TestMemoryStoreBounded(t *testing.T) {
 		}
 		require.NotEmpty(t, refused, "got no ErrStoreFull, want one beyond MaxKeys")
 		assert.LessOrEqual(t, fanfare.MemoryStoreLen(s), 64*8)
-		// The cap is per shard: the refused key's shard stays full.
+		// The store stays full for the refused key.
 		assert.ErrorIs(t, s.MarkUsed(ctx, refused, time.Minute, nil), fanfare.ErrStoreFull)
 	})
 
@@ -48,6 +48,29 @@ func TestMemoryStoreBounded(t *testing.T) {
 		assert.Equal(t, 0, fanfare.MemoryStoreLen(s))
 		assert.NoError(t, s.Acquire(ctx, "fresh", "o", time.Minute))
 	})
+}
+
+// TestMemoryStoreFullReclaimsFirstExpiry: a full store does not sweep on
+// every refused key, but the first key to expire, however it got its expiry,
+// makes room at once.
+func TestMemoryStoreFullReclaimsFirstExpiry(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	s := fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{Clock: func() time.Time { return now }, MaxKeys: 1000})
+	for i := range 1000 {
+		require.NoError(t, s.Acquire(ctx, fmt.Sprint("k", i), "o", time.Hour))
+	}
+	require.ErrorIs(t, s.Acquire(ctx, "new", "o", time.Hour), fanfare.ErrStoreFull)
+	require.NoError(t, s.Renew(ctx, "k500", "o", time.Second), "a hold renewed shorter")
+	require.NoError(t, s.MarkUsed(ctx, "k700", 2*time.Second, nil), "a used mark shorter than the hold")
+	require.ErrorIs(t, s.Acquire(ctx, "new", "o", time.Hour), fanfare.ErrStoreFull)
+
+	now = now.Add(time.Second)
+	require.NoError(t, s.Acquire(ctx, "new", "o", time.Hour), "the renewed hold expired")
+	require.ErrorIs(t, s.Acquire(ctx, "new2", "o", time.Hour), fanfare.ErrStoreFull)
+	now = now.Add(time.Second)
+	require.NoError(t, s.Acquire(ctx, "new2", "o", time.Hour), "the used mark expired")
+	require.ErrorIs(t, s.Acquire(ctx, "new3", "o", time.Hour), fanfare.ErrStoreFull)
 }
 
 // TestMemoryStoreMarkUsedIsAtomic: a MarkUsed refused for want of room
