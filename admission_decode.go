@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -121,10 +122,20 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 // checkToken runs every check that needs no key on a parsed token. A
 // protected header listing critical extensions ("crit", RFC 7515 §4.1.11)
 // is refused: golang-jwt understands none, and a recipient that does not
-// understand one must refuse the token.
+// understand one must refuse the token. So is a header repeating a member
+// in any case ("alg" twice): golang-jwt keeps the last, another reader of
+// the same token may keep the first.
 func (run *AdmissionHold) checkToken(t *jwt.Token) *AdmissionError {
 	if _, ok := t.Header["crit"]; ok {
 		return admissionFailure(ErrAdmissionInvalid, errors.New("token header lists critical extensions (crit), which are not understood here"))
+	}
+	header, _, _ := strings.Cut(t.Raw, ".")
+	raw, err := run.m.hintParser.DecodeSegment(header)
+	if err == nil {
+		_, err = decodeObject(raw)
+	}
+	if err != nil {
+		return admissionFailure(ErrAdmissionInvalid, fmt.Errorf("token header: %w", err))
 	}
 	return run.checkClaims(&run.claims)
 }

@@ -68,6 +68,12 @@ func TestAdmissionDecodeAmbiguity(t *testing.T) {
 
 		{"crit header", `{"alg":"HS256","typ":"JWT","crit":["exp"]}`, admPayload(""), "critical extensions (crit)"},
 		{"empty crit header", `{"alg":"HS256","crit":[]}`, admPayload(""), "critical extensions (crit)"},
+		{"alg twice in the header", `{"alg":"none","alg":"HS256","typ":"JWT"}`, admPayload(""), "token header: "},
+		{"kid beside KID in the header", `{"alg":"HS256","kid":"a","KID":"b"}`, admPayload(""), "token header: "},
+		{"exp as a string", admHS256Header, strings.Replace(admPayload(""),
+			`"exp":`+unix(10*time.Minute), `"exp":"`+unix(10*time.Minute)+`"`, 1), "NumericDate claim (exp, nbf, iat) is a string"},
+		{"iat as a string", admHS256Header, strings.Replace(admPayload(""),
+			`"iat":`+unix(0), `"iat":"`+unix(0)+`"`, 1), "NumericDate claim (exp, nbf, iat) is a string"},
 
 		{"exp 8 days ahead", admHS256Header, strings.Replace(admPayload(""),
 			`"exp":`+unix(10*time.Minute), `"exp":`+unix(8*24*time.Hour), 1), "lifetime is absurd"},

@@ -289,6 +289,14 @@ func tokenAttacks() []attack {
 			row("crit header", invalid, true, func(t *testing.T, a *arena) string {
 				return a.es256(t, es256Header(a, `,"crit":["exp"]`), genuinePayload(a))
 			}),
+			row("alg repeated in the header", invalid, true, func(t *testing.T, a *arena) string {
+				return a.es256(t, es256Header(a, `,"alg":"ES256"`), genuinePayload(a))
+			}),
+			row("exp as a string", invalid, true, func(t *testing.T, a *arena) string {
+				exp := a.in10m()
+				p := strings.Replace(genuinePayload(a), fmt.Sprintf(`"exp":%d`, exp.Unix()), fmt.Sprintf(`"exp":"%d"`, exp.Unix()), 1)
+				return a.es256(t, es256Header(a, ""), p)
+			}),
 		)
 	}
 	genuine := func(t *testing.T, a *arena) string { return a.e.admit(queue, "cons_t") }

@@ -1,6 +1,9 @@
 package wire
 
-import "reflect"
+import (
+	"errors"
+	"reflect"
+)
 
 // AdmissionClaimCounts has one counter for each JSON member of
 // AdmissionClaims, under the same name. Decoding a payload into it with
@@ -10,20 +13,20 @@ import "reflect"
 // one is a payload that says two things ("consumerId" twice, or beside
 // "ConsumerID").
 type AdmissionClaimCounts struct {
-	ConsumerID       Count `json:"consumerId"`
-	DistributionID   Count `json:"distributionId"`
-	DistributionType Count `json:"distributionType"`
-	Position         Count `json:"position"`
-	AdmittedAt       Count `json:"admittedAt"`
-	ExpiresAt        Count `json:"expiresAt"`
-	Fingerprint      Count `json:"fingerprint"`
-	Issuer           Count `json:"iss"`
-	Subject          Count `json:"sub"`
-	Audience         Count `json:"aud"`
-	Expiry           Count `json:"exp"`
-	NotBefore        Count `json:"nbf"`
-	IssuedAt         Count `json:"iat"`
-	ID               Count `json:"jti"`
+	ConsumerID       Count     `json:"consumerId"`
+	DistributionID   Count     `json:"distributionId"`
+	DistributionType Count     `json:"distributionType"`
+	Position         Count     `json:"position"`
+	AdmittedAt       Count     `json:"admittedAt"`
+	ExpiresAt        Count     `json:"expiresAt"`
+	Fingerprint      Count     `json:"fingerprint"`
+	Issuer           Count     `json:"iss"`
+	Subject          Count     `json:"sub"`
+	Audience         Count     `json:"aud"`
+	Expiry           DateCount `json:"exp"`
+	NotBefore        DateCount `json:"nbf"`
+	IssuedAt         DateCount `json:"iat"`
+	ID               Count     `json:"jti"`
 }
 
 // Repeated returns the JSON name of a claim counted more than once, or "".
@@ -42,6 +45,20 @@ type Count int
 
 // UnmarshalJSON counts one value.
 func (c *Count) UnmarshalJSON([]byte) error {
+	*c++
+	return nil
+}
+
+// DateCount counts the values of a NumericDate claim (RFC 7519 §2: a JSON
+// number) and refuses a string, which golang-jwt would read as a number:
+// "exp":"1700000000" is not what the token's issuer wrote, or not a JWT.
+type DateCount int
+
+// UnmarshalJSON counts one value and refuses a string.
+func (c *DateCount) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		return errors.New("a NumericDate claim (exp, nbf, iat) is a string, not a number")
+	}
 	*c++
 	return nil
 }
