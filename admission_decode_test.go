@@ -72,6 +72,8 @@ func TestAdmissionDecodeAmbiguity(t *testing.T) {
 		{"kid beside KID in the header", `{"alg":"HS256","kid":"a","KID":"b"}`, admPayload(""), "token header: "},
 		{"exp as a string", admHS256Header, strings.Replace(admPayload(""),
 			`"exp":`+unix(10*time.Minute), `"exp":"`+unix(10*time.Minute)+`"`, 1), "NumericDate claim (exp, nbf, iat) is a string"},
+		{"exp beyond the range of time", admHS256Header, strings.Replace(admPayload(""),
+			`"exp":`+unix(10*time.Minute), `"exp":1e300`, 1), "out of the range of time"},
 		{"iat as a string", admHS256Header, strings.Replace(admPayload(""),
 			`"iat":`+unix(0), `"iat":"`+unix(0)+`"`, 1), "NumericDate claim (exp, nbf, iat) is a string"},
 
@@ -85,7 +87,7 @@ func TestAdmissionDecodeAmbiguity(t *testing.T) {
 		{"admitted in the year 1", admHS256Header, strings.Replace(admPayload(""),
 			`"admittedAt":`+ts(0), `"admittedAt":"0001-01-01T00:00:00Z"`, 1), "lifetime is absurd"},
 		{"exp past the range of time", admHS256Header, strings.Replace(admPayload(""),
-			`"exp":`+unix(10*time.Minute), `"exp":9000000000000000000`, 1), "lifetime is absurd"},
+			`"exp":`+unix(10*time.Minute), `"exp":9000000000000000000`, 1), "out of the range of time"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"reflect"
+	"strconv"
 )
 
 // AdmissionClaimCounts has one counter for each JSON member of
@@ -50,15 +51,26 @@ func (c *Count) UnmarshalJSON([]byte) error {
 }
 
 // DateCount counts the values of a NumericDate claim (RFC 7519 §2: a JSON
-// number) and refuses a string, which golang-jwt would read as a number:
-// "exp":"1700000000" is not what the token's issuer wrote, or not a JWT.
+// number of seconds) and refuses what golang-jwt would misread: a string
+// ("exp":"1700000000", which it reads as the number), and a number out of
+// the range of time (1e300, which it turns into a date in the distant past).
 type DateCount int
 
-// UnmarshalJSON counts one value and refuses a string.
+// maxNumericDate is the year 10000 in Unix seconds: later dates are absurd,
+// and far larger ones overflow time.Time.
+const maxNumericDate = 253402300800
+
+// UnmarshalJSON counts one value, and refuses a string or an absurd number.
 func (c *DateCount) UnmarshalJSON(b []byte) error {
+	*c++
+	if string(b) == "null" {
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		return errors.New("a NumericDate claim (exp, nbf, iat) is a string, not a number")
 	}
-	*c++
+	if f, err := strconv.ParseFloat(string(b), 64); err != nil || f < -maxNumericDate || f > maxNumericDate {
+		return errors.New("a NumericDate claim (exp, nbf, iat) is out of the range of time")
+	}
 	return nil
 }
