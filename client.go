@@ -111,10 +111,8 @@ func (c Config) Format(f fmt.State, verb rune) {
 		c.APIURL, c.OrganizationID, redacted(c.SecretKey))
 }
 
-// MarshalJSON encodes the config with its secret key redacted, so a config
-// dumped into a debug endpoint or a log line as JSON (log/slog's
-// JSONHandler) does not leak it.
-// Decoding is unaffected: a JSON config file can still set SecretKey.
+// MarshalJSON encodes the config with its secret key redacted, for a debug
+// endpoint or log/slog's JSONHandler. Decoding still reads SecretKey.
 func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		APIURL, OrganizationID, SecretKey string
@@ -272,7 +270,7 @@ type ExchangeCode struct {
 // never reached Fanfare.
 func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (ExchangeCode, error) {
 	if req.Provider == "" || req.Issuer == "" || req.Subject == "" {
-		return ExchangeCode{}, fmt.Errorf("fanfare: authorize: provider, issuer and subject are required")
+		return ExchangeCode{}, errors.New("fanfare: authorize: provider, issuer and subject are required")
 	}
 	if len(req.Claims) > 0 && (req.Claims[0] != '{' || !json.Valid(req.Claims)) {
 		return ExchangeCode{}, fmt.Errorf("%w: authorize: claims must be a JSON object (see ClaimsPolicy.Sanitize)", ErrInvalidClaims)
@@ -301,7 +299,7 @@ func (c *Client) ValidateAdmission(ctx context.Context, d Distribution, consumer
 		return false, err
 	}
 	if consumerID == "" || token == "" {
-		return false, fmt.Errorf("fanfare: validate: consumer id and token are required")
+		return false, errors.New("fanfare: validate: consumer id and token are required")
 	}
 	raw, err := c.call(ctx, "validate", d.path("validate"),
 		wire.ValidateRequest{ConsumerID: consumerID, Token: token}, true, c.retry.MaxAttempts)
@@ -324,7 +322,7 @@ func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumer
 		return err
 	}
 	if consumerID == "" {
-		return fmt.Errorf("fanfare: complete: consumer id is required")
+		return errors.New("fanfare: complete: consumer id is required")
 	}
 	return c.complete(ctx, d, consumerID, c.retry.MaxAttempts)
 }
@@ -351,9 +349,9 @@ func (c *Client) complete(ctx context.Context, d Distribution, consumerID string
 // to attempts attempts; idempotent says whether a request that may have
 // reached Fanfare can be repeated.
 func (c *Client) call(ctx context.Context, op, path string, v any, idempotent bool, attempts int) ([]byte, error) {
-	body, err := json.Marshal(v)
+	body, err := json.Marshal(v) // the wire types always encode: Authorize checked the claims
 	if err != nil {
-		return nil, fmt.Errorf("fanfare: %s: %w", op, stripJSONValue(err))
+		return nil, fmt.Errorf("fanfare: %s: encoding the request failed", op)
 	}
 	for attempt := 1; ; attempt++ {
 		raw, retryable, err := c.attempt(ctx, op, path, body, idempotent)
@@ -484,21 +482,4 @@ func decodeAPIError(status int, raw []byte, s scrubber) *APIError {
 // unavailable wraps err, whose text may quote upstream bytes, scrubbed.
 func (c *Client) unavailable(op string, err error) *unavailableError {
 	return &unavailableError{op: op, msg: c.scrubber.scrub(err.Error()), err: err}
-}
-
-// stripJSONValue keeps the errors of encoding/json that name types only and
-// reduces the others, whose text may quote a value, to their kind.
-func stripJSONValue(err error) error {
-	var me *json.MarshalerError
-	var te *json.UnsupportedTypeError
-	var ve *json.UnsupportedValueError
-	switch {
-	case errors.As(err, &me):
-		return fmt.Errorf("MarshalJSON of %v failed", me.Type)
-	case errors.As(err, &te):
-		return te
-	case errors.As(err, &ve):
-		return errors.New("json: unsupported value (NaN, ±Inf or a cycle)")
-	}
-	return errors.New("json: the value cannot be encoded")
 }
