@@ -4,14 +4,12 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -300,9 +298,7 @@ func (m *AdmissionGuard) Begin(w http.ResponseWriter, r *http.Request) (*http.Re
 		}
 	}
 	if ae != nil {
-		if m.o.Logger.Enabled(r.Context(), slog.LevelDebug) {
-			m.o.Logger.Debug("fanfare: admission refused", "code", ae.Code, "error", ae)
-		}
+		m.o.Logger.DebugContext(r.Context(), "fanfare: admission refused", "code", ae.Code, "error", ae)
 		m.o.ErrorHandler(w, r, ae)
 		return r, nil, ae
 	}
@@ -455,7 +451,19 @@ func (m *AdmissionGuard) admit(run *AdmissionHold, r *http.Request) (*http.Reque
 			return r, ae
 		}
 	}
-	return r, m.acquire(run, r.Context())
+	run.key = admissionKeyOf(m.org, run.adm.Distribution, run.adm.ConsumerID)
+	run.owner = newOwner()
+	err = m.o.Store.Acquire(r.Context(), run.key, run.owner, m.o.HoldTTL)
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.Is(err, ErrAdmissionInUse):
+		return r, admissionFailure(ErrAdmissionInUse, nil)
+	case errors.Is(err, ErrAdmissionUsed):
+		return r, admissionFailure(ErrAdmissionUsed, nil)
+	}
+	m.o.Logger.Error("fanfare: admission store failed", "op", "acquire", "error", err)
+	return r, admissionFailure(ErrUnavailable, err)
 }
 
 func orUnavailable(err, otherwise error) error {
@@ -501,35 +509,8 @@ func (m *AdmissionGuard) validate(ctx context.Context, a *Admission, token strin
 	return admissionFailure(ErrUnavailable, err)
 }
 
-// Owners are unique per request across processes: a random process prefix
-// and a counter.
-var (
-	ownerPrefix = func() string {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		return hex.EncodeToString(b[:]) + "-"
-	}()
-	ownerSeq atomic.Uint64
-)
-
-func newOwner() string { return ownerPrefix + strconv.FormatUint(ownerSeq.Add(1), 36) }
-
-func (m *AdmissionGuard) acquire(run *AdmissionHold, ctx context.Context) *AdmissionError {
-	a := &run.adm
-	run.key = admissionKeyOf(m.org, a.Distribution, a.ConsumerID)
-	run.owner = newOwner()
-	err := m.o.Store.Acquire(ctx, run.key, run.owner, m.o.HoldTTL)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrAdmissionInUse):
-		return admissionFailure(ErrAdmissionInUse, nil)
-	case errors.Is(err, ErrAdmissionUsed):
-		return admissionFailure(ErrAdmissionUsed, nil)
-	}
-	m.o.Logger.Error("fanfare: admission store failed", "op", "acquire", "error", err)
-	return admissionFailure(ErrUnavailable, err)
-}
+// newOwner names a request's hold, unique across requests and processes.
+func newOwner() string { return rand.Text() }
 
 // admissionKeyOf is the Store key of an admission, the variable parts
 // length-prefixed so no two admissions share a key. The organization keeps
