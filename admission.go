@@ -91,11 +91,9 @@ var (
 type AdmissionError struct {
 	// Status is the HTTP status of the default response: 403, 409 or 503.
 	Status int
-	// Code is the response's machine-readable code, the wire string of
-	// Reason: "ADMISSION_REQUIRED", "ADMISSION_INVALID",
-	// "ADMISSION_EXPIRED", "ADMISSION_MISMATCH", "ADMISSION_IN_USE",
-	// "ADMISSION_USED" or "ADMISSION_UNAVAILABLE". Compare Reason with
-	// errors.Is in code; Code is for metrics labels and response bodies.
+	// Code is the response body's "code" for Reason (each sentinel's doc
+	// gives it), for metrics labels and bodies; code compares Reason with
+	// errors.Is.
 	Code string
 	// Reason is one of the ErrAdmission… sentinels or ErrUnavailable.
 	Reason error

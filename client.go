@@ -50,11 +50,9 @@ type Config struct {
 
 	// HTTPClient sends the requests. Its Timeout should be zero: the client
 	// bounds each attempt with AttemptTimeout and honours the caller's
-	// context. Default: a client whose transport keeps up to 512 idle
-	// connections per host, sized for bursts of concurrent checkouts (Go's
-	// default transport keeps 2 and collapses under a drop). Redirects are
-	// never followed (its CheckRedirect is replaced): a 3xx is an error, so
-	// the secret key never goes to another host.
+	// context. Redirects are never followed (a copy's CheckRedirect is
+	// replaced): a 3xx is an error, so the secret key never goes to another
+	// host. Default: a client on [NewTransport].
 	HTTPClient *http.Client
 
 	// AttemptTimeout bounds one attempt of a call; the caller's context
@@ -191,7 +189,8 @@ func NewClient(cfg Config) (*Client, error) {
 
 // NewTransport returns the transport the default client uses: keep-alive,
 // HTTP/2 when the server offers it, and up to 512 idle connections per host
-// so a burst of checkouts reuses connections instead of opening new ones.
+// so a burst of checkouts reuses connections (Go's default transport keeps 2
+// and collapses under a drop).
 func NewTransport() *http.Transport {
 	return &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
@@ -439,18 +438,14 @@ func readCapped(r io.Reader, n int64) ([]byte, error) {
 
 // decodeAuthorizeResponse parses {"exchangeCode": ..., "expiresAt": RFC 3339}.
 func decodeAuthorizeResponse(raw []byte) (ExchangeCode, error) {
-	var body wire.AuthorizeResponse
-	if err := json.Unmarshal(raw, &body); err != nil {
+	var code ExchangeCode
+	if err := json.Unmarshal(raw, &code); err != nil {
 		return ExchangeCode{}, fmt.Errorf("malformed authorize response: %w", err)
 	}
-	if body.ExchangeCode == "" {
-		return ExchangeCode{}, errors.New("malformed authorize response: no exchangeCode")
+	if code.Code == "" || code.ExpiresAt.IsZero() {
+		return ExchangeCode{}, errors.New("malformed authorize response: no exchangeCode or expiresAt")
 	}
-	exp, err := time.Parse(time.RFC3339, body.ExpiresAt)
-	if err != nil {
-		return ExchangeCode{}, errors.New("malformed authorize response: expiresAt is not an RFC 3339 time")
-	}
-	return ExchangeCode{Code: body.ExchangeCode, ExpiresAt: exp}, nil
+	return code, nil
 }
 
 // decodeValidateResponse parses the bare JSON boolean validate answers with.
