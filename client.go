@@ -162,10 +162,9 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}
-	// Never follow a redirect: net/http would resend X-Secret-Key to
-	// whatever host the Location names (it strips only Authorization and
-	// cookies), and that host's answer would pass for Fanfare's. A 3xx is
-	// an error. The caller's client is copied, not changed.
+	// net/http would resend X-Secret-Key to the host a redirect names (it
+	// strips only Authorization and cookies), and that host's answer would
+	// pass for Fanfare's.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	userAgent := "fanfare-go/" + Version
 	if cfg.UserAgent != "" {

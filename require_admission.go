@@ -345,14 +345,12 @@ type AdmissionHold struct {
 	err       error      // Complete's result
 }
 
-// Finish ends the hold after the handler answered status; pass 0 when the
-// handler wrote nothing before it panicked or the connection failed, and
-// the status the client is sent otherwise (200 for a handler that returned
-// without writing). A 2xx status completes the admission unless
+// Finish ends the hold after the handler answered status: 0 when it wrote
+// nothing before it panicked or the connection failed, 200 when it returned
+// without writing. A 2xx completes the admission unless
 // AdmissionOptions.CompleteManually is set; an admission not completed is
-// released for another try. Only the first call counts. It runs on the
-// request's goroutine and waits for the Store and, on completion, for one
-// quick attempt at Fanfare.
+// released for another try. Only the first call counts; it waits for the
+// Store and, on completion, for one quick attempt at Fanfare.
 func (h *AdmissionHold) Finish(status int) {
 	if h.finished {
 		return

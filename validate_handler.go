@@ -9,16 +9,16 @@ import (
 	"net/http"
 )
 
+// Errors of the validate-admission body, answered 400 (see
+// ValidateAdmissionOptions.ErrorHandler).
 var (
-	// ErrInvalidRequestBody: the validate-admission body is not a JSON
-	// object of strings {queueId|drawId|auctionId, consumerId, token}, names
-	// more than one distribution, or lacks consumerId or token. Answered
-	// 400 {"error":"Invalid request body"}.
+	// ErrInvalidRequestBody: the body is not a JSON object of strings
+	// {queueId|drawId|auctionId, consumerId, token}, names more than one
+	// distribution, or lacks consumerId or token.
 	ErrInvalidRequestBody = errors.New("fanfare: invalid request body")
 	// ErrNoDistribution: the body names no queueId, drawId or auctionId.
-	// Answered 400 {"error":"queueId or drawId required"}, as in the guide.
-	// The error of [DistributionFromBody] matches it too when the body
-	// names no distribution in either shape.
+	// [DistributionFromBody]'s error matches it too when the body names no
+	// distribution in either shape.
 	ErrNoDistribution = errors.New("fanfare: queueId, drawId or auctionId required")
 )
 
