@@ -92,8 +92,8 @@ type AdmissionError struct {
 	// Status is the HTTP status of the default response: 403, 409 or 503.
 	Status int
 	// Code is the response body's "code" for Reason (each sentinel's doc
-	// gives it), for metrics labels and bodies; code compares Reason with
-	// errors.Is.
+	// gives it), for metrics labels and bodies; programs compare Reason
+	// with errors.Is.
 	Code string
 	// Reason is one of the ErrAdmission… sentinels or ErrUnavailable.
 	Reason error
