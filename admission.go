@@ -1,11 +1,11 @@
 package fanfare
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -37,21 +37,18 @@ type Admission struct {
 }
 
 // Complete marks the admission used and records the completion owed to
-// Fanfare in one atomic step of the middleware's Store, so the admission is
-// refused from now on and its completion is never lost; then it makes one
-// quick attempt at Fanfare (at most 100 ms) and leaves a miss to the
-// outbox's worker (AdmissionOptions.Completions). Call it when the order is
-// placed if the middleware runs with AdmissionOptions.CompleteManually; by
-// default the middleware calls it after a 2xx answer, and a call from the
-// handler only completes earlier. Calling it again
+// Fanfare in one atomic Store step, so the admission is refused from now on
+// and its completion is never lost; then it makes one quick attempt at
+// Fanfare (at most 100 ms) and leaves a miss to AdmissionOptions.Completions.
+// Call it when the order is placed under AdmissionOptions.CompleteManually;
+// otherwise the middleware calls it after a 2xx answer. Calling it again
 // returns the first call's result.
 //
-// ctx's values are kept but its cancellation is ignored: a consumer hanging
-// up must not lose a completion. Complete returns an error only when the
-// Store failed: then the admission was not marked used (and stays held until
-// its lease runs out). On an Admission that did not come from
-// RequireAdmission (one built for a test and stored with [WithAdmission]) it
-// does nothing and returns an error saying so.
+// ctx's cancellation is ignored: a consumer hanging up must not lose a
+// completion. Complete fails only when the Store did: then the admission
+// stays held until its lease runs out. On an Admission that did not come
+// from RequireAdmission (one stored with [WithAdmission] for a test) it
+// returns an error.
 func (a *Admission) Complete(ctx context.Context) error {
 	if a == nil || a.run == nil {
 		return errors.New("fanfare: complete: the admission did not come from RequireAdmission")
@@ -94,11 +91,9 @@ var (
 type AdmissionError struct {
 	// Status is the HTTP status of the default response: 403, 409 or 503.
 	Status int
-	// Code is the response's machine-readable code, the wire string of
-	// Reason: "ADMISSION_REQUIRED", "ADMISSION_INVALID",
-	// "ADMISSION_EXPIRED", "ADMISSION_MISMATCH", "ADMISSION_IN_USE",
-	// "ADMISSION_USED" or "ADMISSION_UNAVAILABLE". Compare Reason with
-	// errors.Is in code; Code is for metrics labels and response bodies.
+	// Code is the response body's "code" for Reason (each sentinel's doc
+	// gives it), for metrics labels and bodies; programs compare Reason
+	// with errors.Is.
 	Code string
 	// Reason is one of the ErrAdmission… sentinels or ErrUnavailable.
 	Reason error
@@ -124,58 +119,47 @@ func (e *AdmissionError) Unwrap() []error {
 	return []error{e.Reason, e.Err}
 }
 
-// The codes of [AdmissionError], as the guide's checkout answers them.
-const (
-	codeAdmissionRequired    = "ADMISSION_REQUIRED"
-	codeAdmissionInvalid     = "ADMISSION_INVALID"
-	codeAdmissionExpired     = "ADMISSION_EXPIRED"
-	codeAdmissionMismatch    = "ADMISSION_MISMATCH"
-	codeAdmissionInUse       = "ADMISSION_IN_USE"
-	codeAdmissionUsed        = "ADMISSION_USED"
-	codeAdmissionUnavailable = "ADMISSION_UNAVAILABLE"
-)
+// admissionAnswers gives each reason its status, code and default body,
+// encoded once; the first answers an unknown reason. The 403s keep the
+// guide's error and message and vary only the code, so clients written
+// against the guide keep working.
+var admissionAnswers = func() []admissionAnswer {
+	const invalid, invalidMsg = "Invalid admission", "Your access has expired or is invalid"
+	answer := func(reason error, status int, code, err, msg string) admissionAnswer {
+		return admissionAnswer{reason, status, code, mustJSON(ErrorBody{err, msg, code})}
+	}
+	return []admissionAnswer{
+		answer(ErrAdmissionInvalid, http.StatusForbidden, "ADMISSION_INVALID", invalid, invalidMsg),
+		answer(ErrAdmissionRequired, http.StatusForbidden, "ADMISSION_REQUIRED", invalid, invalidMsg),
+		answer(ErrAdmissionExpired, http.StatusForbidden, "ADMISSION_EXPIRED", invalid, invalidMsg),
+		answer(ErrAdmissionMismatch, http.StatusForbidden, "ADMISSION_MISMATCH", invalid, invalidMsg),
+		answer(ErrAdmissionInUse, http.StatusConflict, "ADMISSION_IN_USE", "Admission in use", "This admission is being used by another checkout"),
+		answer(ErrAdmissionUsed, http.StatusConflict, "ADMISSION_USED", "Admission used", "This admission has already been used"),
+		answer(ErrUnavailable, http.StatusServiceUnavailable, "ADMISSION_UNAVAILABLE", "Admission check unavailable", "Please try again in a moment"),
+	}
+}()
+
+type admissionAnswer struct {
+	reason error
+	status int
+	code   string
+	body   []byte
+}
 
 // admissionFailure builds the AdmissionError for reason.
 func admissionFailure(reason, cause error) *AdmissionError {
-	e := &AdmissionError{Reason: reason, Err: cause}
-	switch reason {
-	case ErrAdmissionRequired:
-		e.Status, e.Code = http.StatusForbidden, codeAdmissionRequired
-	case ErrAdmissionExpired:
-		e.Status, e.Code = http.StatusForbidden, codeAdmissionExpired
-	case ErrAdmissionMismatch:
-		e.Status, e.Code = http.StatusForbidden, codeAdmissionMismatch
-	case ErrAdmissionInUse:
-		e.Status, e.Code = http.StatusConflict, codeAdmissionInUse
-	case ErrAdmissionUsed:
-		e.Status, e.Code = http.StatusConflict, codeAdmissionUsed
-	case ErrUnavailable:
-		e.Status, e.Code = http.StatusServiceUnavailable, codeAdmissionUnavailable
-	default:
-		e.Reason, e.Status, e.Code = ErrAdmissionInvalid, http.StatusForbidden, codeAdmissionInvalid
+	a := admissionAnswers[0]
+	for _, b := range admissionAnswers {
+		if b.reason == reason {
+			a = b
+		}
+	}
+	e := &AdmissionError{Status: a.status, Code: a.code, Reason: a.reason, Err: cause}
+	if a.reason == ErrUnavailable {
+		e.RetryAfter = 5 * time.Second
 	}
 	return e
 }
-
-// The default bodies, encoded once. 403s keep the guide's error and message
-// and vary only the code, so clients written against the guide keep working.
-var admissionBodies = func() map[string][]byte {
-	const invalid, invalidMsg = "Invalid admission", "Your access has expired or is invalid"
-	bodies := map[string]ErrorBody{
-		codeAdmissionRequired:    {invalid, invalidMsg, codeAdmissionRequired},
-		codeAdmissionInvalid:     {invalid, invalidMsg, codeAdmissionInvalid},
-		codeAdmissionExpired:     {invalid, invalidMsg, codeAdmissionExpired},
-		codeAdmissionMismatch:    {invalid, invalidMsg, codeAdmissionMismatch},
-		codeAdmissionInUse:       {"Admission in use", "This admission is being used by another checkout", codeAdmissionInUse},
-		codeAdmissionUsed:        {"Admission used", "This admission has already been used", codeAdmissionUsed},
-		codeAdmissionUnavailable: {"Admission check unavailable", "Please try again in a moment", codeAdmissionUnavailable},
-	}
-	enc := make(map[string][]byte, len(bodies))
-	for code, b := range bodies {
-		enc[code] = mustJSON(b)
-	}
-	return enc
-}()
 
 // WriteAdmissionError writes the response [RequireAdmission] gives
 // when AdmissionOptions.ErrorHandler is nil: the status and JSON body of
@@ -190,21 +174,12 @@ func WriteAdmissionError(w http.ResponseWriter, r *http.Request, err error) {
 	if ae.Status == http.StatusServiceUnavailable && ae.RetryAfter > 0 {
 		w.Header()["Retry-After"] = []string{strconv.FormatInt(int64((ae.RetryAfter+time.Second-1)/time.Second), 10)}
 	}
-	if body, ok := admissionBodies[ae.Code]; ok && ae.Status != 0 {
-		writeJSONBytes(w, ae.Status, body)
-		return
+	for _, a := range admissionAnswers {
+		if a.code == ae.Code && ae.Status != 0 {
+			writeJSONBytes(w, ae.Status, a.body)
+			return
+		}
 	}
-	status := ae.Status
-	if status == 0 {
-		status = http.StatusForbidden
-	}
+	status := cmp.Or(ae.Status, http.StatusForbidden)
 	writeJSON(w, status, ErrorBody{Error: http.StatusText(status), Code: ae.Code})
-}
-
-// admissionState is the per-request state Admission.Complete works on.
-type admissionState struct {
-	mu        sync.Mutex
-	completed bool // Complete ran (its local part, at least)
-	ended     bool // the hold was finished: no more renewals
-	err       error
 }

@@ -90,7 +90,7 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 	if last.After(now.Add(maxAdmissionLifetime)) {
 		return admissionFailure(ErrAdmissionInvalid, errAbsurdLifetime)
 	}
-	if now.After(a.ExpiresAt.Add(m.leeway)) {
+	if now.After(a.ExpiresAt.Add(m.o.Leeway)) {
 		return admissionFailure(ErrAdmissionExpired, nil)
 	}
 	if c.AdmittedAt != "" {
@@ -107,10 +107,10 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 	if c.NotBefore != nil && c.NotBefore.After(notBefore) {
 		notBefore = c.NotBefore.Time
 	}
-	if notBefore.After(now.Add(m.leeway)) {
+	if notBefore.After(now.Add(m.o.Leeway)) {
 		return admissionFailure(ErrAdmissionInvalid, errors.New("token is not valid yet"))
 	}
-	if m.fingerprint != nil {
+	if m.o.Fingerprint != nil {
 		if c.Fingerprint == "" || run.fingerprint == "" ||
 			subtle.ConstantTimeCompare([]byte(c.Fingerprint), []byte(run.fingerprint)) != 1 {
 			return admissionFailure(ErrAdmissionMismatch, errors.New("fingerprint does not match"))
@@ -150,7 +150,7 @@ func (m *AdmissionGuard) keyfunc(t *jwt.Token) (any, error) {
 	if err := c.run.checkToken(t); err != nil {
 		return nil, err
 	}
-	return m.verifier.Keyfunc(t)
+	return m.o.Verifier.Keyfunc(t)
 }
 
 // decode parses and checks the token, verifying its signature when a
@@ -159,7 +159,7 @@ func (run *AdmissionHold) decode(token string) *AdmissionError {
 	m := run.m
 	c := &run.claims
 	c.run = run
-	if m.verifier != nil {
+	if m.o.Verifier != nil {
 		if _, err := m.verifyingParser.ParseWithClaims(token, c, m.keyfuncFn); err != nil {
 			var ae *AdmissionError
 			if errors.As(err, &ae) {

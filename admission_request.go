@@ -42,7 +42,7 @@ func (m *AdmissionGuard) readBody(r *http.Request) (requestBody, *http.Request, 
 	if isJSON(r.Header) {
 		decode = decodeBody
 	}
-	body, err := decode(r, m.maxBody)
+	body, err := decode(r, m.o.MaxBodyBytes)
 	if err != nil {
 		return nil, r, err
 	}

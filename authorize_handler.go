@@ -11,12 +11,10 @@ import (
 	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
-var (
-	// ErrNoIdentity: the request carries no logged-in user (no Identity in
-	// the context, an empty Subject, or an AuthorizeOptions.Identity func
-	// that failed, whose error is wrapped too). Answered 401.
-	ErrNoIdentity = errors.New("fanfare: no identity")
-)
+// ErrNoIdentity: the request carries no logged-in user (no Identity in the
+// context, an empty Subject, or an AuthorizeOptions.Identity func that
+// failed, whose error is wrapped too). Answered 401.
+var ErrNoIdentity = errors.New("fanfare: no identity")
 
 // maxIgnoredBodyBytes caps the request body the authorize handler reads and
 // throws away. It needs none; a larger body closes the connection.
@@ -45,11 +43,8 @@ type AuthorizeOptions struct {
 	Claims ClaimsPolicy
 
 	// Logger receives the cause of every failure but a missing identity or
-	// a wrong method: Fanfare's refusal (Error), Fanfare unavailable (Warn),
-	// claims refused, a failing Identity func. Log lines never carry the
-	// secret key, claim values or Fanfare's raw response body. Set it to
-	// slog.New(slog.DiscardHandler) to silence the handler.
-	// Default: slog.Default().
+	// a wrong method; its lines never carry the secret key, claim values or
+	// Fanfare's raw response body. Default: slog.Default().
 	Logger *slog.Logger
 
 	// ErrorHandler writes the response of every failed request but a wrong
@@ -71,62 +66,43 @@ type AuthorizeOptions struct {
 // exchange code for the browser SDK (the vendor guide's step 1). Mount it at
 // the path the SDK calls, e.g. POST /api/fanfare/authorize, behind your own
 // auth middleware (which stores the user with [WithIdentity]), and
-// preferably behind [SanitizeClaims] and [RateLimitAuthorize].
+// preferably behind [SanitizeClaims] and [RateLimitAuthorize]: the README's
+// "The authorize endpoint" shows the chain and every answer.
 //
-// It answers POST only (405 with Allow: POST otherwise) and reads no body:
-// up to 4 KiB is read and thrown away. It takes the identity, sanitizes its
-// claims with opts.Claims, asks Fanfare for a code with the request's
-// context (a client that goes away cancels the upstream call) and answers
-// 200 {"exchangeCode": "...", "expiresAt": "<RFC 3339>"} with
-// Cache-Control: no-store. Failures are answered as AuthorizeOptions.ErrorHandler
-// describes; none of them shows the cause to the client.
+// It answers POST only and reads no body (up to 4 KiB is read and dropped).
+// It sanitizes the identity's claims with opts.Claims, asks Fanfare for a
+// code with the request's context and answers 200 {"exchangeCode": "...",
+// "expiresAt": "<RFC 3339>"}; failures are answered as
+// AuthorizeOptions.ErrorHandler lists, never showing the cause.
 //
 // NewAuthorizeHandler panics, with a message starting "fanfare: ", when
-// client is nil or opts.Provider or opts.Issuer is empty: these are
-// programming errors, like a bad pattern given to http.ServeMux.
+// client is nil or opts.Provider or opts.Issuer is empty.
 func NewAuthorizeHandler(client *Client, opts AuthorizeOptions) http.Handler {
-	if client == nil {
+	switch {
+	case client == nil:
 		panic("fanfare: NewAuthorizeHandler needs a non-nil *Client")
-	}
-	if opts.Provider == "" {
+	case opts.Provider == "":
 		panic("fanfare: AuthorizeOptions.Provider is required")
-	}
-	if opts.Issuer == "" {
+	case opts.Issuer == "":
 		panic("fanfare: AuthorizeOptions.Issuer is required")
 	}
-	h := &authorizeHandler{
-		client:   client,
-		provider: opts.Provider,
-		issuer:   opts.Issuer,
-		identity: opts.Identity,
-		claims:   opts.Claims.compile(),
-		log:      cmp.Or(opts.Logger, slog.Default()),
-		onError:  opts.ErrorHandler,
+	if opts.Identity == nil {
+		opts.Identity = func(r *http.Request) (Identity, error) {
+			id, _ := IdentityFromContext(r.Context())
+			return id, nil // no identity has an empty Subject: ErrNoIdentity
+		}
 	}
-	if h.identity == nil {
-		h.identity = identityFromContext
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
+	if opts.ErrorHandler == nil {
+		opts.ErrorHandler = WriteAuthorizeError
 	}
-	if h.onError == nil {
-		h.onError = WriteAuthorizeError
-	}
-	return h
+	return &authorizeHandler{client: client, o: opts, claims: opts.Claims.compile()}
 }
 
 type authorizeHandler struct {
-	client           *Client
-	provider, issuer string
-	identity         func(*http.Request) (Identity, error)
-	claims           claimsSanitizer
-	log              *slog.Logger
-	onError          func(http.ResponseWriter, *http.Request, error)
-}
-
-func identityFromContext(r *http.Request) (Identity, error) {
-	id, ok := IdentityFromContext(r.Context())
-	if !ok {
-		return Identity{}, ErrNoIdentity
-	}
-	return id, nil
+	client *Client
+	o      AuthorizeOptions // defaults filled in
+	claims claimsSanitizer
 }
 
 func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -134,34 +110,33 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = readBody(w, r, maxIgnoredBodyBytes) // unused, read so the connection can be reused
-
-	id, err := h.identity(r)
+	id, err := h.o.Identity(r)
 	if err == nil && id.Subject == "" {
 		err = ErrNoIdentity
 	}
 	if err != nil {
 		if !errors.Is(err, ErrNoIdentity) {
-			h.log.LogAttrs(r.Context(), slog.LevelWarn, "fanfare: authorize: identity lookup failed",
+			h.o.Logger.LogAttrs(r.Context(), slog.LevelWarn, "fanfare: authorize: identity lookup failed",
 				slog.String("path", r.URL.Path), slog.Any("error", err))
 			err = fmt.Errorf("%w: %w", ErrNoIdentity, err)
 		}
-		h.onError(w, r, err)
+		h.o.ErrorHandler(w, r, err)
 		return
 	}
 
 	_, claims, err := h.claims.identityClaims(id)
 	if err != nil {
-		logClaimsError(h.log, r, "fanfare: authorize: claims refused", err)
-		h.onError(w, r, err)
+		logClaimsError(h.o.Logger, r, "fanfare: authorize: claims refused", err)
+		h.o.ErrorHandler(w, r, err)
 		return
 	}
 
 	code, err := h.client.Authorize(r.Context(), AuthorizeRequest{
-		Provider: h.provider, Issuer: h.issuer, Subject: id.Subject, Claims: claims,
+		Provider: h.o.Provider, Issuer: h.o.Issuer, Subject: id.Subject, Claims: claims,
 	})
 	if err != nil {
-		logUpstream(h.log, r, "fanfare: authorize failed", err)
-		h.onError(w, r, err)
+		logUpstream(h.o.Logger, r, "fanfare: authorize failed", err)
+		h.o.ErrorHandler(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, wire.AuthorizeResponse{

@@ -50,11 +50,9 @@ type Config struct {
 
 	// HTTPClient sends the requests. Its Timeout should be zero: the client
 	// bounds each attempt with AttemptTimeout and honours the caller's
-	// context. Default: a client whose transport keeps up to 512 idle
-	// connections per host, sized for bursts of concurrent checkouts (Go's
-	// default transport keeps 2 and collapses under a drop). Redirects are
-	// never followed (its CheckRedirect is replaced): a 3xx is an error, so
-	// the secret key never goes to another host.
+	// context. Redirects are never followed (a copy's CheckRedirect is
+	// replaced): a 3xx is an error, so the secret key never goes to another
+	// host. Default: a client on [NewTransport].
 	HTTPClient *http.Client
 
 	// AttemptTimeout bounds one attempt of a call; the caller's context
@@ -111,10 +109,8 @@ func (c Config) Format(f fmt.State, verb rune) {
 		c.APIURL, c.OrganizationID, redacted(c.SecretKey))
 }
 
-// MarshalJSON encodes the config with its secret key redacted, so a config
-// dumped into a debug endpoint or a log line as JSON (log/slog's
-// JSONHandler) does not leak it.
-// Decoding is unaffected: a JSON config file can still set SecretKey.
+// MarshalJSON encodes the config with its secret key redacted, for a debug
+// endpoint or log/slog's JSONHandler. Decoding still reads SecretKey.
 func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		APIURL, OrganizationID, SecretKey string
@@ -166,10 +162,9 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}
-	// Never follow a redirect: net/http would resend X-Secret-Key to
-	// whatever host the Location names (it strips only Authorization and
-	// cookies), and that host's answer would pass for Fanfare's. A 3xx is
-	// an error. The caller's client is copied, not changed.
+	// net/http would resend X-Secret-Key to the host a redirect names (it
+	// strips only Authorization and cookies), and that host's answer would
+	// pass for Fanfare's.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	userAgent := "fanfare-go/" + Version
 	if cfg.UserAgent != "" {
@@ -193,7 +188,8 @@ func NewClient(cfg Config) (*Client, error) {
 
 // NewTransport returns the transport the default client uses: keep-alive,
 // HTTP/2 when the server offers it, and up to 512 idle connections per host
-// so a burst of checkouts reuses connections instead of opening new ones.
+// so a burst of checkouts reuses connections (Go's default transport keeps 2
+// and collapses under a drop).
 func NewTransport() *http.Transport {
 	return &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
@@ -272,7 +268,7 @@ type ExchangeCode struct {
 // never reached Fanfare.
 func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (ExchangeCode, error) {
 	if req.Provider == "" || req.Issuer == "" || req.Subject == "" {
-		return ExchangeCode{}, fmt.Errorf("fanfare: authorize: provider, issuer and subject are required")
+		return ExchangeCode{}, errors.New("fanfare: authorize: provider, issuer and subject are required")
 	}
 	if len(req.Claims) > 0 && (req.Claims[0] != '{' || !json.Valid(req.Claims)) {
 		return ExchangeCode{}, fmt.Errorf("%w: authorize: claims must be a JSON object (see ClaimsPolicy.Sanitize)", ErrInvalidClaims)
@@ -301,7 +297,7 @@ func (c *Client) ValidateAdmission(ctx context.Context, d Distribution, consumer
 		return false, err
 	}
 	if consumerID == "" || token == "" {
-		return false, fmt.Errorf("fanfare: validate: consumer id and token are required")
+		return false, errors.New("fanfare: validate: consumer id and token are required")
 	}
 	raw, err := c.call(ctx, "validate", d.path("validate"),
 		wire.ValidateRequest{ConsumerID: consumerID, Token: token}, true, c.retry.MaxAttempts)
@@ -324,7 +320,7 @@ func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumer
 		return err
 	}
 	if consumerID == "" {
-		return fmt.Errorf("fanfare: complete: consumer id is required")
+		return errors.New("fanfare: complete: consumer id is required")
 	}
 	return c.complete(ctx, d, consumerID, c.retry.MaxAttempts)
 }
@@ -351,9 +347,9 @@ func (c *Client) complete(ctx context.Context, d Distribution, consumerID string
 // to attempts attempts; idempotent says whether a request that may have
 // reached Fanfare can be repeated.
 func (c *Client) call(ctx context.Context, op, path string, v any, idempotent bool, attempts int) ([]byte, error) {
-	body, err := json.Marshal(v)
+	body, err := json.Marshal(v) // the wire types always encode: Authorize checked the claims
 	if err != nil {
-		return nil, fmt.Errorf("fanfare: %s: %w", op, stripJSONValue(err))
+		return nil, fmt.Errorf("fanfare: %s: encoding the request failed", op)
 	}
 	for attempt := 1; ; attempt++ {
 		raw, retryable, err := c.attempt(ctx, op, path, body, idempotent)
@@ -441,18 +437,14 @@ func readCapped(r io.Reader, n int64) ([]byte, error) {
 
 // decodeAuthorizeResponse parses {"exchangeCode": ..., "expiresAt": RFC 3339}.
 func decodeAuthorizeResponse(raw []byte) (ExchangeCode, error) {
-	var body wire.AuthorizeResponse
-	if err := json.Unmarshal(raw, &body); err != nil {
+	var code ExchangeCode
+	if err := json.Unmarshal(raw, &code); err != nil {
 		return ExchangeCode{}, fmt.Errorf("malformed authorize response: %w", err)
 	}
-	if body.ExchangeCode == "" {
-		return ExchangeCode{}, errors.New("malformed authorize response: no exchangeCode")
+	if code.Code == "" || code.ExpiresAt.IsZero() {
+		return ExchangeCode{}, errors.New("malformed authorize response: no exchangeCode or expiresAt")
 	}
-	exp, err := time.Parse(time.RFC3339, body.ExpiresAt)
-	if err != nil {
-		return ExchangeCode{}, errors.New("malformed authorize response: expiresAt is not an RFC 3339 time")
-	}
-	return ExchangeCode{Code: body.ExchangeCode, ExpiresAt: exp}, nil
+	return code, nil
 }
 
 // decodeValidateResponse parses the bare JSON boolean validate answers with.
@@ -484,21 +476,4 @@ func decodeAPIError(status int, raw []byte, s scrubber) *APIError {
 // unavailable wraps err, whose text may quote upstream bytes, scrubbed.
 func (c *Client) unavailable(op string, err error) *unavailableError {
 	return &unavailableError{op: op, msg: c.scrubber.scrub(err.Error()), err: err}
-}
-
-// stripJSONValue keeps the errors of encoding/json that name types only and
-// reduces the others, whose text may quote a value, to their kind.
-func stripJSONValue(err error) error {
-	var me *json.MarshalerError
-	var te *json.UnsupportedTypeError
-	var ve *json.UnsupportedValueError
-	switch {
-	case errors.As(err, &me):
-		return fmt.Errorf("MarshalJSON of %v failed", me.Type)
-	case errors.As(err, &te):
-		return te
-	case errors.As(err, &ve):
-		return errors.New("json: unsupported value (NaN, ±Inf or a cycle)")
-	}
-	return errors.New("json: the value cannot be encoded")
 }

@@ -20,25 +20,13 @@ const (
 
 // parseDistributionType maps "queue", "draw" or "auction" to its type.
 func parseDistributionType(s string) (DistributionType, error) {
-	switch t := DistributionType(s); t {
-	case TypeQueue, TypeDraw, TypeAuction:
+	if t := DistributionType(s); t.known() {
 		return t, nil
 	}
 	return "", fmt.Errorf("fanfare: unknown distribution type %q (want queue, draw or auction)", truncate(s, 32))
 }
 
-// pathSegment is the collection name the Fanfare API uses in URLs.
-func (t DistributionType) pathSegment() string {
-	switch t {
-	case TypeQueue:
-		return "queues"
-	case TypeDraw:
-		return "draws"
-	case TypeAuction:
-		return "auctions"
-	}
-	return ""
-}
+func (t DistributionType) known() bool { return t == TypeQueue || t == TypeDraw || t == TypeAuction }
 
 // Distribution names one Fanfare experience: its type and its id.
 // Build one with [Queue], [Draw] or [Auction].
@@ -65,7 +53,7 @@ var ErrInvalidDistribution = errors.New("fanfare: invalid distribution")
 
 // Validate reports whether d has a known type and a non-empty id.
 func (d Distribution) Validate() error {
-	if d.Type.pathSegment() == "" {
+	if !d.Type.known() {
 		return fmt.Errorf("%w: unknown type %q", ErrInvalidDistribution, truncate(string(d.Type), 32))
 	}
 	if d.ID == "" {
@@ -75,9 +63,9 @@ func (d Distribution) Validate() error {
 }
 
 // path returns the escaped API path of the distribution followed by op,
-// e.g. "/queues/q_1/validate".
+// e.g. "/queues/q_1/validate": the API names collections in the plural.
 func (d Distribution) path(op string) string {
-	return "/" + d.Type.pathSegment() + "/" + url.PathEscape(d.ID) + "/" + op
+	return "/" + string(d.Type) + "s/" + url.PathEscape(d.ID) + "/" + op
 }
 
 // truncate shortens untrusted input quoted in error messages.

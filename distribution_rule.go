@@ -55,7 +55,7 @@ func AnyOf(ds ...Distribution) DistributionRule {
 // chi routes and the gin and echo adapters set path values too, so it works
 // there as well. It panics if t is not a known type or name is empty.
 func DistributionFromPath(t DistributionType, name string) DistributionFunc {
-	if t.pathSegment() == "" || name == "" {
+	if !t.known() || name == "" {
 		panic("fanfare: DistributionFromPath: unknown type or empty wildcard name")
 	}
 	return func(r *http.Request) (Distribution, error) {
@@ -71,13 +71,12 @@ func DistributionFromPath(t DistributionType, name string) DistributionFunc {
 // in either of the vendor guide's two shapes: experienceType ("queue",
 // "draw" or "auction") and distributionId, as in its CheckoutRequest, or
 // exactly one of queueId, drawId and auctionId, as in its validation
-// request. Fields are matched as encoding/json matches them to struct
-// fields (in any case); an empty or null field counts as absent. A body that
-// carries both shapes, names more than one distribution, repeats a field
-// in any case, or gives a field that is not a string is refused: ambiguity
-// is never settled by order. Inside [RequireAdmission] it reads the body the
-// middleware already read; outside, it reads up to 1 MiB and puts the body
-// back.
+// request. Fields match as encoding/json matches struct fields, in any
+// case; an empty or null field counts as absent. A body that carries both
+// shapes, names more than one distribution, repeats a field in any case, or
+// gives a field that is not a string is refused. Inside [RequireAdmission]
+// it reads the body the middleware already read; outside, it reads up to
+// 1 MiB and puts the body back.
 //
 //	Distribution: fanfare.DistributionFunc(fanfare.DistributionFromBody)
 func DistributionFromBody(r *http.Request) (Distribution, error) {
@@ -92,20 +91,15 @@ func DistributionFromBody(r *http.Request) (Distribution, error) {
 		}
 	}
 	typ, id := str[0], str[1]
-	var found []Distribution
-	for i, t := range [...]DistributionType{TypeQueue, TypeDraw, TypeAuction} {
-		if str[2+i] != "" {
-			found = append(found, Distribution{Type: t, ID: str[2+i]})
-		}
-	}
+	d, n := namedDistribution(str[2], str[3], str[4])
 	checkoutShape := typ != "" || id != ""
 	switch {
-	case checkoutShape && len(found) > 0:
+	case checkoutShape && n > 0:
 		return Distribution{}, errBothBodyShapes
-	case len(found) > 1:
+	case n > 1:
 		return Distribution{}, errMultipleDistributions
-	case len(found) == 1:
-		return found[0], nil
+	case n == 1:
+		return d, nil
 	case !checkoutShape:
 		return Distribution{}, errNoBodyDistribution
 	case typ == "" || id == "":
@@ -116,6 +110,17 @@ func DistributionFromBody(r *http.Request) (Distribution, error) {
 		return Distribution{}, err
 	}
 	return Distribution{Type: t, ID: id}, nil
+}
+
+// namedDistribution returns the distribution the non-empty one of a body's
+// queueId, drawId and auctionId names, and how many of them are non-empty.
+func namedDistribution(queueID, drawID, auctionID string) (d Distribution, n int) {
+	for _, c := range [...]Distribution{Queue(queueID), Draw(drawID), Auction(auctionID)} {
+		if c.ID != "" {
+			d, n = c, n+1
+		}
+	}
+	return d, n
 }
 
 var (

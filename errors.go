@@ -104,17 +104,15 @@ var secretKeyPattern = regexp.MustCompile(`sk_[A-Za-z0-9_\-]{6,}`)
 
 // scrubber removes a secret key from text that came from upstream (Fanfare,
 // or a proxy in front of it, which may echo the request's X-Secret-Key):
-// the client's own key as sent, percent-escaped and JSON-escaped, then
-// anything shaped like a secret key.
-type scrubber struct {
-	forms []string // the client's key in every escaping it is looked for in
-}
+// the client's own key in every escaping it is looked for in (as sent,
+// percent-escaped, JSON-escaped), then anything shaped like a secret key.
+type scrubber []string
 
 func newScrubber(secret string) scrubber {
 	if secret == "" {
-		return scrubber{}
+		return nil
 	}
-	forms := []string{secret, url.QueryEscape(secret), url.PathEscape(secret)}
+	forms := scrubber{secret, url.QueryEscape(secret), url.PathEscape(secret)}
 	for _, html := range []bool{true, false} {
 		var b strings.Builder
 		enc := json.NewEncoder(&b)
@@ -124,12 +122,12 @@ func newScrubber(secret string) scrubber {
 	}
 	// Longest first, so that a form containing another is replaced whole.
 	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
-	return scrubber{forms: forms}
+	return forms
 }
 
 // scrub returns text without the secret key.
 func (s scrubber) scrub(text string) string {
-	for _, f := range s.forms {
+	for _, f := range s {
 		text = strings.ReplaceAll(text, f, redactedText)
 	}
 	return secretKeyPattern.ReplaceAllLiteralString(text, redactedText)

@@ -17,20 +17,17 @@ type ErrorBody struct {
 	Code    string `json:"code,omitempty"`
 }
 
-// writeJSON writes v as a JSON response. Every response of this package may
-// carry a code or a token, or answer for one, so none is cacheable.
+// writeJSON writes v as a JSON response.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
-	if err != nil {
-		// Only this package's own types reach here; a failure is a bug.
-		// Fail closed with a body that cannot fail.
+	if err != nil { // only this package's own types reach here: fail closed
 		status, body = http.StatusInternalServerError, bodyInternalError
 	}
 	writeJSONBytes(w, status, body)
 }
 
-// writeJSONBytes writes a pre-encoded JSON body, for hot paths that encode
-// their bodies once at construction.
+// writeJSONBytes writes a JSON response. Every response of this package may
+// carry a code or a token, or answer for one, so none is cacheable.
 func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
@@ -40,8 +37,8 @@ func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
-// Header values shared by every response; assigned directly to avoid the
-// per-call slice that Header.Set allocates.
+// Header values shared by every response, assigned directly: Header.Set
+// allocates a slice per call.
 var (
 	contentTypeJSON     = []string{"application/json"}
 	cacheControlNoStore = []string{"no-store"}
@@ -52,8 +49,7 @@ var (
 	retryAfterSeconds = []string{"1"}
 )
 
-// writeError writes an error answer of the handlers, with Retry-After on a
-// 503.
+// writeError writes an error answer of the handlers, with Retry-After on a 503.
 func writeError(w http.ResponseWriter, status int, body []byte) {
 	if status == http.StatusServiceUnavailable {
 		w.Header()["Retry-After"] = retryAfterSeconds
@@ -87,9 +83,8 @@ func logUpstream(log *slog.Logger, r *http.Request, msg string, err error) {
 	log.LogAttrs(r.Context(), level, msg, slog.String("path", r.URL.Path), slog.Any("error", err))
 }
 
-// readBody reads r's body through a cap of max bytes. A larger body is an
-// *http.MaxBytesError and makes the server close the connection after the
-// answer instead of draining it.
+// readBody reads r's body through a cap of max bytes: a larger body is an
+// *http.MaxBytesError, and the server closes the connection after the answer.
 func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil

@@ -9,16 +9,16 @@ import (
 	"net/http"
 )
 
+// Errors of the validate-admission body, answered 400 (see
+// ValidateAdmissionOptions.ErrorHandler).
 var (
-	// ErrInvalidRequestBody: the validate-admission body is not a JSON
-	// object of strings {queueId|drawId|auctionId, consumerId, token}, names
-	// more than one distribution, or lacks consumerId or token. Answered
-	// 400 {"error":"Invalid request body"}.
+	// ErrInvalidRequestBody: the body is not a JSON object of strings
+	// {queueId|drawId|auctionId, consumerId, token}, names more than one
+	// distribution, or lacks consumerId or token.
 	ErrInvalidRequestBody = errors.New("fanfare: invalid request body")
 	// ErrNoDistribution: the body names no queueId, drawId or auctionId.
-	// Answered 400 {"error":"queueId or drawId required"}, as in the guide.
-	// The error of [DistributionFromBody] matches it too when the body
-	// names no distribution in either shape.
+	// [DistributionFromBody]'s error matches it too when the body names no
+	// distribution in either shape.
 	ErrNoDistribution = errors.New("fanfare: queueId, drawId or auctionId required")
 )
 
@@ -29,12 +29,10 @@ const maxValidateBodyBytes = 16 << 10
 // ValidateAdmissionOptions configures [NewValidateAdmissionHandler]. The
 // zero value is ready to use.
 type ValidateAdmissionOptions struct {
-	// Logger receives the cause of failed validations: Fanfare unavailable
-	// (Warn), Fanfare refusing the secret key or misbehaving (Error), a
-	// refusal carried by an error status (Info). A plain "invalid" answer
-	// and malformed bodies are not logged: they are ordinary traffic. Log
-	// lines never carry the secret key, the admission token or Fanfare's
-	// raw body. Default: slog.Default().
+	// Logger receives the cause of failed validations but a plain "invalid"
+	// answer and a malformed body, which are ordinary traffic; its lines
+	// never carry the secret key, the admission token or Fanfare's raw
+	// body. Default: slog.Default().
 	Logger *slog.Logger
 
 	// ErrorHandler writes the response of every failed request but a wrong
@@ -58,18 +56,16 @@ type ValidateAdmissionOptions struct {
 // NewValidateAdmissionHandler returns the vendor guide's step-3 endpoint,
 // e.g. POST /api/validate-admission: it asks Fanfare whether an admission
 // token admits a consumer, and answers 200 {"valid":true} or 403
-// {"valid":false,"error":"Invalid or expired admission token"}.
-//
-// The body is a JSON object with exactly one of queueId, drawId or
-// auctionId, and consumerId and token, read through a 16 KiB cap:
+// {"valid":false,"error":"Invalid or expired admission token"}. It answers
+// POST only, with a body of at most 16 KiB such as
 //
 //	{"queueId":"q_123","consumerId":"c_456","token":"eyJ..."}
 //
-// It answers POST only. Failures are answered as
-// ValidateAdmissionOptions.ErrorHandler describes; a Fanfare outage is 503
-// with Retry-After, never a "valid" answer. The check consumes nothing: to
-// let only admitted consumers check out, and only once, protect the checkout
-// route with [RequireAdmission] instead.
+// (exactly one of queueId, drawId and auctionId). Failures are answered as
+// ValidateAdmissionOptions.ErrorHandler lists; a Fanfare outage is 503,
+// never a "valid" answer. The check consumes nothing: to let only admitted
+// consumers check out, and only once, protect the checkout route with
+// [RequireAdmission] instead.
 //
 // NewValidateAdmissionHandler panics with a message starting "fanfare: "
 // when client is nil.
@@ -77,17 +73,16 @@ func NewValidateAdmissionHandler(client *Client, opts ValidateAdmissionOptions) 
 	if client == nil {
 		panic("fanfare: NewValidateAdmissionHandler needs a non-nil *Client")
 	}
-	h := &validateAdmissionHandler{client: client, log: cmp.Or(opts.Logger, slog.Default()), onError: opts.ErrorHandler}
-	if h.onError == nil {
-		h.onError = WriteValidateAdmissionError
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
+	if opts.ErrorHandler == nil {
+		opts.ErrorHandler = WriteValidateAdmissionError
 	}
-	return h
+	return &validateAdmissionHandler{client: client, o: opts}
 }
 
 type validateAdmissionHandler struct {
-	client  *Client
-	log     *slog.Logger
-	onError func(http.ResponseWriter, *http.Request, error)
+	client *Client
+	o      ValidateAdmissionOptions // defaults filled in
 }
 
 // validateAdmissionRequest is the body of the validate-admission endpoint.
@@ -109,42 +104,28 @@ var (
 // readValidateBody reads the validate-admission body through its size cap,
 // parses and checks it. Its errors wrap an *http.MaxBytesError or match
 // ErrInvalidRequestBody or ErrNoDistribution, and never quote the body.
-func readValidateBody(w http.ResponseWriter, r *http.Request) (Distribution, validateAdmissionRequest, error) {
-	var req validateAdmissionRequest
+func readValidateBody(w http.ResponseWriter, r *http.Request) (d Distribution, req validateAdmissionRequest, err error) {
 	raw, err := readBody(w, r, maxValidateBodyBytes)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return Distribution{}, req, fmt.Errorf("fanfare: the request body exceeds %d bytes: %w", maxValidateBodyBytes, tooLarge)
+		return d, req, fmt.Errorf("fanfare: the request body exceeds %d bytes: %w", maxValidateBodyBytes, tooLarge)
 	case err != nil:
-		return Distribution{}, req, errBodyUnreadable
+		return d, req, errBodyUnreadable
 	}
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return Distribution{}, req, errNotJSONObject
+	// json.Unmarshal lets the last of a field repeated in any case win:
+	// decodeObject refuses the ambiguity.
+	if _, err := decodeObject(raw); json.Unmarshal(raw, &req) != nil || err != nil && !errors.Is(err, errNotObject) {
+		return d, req, errNotJSONObject
 	}
-	// A field repeated in any case is ambiguous (json.Unmarshal lets the
-	// last one win): refuse it.
-	if _, err := decodeObject(raw); err != nil && !errors.Is(err, errNotObject) {
-		return Distribution{}, req, errNotJSONObject
-	}
-	var d Distribution
-	n := 0
-	if req.QueueID != "" {
-		d, n = Queue(req.QueueID), n+1
-	}
-	if req.DrawID != "" {
-		d, n = Draw(req.DrawID), n+1
-	}
-	if req.AuctionID != "" {
-		d, n = Auction(req.AuctionID), n+1
-	}
+	d, n := namedDistribution(req.QueueID, req.DrawID, req.AuctionID)
 	switch {
 	case n == 0:
-		return Distribution{}, req, ErrNoDistribution
+		return d, req, ErrNoDistribution
 	case n > 1:
-		return Distribution{}, req, errMultipleDistributions
+		return d, req, errMultipleDistributions
 	case req.ConsumerID == "" || req.Token == "":
-		return Distribution{}, req, errMissingConsumerToken
+		return d, req, errMissingConsumerToken
 	}
 	return d, req, nil
 }
@@ -155,7 +136,7 @@ func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Requ
 	}
 	d, req, err := readValidateBody(w, r)
 	if err != nil {
-		h.onError(w, r, err)
+		h.o.ErrorHandler(w, r, err)
 		return
 	}
 	valid, err := h.client.ValidateAdmission(r.Context(), d, req.ConsumerID, req.Token)
@@ -166,15 +147,15 @@ func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Requ
 	case err == nil:
 		err = ErrAdmissionInvalid
 	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrInvalidDistribution):
-		logUpstream(h.log, r, "fanfare: validate admission failed", err)
+		logUpstream(h.o.Logger, r, "fanfare: validate admission failed", err)
 	default:
 		// Fanfare judged the question itself (400, 403, 404, ...): for the
 		// consumer that is an invalid admission.
-		h.log.LogAttrs(r.Context(), slog.LevelInfo, "fanfare: validate admission refused",
+		h.o.Logger.LogAttrs(r.Context(), slog.LevelInfo, "fanfare: validate admission refused",
 			slog.String("path", r.URL.Path), slog.String("distribution", d.String()), slog.Any("error", err))
 		err = fmt.Errorf("%w: %w", ErrAdmissionInvalid, err)
 	}
-	h.onError(w, r, err)
+	h.o.ErrorHandler(w, r, err)
 }
 
 // WriteValidateAdmissionError writes the default answer of
