@@ -145,12 +145,28 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// WriteAuthorizeError writes the default answer of [NewAuthorizeHandler]
-// to err, as AuthorizeOptions.ErrorHandler lists. A custom ErrorHandler can
-// call it for the errors it does not render itself.
+// WriteAuthorizeError writes the default answer of the authorize chain —
+// [RateLimitAuthorize], [SanitizeClaims] and [NewAuthorizeHandler] — to err:
+//
+//   - ErrRateLimited: 429 {"error":"Too many auth requests"} (Retry-After
+//     is already set);
+//   - a limiter that could not decide: 503 {"error":"Service unavailable"};
+//   - ErrNoIdentity: 401 {"error":"Unauthorized"};
+//   - ErrClaimsTooLarge: 413 {"error":"Claims too large"};
+//   - ErrInvalidClaims: 500 {"error":"Internal server error"};
+//   - ErrUnavailable: 503 {"error":"Authentication failed"};
+//   - anything else (Fanfare refused the call): 502 {"error":"Authentication failed"}.
+//
+// A custom ErrorHandler can call it for the errors it does not render itself.
 func WriteAuthorizeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusBadGateway
 	switch {
+	case errors.Is(err, ErrRateLimited):
+		writeJSONBytes(w, http.StatusTooManyRequests, bodyTooManyAuthRequests)
+		return
+	case errors.Is(err, errNoDecision):
+		writeJSONBytes(w, http.StatusServiceUnavailable, bodyServiceUnavailable)
+		return
 	case errors.Is(err, ErrNoIdentity):
 		status = http.StatusUnauthorized
 	case errors.Is(err, ErrClaimsTooLarge):
@@ -163,13 +179,15 @@ func WriteAuthorizeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, status, errorBodyFor(status))
 }
 
-// Response bodies of the authorize handler and SanitizeClaims, encoded once.
+// Response bodies of the authorize chain, encoded once.
 var (
-	bodyMethodNotAllowed = mustJSON(ErrorBody{Error: "Method not allowed"})
-	bodyUnauthorized     = mustJSON(ErrorBody{Error: "Unauthorized"})
-	bodyClaimsTooLarge   = mustJSON(ErrorBody{Error: "Claims too large"})
-	bodyInternalError    = mustJSON(ErrorBody{Error: "Internal server error"})
-	bodyAuthFailed       = mustJSON(ErrorBody{Error: "Authentication failed"})
+	bodyTooManyAuthRequests = mustJSON(ErrorBody{Error: "Too many auth requests"})
+	bodyServiceUnavailable  = mustJSON(ErrorBody{Error: "Service unavailable"})
+	bodyMethodNotAllowed    = mustJSON(ErrorBody{Error: "Method not allowed"})
+	bodyUnauthorized        = mustJSON(ErrorBody{Error: "Unauthorized"})
+	bodyClaimsTooLarge      = mustJSON(ErrorBody{Error: "Claims too large"})
+	bodyInternalError       = mustJSON(ErrorBody{Error: "Internal server error"})
+	bodyAuthFailed          = mustJSON(ErrorBody{Error: "Authentication failed"})
 )
 
 func errorBodyFor(status int) []byte {

@@ -113,7 +113,9 @@ type ClaimsOptions struct {
 	Logger *slog.Logger
 	// ErrorHandler answers refused claims, after they are logged; err
 	// matches ErrClaimsTooLarge or ErrInvalidClaims. Default:
-	// WriteClaimsError.
+	// WriteAuthorizeError (413 {"error":"Claims too large"}, 500
+	// {"error":"Internal server error"}), as the authorize handler answers
+	// the same claims.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 
@@ -130,7 +132,7 @@ func SanitizeClaims(opts ClaimsOptions) func(http.Handler) http.Handler {
 	log := cmp.Or(opts.Logger, slog.Default())
 	onError := opts.ErrorHandler
 	if onError == nil {
-		onError = WriteClaimsError
+		onError = WriteAuthorizeError
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -155,14 +157,6 @@ func SanitizeClaims(opts ClaimsOptions) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
 		})
 	}
-}
-
-// WriteClaimsError is the default ErrorHandler of [SanitizeClaims]: 413
-// {"error":"Claims too large"} for ErrClaimsTooLarge, 500
-// {"error":"Internal server error"} otherwise.
-func WriteClaimsError(w http.ResponseWriter, r *http.Request, err error) {
-	status := claimsErrorStatus(err)
-	writeJSONBytes(w, status, errorBodyFor(status))
 }
 
 func claimsErrorStatus(err error) int {

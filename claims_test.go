@@ -3,7 +3,6 @@ package fanfare_test
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -496,7 +495,7 @@ func TestSanitizeClaimsErrorHandler(t *testing.T) {
 				http.Error(w, "too much about you", http.StatusTeapot)
 				return
 			}
-			fanfare.WriteClaimsError(w, r, err)
+			fanfare.WriteAuthorizeError(w, r, err)
 		},
 	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Error("the next handler must not run")
@@ -515,24 +514,6 @@ func TestSanitizeClaimsErrorHandler(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		assert.ErrorIs(t, got, tt.wantErr)
 		assert.Equal(t, tt.wantStatus, rec.Code)
-	}
-}
-
-func TestWriteClaimsError(t *testing.T) {
-	for _, tt := range []struct {
-		err        error
-		wantStatus int
-		wantBody   string
-	}{
-		{fmt.Errorf("wrapped: %w", fanfare.ErrClaimsTooLarge), 413, `{"error":"Claims too large"}`},
-		{fanfare.ErrInvalidClaims, 500, `{"error":"Internal server error"}`},
-		{errors.New("anything else"), 500, `{"error":"Internal server error"}`},
-	} {
-		rec := httptest.NewRecorder()
-		fanfare.WriteClaimsError(rec, httptest.NewRequest(http.MethodPost, "/", nil), tt.err)
-		assert.Equal(t, tt.wantStatus, rec.Code, "%v", tt.err)
-		assert.JSONEq(t, tt.wantBody, rec.Body.String())
-		assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 	}
 }
 

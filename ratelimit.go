@@ -69,7 +69,7 @@ type RateLimitOptions struct {
 	// anything else means no decision could be made (ErrLimiterFull, the
 	// limiter's or KeyFunc's error, a RemoteAddr that is not an IP; default
 	// 503), and was logged. Never write err itself into the response.
-	// Default: WriteRateLimitError.
+	// Default: WriteAuthorizeError, the answers of the whole authorize chain.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Clock returns the current time, for the default limiter and
@@ -112,7 +112,7 @@ func RateLimitAuthorize(opts RateLimitOptions) func(http.Handler) http.Handler {
 		opts.Clock = time.Now
 	}
 	if opts.ErrorHandler == nil {
-		opts.ErrorHandler = WriteRateLimitError
+		opts.ErrorHandler = WriteAuthorizeError
 	}
 	opts.Logger = cmp.Or(opts.Logger, slog.Default())
 	l := opts.Limiter.Limit()
@@ -132,22 +132,9 @@ func RateLimitAuthorize(opts RateLimitOptions) func(http.Handler) http.Handler {
 // request over the limit.
 var ErrRateLimited = errors.New("fanfare: rate limited")
 
-// WriteRateLimitError writes the default answer of [RateLimitAuthorize] to
-// err: 429 {"error":"Too many auth requests"} for [ErrRateLimited], 503
-// {"error":"Service unavailable"} for anything else. A custom ErrorHandler
-// can call it for the errors it does not render itself.
-func WriteRateLimitError(w http.ResponseWriter, _ *http.Request, err error) {
-	if errors.Is(err, ErrRateLimited) {
-		writeJSONBytes(w, http.StatusTooManyRequests, tooManyAuthRequestsBody)
-		return
-	}
-	writeJSONBytes(w, http.StatusServiceUnavailable, serviceUnavailableBody)
-}
-
-var (
-	tooManyAuthRequestsBody = []byte(`{"error":"Too many auth requests"}`)
-	serviceUnavailableBody  = []byte(`{"error":"Service unavailable"}`)
-)
+// errNoDecision marks the errors of a limiter that could not decide, so
+// that WriteAuthorizeError answers them 503 {"error":"Service unavailable"}.
+var errNoDecision = errors.New("fanfare: rate limiter cannot decide")
 
 // rateLimiter is RateLimitAuthorize's state: its options with their
 // defaults, and the header values that do not change.
@@ -170,7 +157,7 @@ func (rl *rateLimiter) serve(w http.ResponseWriter, r *http.Request, next http.H
 		if failOpen {
 			next.ServeHTTP(w, r)
 		} else {
-			rl.ErrorHandler(w, r, err)
+			rl.ErrorHandler(w, r, fmt.Errorf("%w: %w", errNoDecision, err))
 		}
 		return
 	}

@@ -233,20 +233,29 @@ func TestRateLimitAuthorizeErrorHandler(t *testing.T) {
 	assert.Equal(t, "1", w.Header().Get("Retry-After"), "the handler's answer keeps the fields")
 }
 
-func TestWriteRateLimitError(t *testing.T) {
+// TestRateLimitAuthorizeDefaultAnswers: the default ErrorHandler
+// (WriteAuthorizeError) answers 429 over the limit and 503 when the limiter
+// cannot decide, without the limiter's error in the body.
+func TestRateLimitAuthorizeDefaultAnswers(t *testing.T) {
 	for _, tc := range []struct {
-		err      error
+		name     string
+		limiter  fanfare.Limiter
 		wantCode int
 		wantBody string
 	}{
-		{fanfare.ErrRateLimited, http.StatusTooManyRequests, `{"error":"Too many auth requests"}`},
-		{fmt.Errorf("wrapped: %w", fanfare.ErrRateLimited), http.StatusTooManyRequests, `{"error":"Too many auth requests"}`},
-		{fanfare.ErrLimiterFull, http.StatusServiceUnavailable, `{"error":"Service unavailable"}`},
-		{errors.New("fanfare: redis: connection refused"), http.StatusServiceUnavailable, `{"error":"Service unavailable"}`},
+		{"over the limit", fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{Limit: fanfare.Limit{Requests: 1, Window: time.Minute}}),
+			http.StatusTooManyRequests, `{"error":"Too many auth requests"}`},
+		{"limiter full", failingLimiter{fanfare.ErrLimiterFull}, http.StatusServiceUnavailable, `{"error":"Service unavailable"}`},
+		{"limiter down", failingLimiter{errors.New("redis: connection refused")}, http.StatusServiceUnavailable, `{"error":"Service unavailable"}`},
 	} {
-		t.Run(tc.err.Error(), func(t *testing.T) {
-			w := httptest.NewRecorder()
-			fanfare.WriteRateLimitError(w, httptest.NewRequest(http.MethodPost, "/", nil), tc.err)
+		t.Run(tc.name, func(t *testing.T) {
+			h := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{Limiter: tc.limiter, Logger: slog.New(slog.DiscardHandler)})(
+				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+			var w *httptest.ResponseRecorder
+			for range 2 {
+				w = httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", nil))
+			}
 			assert.Equal(t, tc.wantCode, w.Code)
 			assert.JSONEq(t, tc.wantBody, w.Body.String())
 			assert.NotContains(t, w.Body.String(), "redis", "the error stays out of the response")
