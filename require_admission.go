@@ -216,10 +216,6 @@ func NewAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 		m.keyfuncFn = m.keyfunc
 	}
 	m.hintParser = jwt.NewParser(strict...)
-	m.hintAlgs = make(map[string]bool, len(everyAlgorithm))
-	for _, a := range everyAlgorithm {
-		m.hintAlgs[a] = true
-	}
 
 	if o.Token == nil {
 		o.Token = defaultToken
@@ -266,7 +262,6 @@ type AdmissionGuard struct {
 
 	verifyingParser *jwt.Parser
 	hintParser      *jwt.Parser
-	hintAlgs        map[string]bool
 	keyfuncFn       jwt.Keyfunc
 }
 
