@@ -325,14 +325,8 @@ func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumer
 	return c.complete(ctx, d, consumerID, c.retry.MaxAttempts)
 }
 
-// completeOnce is CompleteAdmission in one attempt: the completion outbox
-// is the retry loop of the middleware's completions, and the consumer's
-// answer waits for one attempt at most.
-func (c *Client) completeOnce(ctx context.Context, d Distribution, consumerID string) error {
-	return c.complete(ctx, d, consumerID, 1)
-}
-
-// complete posts the completion. A 2xx body that is not JSON (a captive
+// complete posts the completion in at most attempts tries (the outbox
+// makes one and retries on its own schedule). A 2xx body that is not JSON (a captive
 // portal's page, a body cut short) did not come from Fanfare, and the
 // completion must be delivered again.
 func (c *Client) complete(ctx context.Context, d Distribution, consumerID string, attempts int) error {

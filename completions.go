@@ -196,7 +196,7 @@ func (w *CompletionWorker) deliver(ctx context.Context, c Completion) {
 // Fanfare accepted it.
 func (w *CompletionWorker) attempt(ctx context.Context, c Completion, timeout time.Duration) error {
 	attemptCtx, cancel := context.WithTimeout(ctx, timeout)
-	err := w.client.completeOnce(attemptCtx, c.Distribution, c.ConsumerID)
+	err := w.client.complete(attemptCtx, c.Distribution, c.ConsumerID, 1)
 	cancel()
 	if err != nil {
 		return err
