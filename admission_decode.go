@@ -131,8 +131,12 @@ func (run *AdmissionHold) checkToken(t *jwt.Token) *AdmissionError {
 	}
 	header, _, _ := strings.Cut(t.Raw, ".")
 	raw, err := run.m.hintParser.DecodeSegment(header)
+	var n wire.HeaderCounts
 	if err == nil {
-		_, err = decodeObject(raw)
+		err = json.Unmarshal(raw, &n)
+	}
+	if err == nil && n.Repeated() != "" {
+		err = fmt.Errorf("it repeats %q (in some case)", n.Repeated())
 	}
 	if err != nil {
 		return admissionFailure(ErrAdmissionInvalid, fmt.Errorf("token header: %w", err))

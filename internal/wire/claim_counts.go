@@ -31,8 +31,31 @@ type AdmissionClaimCounts struct {
 }
 
 // Repeated returns the JSON name of a claim counted more than once, or "".
-func (c *AdmissionClaimCounts) Repeated() string {
-	v := reflect.ValueOf(c).Elem()
+func (c *AdmissionClaimCounts) Repeated() string { return repeated(reflect.ValueOf(c).Elem()) }
+
+// HeaderCounts counts, like AdmissionClaimCounts, the JOSE header members
+// (RFC 7515 §4.1) a reader of a token acts on: a header repeating one says
+// two things, and golang-jwt keeps the last where another reader may keep
+// the first.
+type HeaderCounts struct {
+	Alg     Count `json:"alg"`
+	Kid     Count `json:"kid"`
+	Typ     Count `json:"typ"`
+	Cty     Count `json:"cty"`
+	Crit    Count `json:"crit"`
+	Jku     Count `json:"jku"`
+	Jwk     Count `json:"jwk"`
+	X5u     Count `json:"x5u"`
+	X5c     Count `json:"x5c"`
+	X5t     Count `json:"x5t"`
+	X5tS256 Count `json:"x5t#S256"`
+}
+
+// Repeated returns the JSON name of a header member counted more than once,
+// or "".
+func (c *HeaderCounts) Repeated() string { return repeated(reflect.ValueOf(c).Elem()) }
+
+func repeated(v reflect.Value) string {
 	for i := range v.NumField() {
 		if v.Field(i).Int() > 1 {
 			return v.Type().Field(i).Tag.Get("json")
