@@ -22,22 +22,6 @@ type tokenClaims struct {
 	run *AdmissionHold
 }
 
-// UnmarshalJSON refuses a payload that repeats a claim: the same name twice,
-// or two names equal under case folding ("consumerId" beside "ConsumerID"),
-// which encoding/json would settle silently by keeping the last. Counting
-// what encoding/json stores in each field (wire.AdmissionClaimCounts) asks
-// encoding/json itself; members that are not claims read here may repeat.
-func (c *tokenClaims) UnmarshalJSON(payload []byte) error {
-	var n wire.AdmissionClaimCounts
-	if err := json.Unmarshal(payload, &n); err != nil {
-		return err
-	}
-	if name := n.Repeated(); name != "" {
-		return fmt.Errorf("token payload repeats a claim: %q (in some case)", name)
-	}
-	return json.Unmarshal(payload, &c.AdmissionClaims)
-}
-
 // maxAdmissionLifetime bounds each expiry of a token (exp, expiresAt) after
 // now and after its admittedAt. Fanfare's admissions last minutes; the bound
 // keeps the hold and used-admission TTLs derived from them from overflowing.
@@ -122,26 +106,40 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 // checkToken runs every check that needs no key on a parsed token. A
 // protected header listing critical extensions ("crit", RFC 7515 §4.1.11)
 // is refused: golang-jwt understands none, and a recipient that does not
-// understand one must refuse the token. So is a header repeating a member
-// in any case ("alg" twice): golang-jwt keeps the last, another reader of
-// the same token may keep the first.
+// understand one must refuse the token. So is a header or payload that
+// repeats a member in any case ("alg" or "consumerId" twice, or
+// "consumerId" beside "ConsumerID"): encoding/json keeps the last match,
+// another reader of the same token may keep the first.
 func (run *AdmissionHold) checkToken(t *jwt.Token) *AdmissionError {
 	if _, ok := t.Header["crit"]; ok {
 		return admissionFailure(ErrAdmissionInvalid, errors.New("token header lists critical extensions (crit), which are not understood here"))
 	}
-	header, _, _ := strings.Cut(t.Raw, ".")
-	raw, err := run.m.hintParser.DecodeSegment(header)
-	var n wire.HeaderCounts
-	if err == nil {
-		err = json.Unmarshal(raw, &n)
+	header, rest, _ := strings.Cut(t.Raw, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	p := run.m.hintParser
+	if err := countMembers(p, "header", header, &wire.HeaderCounts{}); err != nil {
+		return admissionFailure(ErrAdmissionInvalid, err)
 	}
-	if err == nil && n.Repeated() != "" {
-		err = fmt.Errorf("it repeats %q (in some case)", n.Repeated())
-	}
-	if err != nil {
-		return admissionFailure(ErrAdmissionInvalid, fmt.Errorf("token header: %w", err))
+	if err := countMembers(p, "payload", payload, &wire.AdmissionClaimCounts{}); err != nil {
+		return admissionFailure(ErrAdmissionInvalid, err)
 	}
 	return run.checkClaims(&run.claims)
+}
+
+// countMembers decodes a token segment, which golang-jwt has decoded once
+// already, into counts, and refuses a member counted twice.
+func countMembers(p *jwt.Parser, what, segment string, counts interface{ Repeated() string }) error {
+	raw, err := p.DecodeSegment(segment)
+	if err == nil {
+		err = json.Unmarshal(raw, counts)
+	}
+	if err != nil {
+		return fmt.Errorf("token %s: %w", what, err)
+	}
+	if name := counts.Repeated(); name != "" {
+		return fmt.Errorf("token %s repeats %q (in some case)", what, name)
+	}
+	return nil
 }
 
 // keyfunc is the parser's key callback: refusing here spends no signature
