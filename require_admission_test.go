@@ -813,3 +813,37 @@ func TestRequireAdmissionAcquireAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestReviewCompleteStopsRenewal: once the handler completed its admission
+// (Admission.Complete), the key is marked used, so the next lease renewal
+// finds no hold of this owner. The renewal must stop there: the request
+// did nothing wrong, yet today its context is canceled with ErrHoldLost and
+// an error "hold lost mid-checkout" is logged while the handler still runs
+// its post-order work (confirmation, response).
+func TestReviewCompleteStopsRenewal(t *testing.T) {
+	s := newLocalSetup(t)
+	logs := &logBuffer{}
+	s.opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	s.opts.CompleteManually = true
+	s.opts.HoldTTL = 15 * time.Millisecond // a renewal every 5ms of real time
+	var cause error
+	h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, _ := fanfare.AdmissionFromContext(r.Context())
+		if err := a.Complete(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		// Post-order work taking a few renewal periods of real time (the
+		// renewal runs on a real timer, not on the injected clock).
+		select {
+		case <-r.Context().Done():
+			cause = context.Cause(r.Context())
+		case <-time.After(20 * s.opts.HoldTTL):
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	res := admDo(t, h, admRequest(s.token(t, admQueue, "c_review_renew", nil)))
+	assert.Equal(t, http.StatusOK, res.Status, res.Raw)
+	assert.NoError(t, cause, "a completed admission's request context is canceled")
+	assert.NotContains(t, logs.String(), "hold lost", "a completed admission is logged as a lost hold")
+}
