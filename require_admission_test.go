@@ -847,3 +847,23 @@ func TestReviewCompleteStopsRenewal(t *testing.T) {
 	assert.NoError(t, cause, "a completed admission's request context is canceled")
 	assert.NotContains(t, logs.String(), "hold lost", "a completed admission is logged as a lost hold")
 }
+
+// TestReviewDefaultWorkerUsesTheStoresClock: with AdmissionOptions.Clock set
+// and no Store, the guard's store stamps a completion's Since by that clock,
+// but the guard's own worker judges its age (GiveUpAfter) by time.Now. A
+// clock more than 24h behind time.Now (here the tests' epoch) makes the
+// first failed retry give the completion up: Fanfare is never told.
+func TestReviewDefaultWorkerUsesTheStoresClock(t *testing.T) {
+	s := newEmuSetup(t, fanfaretest.Options{})
+	app := s.app(t, admEcho(http.StatusOK))
+	tok := s.srv.Admit(admQueue, "c_review_clock")
+	// The quick attempt and the worker's first attempt fail; Fanfare is
+	// back after a second.
+	s.srv.InjectFault(fanfaretest.EndpointComplete, fanfaretest.Fault{Status: 503, Times: 2})
+	require.Equal(t, http.StatusOK, checkout(t, app, tok, "").Status)
+	assert.Eventually(t, func() bool {
+		s.clock.Advance(time.Minute) // retries come due, by the store's clock
+		return s.srv.Completed(admQueue, "c_review_clock")
+	}, 5*time.Second, 5*time.Millisecond, "the completion was not delivered")
+	assert.NotContains(t, s.logs.String(), "completion given up", "a completion a minute old was given up")
+}
