@@ -867,3 +867,58 @@ func TestReviewDefaultWorkerUsesTheStoresClock(t *testing.T) {
 	}, 5*time.Second, 5*time.Millisecond, "the completion was not delivered")
 	assert.NotContains(t, s.logs.String(), "completion given up", "a completion a minute old was given up")
 }
+
+// renewRaceStore holds its first Renew until the handler returned, and
+// answers a Release only once a later Renew came (or a second passed): the
+// timing of a renewal tick that fires as the handler returns, and a Store
+// a few milliseconds away.
+type renewRaceStore struct {
+	fanfare.Store
+	renewing, handlerDone, renewedAgain chan struct{}
+	renews                              atomic.Int32
+}
+
+func (s *renewRaceStore) Renew(ctx context.Context, key, owner string, ttl time.Duration) error {
+	switch s.renews.Add(1) {
+	case 1:
+		close(s.renewing)
+		<-s.handlerDone
+	case 2:
+		defer close(s.renewedAgain)
+	}
+	return s.Store.Renew(ctx, key, owner, ttl)
+}
+
+func (s *renewRaceStore) Release(ctx context.Context, key, owner string) error {
+	err := s.Store.Release(ctx, key, owner)
+	select {
+	case <-s.renewedAgain:
+	case <-time.After(time.Second):
+	}
+	return err
+}
+
+// TestReviewFinishStopsRenewal: a renewal tick running as the handler
+// returns re-arms the renewal timer after Finish stopped it, so the
+// renewal keeps running while Finish releases (or completes) the hold and
+// then reports the hold lost: an error "hold lost mid-checkout" for a
+// request that ended normally. Finish must end the renewals before it lets
+// go of the hold.
+func TestReviewFinishStopsRenewal(t *testing.T) {
+	s := newLocalSetup(t)
+	logs := &logBuffer{}
+	s.opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	s.opts.HoldTTL = 15 * time.Millisecond
+	store := &renewRaceStore{Store: s.store, renewing: make(chan struct{}),
+		handlerDone: make(chan struct{}), renewedAgain: make(chan struct{})}
+	s.opts.Store = store
+	h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-store.renewing // a renewal tick is under way
+		w.WriteHeader(http.StatusInternalServerError)
+		time.AfterFunc(5*time.Millisecond, func() { close(store.handlerDone) }) // once Finish has begun
+	}))
+	res := admDo(t, h, admRequest(s.token(t, admQueue, "c_review_finish", nil)))
+	assert.Equal(t, http.StatusInternalServerError, res.Status)
+	assert.Equal(t, int32(1), store.renews.Load(), "the lease was renewed after Finish stopped the renewals and released the hold")
+	assert.NotContains(t, logs.String(), "hold lost", "a request that ended normally is logged as a lost hold")
+}
