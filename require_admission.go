@@ -237,7 +237,7 @@ func NewAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 		o.Clock = time.Now
 	}
 	if o.Completions == nil && client != nil {
-		o.Completions = newCompletionWorker(client, o.Store, CompletionWorkerOptions{Logger: o.Logger}, true)
+		o.Completions = newCompletionWorker(client, o.Store, CompletionWorkerOptions{Logger: o.Logger, Clock: o.Clock}, true)
 	}
 	if o.ErrorHandler == nil {
 		o.ErrorHandler = WriteAdmissionError
@@ -336,7 +336,7 @@ type AdmissionHold struct {
 
 	mu        sync.Mutex // Complete and the renewals run beside the request
 	completed bool       // Complete ran (its local part, at least)
-	ended     bool       // finish ran: no more renewals
+	ended     bool       // Finish ran: no more renewals
 	err       error      // Complete's result
 }
 
@@ -352,8 +352,11 @@ func (h *AdmissionHold) Finish(status int) {
 	}
 	h.finished = true
 	h.renewal.Stop()
+	// ended stops a renewal already running (it may Reset the timer) from
+	// renewing a hold about to be released or marked used.
 	h.mu.Lock()
 	completed := h.completed
+	h.ended = true
 	h.mu.Unlock()
 	switch {
 	case completed:
@@ -362,9 +365,6 @@ func (h *AdmissionHold) Finish(status int) {
 	default:
 		_ = h.complete(h.ctx)
 	}
-	h.mu.Lock()
-	h.ended = true
-	h.mu.Unlock()
 	h.cancel(nil)
 }
 
@@ -383,7 +383,7 @@ func (run *AdmissionHold) renew() {
 	m := run.m
 	run.mu.Lock()
 	defer run.mu.Unlock()
-	if run.ended {
+	if run.ended || run.completed { // the key is released or used: nothing to renew
 		return
 	}
 	err := m.o.Store.Renew(context.WithoutCancel(run.ctx), run.key, run.owner, m.o.HoldTTL)

@@ -814,13 +814,13 @@ func TestRequireAdmissionAcquireAnswers(t *testing.T) {
 	}
 }
 
-// TestReviewCompleteStopsRenewal: once the handler completed its admission
+// TestRequireAdmissionCompleteStopsRenewal: once the handler completed its admission
 // (Admission.Complete), the key is marked used, so the next lease renewal
 // finds no hold of this owner. The renewal must stop there: the request
 // did nothing wrong, yet today its context is canceled with ErrHoldLost and
 // an error "hold lost mid-checkout" is logged while the handler still runs
 // its post-order work (confirmation, response).
-func TestReviewCompleteStopsRenewal(t *testing.T) {
+func TestRequireAdmissionCompleteStopsRenewal(t *testing.T) {
 	s := newLocalSetup(t)
 	logs := &logBuffer{}
 	s.opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -848,12 +848,12 @@ func TestReviewCompleteStopsRenewal(t *testing.T) {
 	assert.NotContains(t, logs.String(), "hold lost", "a completed admission is logged as a lost hold")
 }
 
-// TestReviewDefaultWorkerUsesTheStoresClock: with AdmissionOptions.Clock set
+// TestRequireAdmissionDefaultWorkerUsesTheStoresClock: with AdmissionOptions.Clock set
 // and no Store, the guard's store stamps a completion's Since by that clock,
 // but the guard's own worker judges its age (GiveUpAfter) by time.Now. A
 // clock more than 24h behind time.Now (here the tests' epoch) makes the
 // first failed retry give the completion up: Fanfare is never told.
-func TestReviewDefaultWorkerUsesTheStoresClock(t *testing.T) {
+func TestRequireAdmissionDefaultWorkerUsesTheStoresClock(t *testing.T) {
 	s := newEmuSetup(t, fanfaretest.Options{})
 	app := s.app(t, admEcho(http.StatusOK))
 	tok := s.srv.Admit(admQueue, "c_review_clock")
@@ -862,7 +862,9 @@ func TestReviewDefaultWorkerUsesTheStoresClock(t *testing.T) {
 	s.srv.InjectFault(fanfaretest.EndpointComplete, fanfaretest.Fault{Status: 503, Times: 2})
 	require.Equal(t, http.StatusOK, checkout(t, app, tok, "").Status)
 	assert.Eventually(t, func() bool {
-		s.clock.Advance(time.Minute) // retries come due, by the store's clock
+		// Retries come due by the store's clock; the admission (10 minutes
+		// at the emulator) stays live, or the emulator would not record it.
+		s.clock.Advance(time.Second)
 		return s.srv.Completed(admQueue, "c_review_clock")
 	}, 5*time.Second, 5*time.Millisecond, "the completion was not delivered")
 	assert.NotContains(t, s.logs.String(), "completion given up", "a completion a minute old was given up")
@@ -898,13 +900,13 @@ func (s *renewRaceStore) Release(ctx context.Context, key, owner string) error {
 	return err
 }
 
-// TestReviewFinishStopsRenewal: a renewal tick running as the handler
+// TestRequireAdmissionFinishStopsRenewal: a renewal tick running as the handler
 // returns re-arms the renewal timer after Finish stopped it, so the
 // renewal keeps running while Finish releases (or completes) the hold and
 // then reports the hold lost: an error "hold lost mid-checkout" for a
 // request that ended normally. Finish must end the renewals before it lets
 // go of the hold.
-func TestReviewFinishStopsRenewal(t *testing.T) {
+func TestRequireAdmissionFinishStopsRenewal(t *testing.T) {
 	s := newLocalSetup(t)
 	logs := &logBuffer{}
 	s.opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
