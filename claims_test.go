@@ -615,3 +615,16 @@ func requireNoPassword(t *testing.T, v any) {
 		}
 	}
 }
+
+// TestReviewAllowEntryWithoutASCIIReadingKeepsOnlyItself: an Allow entry
+// with no ASCII reading (a Japanese "名前") reduces to "", and so does every
+// other key without one ("密码", Chinese for "password", "$$"): allow-list
+// mode then keeps keys the application never listed.
+func TestReviewAllowEntryWithoutASCIIReadingKeepsOnlyItself(t *testing.T) {
+	p := fanfare.ClaimsPolicy{Allow: []string{"名前"}}
+	enc, err := p.Sanitize(map[string]any{"名前": "Taro", "密码": "hunter2", "$$": "x"})
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(enc, &got))
+	assert.Equal(t, map[string]any{"名前": "Taro"}, got, "Allow lists one key; only that key may pass")
+}
