@@ -628,3 +628,16 @@ func TestReviewAllowEntryWithoutASCIIReadingKeepsOnlyItself(t *testing.T) {
 	require.NoError(t, json.Unmarshal(enc, &got))
 	assert.Equal(t, map[string]any{"名前": "Taro"}, got, "Allow lists one key; only that key may pass")
 }
+
+// TestReviewIntegralJSONNumberCardDropped: the float64 4111111111111111.0
+// is dropped as a card number, but the same integral value as a
+// json.Number written with a fraction or an exponent (as a JSON document
+// decoded with UseNumber may hold it) is sent: the card check reads the
+// json.Number's text, not its value.
+func TestReviewIntegralJSONNumberCardDropped(t *testing.T) {
+	for _, n := range []json.Number{"4111111111111111", "4111111111111111.0", "4.111111111111111e15"} {
+		enc, err := fanfare.ClaimsPolicy{}.Sanitize(map[string]any{"ref": n})
+		require.NoError(t, err)
+		assert.Nil(t, enc, "json.Number %s is the Luhn-valid card 4111111111111111", n)
+	}
+}
