@@ -417,3 +417,27 @@ func TestRateLimitAuthorizeUnalignedClock(t *testing.T) {
 	assert.Equal(t, "60", w.Header().Get("Retry-After"))
 	assert.Equal(t, `"default";r=0;t=60`, w.Header().Get("RateLimit"))
 }
+
+// TestReviewLegacyResetNotBeforeTheRealReset: X-RateLimit-Reset is "Unix
+// time, in seconds, when Remaining next grows", but it is the current Unix
+// second floored plus the rounded-up reset: with a clock in the middle of a
+// second it names a second before the reset, and a client that waits for
+// it is refused again (express-rate-limit sends the ceiling of the reset
+// time).
+func TestReviewLegacyResetNotBeforeTheRealReset(t *testing.T) {
+	c := fanfaretest.NewClock(time.Unix(1000, 900_000_000))
+	h := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{
+		Limit:         fanfare.Limit{Requests: 1, Window: 10 * time.Second},
+		LegacyHeaders: true,
+		Clock:         c.Now,
+	})(okHandler)
+	w := serve(t, h, request{identity: "alice"})
+	require.Equal(t, http.StatusOK, w.Code)
+	reset, err := strconv.ParseInt(w.Header().Get("X-RateLimit-Reset"), 10, 64)
+	require.NoError(t, err)
+
+	c.Advance(time.Unix(reset, 0).Sub(c.Now())) // wait until the advertised reset
+	w = serve(t, h, request{identity: "alice"})
+	assert.Equal(t, http.StatusOK, w.Code, "X-RateLimit-Reset %d: Remaining must have grown by then (it grows at 1010.9)", reset)
+	assert.Equal(t, int64(1011), reset, "the reset time rounded up to whole seconds")
+}
