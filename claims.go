@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"math/big"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -181,7 +182,7 @@ type claimsSanitizer struct {
 	maxBytes   int
 	deny       map[string]struct{} // deniedWords and the reduced Deny entries
 	maxDenyLen int                 // longest key of deny
-	allow      map[string]struct{} // reduced Allow entries; nil when not in allow-list mode
+	allow      map[string]struct{} // allowKey of the Allow entries; nil when not in allow-list mode
 }
 
 func (p ClaimsPolicy) compile() claimsSanitizer {
@@ -200,7 +201,7 @@ func (p ClaimsPolicy) compile() claimsSanitizer {
 	if len(p.Allow) > 0 {
 		s.allow = make(map[string]struct{}, len(p.Allow))
 		for _, a := range p.Allow {
-			s.allow[reduceKey(a)] = struct{}{}
+			s.allow[allowKey(a)] = struct{}{}
 		}
 	}
 	return s
@@ -318,7 +319,7 @@ func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 		if !jsonNumberPattern.MatchString(string(x)) {
 			return nil, false, fmt.Errorf("%w: a json.Number that is not a JSON number", ErrInvalidClaims)
 		}
-		return v, !looksLikeCardInteger(string(x)), nil
+		return v, !looksLikeCardInteger(string(x)) && !integralCard(x), nil
 	case map[string]any:
 		if x == nil {
 			return nil, true, nil
@@ -390,7 +391,7 @@ func (s *claimsSanitizer) dropKey(k string, top bool) bool {
 		return true
 	}
 	if top && s.allow != nil {
-		if _, ok := s.allow[reduceKey(k)]; !ok {
+		if _, ok := s.allow[allowKey(k)]; !ok {
 			return true
 		}
 	}
@@ -418,6 +419,16 @@ func (s *claimsSanitizer) denies(form string) bool {
 		}
 	}
 	return false
+}
+
+// allowKey is the form Allow entries and keys are matched in: the reduced
+// key, or for a key with no ASCII reading ("名前", "$$") its folded NFKC
+// form, kept apart by a NUL so that such keys never all match as "".
+func allowKey(k string) string {
+	if r := reduceKey(k); r != "" {
+		return r
+	}
+	return "\x00" + cases.Fold().String(norm.NFKC.String(k))
 }
 
 // reduceKey returns the lowercase ASCII letters and digits of k's ASCII
@@ -594,6 +605,18 @@ var (
 	cardPattern        = regexp.MustCompile(`^[0-9](?:[ -]*[0-9]){12,18}$`)
 	cardIntegerPattern = regexp.MustCompile(`^[2-6][0-9]{12,18}$`)
 )
+
+// integralCard reports a json.Number written with a fraction or an
+// exponent ("4111111111111111.0", "4.111111111111111e15") whose value is a
+// card number, as float64 claims are read. 128 bits hold 19 digits exactly.
+func integralCard(n json.Number) bool {
+	f, _, err := big.ParseFloat(string(n), 10, 128, big.ToNearestEven)
+	if err != nil || !f.IsInt() || f.Cmp(big.NewFloat(1e12)) < 0 || f.Cmp(big.NewFloat(1e19)) >= 0 {
+		return false
+	}
+	i, _ := f.Int(nil)
+	return looksLikeCardInteger(i.String())
+}
 
 func looksLikeCardInteger(s string) bool {
 	return cardIntegerPattern.MatchString(s) && luhnValid(s)

@@ -616,11 +616,11 @@ func requireNoPassword(t *testing.T, v any) {
 	}
 }
 
-// TestReviewAllowEntryWithoutASCIIReadingKeepsOnlyItself: an Allow entry
+// TestClaimsPolicyAllowEntryWithoutASCIIReadingKeepsOnlyItself: an Allow entry
 // with no ASCII reading (a Japanese "名前") reduces to "", and so does every
 // other key without one ("密码", Chinese for "password", "$$"): allow-list
 // mode then keeps keys the application never listed.
-func TestReviewAllowEntryWithoutASCIIReadingKeepsOnlyItself(t *testing.T) {
+func TestClaimsPolicyAllowEntryWithoutASCIIReadingKeepsOnlyItself(t *testing.T) {
 	p := fanfare.ClaimsPolicy{Allow: []string{"名前"}}
 	enc, err := p.Sanitize(map[string]any{"名前": "Taro", "密码": "hunter2", "$$": "x"})
 	require.NoError(t, err)
@@ -629,12 +629,12 @@ func TestReviewAllowEntryWithoutASCIIReadingKeepsOnlyItself(t *testing.T) {
 	assert.Equal(t, map[string]any{"名前": "Taro"}, got, "Allow lists one key; only that key may pass")
 }
 
-// TestReviewIntegralJSONNumberCardDropped: the float64 4111111111111111.0
+// TestClaimsPolicyIntegralJSONNumberCardDropped: the float64 4111111111111111.0
 // is dropped as a card number, but the same integral value as a
 // json.Number written with a fraction or an exponent (as a JSON document
 // decoded with UseNumber may hold it) is sent: the card check reads the
 // json.Number's text, not its value.
-func TestReviewIntegralJSONNumberCardDropped(t *testing.T) {
+func TestClaimsPolicyIntegralJSONNumberCardDropped(t *testing.T) {
 	for _, n := range []json.Number{"4111111111111111", "4111111111111111.0", "4.111111111111111e15"} {
 		enc, err := fanfare.ClaimsPolicy{}.Sanitize(map[string]any{"ref": n})
 		require.NoError(t, err)

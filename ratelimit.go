@@ -168,7 +168,10 @@ func (rl *rateLimiter) serve(w http.ResponseWriter, r *http.Request, next http.H
 	if rl.LegacyHeaders {
 		h["X-Ratelimit-Limit"] = rl.limitHdr
 		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
-		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(rl.Clock().Unix()+reset, 10)}
+		// The instant Remaining grows, rounded up: a client waiting until
+		// the second named must find the room there.
+		at := rl.Clock().Add(d.ResetAfter)
+		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(at.Add(time.Second-1).Truncate(time.Second).Unix(), 10)}
 	}
 	if !d.Allowed {
 		h["Retry-After"] = []string{strconv.FormatInt(ceilSeconds(d.RetryAfter), 10)}

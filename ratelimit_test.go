@@ -418,13 +418,13 @@ func TestRateLimitAuthorizeUnalignedClock(t *testing.T) {
 	assert.Equal(t, `"default";r=0;t=60`, w.Header().Get("RateLimit"))
 }
 
-// TestReviewLegacyResetNotBeforeTheRealReset: X-RateLimit-Reset is "Unix
+// TestRateLimitAuthorizeLegacyResetNotBeforeTheRealReset: X-RateLimit-Reset is "Unix
 // time, in seconds, when Remaining next grows", but it is the current Unix
 // second floored plus the rounded-up reset: with a clock in the middle of a
 // second it names a second before the reset, and a client that waits for
 // it is refused again (express-rate-limit sends the ceiling of the reset
 // time).
-func TestReviewLegacyResetNotBeforeTheRealReset(t *testing.T) {
+func TestRateLimitAuthorizeLegacyResetNotBeforeTheRealReset(t *testing.T) {
 	c := fanfaretest.NewClock(time.Unix(1000, 900_000_000))
 	h := fanfare.RateLimitAuthorize(fanfare.RateLimitOptions{
 		Limit:         fanfare.Limit{Requests: 1, Window: 10 * time.Second},
