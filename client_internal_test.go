@@ -272,6 +272,9 @@ func TestDistribution(t *testing.T) {
 	assert.Equal(t, "queue:q_1", Queue("q_1").String())
 	assert.NoError(t, Auction("x").Validate())
 	assert.ErrorIs(t, Queue("").Validate(), ErrInvalidDistribution)
+	assert.ErrorIs(t, Queue(".").Validate(), ErrInvalidDistribution, "a dot segment a proxy may resolve")
+	assert.ErrorIs(t, Draw("..").Validate(), ErrInvalidDistribution, "a dot segment a proxy may resolve")
+	assert.NoError(t, Queue("...").Validate())
 	assert.ErrorIs(t, Distribution{Type: "raffle", ID: "x"}.Validate(), ErrInvalidDistribution)
 	for _, s := range []string{"queue", "draw", "auction"} {
 		dt, err := parseDistributionType(s)

@@ -56,8 +56,9 @@ func (d Distribution) Validate() error {
 	if !d.Type.known() {
 		return fmt.Errorf("%w: unknown type %q", ErrInvalidDistribution, truncate(string(d.Type), 32))
 	}
-	if d.ID == "" {
-		return fmt.Errorf("%w: empty %s id", ErrInvalidDistribution, d.Type)
+	if d.ID == "" || d.ID == "." || d.ID == ".." {
+		// "." and ".." survive path escaping as segments a proxy may resolve.
+		return fmt.Errorf("%w: %s id %q", ErrInvalidDistribution, d.Type, d.ID)
 	}
 	return nil
 }

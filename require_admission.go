@@ -446,7 +446,9 @@ func (m *AdmissionGuard) admit(run *AdmissionHold, r *http.Request) (*http.Reque
 	}
 	run.key = admissionKeyOf(m.org, run.adm.Distribution, run.adm.ConsumerID)
 	run.owner = newOwner()
-	err = m.o.Store.Acquire(r.Context(), run.key, run.owner, m.o.HoldTTL)
+	// Not the request's cancellation: a hang-up after the command reached
+	// the store would leave a hold nobody releases.
+	err = m.o.Store.Acquire(context.WithoutCancel(r.Context()), run.key, run.owner, m.o.HoldTTL)
 	switch {
 	case err == nil:
 		return r, nil
@@ -456,6 +458,7 @@ func (m *AdmissionGuard) admit(run *AdmissionHold, r *http.Request) (*http.Reque
 		return r, admissionFailure(ErrAdmissionUsed, nil)
 	}
 	m.o.Logger.Error("fanfare: admission store failed", "op", "acquire", "error", err)
+	m.release(run) // the hold may have been taken before the answer was lost
 	return r, admissionFailure(ErrUnavailable, err)
 }
 

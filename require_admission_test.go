@@ -814,12 +814,38 @@ func TestRequireAdmissionAcquireAnswers(t *testing.T) {
 	}
 }
 
-// TestRequireAdmissionCompleteStopsRenewal: once the handler completed its admission
-// (Admission.Complete), the key is marked used, so the next lease renewal
-// finds no hold of this owner. The renewal must stop there: the request
-// did nothing wrong, yet today its context is canceled with ErrHoldLost and
-// an error "hold lost mid-checkout" is logged while the handler still runs
-// its post-order work (confirmation, response).
+// acquiredThenFailedStore takes the hold, then reports a failure, as a
+// store call whose answer was lost after the command ran.
+type acquiredThenFailedStore struct{ fanfare.Store }
+
+func (s acquiredThenFailedStore) Acquire(ctx context.Context, key, owner string, ttl time.Duration) error {
+	if err := s.Store.Acquire(ctx, key, owner, ttl); err != nil {
+		return err
+	}
+	return errors.New("store: the answer was lost")
+}
+
+// TestRequireAdmissionReleasesAfterAFailedAcquire: a failed Acquire may
+// have taken the hold; the guard releases it, so the consumer's retry is
+// not refused as in use for HoldTTL.
+func TestRequireAdmissionReleasesAfterAFailedAcquire(t *testing.T) {
+	s := newLocalSetup(t)
+	store := s.store
+	s.opts.Store = acquiredThenFailedStore{store}
+	tok := s.token(t, admQueue, "c_lost", nil)
+	res := admDo(t, s.handler(admEcho(http.StatusOK)), admRequest(tok))
+	require.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
+
+	s.opts.Store = store
+	res = admDo(t, s.handler(admEcho(http.StatusOK)), admRequest(tok))
+	assert.Equal(t, http.StatusOK, res.Status, "the retry is not refused as in use: %s", res.Raw)
+}
+
+// TestRequireAdmissionCompleteStopsRenewal: once the handler completed its
+// admission (Admission.Complete), the key is marked used and no hold of
+// this owner is left to renew. The renewals stop there: the request's
+// context is not canceled with ErrHoldLost, and no "hold lost" is logged,
+// while the handler still runs its post-order work.
 func TestRequireAdmissionCompleteStopsRenewal(t *testing.T) {
 	s := newLocalSetup(t)
 	logs := &logBuffer{}
@@ -848,11 +874,12 @@ func TestRequireAdmissionCompleteStopsRenewal(t *testing.T) {
 	assert.NotContains(t, logs.String(), "hold lost", "a completed admission is logged as a lost hold")
 }
 
-// TestRequireAdmissionDefaultWorkerUsesTheStoresClock: with AdmissionOptions.Clock set
-// and no Store, the guard's store stamps a completion's Since by that clock,
-// but the guard's own worker judges its age (GiveUpAfter) by time.Now. A
-// clock more than 24h behind time.Now (here the tests' epoch) makes the
-// first failed retry give the completion up: Fanfare is never told.
+// TestRequireAdmissionDefaultWorkerUsesTheStoresClock: with
+// AdmissionOptions.Clock set and no Store, the guard's store stamps a
+// completion's Since by that clock, and the guard's own worker judges its
+// age (GiveUpAfter) by the same clock: one more than 24h behind time.Now
+// (here the tests' epoch) must not give the completion up at its first
+// failed retry.
 func TestRequireAdmissionDefaultWorkerUsesTheStoresClock(t *testing.T) {
 	s := newEmuSetup(t, fanfaretest.Options{})
 	app := s.app(t, admEcho(http.StatusOK))
@@ -900,12 +927,11 @@ func (s *renewRaceStore) Release(ctx context.Context, key, owner string) error {
 	return err
 }
 
-// TestRequireAdmissionFinishStopsRenewal: a renewal tick running as the handler
-// returns re-arms the renewal timer after Finish stopped it, so the
-// renewal keeps running while Finish releases (or completes) the hold and
-// then reports the hold lost: an error "hold lost mid-checkout" for a
-// request that ended normally. Finish must end the renewals before it lets
-// go of the hold.
+// TestRequireAdmissionFinishStopsRenewal: a renewal tick running as the
+// handler returns may re-arm the renewal timer after Finish stopped it;
+// Finish ends the renewals before it lets go of the hold, so no renewal
+// finds the hold released and logs "hold lost mid-checkout" for a request
+// that ended normally.
 func TestRequireAdmissionFinishStopsRenewal(t *testing.T) {
 	s := newLocalSetup(t)
 	logs := &logBuffer{}
