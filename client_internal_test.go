@@ -235,6 +235,7 @@ func TestScrub(t *testing.T) {
 		{"odd characters, path-escaped", odd, "got " + url.PathEscape(odd), url.PathEscape(odd)},
 		{"odd characters, JSON-escaped", odd, `{"key":` + mustJSONString(t, odd) + `}`, strings.Trim(mustJSONString(t, odd), `"`)},
 		{"odd characters, cut", odd, "got " + odd[:12], odd[:12]},
+		{"an admission token echoed", testSecret, `bad request: {"token":"eyJhbGciOiJFUzI1NiJ9.eyJjb25zdW1lcklkIjoiYyJ9.c2ln"}`, "eyJjb25zdW1lcklkIjoiYyJ9"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,8 +36,8 @@ type APIError struct {
 	// Code is Fanfare's error code (the body's "error" field), e.g.
 	// "unauthorized", cut to 64 bytes. Empty when the body carried
 	// none. Like Message, it is scrubbed: the client's secret key, and
-	// anything shaped like a secret key ("sk_..."), is replaced by
-	// "[REDACTED]", in case Fanfare or a proxy echoed the request.
+	// anything shaped like a secret key ("sk_...") or a token ("eyJ..."), is
+	// replaced by "[REDACTED]", in case Fanfare or a proxy echoed the request.
 	Code string
 	// Message is Fanfare's human-readable message, if any, scrubbed like
 	// Code and cut to 200 bytes.
@@ -102,6 +102,12 @@ const redactedText = "[REDACTED]"
 // of redacting the end of a word such as "task_queue_full".
 var secretKeyPattern = regexp.MustCompile(`sk_[A-Za-z0-9_\-]{6,}`)
 
+// tokenPattern matches text shaped like a JWT (an admission token): a
+// header segment, which opens with the encoding of `{"`, then a payload.
+// The validate call sends a consumer's token; an upstream error page that
+// echoes the request body must not carry it into errors and logs.
+var tokenPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]*)?`)
+
 // scrubber removes a secret key from text that came from upstream (Fanfare,
 // or a proxy in front of it, which may echo the request's X-Secret-Key):
 // the client's own key in every escaping it is looked for in (as sent,
@@ -125,10 +131,12 @@ func newScrubber(secret string) scrubber {
 	return forms
 }
 
-// scrub returns text without the secret key.
+// scrub returns text without the secret key, and without anything shaped
+// like a secret key or a token.
 func (s scrubber) scrub(text string) string {
 	for _, f := range s {
 		text = strings.ReplaceAll(text, f, redactedText)
 	}
-	return secretKeyPattern.ReplaceAllLiteralString(text, redactedText)
+	text = secretKeyPattern.ReplaceAllLiteralString(text, redactedText)
+	return tokenPattern.ReplaceAllLiteralString(text, redactedText)
 }
