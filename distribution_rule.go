@@ -99,7 +99,7 @@ func DistributionFromBody(r *http.Request) (Distribution, error) {
 	case n > 1:
 		return Distribution{}, errMultipleDistributions
 	case n == 1:
-		return d, nil
+		return validated(d)
 	case !checkoutShape:
 		return Distribution{}, errNoBodyDistribution
 	case typ == "" || id == "":
@@ -109,7 +109,15 @@ func DistributionFromBody(r *http.Request) (Distribution, error) {
 	if err != nil {
 		return Distribution{}, err
 	}
-	return Distribution{Type: t, ID: id}, nil
+	return validated(Distribution{Type: t, ID: id})
+}
+
+// validated returns d, or the error of an id Fanfare cannot be asked about.
+func validated(d Distribution) (Distribution, error) {
+	if err := d.Validate(); err != nil {
+		return Distribution{}, err
+	}
+	return d, nil
 }
 
 // namedDistribution returns the distribution the non-empty one of a body's

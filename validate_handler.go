@@ -127,6 +127,9 @@ func readValidateBody(w http.ResponseWriter, r *http.Request) (d Distribution, r
 	case req.ConsumerID == "" || req.Token == "":
 		return d, req, errMissingConsumerToken
 	}
+	if d.Validate() != nil {
+		return d, req, fmt.Errorf("%w: the %s id %q cannot name a distribution", ErrInvalidRequestBody, d.Type, truncate(d.ID, 40))
+	}
 	return d, req, nil
 }
 

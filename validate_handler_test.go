@@ -60,6 +60,7 @@ func TestValidateAdmissionHandler(t *testing.T) {
 		{"three ids", "", `{"queueId":"q","drawId":"d","auctionId":"a","consumerId":"c","token":"t"}`, 400, bodyInvalidRequest, 0},
 		{"no consumer", "", `{"queueId":"q_1","token":"t"}`, 400, bodyInvalidRequest, 0},
 		{"no token", "", `{"queueId":"q_1","consumerId":"c_1"}`, 400, bodyInvalidRequest, 0},
+		{"a dot-segment id", "", `{"queueId":"..","consumerId":"c_1","token":"t"}`, 400, bodyInvalidRequest, 0},
 		{"empty body", "", ``, 400, bodyInvalidRequest, 0},
 		{"malformed", "", `{"queueId":`, 400, bodyInvalidRequest, 0},
 		{"array", "", `[{"queueId":"q_1"}]`, 400, bodyInvalidRequest, 0},
