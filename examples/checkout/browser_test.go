@@ -124,8 +124,14 @@ func TestBrowserStorefront(t *testing.T) {
 		return chromedp.WaitVisible(`#` + id + `[data-state="` + want + `"]`)
 	}
 
+	// A poll runs in one execution context and does not survive a
+	// navigation (chromedp's Poll doc): wait for the new page's DOM with a
+	// query, which follows the frame, so that the poll cannot start in the
+	// context of about:blank just as it is replaced ("Cannot find context
+	// with specified id").
 	step("open the storefront",
 		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitReady("#api-url"),
 		chromedp.Poll[chromedp.Void](`document.getElementById("api-url").textContent === "`+emu.URL+`"`),
 	)
 
