@@ -101,7 +101,7 @@ func TestFaultMatrix(t *testing.T) {
 			c := cell{call: call.name, fault: f.name}
 			before := goleak.IgnoreCurrent()
 			t.Run(call.name+"/"+f.name, func(t *testing.T) { call.run(t, f, &c) })
-			if err := goleak.Find(before); err != nil {
+			if err := goroutinesLeft(before); err != nil {
 				t.Errorf("%s / %s: goroutines left: %v", call.name, f.name, err)
 				c.goroutines = "LEFT"
 			} else {

@@ -295,7 +295,7 @@ func TestRedisFaultMatrix(t *testing.T) {
 				t.Cleanup(func() { _ = direct.ConfigSet(context.Background(), "maxmemory", "0").Err() })
 				call.run(t, f, p, &c)
 			})
-			if err := goleak.Find(before); err != nil {
+			if err := goroutinesLeft(before); err != nil {
 				t.Errorf("%s / %s: goroutines left: %v", call.name, f.name, err)
 				c.goroutines = "LEFT"
 			} else {
