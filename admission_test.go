@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -677,6 +678,8 @@ func TestRequireAdmissionPanicsOnMisconfiguration(t *testing.T) {
 		{"outage fallback without verifier", client, fanfare.AdmissionOptions{Distribution: q, AcceptVerifiedDuringOutage: true}, "requires a Verifier"},
 		{"negative duration", client, fanfare.AdmissionOptions{Distribution: q, Leeway: -time.Second}, "negative"},
 		{"HoldTTL too short to renew", client, fanfare.AdmissionOptions{Distribution: q, HoldTTL: time.Millisecond}, "HoldTTL"},
+		{"HoldTTL of forever", client, fanfare.AdmissionOptions{Distribution: q, HoldTTL: math.MaxInt64}, "HoldTTL over 24h"},
+		{"Leeway of forever", client, fanfare.AdmissionOptions{Distribution: q, Leeway: math.MaxInt64}, "Leeway over an hour"},
 		{"verifier accepting none", client, fanfare.AdmissionOptions{Distribution: q, Verifier: noneVerifier{}}, `"none"`},
 	}
 	for _, tc := range tests {

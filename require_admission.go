@@ -50,7 +50,7 @@ type AdmissionOptions struct {
 	// Default: nil (fingerprints are not checked).
 	Fingerprint func(r *http.Request) string
 	// Leeway is the clock skew tolerated on the token's expiry and
-	// not-before times. Default: 5s.
+	// not-before times. At most 1h. Default: 5s.
 	Leeway time.Duration
 
 	// Verifier checks the token's signature locally, refusing forged tokens
@@ -78,7 +78,7 @@ type AdmissionOptions struct {
 	// HoldTTL/3 while the handler runs, so a checkout may take longer. It
 	// runs out only when the process died or cannot reach the Store: then
 	// another request may use the admission, and this request's context is
-	// canceled. At least 10ms. Default: 30s.
+	// canceled. From 10ms to 24h. Default: 30s.
 	HoldTTL time.Duration
 	// CompleteManually leaves completion to the handler, which calls
 	// [Admission.Complete] when the order is placed; an admission not
@@ -180,6 +180,10 @@ func NewAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 		panic(p + "negative size or duration")
 	case o.HoldTTL > 0 && o.HoldTTL < 10*time.Millisecond:
 		panic(p + "HoldTTL below 10ms: the lease would be renewed in a busy loop")
+	case o.HoldTTL > 24*time.Hour:
+		panic(p + "HoldTTL over 24h: it is how long a crashed process's hold outlives it, and leases are renewed anyway")
+	case o.Leeway > time.Hour:
+		panic(p + "Leeway over an hour: admissions last minutes")
 	}
 
 	var org string

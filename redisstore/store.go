@@ -250,7 +250,11 @@ func ms(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
-	return int64((d + time.Millisecond - 1) / time.Millisecond)
+	n := int64(d / time.Millisecond) // rounded up without d+999999ns, which overflows near the maximum
+	if d%time.Millisecond != 0 {
+		n++
+	}
+	return n
 }
 
 func (s *Store) run(ctx context.Context, script *redis.Script, op string, keys []string, args ...any) *redis.Cmd {
