@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -363,6 +364,19 @@ var holdCases = []testCase{
 		f.markUsed(t, k, long)
 		f.acquire(t, k, "o2", long, used)
 		f.acquire(t, k, "o1", long, used)
+	}},
+	{"the largest durations saturate: a hold, a mark and a lease of forever last", func(t *testing.T, f *fixture) {
+		k := f.key("a")
+		f.acquire(t, k, "o1", math.MaxInt64, acquired)
+		f.acquire(t, k, "o2", long, inUse)
+		f.renew(t, k, "o1", math.MaxInt64, nil)
+		f.markUsedWith(t, k, math.MaxInt64, f.completion(k))
+		f.isUsed(t, k, true)
+		f.acquire(t, k, "o2", long, used)
+		f.claimIDs(t, "w1", 10, math.MaxInt64, k)
+		f.claimIDs(t, "w2", 10, long) // still leased to w1
+		f.retry(t, k, "w1", math.MaxInt64, nil)
+		f.claimIDs(t, "w2", 10, long) // not due before forever
 	}},
 	{"mark used without a hold", func(t *testing.T, f *fixture) {
 		k := f.key("a")
