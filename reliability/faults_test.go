@@ -99,23 +99,30 @@ func TestFaultMatrix(t *testing.T) {
 	for _, call := range calls {
 		for _, f := range faultKinds {
 			c := cell{call: call.name, fault: f.name}
-			before := goleak.IgnoreCurrent()
-			t.Run(call.name+"/"+f.name, func(t *testing.T) { call.run(t, f, &c) })
-			if err := goroutinesLeft(before); err != nil {
-				t.Errorf("%s / %s: goroutines left: %v", call.name, f.name, err)
-				c.goroutines = "LEFT"
-			} else {
-				c.goroutines = "none left"
-			}
+			runCell(t, &c, call.name+"/"+f.name, func(t *testing.T) { call.run(t, f, &c) })
 			cells = append(cells, c)
 		}
 	}
-	publish("1 fault matrix", matrixMarkdown(cells))
+	publish("1 fault matrix", matrixMarkdown("Fault matrix (client: AttemptTimeout 150ms, 2 attempts, backoff ≤ 10ms; JWKS client Timeout 300ms)", cells))
 }
 
-func matrixMarkdown(cells []cell) string {
+// runCell runs one cell of a fault matrix as a subtest and records whether
+// it left goroutines behind.
+func runCell(t *testing.T, c *cell, name string, run func(t *testing.T)) {
+	t.Helper()
+	before := goleak.IgnoreCurrent()
+	t.Run(name, run)
+	if err := goroutinesLeft(before); err != nil {
+		t.Errorf("%s / %s: goroutines left: %v", c.call, c.fault, err)
+		c.goroutines = "LEFT"
+	} else {
+		c.goroutines = "none left"
+	}
+}
+
+func matrixMarkdown(title string, cells []cell) string {
 	var b strings.Builder
-	b.WriteString("Fault matrix (client: AttemptTimeout 150ms, 2 attempts, backoff ≤ 10ms; JWKS client Timeout 300ms)\n\n")
+	b.WriteString(title + "\n\n")
 	b.WriteString("| call | fault | merchant's client sees (README) | seen | took | bound | admitted | completion | goroutines |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range cells {

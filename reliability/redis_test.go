@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 
 	fanfare "github.com/waitify-io/fanfare-go"
 	"github.com/waitify-io/fanfare-go/fanfaretest"
@@ -289,30 +288,15 @@ func TestRedisFaultMatrix(t *testing.T) {
 	for _, call := range calls {
 		for _, f := range redisFaults() {
 			c := cell{call: call.name, fault: "Redis " + f.name}
-			before := goleak.IgnoreCurrent()
-			t.Run(call.name+"/"+f.name, func(t *testing.T) {
+			runCell(t, &c, call.name+"/"+f.name, func(t *testing.T) {
 				p := newTCPProxy(t, redisAddr)
 				t.Cleanup(func() { _ = direct.ConfigSet(context.Background(), "maxmemory", "0").Err() })
 				call.run(t, f, p, &c)
 			})
-			if err := goroutinesLeft(before); err != nil {
-				t.Errorf("%s / %s: goroutines left: %v", call.name, f.name, err)
-				c.goroutines = "LEFT"
-			} else {
-				c.goroutines = "none left"
-			}
 			cells = append(cells, c)
 		}
 	}
-	var b strings.Builder
-	b.WriteString("Fault matrix, Redis (redisstore: StoreOptions.Timeout and LimiterOptions.Timeout 200ms; go-redis ContextTimeoutEnabled, no retries)\n\n")
-	b.WriteString("| call | fault | merchant's client sees (README) | seen | took | bound | admitted | completion | goroutines |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
-	for _, c := range cells {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			c.call, c.fault, c.want, c.seen, c.took.Round(time.Millisecond), c.bound, c.admitted, c.completion, c.goroutines)
-	}
-	publish("1b fault matrix redis", b.String())
+	publish("1b fault matrix redis", matrixMarkdown("Fault matrix, Redis (redisstore: StoreOptions.Timeout and LimiterOptions.Timeout 200ms; go-redis ContextTimeoutEnabled, no retries)", cells))
 }
 
 // redisCheckoutApp is a checkout on a redisstore Store reached through p,
