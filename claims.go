@@ -15,10 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/waitify-io/fanfare-go/internal/claimkey"
 )
 
 // defaultClaimsMaxBytes is the size limit of the claims sent to Fanfare, in
@@ -191,7 +192,7 @@ func (p ClaimsPolicy) compile() claimsSanitizer {
 		s.maxBytes = defaultClaimsMaxBytes
 	}
 	for _, d := range p.Deny {
-		if n := reduceKey(d); n != "" {
+		if n := claimkey.Reduce(d); n != "" {
 			s.deny[n] = struct{}{}
 		}
 	}
@@ -386,7 +387,7 @@ var deniedWords = func() map[string]struct{} {
 // dropKey reports whether the policy drops key k; top says k is a key of
 // the claims map itself.
 func (s *claimsSanitizer) dropKey(k string, top bool) bool {
-	joined, split, doubt := asciiForms(k)
+	joined, split, doubt := claimkey.Read(k)
 	if doubt {
 		return true
 	}
@@ -401,7 +402,7 @@ func (s *claimsSanitizer) dropKey(k string, top bool) bool {
 func (s *claimsSanitizer) denies(form string) bool {
 	var bufArr [64]byte // a usual key stays off the heap (TestSanitizeAllocs)
 	var startsArr [17]int
-	norm, starts := splitWords(form, bufArr[:0], startsArr[:0])
+	norm, starts := claimkey.Words(form, bufArr[:0], startsArr[:0])
 	for _, stem := range deniedStems {
 		if bytes.Contains(norm, []byte(stem)) {
 			return true
@@ -425,151 +426,10 @@ func (s *claimsSanitizer) denies(form string) bool {
 // key, or for a key with no ASCII reading ("名前", "$$") its folded NFKC
 // form, kept apart by a NUL so that such keys never all match as "".
 func allowKey(k string) string {
-	if r := reduceKey(k); r != "" {
+	if r := claimkey.Reduce(k); r != "" {
 		return r
 	}
 	return "\x00" + cases.Fold().String(norm.NFKC.String(k))
-}
-
-// reduceKey returns the lowercase ASCII letters and digits of k's ASCII
-// form, the form Deny and Allow entries are compared in.
-func reduceKey(k string) string {
-	joined, _, _ := asciiForms(k)
-	norm, _ := splitWords(joined, nil, nil)
-	return string(norm)
-}
-
-// asciiForms reads key k as ASCII letters, digits and separators (spaces),
-// case kept for the word splitter, as ClaimsPolicy describes. Invisible
-// characters are removed in joined and are separators in split (so
-// "user\u200bPin" is judged as "userPin" and as "user Pin"); split is ""
-// when k has none. doubt reports a key to drop whatever it reads as.
-func asciiForms(k string) (joined, split string, doubt bool) {
-	if isPlainASCII(k) {
-		return k, "", false
-	}
-	if !utf8.ValidString(k) {
-		return "", "", true
-	}
-	var b strings.Builder // invisible characters written as 0, resolved at the end
-	var latin, foreign bool
-	fold := cases.Fold()
-	for _, r := range norm.NFKD.String(k) {
-		switch {
-		case r < utf8.RuneSelf && isASCIIAlnum(byte(r)):
-			b.WriteRune(r)
-			latin = latin || !isDigit(byte(r))
-		case unicode.IsSpace(r):
-			b.WriteByte(' ')
-		case isInvisible(r):
-			b.WriteByte(0)
-		case r < utf8.RuneSelf:
-			b.WriteByte(' ')
-		default:
-			if a, ok := lookalikes[r]; ok {
-				b.WriteString(a)
-				foreign = foreign || !unicode.Is(unicode.Latin, r)
-				continue
-			}
-			if unicode.In(r, unicode.Cyrillic, unicode.Greek, unicode.Armenian, unicode.Cherokee) {
-				foreign = true
-			}
-			if !unicode.IsLetter(r) {
-				b.WriteByte(' ')
-				continue
-			}
-			if f := norm.NFKD.String(fold.String(string(r))); isASCIIWord(f) {
-				b.WriteString(f)
-				continue
-			}
-			if unicode.Is(unicode.Latin, r) {
-				doubt = true
-			}
-			b.WriteByte(' ')
-		}
-	}
-	doubt = doubt || latin && foreign
-	read := b.String()
-	if !strings.Contains(read, "\x00") {
-		return read, "", doubt
-	}
-	return strings.ReplaceAll(read, "\x00", ""), strings.ReplaceAll(read, "\x00", " "), doubt
-}
-
-// isPlainASCII reports whether k is printable ASCII, which needs no reading.
-func isPlainASCII(k string) bool {
-	return strings.IndexFunc(k, func(r rune) bool { return r < ' ' || r > '~' }) < 0
-}
-
-func isASCIIAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || isDigit(c)
-}
-
-func isASCIIWord(s string) bool {
-	return s != "" && strings.IndexFunc(s, func(r rune) bool { return r >= utf8.RuneSelf || !isASCIIAlnum(byte(r)) }) < 0
-}
-
-// isInvisible reports characters that change a key's bytes but not how it
-// reads: controls, format characters (zero-width space, soft hyphen, bidi
-// controls, tags), default-ignorable ones and combining marks.
-func isInvisible(r rune) bool {
-	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Mn, unicode.Me,
-		unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
-}
-
-// lookalikes maps letters that pass for Latin ones in common fonts, and Latin
-// letters NFKD leaves alone, to ASCII, case kept. A key mixing scripts is
-// dropped anyway, so the table only has to catch keys spelled wholly in
-// look-alikes. Extend it, never shrink it.
-var lookalikes = map[rune]string{
-	// Cyrillic.
-	'А': "A", 'В': "B", 'Е': "E", 'Ѕ': "S", 'І': "I", 'Ј': "J", 'К': "K", 'М': "M", 'Н': "H",
-	'О': "O", 'Р': "P", 'С': "C", 'Т': "T", 'Х': "X", 'У': "Y", 'Ү': "Y", 'Ԁ': "D", 'Ԛ': "Q",
-	'Ԝ': "W", 'Ӏ': "l", 'Һ': "H", 'Ь': "b", 'Ѵ': "V",
-	'а': "a", 'в': "b", 'е': "e", 'ѕ': "s", 'і': "i", 'ј': "j", 'к': "k", 'м': "m", 'н': "h",
-	'о': "o", 'р': "p", 'с': "c", 'т': "t", 'х': "x", 'у': "y", 'ү': "y", 'ԁ': "d", 'ԛ': "q",
-	'ԝ': "w", 'ӏ': "l", 'һ': "h", 'ь': "b", 'ѵ': "v", 'п': "n", 'г': "r",
-	// Greek.
-	'Α': "A", 'Β': "B", 'Ε': "E", 'Ζ': "Z", 'Η': "H", 'Ι': "I", 'Κ': "K", 'Μ': "M", 'Ν': "N",
-	'Ο': "O", 'Ρ': "P", 'Τ': "T", 'Υ': "Y", 'Χ': "X", 'Ϲ': "C", 'Ϳ': "J", 'Ϝ': "F",
-	'α': "a", 'β': "b", 'γ': "y", 'ε': "e", 'η': "n", 'ι': "i", 'κ': "k", 'ν': "v", 'ο': "o",
-	'ρ': "p", 'τ': "t", 'υ': "u", 'χ': "x", 'ω': "w", 'ϲ': "c", 'ϳ': "j",
-	// Armenian.
-	'Օ': "O", 'Ս': "U", 'օ': "o", 'ս': "u", 'ո': "n", 'հ': "h", 'ց': "g", 'զ': "q",
-	// Latin.
-	'ı': "i", 'ȷ': "j", 'ɑ': "a", 'ɡ': "g", 'ɩ': "i", 'ɪ': "i", 'ʟ': "l", 'ɴ': "n", 'ʀ': "r",
-	'ʏ': "y", 'ʙ': "b", 'ʜ': "h", 'ɢ': "g", 'ᴀ': "a", 'ᴄ': "c", 'ᴅ': "d", 'ᴇ': "e", 'ᴊ': "j",
-	'ᴋ': "k", 'ᴍ': "m", 'ᴏ': "o", 'ᴘ': "p", 'ᴛ': "t", 'ᴜ': "u", 'ᴠ': "v", 'ᴡ': "w", 'ᴢ': "z",
-	'ꜱ': "s", 'ꜰ': "f", 'ø': "o", 'Ø': "O", 'ł': "l", 'Ł': "L", 'đ': "d", 'Đ': "D", 'ħ': "h",
-	'Ħ': "H", 'ŧ': "t", 'Ŧ': "T", 'ƀ': "b", 'ɨ': "i", 'ʉ': "u", 'æ': "ae", 'Æ': "AE",
-	'œ': "oe", 'Œ': "OE", 'ð': "d", 'Ð': "D",
-}
-
-// splitWords appends the lowercase letters and digits of the ASCII form k to
-// buf, and where each word starts, then len(buf), to starts. Words break at
-// separators, at a lower-to-upper case change, before the last capital of
-// an acronym followed by a lowercase letter ("SSNLast" is ssn+last), and
-// between letters and digits.
-func splitWords(k string, buf []byte, starts []int) ([]byte, []int) {
-	at := func(i int) byte { // k[i], or a separator outside k or ASCII
-		if i < 0 || i >= len(k) || k[i] >= utf8.RuneSelf {
-			return ' '
-		}
-		return k[i]
-	}
-	for i := 0; i < len(k); i++ {
-		c, prev, next := k[i], at(i-1), at(i+1)
-		if !isASCIIAlnum(c) {
-			continue
-		}
-		upper := unicode.IsUpper(rune(c))
-		if !isASCIIAlnum(prev) || isDigit(c) != isDigit(prev) ||
-			upper && (unicode.IsLower(rune(prev)) || unicode.IsUpper(rune(prev)) && unicode.IsLower(rune(next))) {
-			starts = append(starts, len(buf))
-		}
-		buf = append(buf, byte(unicode.ToLower(rune(c))))
-	}
-	return buf, append(starts, len(buf))
 }
 
 // sensitiveString reports whether s looks like a payment card number or a
@@ -578,7 +438,7 @@ func splitWords(k string, buf []byte, starts []int) ([]byte, []int) {
 // read.
 func sensitiveString(s string) bool {
 	limit := 512
-	if isPlainASCII(s) {
+	if claimkey.Plain(s) {
 		limit = 64
 	}
 	if len(s) < 11 || len(s) > limit {
@@ -590,15 +450,13 @@ func sensitiveString(s string) bool {
 			return ' '
 		case unicode.Is(unicode.Pd, r):
 			return '-'
-		case isInvisible(r):
+		case claimkey.Invisible(r):
 			return -1
 		}
 		return r
 	}, norm.NFKC.String(s)))
 	return ssnPattern.MatchString(s) || cardPattern.MatchString(s) && luhnValid(s)
 }
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 var (
 	ssnPattern         = regexp.MustCompile(`^[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}$`)
@@ -626,7 +484,7 @@ func looksLikeCardInteger(s string) bool {
 func luhnValid(s string) bool {
 	sum, double := 0, false
 	for i := len(s) - 1; i >= 0; i-- {
-		if !isDigit(s[i]) {
+		if s[i] < '0' || s[i] > '9' {
 			continue
 		}
 		d := int(s[i] - '0')
