@@ -213,7 +213,7 @@ func (p ClaimsPolicy) compile() claimsSanitizer {
 // nils when no claims remain.
 func (s *claimsSanitizer) sanitize(m map[string]any) (map[string]any, json.RawMessage, error) {
 	w := claimsWalk{s: s}
-	out, err := w.object(m, 0, true)
+	out, err := w.object(m, 0)
 	if err != nil {
 		if !errors.Is(err, ErrClaimsTooLarge) { // the size is about the whole, not a place
 			err = fmt.Errorf("%w at claims%s", err, w.path)
@@ -251,20 +251,20 @@ func (s *claimsSanitizer) identityClaims(id Identity) (map[string]any, json.RawM
 	return s.sanitize(m)
 }
 
-// claimsWalk copies claims, keeping what the policy allows. Each value
-// takes at least a byte of JSON, so counting them stops a map shared many
-// times over from making the walk run away.
+// claimsWalk copies claims, keeping what the policy allows. It counts the
+// values it keeps: each takes at least a byte of JSON, so a map shared many
+// times over cannot make the walk run away.
 type claimsWalk struct {
 	s    *claimsSanitizer
 	kept int
 	path string // where an error happened: ["a"][0]["b"]
 }
 
-// object copies m; top says m is the claims map itself.
-func (w *claimsWalk) object(m map[string]any, depth int, top bool) (map[string]any, error) {
+// object copies m, at depth 0 the claims map itself.
+func (w *claimsWalk) object(m map[string]any, depth int) (map[string]any, error) {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		if w.s.dropKey(k, top) {
+		if w.s.dropKey(k, depth == 0) {
 			continue
 		}
 		nv, keep, err := w.value(v, depth+1)
@@ -296,59 +296,55 @@ func (w *claimsWalk) array(a []any, depth int) ([]any, error) {
 
 // value copies v, or reports that the policy drops it (keep is false).
 func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
-	if w.kept++; w.kept > w.s.maxBytes {
-		return nil, false, w.s.tooLarge()
-	}
+	nv, keep = v, true
 	switch x := v.(type) {
 	case nil, bool:
-		return v, true, nil
 	case string:
-		return v, !sensitiveString(x), nil
+		keep = !sensitiveString(x)
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, false, fmt.Errorf("%w: unsupported value %v", ErrInvalidClaims, x)
 		}
-		if x >= 1e12 && x < 1e19 && x == math.Trunc(x) {
-			return v, !looksLikeCardInteger(strconv.FormatUint(uint64(x), 10)), nil
-		}
-		return v, true, nil
+		keep = x != math.Trunc(x) || x < 0 || x >= 1e19 || !cardInteger(uint64(x))
 	case int:
-		return v, !looksLikeCardInteger(strconv.Itoa(x)), nil
+		keep = x < 0 || !cardInteger(uint64(x))
 	case int64:
-		return v, !looksLikeCardInteger(strconv.FormatInt(x, 10)), nil
+		keep = x < 0 || !cardInteger(uint64(x))
 	case json.Number:
-		if !jsonNumberPattern.MatchString(string(x)) {
+		if _, err := json.Marshal(x); err != nil {
 			return nil, false, fmt.Errorf("%w: a json.Number that is not a JSON number", ErrInvalidClaims)
 		}
-		return v, !looksLikeCardInteger(string(x)) && !integralCard(x), nil
+		keep = !cardNumber(x)
 	case map[string]any:
 		if x == nil {
-			return nil, true, nil
+			nv = nil
 		} else if depth > maxClaimsDepth {
 			return nil, false, errTooDeep
+		} else if nv, err = w.object(x, depth); err != nil {
+			return nil, false, err
 		}
-		out, err := w.object(x, depth, false)
-		return out, err == nil, err
 	case []any:
 		if x == nil {
-			return nil, true, nil
+			nv = nil
 		} else if depth > maxClaimsDepth {
 			return nil, false, errTooDeep
+		} else if nv, err = w.array(x, depth); err != nil {
+			return nil, false, err
 		}
-		out, err := w.array(x, depth)
-		return out, err == nil, err
+	default: // its JSON form is what would be sent
+		g, err := toGenericJSON(v)
+		if err != nil {
+			return nil, false, err
+		}
+		return w.value(g, depth)
 	}
-	// Any other type: its JSON form is what would be sent.
-	g, err := toGenericJSON(v)
-	if err != nil {
-		return nil, false, err
+	if keep {
+		if w.kept++; w.kept > w.s.maxBytes {
+			return nil, false, w.s.tooLarge()
+		}
 	}
-	w.kept--
-	return w.value(g, depth)
+	return nv, keep, nil
 }
-
-// jsonNumberPattern is what encoding/json writes as a json.Number ("" as 0).
-var jsonNumberPattern = regexp.MustCompile(`^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)?$`)
 
 // toGenericJSON converts v to the values encoding/json decodes into. Its
 // errors name v's type only: the text of encoding/json's errors may quote a
@@ -459,25 +455,30 @@ func sensitiveString(s string) bool {
 }
 
 var (
-	ssnPattern         = regexp.MustCompile(`^[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}$`)
-	cardPattern        = regexp.MustCompile(`^[0-9](?:[ -]*[0-9]){12,18}$`)
-	cardIntegerPattern = regexp.MustCompile(`^[2-6][0-9]{12,18}$`)
+	ssnPattern  = regexp.MustCompile(`^[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}$`)
+	cardPattern = regexp.MustCompile(`^[0-9](?:[ -]*[0-9]){12,18}$`)
 )
 
-// integralCard reports a json.Number written with a fraction or an
-// exponent ("4111111111111111.0", "4.111111111111111e15") whose value is a
-// card number, as float64 claims are read. 128 bits hold 19 digits exactly.
-func integralCard(n json.Number) bool {
-	f, _, err := big.ParseFloat(string(n), 10, 128, big.ToNearestEven)
-	if err != nil || !f.IsInt() || f.Cmp(big.NewFloat(1e12)) < 0 || f.Cmp(big.NewFloat(1e19)) >= 0 {
+// cardInteger reports whether n has 13 to 19 digits, starts with 2 to 6
+// (not 1: Unix millisecond timestamps are kept) and passes the Luhn check.
+func cardInteger(n uint64) bool {
+	if n < 2e12 || n >= 7e18 {
 		return false
 	}
-	i, _ := f.Int(nil)
-	return looksLikeCardInteger(i.String())
+	s := strconv.FormatUint(n, 10)
+	return '2' <= s[0] && s[0] <= '6' && luhnValid(s)
 }
 
-func looksLikeCardInteger(s string) bool {
-	return cardIntegerPattern.MatchString(s) && luhnValid(s)
+// cardNumber reports whether n's value, however written
+// ("4.111111111111111e15"), is a cardInteger. 128 bits hold 19 digits
+// exactly.
+func cardNumber(n json.Number) bool {
+	f, _, err := big.ParseFloat(string(n), 10, 128, big.ToNearestEven)
+	if err != nil {
+		return false
+	}
+	i, acc := f.Uint64()
+	return acc == big.Exact && cardInteger(i)
 }
 
 // luhnValid runs the Luhn check over the digits of s, ignoring the rest.
