@@ -40,51 +40,41 @@ var (
 	ErrInvalidClaims = errors.New("fanfare: claims cannot be encoded as JSON")
 )
 
-// ClaimsPolicy says which claims may be sent to Fanfare. Its zero value is
-// the default policy: the vendor guide's size limit and deny list, applied
-// with more care than the guide's example (three exact top-level keys).
+// ClaimsPolicy says which claims may be sent to Fanfare. Its zero value
+// applies the vendor guide's size limit and deny list, at any depth (inside
+// objects and arrays) and in any spelling. A policy always drops:
 //
-// A policy always drops, at any depth (inside objects and arrays):
-//
-//   - keys naming a password, a US social security number or a payment card,
-//     in any spelling. A key is first read as ASCII: compatibility forms
-//     ("ｐａｓｓｗｏｒｄ", ligatures) and accents are undone (NFKD), invisible
-//     characters and combining marks are ignored, letters are case-folded in
-//     full ("ß" is "ss"), and Cyrillic, Greek and Armenian letters that look
-//     Latin are read as such ("pаssword" with a Cyrillic "а"). A key that is
-//     not UTF-8, mixes Latin with Cyrillic, Greek, Armenian or Cherokee
-//     letters, or holds a Latin letter with no ASCII reading is dropped
-//     whatever it says. The reading is split into lowercase words (at
-//     separators, case changes and letter/digit boundaries: "creditCardNumber"
-//     and "CREDIT-CARD-NUMBER" are credit+card+number) and the key is dropped
-//     when (a) its letters contain "password", "passwd", "passphrase",
-//     "passcode", "creditcard", "debitcard", "cardnum", "cardverification",
-//     "cardsecurity", "securitycode" or "socialsecurity", or (b) a word or a
-//     run of words joined is "ssn", "pwd", "pin", "cvv", "cvc", "cvn", "ccv",
-//     "cardno", "ccnum", "ccnumber" or "ccno", or its plural. Rule (b) matches
-//     whole words, so "pin" drops "pinCode" and "user_pin" but not "shipping"
-//     or "opinion"; the price is that an all-lowercase "userpin" is kept:
-//     write keys with separators or camelCase, or add them to Deny;
-//   - string values that, trimmed and read like keys, are a payment card
-//     number (13 to 19 digits, optionally grouped by spaces or dashes, passing
-//     the Luhn check) or a US social security number (NNN-NN-NNNN), under any
-//     key;
-//   - integer values (Go integers, integral floats, json.Number) of 13 to 19
-//     digits that start with 2 to 6 and pass the Luhn check; the first digit
-//     keeps Unix millisecond timestamps.
+//   - keys whose letters contain password, passwd, passphrase, passcode,
+//     creditcard, debitcard, cardnum, cardverification, cardsecurity,
+//     securitycode or socialsecurity, or that have a word (or run of words)
+//     ssn, pwd, pin, cvv, cvc, cvn, ccv, cardno, ccnum, ccnumber or ccno, or
+//     its plural. Words break at separators, case changes and letter/digit
+//     boundaries: "pin" drops "pinCode" and "user_pin", not "shipping" nor an
+//     all-lowercase "userpin" (list such keys in Deny);
+//   - keys spelled to hide one of these (look-alike letters from another
+//     script as in "pаssword" with a Cyrillic а, invisible characters,
+//     fullwidth or accented forms, other case forms), and keys that cannot be
+//     read for sure: not UTF-8, Latin letters mixed with Cyrillic, Greek,
+//     Armenian or Cherokee ones, or a Latin letter with no ASCII reading;
+//   - under any key, strings that are a payment card number (13 to 19
+//     digits, spaces or dashes allowed, Luhn-valid) or a US social security
+//     number (NNN-NN-NNNN), fullwidth digits and invisible characters
+//     included, and integers (integral floats and json.Number too) of 13 to
+//     19 digits that start with 2 to 6 (not 1: Unix millisecond timestamps)
+//     and pass the Luhn check.
 //
 // A dropped array element shortens the array. Values of other Go types
-// (structs, typed maps, time.Time) are first converted to their JSON form,
-// so their field names are checked too.
+// (structs, typed maps, time.Time) are checked in their JSON form.
 type ClaimsPolicy struct {
 	// MaxBytes is the largest size of the sanitized claims, in bytes of the
 	// JSON sent to Fanfare; one byte more fails with ErrClaimsTooLarge.
 	// Default (zero or negative): 10 000, the vendor guide's limit.
 	MaxBytes int
-	// Deny lists more keys to drop, at any depth, matched like rule (b):
-	// "birthDate" drops "birth_date" and "birthDateVerified", not
-	// "birthdateverified". An entry with no ASCII reading (in Han, say)
-	// matches nothing: use Allow to keep such keys out. Default: none.
+	// Deny lists more keys to drop, at any depth, matched as whole words
+	// like "pin": "birthDate" drops "birth_date" and "birthDateVerified",
+	// not "birthdateverified". An entry with no ASCII letters or digits (in
+	// Han, say) matches nothing: use Allow to keep such keys out. Default:
+	// none.
 	Deny []string
 	// Allow, when not empty, keeps only the top-level keys that read as an
 	// entry; it never overrides Deny or the built-in rules. The authorize
@@ -161,19 +151,12 @@ func SanitizeClaims(opts ClaimsOptions) func(http.Handler) http.Handler {
 	}
 }
 
-func claimsErrorStatus(err error) int {
-	if errors.Is(err, ErrClaimsTooLarge) {
-		return http.StatusRequestEntityTooLarge
-	}
-	return http.StatusInternalServerError
-}
-
 // logClaimsError logs too large claims (the user's data) at Warn, claims
 // that cannot be encoded (the application's bug) at Error.
 func logClaimsError(log *slog.Logger, r *http.Request, msg string, err error) {
-	level := slog.LevelWarn
-	if claimsErrorStatus(err) >= 500 {
-		level = slog.LevelError
+	level := slog.LevelError
+	if errors.Is(err, ErrClaimsTooLarge) {
+		level = slog.LevelWarn
 	}
 	log.LogAttrs(r.Context(), level, msg, slog.String("path", r.URL.Path), slog.Any("error", err))
 }
@@ -187,13 +170,16 @@ type claimsSanitizer struct {
 }
 
 func (p ClaimsPolicy) compile() claimsSanitizer {
-	s := claimsSanitizer{maxBytes: p.MaxBytes, deny: maps.Clone(deniedWords)}
+	s := claimsSanitizer{maxBytes: p.MaxBytes, deny: deniedWords}
 	if s.maxBytes <= 0 {
 		s.maxBytes = defaultClaimsMaxBytes
 	}
-	for _, d := range p.Deny {
-		if n := claimkey.Reduce(d); n != "" {
-			s.deny[n] = struct{}{}
+	if len(p.Deny) > 0 {
+		s.deny = maps.Clone(deniedWords)
+		for _, d := range p.Deny {
+			if n := claimkey.Reduce(d); n != "" {
+				s.deny[n] = struct{}{}
+			}
 		}
 	}
 	for d := range s.deny {
@@ -365,7 +351,8 @@ func toGenericJSON(v any) (any, error) {
 
 var errTooDeep = fmt.Errorf("%w: nested deeper than %d levels (or a cycle)", ErrInvalidClaims, maxClaimsDepth)
 
-// deniedStems and deniedWords are rules (a) and (b) of ClaimsPolicy.
+// deniedStems are found anywhere in a key's letters, deniedWords only as
+// whole words (ClaimsPolicy).
 var deniedStems = []string{
 	"password", "passwd", "passphrase", "passcode",
 	"creditcard", "debitcard", "cardnum", "cardverification", "cardsecurity", "securitycode",
