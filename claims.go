@@ -13,8 +13,6 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
-	"unicode"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
@@ -318,9 +316,15 @@ func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 			return nil, false, err
 		}
 	default: // its JSON form is what would be sent
-		g, err := toGenericJSON(v)
-		if err != nil {
-			return nil, false, err
+		var g any
+		b, err := json.Marshal(v)
+		if err == nil {
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.UseNumber()
+			err = dec.Decode(&g)
+		}
+		if err != nil { // named by type: encoding/json's errors may quote a value
+			return nil, false, fmt.Errorf("%w: a %T value cannot be encoded", ErrInvalidClaims, v)
 		}
 		return w.value(g, depth)
 	}
@@ -330,23 +334,6 @@ func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 		}
 	}
 	return nv, keep, nil
-}
-
-// toGenericJSON converts v to the values encoding/json decodes into. Its
-// errors name v's type only: the text of encoding/json's errors may quote a
-// value.
-func toGenericJSON(v any) (any, error) {
-	b, err := json.Marshal(v)
-	var g any
-	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		err = dec.Decode(&g)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: a %T value cannot be encoded", ErrInvalidClaims, v)
-	}
-	return g, nil
 }
 
 var errTooDeep = fmt.Errorf("%w: nested deeper than %d levels (or a cycle)", ErrInvalidClaims, maxClaimsDepth)
@@ -415,10 +402,9 @@ func allowKey(k string) string {
 	return "\x00" + cases.Fold().String(norm.NFKC.String(k))
 }
 
-// sensitiveString reports whether s looks like a payment card number or a
-// US social security number, read like keys are (fullwidth digits or a
-// zero-width space change nothing). Strings too long to be either are not
-// read.
+// sensitiveString reports whether s, read like a key, is a payment card
+// number or a US social security number. Strings too long to be either are
+// not read.
 func sensitiveString(s string) bool {
 	limit := 512
 	if claimkey.Plain(s) {
@@ -427,17 +413,7 @@ func sensitiveString(s string) bool {
 	if len(s) < 11 || len(s) > limit {
 		return false
 	}
-	s = strings.TrimSpace(strings.Map(func(r rune) rune {
-		switch {
-		case unicode.IsSpace(r):
-			return ' '
-		case unicode.Is(unicode.Pd, r):
-			return '-'
-		case claimkey.Invisible(r):
-			return -1
-		}
-		return r
-	}, norm.NFKC.String(s)))
+	s = claimkey.ReadValue(s)
 	return ssnPattern.MatchString(s) || cardPattern.MatchString(s) && luhnValid(s)
 }
 

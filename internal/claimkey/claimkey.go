@@ -38,7 +38,7 @@ func Read(k string) (joined, split string, doubt bool) {
 			latin = latin || !digit(r)
 		case unicode.IsSpace(r):
 			b.WriteByte(' ')
-		case Invisible(r):
+		case invisible(r):
 			b.WriteByte(0)
 		case r < utf8.RuneSelf:
 			b.WriteByte(' ')
@@ -106,15 +106,33 @@ func Words(form string, buf []byte, starts []int) ([]byte, []int) {
 	return buf, append(starts, len(buf))
 }
 
+// ReadValue reads a string value the way keys are read, for the checks of
+// card numbers and social security numbers: compatibility forms undone
+// (NFKC: fullwidth digits are digits), spaces as ' ', dashes as '-',
+// invisible characters removed, then trimmed.
+func ReadValue(s string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsSpace(r):
+			return ' '
+		case unicode.Is(unicode.Pd, r):
+			return '-'
+		case invisible(r):
+			return -1
+		}
+		return r
+	}, norm.NFKC.String(s)))
+}
+
 // Plain reports whether s is printable ASCII, which reads as itself.
 func Plain(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool { return r < ' ' || r > '~' }) < 0
 }
 
-// Invisible reports characters that change a key's bytes but not how it
+// invisible reports characters that change a key's bytes but not how it
 // reads: controls, format characters (zero-width space, soft hyphen, bidi
 // controls, tags), default-ignorable ones and combining marks.
-func Invisible(r rune) bool {
+func invisible(r rune) bool {
 	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Mn, unicode.Me,
 		unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 }

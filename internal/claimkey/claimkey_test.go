@@ -126,3 +126,16 @@ func FuzzRead(f *testing.F) {
 		require.Equal(t, r, Reduce(r))
 	})
 }
+
+func TestReadValue(t *testing.T) {
+	for value, want := range map[string]string{
+		"  4111-1111-1111-1111 ":   "4111-1111-1111-1111",
+		"\uff14\uff11\uff11\uff11": "4111",
+		"4111\u200b1111":           "41111111",
+		"123\u201145\u20116789":    "123-45-6789",
+		"123\u00a045\t6789":        "123 45 6789",
+		"caf\u00e9":                "caf\u00e9",
+	} {
+		assert.Equal(t, want, ReadValue(value), "ReadValue(%q)", value)
+	}
+}
