@@ -197,13 +197,14 @@ func (p ClaimsPolicy) compile() claimsSanitizer {
 // nils when no claims remain.
 func (s *claimsSanitizer) sanitize(m map[string]any) (map[string]any, json.RawMessage, error) {
 	w := claimsWalk{s: s}
-	out, err := w.object(m, 0)
+	v, _, err := w.value(m, 0)
 	if err != nil {
 		if !errors.Is(err, ErrClaimsTooLarge) { // the size is about the whole, not a place
 			err = fmt.Errorf("%w at claims%s", err, w.path)
 		}
 		return nil, nil, err
 	}
+	out, _ := v.(map[string]any)
 	if len(out) == 0 {
 		return nil, nil, nil
 	}
@@ -244,41 +245,8 @@ type claimsWalk struct {
 	path string // where an error happened: ["a"][0]["b"]
 }
 
-// object copies m, at depth 0 the claims map itself.
-func (w *claimsWalk) object(m map[string]any, depth int) (map[string]any, error) {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		if w.s.dropKey(k, depth == 0) {
-			continue
-		}
-		nv, keep, err := w.value(v, depth+1)
-		if err != nil {
-			w.path = "[" + strconv.Quote(truncate(k, 40)) + "]" + w.path
-			return nil, err
-		}
-		if keep {
-			out[k] = nv
-		}
-	}
-	return out, nil
-}
-
-func (w *claimsWalk) array(a []any, depth int) ([]any, error) {
-	out := make([]any, 0, len(a))
-	for i, v := range a {
-		nv, keep, err := w.value(v, depth+1)
-		if err != nil {
-			w.path = "[" + strconv.Itoa(i) + "]" + w.path
-			return nil, err
-		}
-		if keep {
-			out = append(out, nv)
-		}
-	}
-	return out, nil
-}
-
-// value copies v, or reports that the policy drops it (keep is false).
+// value copies v, or reports that the policy drops it (keep is false). At
+// depth 0, v is the claims map itself.
 func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 	nv, keep = v, true
 	switch x := v.(type) {
@@ -301,20 +269,39 @@ func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 		keep = !cardNumber(x)
 	case map[string]any:
 		if x == nil {
-			nv = nil
+			return nil, true, nil
 		} else if depth > maxClaimsDepth {
 			return nil, false, errTooDeep
-		} else if nv, err = w.object(x, depth); err != nil {
-			return nil, false, err
 		}
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if w.s.dropKey(k, depth == 0) {
+				continue
+			}
+			if e, keep, err := w.value(e, depth+1); err != nil {
+				w.path = "[" + strconv.Quote(truncate(k, 40)) + "]" + w.path
+				return nil, false, err
+			} else if keep {
+				out[k] = e
+			}
+		}
+		nv = out
 	case []any:
 		if x == nil {
-			nv = nil
+			return nil, true, nil
 		} else if depth > maxClaimsDepth {
 			return nil, false, errTooDeep
-		} else if nv, err = w.array(x, depth); err != nil {
-			return nil, false, err
 		}
+		out := make([]any, 0, len(x))
+		for i, e := range x {
+			if e, keep, err := w.value(e, depth+1); err != nil {
+				w.path = "[" + strconv.Itoa(i) + "]" + w.path
+				return nil, false, err
+			} else if keep {
+				out = append(out, e)
+			}
+		}
+		nv = out
 	default: // its JSON form is what would be sent
 		var g any
 		b, err := json.Marshal(v)
