@@ -14,9 +14,6 @@ import (
 	"regexp"
 	"strconv"
 
-	"golang.org/x/text/cases"
-	"golang.org/x/text/unicode/norm"
-
 	"github.com/waitify-io/fanfare-go/internal/claimkey"
 )
 
@@ -161,32 +158,23 @@ func logClaimsError(log *slog.Logger, r *http.Request, msg string, err error) {
 
 // claimsSanitizer is a ClaimsPolicy compiled for repeated use.
 type claimsSanitizer struct {
-	maxBytes   int
-	deny       map[string]struct{} // deniedWords and the reduced Deny entries
-	maxDenyLen int                 // longest key of deny
-	allow      map[string]struct{} // allowKey of the Allow entries; nil when not in allow-list mode
+	maxBytes int
+	deny     *claimkey.Matcher
+	allow    map[string]struct{} // claimkey.Name of the Allow entries; nil when not in allow-list mode
 }
 
 func (p ClaimsPolicy) compile() claimsSanitizer {
-	s := claimsSanitizer{maxBytes: p.MaxBytes, deny: deniedWords}
+	s := claimsSanitizer{maxBytes: p.MaxBytes, deny: defaultDeny}
 	if s.maxBytes <= 0 {
 		s.maxBytes = defaultClaimsMaxBytes
 	}
 	if len(p.Deny) > 0 {
-		s.deny = maps.Clone(deniedWords)
-		for _, d := range p.Deny {
-			if n := claimkey.Reduce(d); n != "" {
-				s.deny[n] = struct{}{}
-			}
-		}
-	}
-	for d := range s.deny {
-		s.maxDenyLen = max(s.maxDenyLen, len(d))
+		s.deny = defaultDeny.With(p.Deny)
 	}
 	if len(p.Allow) > 0 {
 		s.allow = make(map[string]struct{}, len(p.Allow))
 		for _, a := range p.Allow {
-			s.allow[allowKey(a)] = struct{}{}
+			s.allow[claimkey.Name(a)] = struct{}{}
 		}
 	}
 	return s
@@ -327,66 +315,30 @@ var errTooDeep = fmt.Errorf("%w: nested deeper than %d levels (or a cycle)", Err
 
 // deniedStems are found anywhere in a key's letters, deniedWords only as
 // whole words (ClaimsPolicy).
-var deniedStems = []string{
-	"password", "passwd", "passphrase", "passcode",
-	"creditcard", "debitcard", "cardnum", "cardverification", "cardsecurity", "securitycode",
-	"socialsecurity",
-}
-
-var deniedWords = func() map[string]struct{} {
-	m := map[string]struct{}{}
-	for _, w := range []string{"ssn", "pwd", "pin", "cvv", "cvc", "cvn", "ccv", "cardno", "ccnum", "ccnumber", "ccno"} {
-		m[w], m[w+"s"] = struct{}{}, struct{}{}
+var (
+	deniedStems = []string{
+		"password", "passwd", "passphrase", "passcode",
+		"creditcard", "debitcard", "cardnum", "cardverification", "cardsecurity", "securitycode",
+		"socialsecurity",
 	}
-	return m
-}()
+	deniedWords = func() (words []string) {
+		for _, w := range []string{"ssn", "pwd", "pin", "cvv", "cvc", "cvn", "ccv", "cardno", "ccnum", "ccnumber", "ccno"} {
+			words = append(words, w, w+"s")
+		}
+		return words
+	}()
+	defaultDeny = claimkey.NewMatcher(deniedStems, deniedWords)
+)
 
 // dropKey reports whether the policy drops key k; top says k is a key of
 // the claims map itself.
 func (s *claimsSanitizer) dropKey(k string, top bool) bool {
-	joined, split, doubt := claimkey.Read(k)
-	if doubt {
-		return true
-	}
 	if top && s.allow != nil {
-		if _, ok := s.allow[allowKey(k)]; !ok {
+		if _, ok := s.allow[claimkey.Name(k)]; !ok {
 			return true
 		}
 	}
-	return s.denies(joined) || s.denies(split)
-}
-
-func (s *claimsSanitizer) denies(form string) bool {
-	var bufArr [64]byte // a usual key stays off the heap (TestSanitizeAllocs)
-	var startsArr [17]int
-	norm, starts := claimkey.Words(form, bufArr[:0], startsArr[:0])
-	for _, stem := range deniedStems {
-		if bytes.Contains(norm, []byte(stem)) {
-			return true
-		}
-	}
-	for i := 0; i+1 < len(starts); i++ {
-		for j := i + 1; j < len(starts); j++ {
-			run := norm[starts[i]:starts[j]]
-			if len(run) > s.maxDenyLen {
-				break
-			}
-			if _, ok := s.deny[string(run)]; ok {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// allowKey is the form Allow entries and keys are matched in: the reduced
-// key, or for a key with no ASCII reading ("名前", "$$") its folded NFKC
-// form, kept apart by a NUL so that such keys never all match as "".
-func allowKey(k string) string {
-	if r := claimkey.Reduce(k); r != "" {
-		return r
-	}
-	return "\x00" + cases.Fold().String(norm.NFKC.String(k))
+	return s.deny.Match(k)
 }
 
 // sensitiveString reports whether s, read like a key, is a payment card

@@ -1,10 +1,13 @@
 // Package claimkey reads a claim key as lowercase ASCII words, whatever its
-// spelling, for the claims sanitizer's deny and allow rules: look-alike
-// letters from another script, invisible characters, compatibility forms,
-// accents and case forms count as their plain spelling.
+// spelling, and matches it against the claims sanitizer's deny and allow
+// lists: look-alike letters from another script, invisible characters,
+// compatibility forms, accents and case forms count as their plain
+// spelling.
 package claimkey
 
 import (
+	"bytes"
+	"maps"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -13,15 +16,94 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Read reads key k as ASCII letters, digits and separators (spaces), case
-// kept for [Words]. Compatibility forms and accents are undone (NFKD),
+// A Matcher matches keys by how they read: a stem anywhere in a key's
+// letters, a word only as a whole word or a run of whole words ("pin"
+// matches "user_pin" and "pinCode", not "shipping").
+type Matcher struct {
+	stems  []string
+	words  map[string]struct{}
+	maxLen int // the longest word
+}
+
+// NewMatcher returns a Matcher of stems and words, each compared in its
+// reduced form: its lowercase ASCII letters and digits ("birth-date" is
+// birthdate). An entry with none ("名前", "--") is ignored.
+func NewMatcher(stems, words []string) *Matcher {
+	m := &Matcher{words: make(map[string]struct{}, len(words))}
+	for _, st := range stems {
+		if r := reduce(st); r != "" {
+			m.stems = append(m.stems, r)
+		}
+	}
+	m.add(words)
+	return m
+}
+
+// With returns a copy of m that also matches words.
+func (m *Matcher) With(words []string) *Matcher {
+	c := &Matcher{stems: m.stems, words: maps.Clone(m.words), maxLen: m.maxLen}
+	c.add(words)
+	return c
+}
+
+func (m *Matcher) add(words []string) {
+	for _, w := range words {
+		if r := reduce(w); r != "" {
+			m.words[r] = struct{}{}
+			m.maxLen = max(m.maxLen, len(r))
+		}
+	}
+}
+
+// Match reports whether either reading of key k (see read) holds a stem or
+// a word of m, or k cannot be read for sure.
+func (m *Matcher) Match(k string) bool {
+	joined, split, doubt := read(k)
+	return doubt || m.match(joined) || m.match(split)
+}
+
+func (m *Matcher) match(form string) bool {
+	var lettersArr [64]byte // a usual key stays off the heap
+	var startsArr [17]int
+	letters, starts := splitWords(form, lettersArr[:0], startsArr[:0])
+	for _, stem := range m.stems {
+		if bytes.Contains(letters, []byte(stem)) {
+			return true
+		}
+	}
+	for i := 0; i+1 < len(starts); i++ {
+		for j := i + 1; j < len(starts); j++ {
+			run := letters[starts[i]:starts[j]]
+			if len(run) > m.maxLen {
+				break
+			}
+			if _, ok := m.words[string(run)]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Name returns the form in which keys and Allow entries are compared: the
+// reduced key, or for a key with no ASCII letters or digits ("名前", "$$")
+// its folded NFKC form, after a NUL so that such keys never all match as "".
+func Name(k string) string {
+	if r := reduce(k); r != "" {
+		return r
+	}
+	return "\x00" + cases.Fold().String(norm.NFKC.String(k))
+}
+
+// read reads key k as ASCII letters, digits and separators (spaces), case
+// kept for splitWords. Compatibility forms and accents are undone (NFKD),
 // letters are case-folded in full ("ß" is "ss") and look-alikes read as the
 // Latin letter they pass for. Invisible characters are removed in joined and
 // are separators in split (so "user\u200bPin" reads as "userPin" and as
 // "user Pin"); split is "" when k has none. doubt reports a key that cannot
 // be read for sure: not UTF-8, Latin letters mixed with Cyrillic, Greek,
 // Armenian or Cherokee ones, or a Latin letter with no ASCII reading.
-func Read(k string) (joined, split string, doubt bool) {
+func read(k string) (joined, split string, doubt bool) {
 	if Plain(k) {
 		return k, "", false
 	}
@@ -71,20 +153,20 @@ func Read(k string) (joined, split string, doubt bool) {
 	return strings.ReplaceAll(read, "\x00", ""), strings.ReplaceAll(read, "\x00", " "), doubt
 }
 
-// Reduce returns the lowercase ASCII letters and digits of k's joined
+// reduce returns the lowercase ASCII letters and digits of k's joined
 // reading: "" for a key with none ("名前", "$$").
-func Reduce(k string) string {
-	joined, _, _ := Read(k)
-	letters, _ := Words(joined, nil, nil)
+func reduce(k string) string {
+	joined, _, _ := read(k)
+	letters, _ := splitWords(joined, nil, nil)
 	return string(letters)
 }
 
-// Words appends the lowercase letters and digits of form, a reading from
-// [Read], to buf, and where each word starts, then len(buf), to starts.
+// splitWords appends the lowercase letters and digits of form, a reading from
+// read, to buf, and where each word starts, then len(buf), to starts.
 // Words break at separators, at a lower-to-upper case change, before the
 // last capital of an acronym followed by a lowercase letter ("SSNLast" is
 // ssn+last), and between letters and digits.
-func Words(form string, buf []byte, starts []int) ([]byte, []int) {
+func splitWords(form string, buf []byte, starts []int) ([]byte, []int) {
 	at := func(i int) rune { // form[i], or a separator outside form or ASCII
 		if i < 0 || i >= len(form) || form[i] >= utf8.RuneSelf {
 			return ' '

@@ -28,14 +28,14 @@ func TestWords(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
-			assert.Equal(t, tt.want, words(tt.key), "words of %q", tt.key)
+			assert.Equal(t, tt.want, wordList(tt.key), "words of %q", tt.key)
 		})
 	}
 }
 
-// words returns the words Words finds in form.
-func words(form string) []string {
-	letters, starts := Words(form, nil, nil)
+// wordList returns the words splitWords finds in form.
+func wordList(form string) []string {
+	letters, starts := splitWords(form, nil, nil)
 	var got []string
 	for i := 0; i+1 < len(starts); i++ {
 		got = append(got, string(letters[starts[i]:starts[i+1]]))
@@ -68,18 +68,18 @@ func TestRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
-			joined, split, doubt := Read(tt.key)
+			joined, split, doubt := read(tt.key)
 			assert.Equal(t, tt.doubt, doubt, "doubt")
 			assert.Equal(t, tt.joined, joined, "joined")
 			assert.Equal(t, tt.split, split, "split")
 			if tt.wantFastPath {
-				assert.Zero(t, testing.AllocsPerRun(10, func() { Read(tt.key) }), "allocs for a plain key")
+				assert.Zero(t, testing.AllocsPerRun(10, func() { read(tt.key) }), "allocs for a plain key")
 			}
 		})
 	}
 }
 
-func TestReduce(t *testing.T) {
+func TestReduceAndName(t *testing.T) {
 	for key, want := range map[string]string{
 		"DateOfBirth":              "dateofbirth",
 		"birth-date":               "birthdate",
@@ -89,21 +89,21 @@ func TestReduce(t *testing.T) {
 		"\u540d\u524d":             "",
 		"--":                       "",
 	} {
-		assert.Equal(t, want, Reduce(key), "Reduce(%q)", key)
+		assert.Equal(t, want, reduce(key), "reduce(%q)", key)
 	}
 }
 
 // FuzzRead checks the invariants the deny rules rely on, for any key: a key
 // that is not UTF-8 is a doubt; a reading holds only ASCII letters, digits
-// and spaces (a printable ASCII key reads as itself); Words gives lowercase
-// letters and digits with word starts that only grow; and Reduce gives a
+// and spaces (a printable ASCII key reads as itself); splitWords gives lowercase
+// letters and digits with word starts that only grow; and reduce gives a
 // fixed point.
 func FuzzRead(f *testing.F) {
 	for _, k := range []string{"password", "p\u0430ssword", "user\u200bPin", "\uff30in", "gro\u00dfe", "\u540d\u524d", "bad\xff", "SSNLast4"} {
 		f.Add(k)
 	}
 	f.Fuzz(func(t *testing.T, k string) {
-		joined, split, doubt := Read(k)
+		joined, split, doubt := read(k)
 		if !utf8.ValidString(k) {
 			require.True(t, doubt, "a key that is not UTF-8 is a doubt")
 		}
@@ -115,15 +115,15 @@ func FuzzRead(f *testing.F) {
 				require.Empty(t, strings.TrimFunc(form, func(r rune) bool { return alnum(r) || r == ' ' }), "reading %q of %q", form, k)
 			}
 		}
-		letters, starts := Words(joined, nil, nil)
+		letters, starts := splitWords(joined, nil, nil)
 		require.Empty(t, strings.TrimFunc(string(letters), func(r rune) bool { return 'a' <= r && r <= 'z' || digit(r) }))
 		require.Equal(t, len(letters), starts[len(starts)-1])
 		for i := 1; i < len(starts); i++ {
 			require.Less(t, starts[i-1], starts[i], "word starts of %q", joined)
 		}
-		r := Reduce(k)
+		r := reduce(k)
 		require.Equal(t, string(letters), r)
-		require.Equal(t, r, Reduce(r))
+		require.Equal(t, r, reduce(r))
 	})
 }
 
@@ -138,4 +138,38 @@ func TestReadValue(t *testing.T) {
 	} {
 		assert.Equal(t, want, ReadValue(value), "ReadValue(%q)", value)
 	}
+}
+
+// TestMatcher: stems match anywhere in a key's letters, words only as a
+// whole word or a run of whole words, in either reading of the key; a key
+// that cannot be read for sure always matches.
+func TestMatcher(t *testing.T) {
+	m := NewMatcher([]string{"password"}, []string{"pin", "card-no", "", "名前"})
+	for key, want := range map[string]bool{
+		"password":      true,
+		"userPassword":  true,
+		"pass_word":     true, // the letters hold the stem
+		"pin":           true,
+		"user_pin":      true,
+		"pinCode":       true,
+		"cardNo":        true, // a run of two words
+		"card_no_2":     true,
+		"shipping":      false,
+		"userpin":       false, // not a word of its own
+		"pins":          false, // no plural unless listed
+		"cardnotes":     false,
+		"user\u200bPin": true, // the split reading
+		"p\u0430ss":     true, // Latin mixed with Cyrillic
+		"tier":          false,
+		"\u540d\u524d":  false, // an entry with no ASCII letters matches nothing
+	} {
+		assert.Equal(t, want, m.Match(key), "Match(%q)", key)
+	}
+}
+
+func TestMatcherWith(t *testing.T) {
+	base := NewMatcher(nil, []string{"pin"})
+	more := base.With([]string{"DateOfBirth"})
+	assert.True(t, more.Match("pin") && more.Match("date_of_birth"), "With keeps m's words and adds its own")
+	assert.False(t, base.Match("date_of_birth"), "With leaves m as it was")
 }
