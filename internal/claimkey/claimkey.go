@@ -146,11 +146,11 @@ func read(k string) (joined, split string, doubt bool) {
 		}
 	}
 	doubt = doubt || latin && foreign
-	read := b.String()
-	if !strings.Contains(read, "\x00") {
-		return read, "", doubt
+	out := b.String()
+	if !strings.Contains(out, "\x00") {
+		return out, "", doubt
 	}
-	return strings.ReplaceAll(read, "\x00", ""), strings.ReplaceAll(read, "\x00", " "), doubt
+	return strings.ReplaceAll(out, "\x00", ""), strings.ReplaceAll(out, "\x00", " "), doubt
 }
 
 // reduce returns the lowercase ASCII letters and digits of k's joined
