@@ -342,14 +342,10 @@ func (s *claimsSanitizer) dropKey(k string, top bool) bool {
 }
 
 // sensitiveString reports whether s, read like a key, is a payment card
-// number or a US social security number. Strings too long to be either are
-// not read.
+// number or a US social security number. Strings too long to be either
+// (64 bytes of plain ASCII, 512 otherwise) are not read.
 func sensitiveString(s string) bool {
-	limit := 512
-	if claimkey.Plain(s) {
-		limit = 64
-	}
-	if len(s) < 11 || len(s) > limit {
+	if len(s) < 11 || len(s) > 512 || len(s) > 64 && claimkey.Plain(s) {
 		return false
 	}
 	s = claimkey.ReadValue(s)
