@@ -25,16 +25,12 @@ type Matcher struct {
 	maxLen int // the longest word
 }
 
-// NewMatcher returns a Matcher of stems and words, each compared in its
-// reduced form: its lowercase ASCII letters and digits ("birth-date" is
-// birthdate). An entry with none ("名前", "--") is ignored.
+// NewMatcher returns a Matcher of stems, in lowercase ASCII letters and
+// digits, and words, each compared in its reduced form: its lowercase ASCII
+// letters and digits ("birth-date" is birthdate). A word with none ("名前",
+// "--") is ignored.
 func NewMatcher(stems, words []string) *Matcher {
-	m := &Matcher{words: make(map[string]struct{}, len(words))}
-	for _, st := range stems {
-		if r := reduce(st); r != "" {
-			m.stems = append(m.stems, r)
-		}
-	}
+	m := &Matcher{stems: stems, words: make(map[string]struct{}, len(words))}
 	m.add(words)
 	return m
 }
