@@ -293,6 +293,14 @@ func TestClaimsPolicySizeEdge(t *testing.T) {
 			// {"a":{"b":"…"}} is len+14; the dropped password costs nothing.
 			return map[string]any{"a": map[string]any{"b": strings.Repeat("é", (n-14)/2) + strings.Repeat("a", (n-14)%2), "password": strings.Repeat("x", 1000)}}
 		}},
+		{"more dropped values than the limit", 300, func(n int) map[string]any {
+			// {"a":[],"k":"…"} is len+15; the SSNs dropped from the list cost nothing.
+			ssns := make([]any, 400)
+			for i := range ssns {
+				ssns[i] = "123-45-6789"
+			}
+			return map[string]any{"a": ssns, "k": strings.Repeat("a", n-15)}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
