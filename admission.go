@@ -33,7 +33,7 @@ type Admission struct {
 	// AcceptVerifiedDuringOutage let a verified token through.
 	Validated bool
 
-	run *AdmissionHold // nil unless the admission came from RequireAdmission
+	run *hold // nil unless the admission came from RequireAdmission
 }
 
 // Complete marks the admission used and records the completion owed to

@@ -34,7 +34,7 @@ func (b requestBody) str(name string) (string, error) {
 // opens a JSON object is decoded whatever its Content-Type says, because Go
 // handlers decode JSON without looking: a checked field must not hide behind
 // "text/plain".
-func (m *AdmissionGuard) readBody(r *http.Request) (requestBody, *http.Request, error) {
+func (m *guard) readBody(r *http.Request) (requestBody, *http.Request, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, r, nil
 	}
