@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -238,13 +239,8 @@ func newGuard(client *Client, o AdmissionOptions) *guard {
 	m.hintParser = jwt.NewParser(strict...)
 	if o.Verifier != nil {
 		algs := o.Verifier.Algorithms()
-		if len(algs) == 0 {
-			panic(p + "the Verifier accepts no algorithm")
-		}
-		for _, a := range algs {
-			if a == "none" || a == "" {
-				panic(p + `the Verifier accepts the "none" algorithm`)
-			}
+		if len(algs) == 0 || slices.Contains(algs, "none") || slices.Contains(algs, "") {
+			panic(p + `the Verifier accepts no algorithm, or the "none" algorithm`)
 		}
 		m.verifyingParser = jwt.NewParser(append(strict, jwt.WithValidMethods(append([]string(nil), algs...)))...)
 		m.keyfuncFn = m.keyfunc
