@@ -105,11 +105,13 @@ func (e *AdmissionError) Unwrap() []error {
 // keep working.
 var admissionAnswers = func() []admissionAnswer {
 	answer := func(reason error, status int, code, err, msg string) admissionAnswer {
-		return admissionAnswer{reason, status, code, mustJSON(ErrorBody{err, msg, code})}
+		return admissionAnswer{AdmissionError{Status: status, Code: code, Reason: reason}, mustJSON(ErrorBody{err, msg, code})}
 	}
 	forbidden := func(reason error, code string) admissionAnswer {
 		return answer(reason, http.StatusForbidden, code, "Invalid admission", "Your access has expired or is invalid")
 	}
+	unavailable := answer(ErrUnavailable, http.StatusServiceUnavailable, "ADMISSION_UNAVAILABLE", "Admission check unavailable", "Please try again in a moment")
+	unavailable.RetryAfter = 5 * time.Second
 	return []admissionAnswer{
 		forbidden(ErrAdmissionInvalid, "ADMISSION_INVALID"),
 		forbidden(ErrAdmissionRequired, "ADMISSION_REQUIRED"),
@@ -117,29 +119,24 @@ var admissionAnswers = func() []admissionAnswer {
 		forbidden(ErrAdmissionMismatch, "ADMISSION_MISMATCH"),
 		answer(ErrAdmissionInUse, http.StatusConflict, "ADMISSION_IN_USE", "Admission in use", "This admission is being used by another checkout"),
 		answer(ErrAdmissionUsed, http.StatusConflict, "ADMISSION_USED", "Admission used", "This admission has already been used"),
-		answer(ErrUnavailable, http.StatusServiceUnavailable, "ADMISSION_UNAVAILABLE", "Admission check unavailable", "Please try again in a moment"),
+		unavailable,
 	}
 }()
 
 type admissionAnswer struct {
-	reason error
-	status int
-	code   string
-	body   []byte
+	AdmissionError
+	body []byte
 }
 
 func admissionFailure(reason, cause error) *AdmissionError {
-	a := admissionAnswers[0]
-	for _, b := range admissionAnswers {
-		if b.reason == reason {
-			a = b
+	e := admissionAnswers[0].AdmissionError
+	for _, a := range admissionAnswers {
+		if a.Reason == reason {
+			e = a.AdmissionError
 		}
 	}
-	e := &AdmissionError{Status: a.status, Code: a.code, Reason: a.reason, Err: cause}
-	if a.reason == ErrUnavailable {
-		e.RetryAfter = 5 * time.Second
-	}
-	return e
+	e.Err = cause
+	return &e
 }
 
 // WriteAdmissionError is the default AdmissionOptions.ErrorHandler: it
@@ -155,7 +152,7 @@ func WriteAdmissionError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header()["Retry-After"] = []string{strconv.FormatInt(int64((ae.RetryAfter+time.Second-1)/time.Second), 10)}
 	}
 	for _, a := range admissionAnswers {
-		if a.code == ae.Code && ae.Status != 0 {
+		if a.Code == ae.Code && ae.Status != 0 {
 			writeJSONBytes(w, ae.Status, a.body)
 			return
 		}

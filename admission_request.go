@@ -15,13 +15,11 @@ import (
 )
 
 // requestBody is the top level of a JSON request body, decoded once and
-// shared through the request context: each member's raw value, keyed by
-// foldName of its name.
+// shared through the request context: raw values by foldName of their name.
 type requestBody map[string]json.RawMessage
 
 // str returns the string field name, matched as encoding/json matches a
-// struct tag; "" when absent or null. A field of another type is an error:
-// the request is not what the guide describes.
+// struct tag; "" when absent or null, an error when not a string.
 func (b requestBody) str(name string) (string, error) {
 	var s string // null leaves it ""
 	if raw, ok := b[foldName(name)]; ok && json.Unmarshal(raw, &s) != nil {
@@ -31,7 +29,7 @@ func (b requestBody) str(name string) (string, error) {
 }
 
 // readBody decodes the body and puts it back for the handler. A body that
-// opens a JSON object is decoded whatever its Content-Type says, because Go
+// opens a JSON object is decoded whatever its Content-Type, because Go
 // handlers decode JSON without looking: a checked field must not hide behind
 // "text/plain".
 func (m *guard) readBody(r *http.Request) (requestBody, *http.Request, error) {
@@ -46,19 +44,17 @@ func (m *guard) readBody(r *http.Request) (requestBody, *http.Request, error) {
 	if err != nil {
 		return nil, r, err
 	}
-	r = r.WithContext(context.WithValue(r.Context(), requestBodyKey, body))
-	return body, r, nil
+	return body, r.WithContext(context.WithValue(r.Context(), requestBodyKey, body)), nil
 }
 
-// restoredBody is a request body put back for the handler; closing closes
-// the original.
+// restoredBody is a body put back for the handler; closing closes the original.
 type restoredBody struct {
 	io.Reader
 	io.Closer
 }
 
-// decodeBody reads at most limit bytes of r's body, restores it and decodes
-// it. An empty body decodes to nil.
+// decodeBody reads at most limit bytes of r's body, puts them back and
+// decodes them; an empty body decodes to nil.
 func decodeBody(r *http.Request, limit int64) (requestBody, error) {
 	raw, err := readCapped(r.Body, limit)
 	if err != nil {
@@ -100,8 +96,8 @@ var errNotObject = errors.New("request body is not a JSON object")
 
 // decodeObject decodes the top level of one JSON object, refusing two names
 // equal under case folding ("consumerId" twice, or beside "ConsumerID"):
-// encoding/json matches struct fields case-insensitively and keeps the last
-// match, so the handler would see another value than the one checked here.
+// encoding/json keeps the last match, so the handler would see another value
+// than the one checked here.
 func decodeObject(raw []byte) (requestBody, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
@@ -155,11 +151,8 @@ func isJSON(h http.Header) bool {
 	return ok && (sub == "json" || len(sub) > len("+json") && strings.HasSuffix(sub, "+json"))
 }
 
-// maxHelperBody bounds the body read outside RequireAdmission.
-const maxHelperBody = 1 << 20
-
 // bodyOf returns the body RequireAdmission decoded, or (outside the
-// middleware) one decoded here and put back.
+// middleware) one decoded here, at most 1 MiB, and put back.
 func bodyOf(r *http.Request) (requestBody, error) {
 	if b, ok := r.Context().Value(requestBodyKey).(requestBody); ok {
 		return b, nil
@@ -167,5 +160,5 @@ func bodyOf(r *http.Request) (requestBody, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	return decodeBody(r, maxHelperBody)
+	return decodeBody(r, 1<<20)
 }

@@ -20,49 +20,46 @@ import (
 // Distribution has a safe default.
 type AdmissionOptions struct {
 	// Distribution says what the route sells (see [DistributionRule]); a
-	// token for any other distribution is refused with 403
+	// token for another distribution is refused with 403
 	// ADMISSION_MISMATCH. Required.
 	Distribution DistributionRule
 
-	// Token finds the admission token in the request; tokens over 8 KiB
-	// are refused. Default: TokenFrom(HeaderToken("Fanfare-Admission"),
+	// Token finds the admission token; tokens over 8 KiB are refused.
+	// Default: TokenFrom(HeaderToken("Fanfare-Admission"),
 	// BodyToken("admissionToken")).
 	Token TokenExtractor
-	// MaxBodyBytes bounds the JSON body read (and put back for the handler)
-	// for the token and consumer fields; a larger body, or one repeating a
-	// field in any case, is refused (403 ADMISSION_INVALID). A body that
-	// opens a JSON object is read whatever its Content-Type, because Go
-	// handlers decode it regardless. Default: 1 MiB.
+	// MaxBodyBytes bounds the JSON body read (and put back) for the token
+	// and consumer fields; a larger body, or one repeating a field in any
+	// case, is refused (403 ADMISSION_INVALID). A body that opens a JSON
+	// object is read whatever its Content-Type, as Go handlers decode it
+	// regardless. Default: 1 MiB.
 	MaxBodyBytes int64
-	// ConsumerField is the JSON body field naming the consumer (the guide's
-	// consumerId): when the request names one, it must be the token's.
-	// Default: "consumerId".
+	// ConsumerField is the JSON body field naming the consumer: when the
+	// request names one, it must be the token's. Default: "consumerId".
 	ConsumerField string
 	// BindConsumer ties the admission to your logged-in user, so that a
 	// stolen token is useless to another account: return an error when a
 	// (its claims checked, not yet confirmed by Fanfare) is not the
-	// request's user's. The request is refused with 403 ADMISSION_MISMATCH
-	// (503 if the error matches [ErrUnavailable]). Default: nil.
+	// request's user's: 403 ADMISSION_MISMATCH (503 if the error matches
+	// [ErrUnavailable]). Default: nil.
 	BindConsumer func(r *http.Request, a *Admission) error
 	// Fingerprint returns the request's device fingerprint, which the token
-	// must then carry (compared in constant time). Default: nil (not
-	// checked).
+	// must then carry (compared in constant time). Default: nil.
 	Fingerprint func(r *http.Request) string
 	// Leeway is the clock skew tolerated on the token's expiry and
 	// not-before times, at most 1h. Default: 5s.
 	Leeway time.Duration
 
 	// Verifier checks the token's signature locally, refusing forged tokens
-	// before any call to Fanfare ([NewHMACVerifier], [NewPEMVerifier],
-	// [NewJWKSVerifier]). Without one, the token's claims are only hints
-	// until Fanfare confirms them. Default: nil.
+	// before any call to Fanfare. Without one, the token's claims are only
+	// hints until Fanfare confirms them. Default: nil.
 	Verifier Verifier
-	// DisableRemoteValidation skips Fanfare's (authoritative) validate call
-	// and trusts a locally verified signature alone; it requires a
-	// Verifier. Default: false.
+	// DisableRemoteValidation skips Fanfare's authoritative validate call
+	// and trusts a verified signature alone; it requires a Verifier.
+	// Default: false.
 	DisableRemoteValidation bool
-	// AcceptVerifiedDuringOutage admits a locally verified token while
-	// Fanfare cannot be reached (network error, timeout, 5xx); it requires a
+	// AcceptVerifiedDuringOutage admits a verified token while Fanfare
+	// cannot be reached (network error, timeout, 5xx); it requires a
 	// Verifier. Default: false (503 ADMISSION_UNAVAILABLE, Retry-After: 5).
 	AcceptVerifiedDuringOutage bool
 
@@ -71,63 +68,56 @@ type AdmissionOptions struct {
 	// redisstore module's). Default: an in-memory store per organization,
 	// shared by the process's guards that set neither Store nor Clock.
 	Store Store
-	// HoldTTL is the lease of a request on its admission, renewed every
-	// HoldTTL/3 while the handler runs. It runs out only when the process
-	// died or cannot reach the Store: then another request may use the
-	// admission, and this request's context is canceled. From 10ms to 24h.
-	// Default: 30s.
+	// HoldTTL is a request's lease on its admission, renewed every HoldTTL/3
+	// while the handler runs. It runs out only when the process died or
+	// lost the Store: then another request may use the admission, and this
+	// request's context is canceled. From 10ms to 24h. Default: 30s.
 	HoldTTL time.Duration
 	// CompleteManually leaves completion to the handler, which calls
 	// [Admission.Complete] when the order is placed; an admission not
 	// completed when the handler returns is released. Default: false: once
-	// the handler writes a 2xx status (or returns having written nothing:
-	// 200) the admission is completed, even if the handler then panics or
-	// the client hangs up; any other answer, or a panic before any answer,
-	// releases it for another try.
+	// the handler writes a 2xx (or returns having written nothing) the
+	// admission is completed, even if the handler then panics or the client
+	// hangs up; any other answer, or a panic before any, releases it.
 	CompleteManually bool
 	// Completions delivers the completions the Store records. Default: a
-	// worker of the guard's own, running while a completion is owed: enough
-	// for one instance. With a shared Store, run a [CompletionWorker] on
-	// every instance (Close it on shutdown) so that instances take over
-	// each other's completions.
+	// worker of the guard's own, running while one is owed: enough for one
+	// instance. With a shared Store, run a [CompletionWorker] on every
+	// instance so that they take over each other's completions.
 	Completions *CompletionWorker
 
 	// Clock tells the time tokens expire by. Default: time.Now.
 	Clock func() time.Time
-	// Logger receives upstream and store errors (warn and error level) and
-	// refusals (debug). Tokens are never logged. Default: slog.Default().
+	// Logger receives upstream and store errors (warn, error) and refusals
+	// (debug). Tokens are never logged. Default: slog.Default().
 	Logger *slog.Logger
-	// ErrorHandler answers a refused request; it sees every refusal (count
-	// them here for metrics). err is an *[AdmissionError] matching one of
-	// the ErrAdmission… sentinels or [ErrUnavailable].
-	// Default: [WriteAdmissionError].
+	// ErrorHandler answers every refused request (count refusals here).
+	// err is an *[AdmissionError]. Default: [WriteAdmissionError].
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-	// OnAdmitted runs on the request's goroutine once the admission is
-	// held, before the handler, e.g. for metrics; it must be quick. A panic
-	// in it is logged and refuses the request with 503. Default: nil.
+	// OnAdmitted runs once the admission is held, before the handler, on its
+	// goroutine, e.g. for metrics. A panic in it is logged and refuses the
+	// request with 503. Default: nil.
 	OnAdmitted func(r *http.Request, a *Admission)
 }
 
 // RequireAdmission returns middleware that lets a request through only with
 // a valid Fanfare admission for the route's distribution, one request per
 // admission at a time, and completes the admission after the handler
-// succeeds. The handler reads it with [AdmissionFromContext]. The README's
+// succeeds; the handler reads it with [AdmissionFromContext]. The README's
 // "Admission-gated checkout" lists the checks and the answers.
 //
 // The admission is held in the Store only once every check passed, so a
-// forged token cannot lock a consumer out. It is held per organization,
-// distribution and consumer, not per token, because Fanfare completes per
-// consumer and distribution.
+// forged token cannot lock a consumer out; it is held per consumer and
+// distribution, not per token, as Fanfare completes it.
 //
 // The handler's ResponseWriter implements http.Flusher and unwraps for
-// [http.ResponseController]; a handler that hijacks the connection counts
-// as a 200.
+// [http.ResponseController]; a handler that hijacks counts as a 200.
 //
 // RequireAdmission panics, with a message starting "fanfare: ", on
-// configuration that is a programming error: no or an invalid Distribution,
-// a nil client without DisableRemoteValidation, DisableRemoteValidation or
+// programming errors: no or an invalid Distribution, a nil client without
+// DisableRemoteValidation, DisableRemoteValidation or
 // AcceptVerifiedDuringOutage without a Verifier, a size or duration out of
-// range, or a nil handler.
+// range, a nil handler.
 func RequireAdmission(client *Client, opts AdmissionOptions) func(http.Handler) http.Handler {
 	m := newGuard(client, opts)
 	return func(next http.Handler) http.Handler {
@@ -140,12 +130,12 @@ func RequireAdmission(client *Client, opts AdmissionOptions) func(http.Handler) 
 				return
 			}
 			run.w.ResponseWriter = w
-			// A panic or runtime.Goexit: a 2xx already written still spends
-			// the admission; anything else releases it.
+			// On a panic or runtime.Goexit too: a 2xx already written spends
+			// the admission, anything else releases it.
 			defer func() { run.finish(run.w.status) }()
 			next.ServeHTTP(&run.w, r)
 			if run.w.status == 0 {
-				run.w.status = http.StatusOK // what net/http answers for a handler that writes nothing
+				run.w.status = http.StatusOK // net/http's answer for a handler that writes nothing
 			}
 		})
 	}
@@ -155,15 +145,14 @@ func RequireAdmission(client *Client, opts AdmissionOptions) func(http.Handler) 
 // adapters whose framework's handlers write to its own writer (the gin and
 // echo modules). It takes the same options and panics on the same errors.
 //
-// begin runs every check on r. On refusal it answers on w with the
-// ErrorHandler and returns the *[AdmissionError] it was given. Otherwise it
-// holds the admission, writes nothing, and returns the request to hand on
-// (its body put back, its context carrying the [Admission] and canceled if
-// the hold is lost) and finish, which the caller must call with the status
-// its handler answered, also when the handler panics: 0 when nothing was
-// written, 200 when it returned without writing. A 2xx completes the
-// admission (unless CompleteManually), anything else releases it; only the
-// first call counts.
+// begin runs the checks on r. On refusal it answers on w with the
+// ErrorHandler and returns the *[AdmissionError]. Otherwise it holds the
+// admission, writes nothing, and returns the request to hand on (its body
+// put back, its context carrying the [Admission] and canceled if the hold is
+// lost) and finish, to be called with the status the handler answered, also
+// when it panics: 0 when nothing was written. A 2xx completes the admission
+// (unless CompleteManually), anything else releases it; only the first call
+// counts.
 //
 //	r, finish, err := begin(w, r)
 //	if err != nil {
@@ -323,7 +312,7 @@ type hold struct {
 	fingerprint  string       // the request's fingerprint, if checked
 
 	key, owner string
-	ctx        context.Context // the handler's request context
+	ctx        context.Context // the handler's
 	cancel     context.CancelCauseFunc
 	renewal    *time.Timer
 
@@ -364,8 +353,8 @@ func (run *hold) distributionAllowed(d Distribution) bool {
 }
 
 // renew extends the lease while the handler runs. A lease found lost
-// cancels the request: another request may hold the admission now. Other
-// store errors are retried at the next tick; the lease outlives two.
+// cancels the request, as another may hold the admission now; other store
+// errors are retried at the next tick (the lease outlives two).
 func (run *hold) renew() {
 	m := run.m
 	run.mu.Lock()
@@ -548,8 +537,7 @@ func (run *hold) complete(ctx context.Context) error {
 	return nil
 }
 
-// statusWriter records the status the handler answers with. It keeps
-// http.Flusher and unwraps for http.ResponseController.
+// statusWriter records the status the handler answers with.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
