@@ -264,7 +264,6 @@ func newGuard(client *Client, o AdmissionOptions) *guard {
 	return m
 }
 
-// defaultStores are the default in-memory stores, by organization.
 var defaultStores sync.Map
 
 // begin is NewAdmissionGuard's begin; it returns a nil hold on refusal.
