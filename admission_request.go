@@ -3,7 +3,6 @@ package fanfare
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,34 +27,41 @@ func (b requestBody) str(name string) (string, error) {
 	return s, nil
 }
 
-// readBody decodes the body and puts it back for the handler. A body that
-// opens a JSON object is decoded whatever its Content-Type, because Go
-// handlers decode JSON without looking: a checked field must not hide behind
-// "text/plain".
-func (m *guard) readBody(r *http.Request) (requestBody, *http.Request, error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, r, nil
-	}
-	decode := decodeObjectBody
-	if isJSON(r.Header) {
-		decode = decodeBody
-	}
-	body, err := decode(r, m.o.MaxBodyBytes)
-	if err != nil {
-		return nil, r, err
-	}
-	return body, r.WithContext(context.WithValue(r.Context(), requestBodyKey, body)), nil
-}
-
 // restoredBody is a body put back for the handler; closing closes the original.
 type restoredBody struct {
 	io.Reader
 	io.Closer
 }
 
-// decodeBody reads at most limit bytes of r's body, puts them back and
-// decodes them; an empty body decodes to nil.
+// decodeBody decodes r's body, at most limit bytes, and puts it back for the
+// handler; an empty body decodes to nil. A body not declared JSON is decoded
+// when it opens a JSON object, because Go handlers decode JSON without
+// looking: a checked field must not hide behind "text/plain". Any other body
+// is read no further than its first non-space byte, however long it is.
 func decodeBody(r *http.Request, limit int64) (requestBody, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	if !isJSON(r.Header) {
+		br := bufio.NewReader(r.Body)
+		var lead []byte // the white space before the first other byte
+		c, err := br.ReadByte()
+		for ; err == nil && (c == ' ' || c == '\t' || c == '\n' || c == '\r'); c, err = br.ReadByte() {
+			if lead = append(lead, c); int64(len(lead)) > limit {
+				return nil, fmt.Errorf("request body: %w: it exceeds %d bytes", errBodyTooLarge, limit)
+			}
+		}
+		switch {
+		case err == nil:
+			_ = br.UnreadByte()
+		case err != io.EOF:
+			return nil, fmt.Errorf("request body: %w", err)
+		}
+		r.Body = restoredBody{io.MultiReader(bytes.NewReader(lead), br), r.Body}
+		if c != '{' {
+			return nil, nil
+		}
+	}
 	raw, err := readCapped(r.Body, limit)
 	if err != nil {
 		return nil, fmt.Errorf("request body: %w", err)
@@ -65,31 +71,6 @@ func decodeBody(r *http.Request, limit int64) (requestBody, error) {
 		return nil, nil
 	}
 	return decodeObject(raw)
-}
-
-// decodeObjectBody decodes a body of another Content-Type when it opens a
-// JSON object; any other body is put back read no further than its first
-// non-space byte, however long it is.
-func decodeObjectBody(r *http.Request, limit int64) (requestBody, error) {
-	br := bufio.NewReader(r.Body)
-	var lead []byte // the white space before the first other byte
-	c, err := br.ReadByte()
-	for ; err == nil && (c == ' ' || c == '\t' || c == '\n' || c == '\r'); c, err = br.ReadByte() {
-		if lead = append(lead, c); int64(len(lead)) > limit {
-			return nil, fmt.Errorf("request body: %w: it exceeds %d bytes", errBodyTooLarge, limit)
-		}
-	}
-	switch {
-	case err == nil:
-		_ = br.UnreadByte()
-	case err != io.EOF:
-		return nil, fmt.Errorf("request body: %w", err)
-	}
-	r.Body = restoredBody{io.MultiReader(bytes.NewReader(lead), br), r.Body}
-	if c != '{' {
-		return nil, nil
-	}
-	return decodeBody(r, limit)
 }
 
 var errNotObject = errors.New("request body is not a JSON object")
@@ -152,13 +133,10 @@ func isJSON(h http.Header) bool {
 }
 
 // bodyOf returns the body RequireAdmission decoded, or (outside the
-// middleware) one decoded here, at most 1 MiB, and put back.
+// middleware) one read here, at most 1 MiB.
 func bodyOf(r *http.Request) (requestBody, error) {
 	if b, ok := r.Context().Value(requestBodyKey).(requestBody); ok {
 		return b, nil
-	}
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
 	}
 	return decodeBody(r, 1<<20)
 }

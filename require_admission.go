@@ -377,12 +377,15 @@ func (run *hold) renew() {
 // admit runs every check, cheapest first, and holds the admission. It
 // returns the request to pass on (its body restored when it was read).
 func (m *guard) admit(run *hold, r *http.Request) (*http.Request, *AdmissionError) {
-	body, r, err := m.readBody(r)
-	if err != nil {
-		return r, admissionFailure(ErrAdmissionInvalid, err)
-	}
-	if run.bodyConsumer, err = body.str(m.o.ConsumerField); err != nil {
-		return r, admissionFailure(ErrAdmissionMismatch, err)
+	if r.Body != nil && r.Body != http.NoBody { // shared with BodyToken and DistributionFromBody
+		body, err := decodeBody(r, m.o.MaxBodyBytes)
+		if err != nil {
+			return r, admissionFailure(ErrAdmissionInvalid, err)
+		}
+		r = r.WithContext(context.WithValue(r.Context(), requestBodyKey, body))
+		if run.bodyConsumer, err = body.str(m.o.ConsumerField); err != nil {
+			return r, admissionFailure(ErrAdmissionMismatch, err)
+		}
 	}
 	token, err := m.o.Token(r)
 	switch {
