@@ -13,42 +13,34 @@ import (
 // admission token Fanfare issued, after [RequireAdmission] checked it.
 // Read it in a handler with [AdmissionFromContext].
 type Admission struct {
-	// ConsumerID is Fanfare's id of the admitted consumer.
-	ConsumerID string
-	// Distribution is the queue, draw or auction that admitted the consumer.
-	Distribution Distribution
-	// Position is the consumer's place in a queue; 0 when the token has none.
-	Position int
-	// AdmittedAt is when the consumer was admitted.
-	AdmittedAt time.Time
-	// ExpiresAt is when the admission stops being valid.
-	ExpiresAt time.Time
-	// Fingerprint is the device fingerprint bound to the admission, if any.
-	Fingerprint string
-	// Verified reports that the token's signature was checked locally
-	// against a verification key (AdmissionOptions.Verifier).
+	ConsumerID   string       // Fanfare's id of the admitted consumer
+	Distribution Distribution // the queue, draw or auction that admitted it
+	Position     int          // the place in a queue; 0 when the token has none
+	AdmittedAt   time.Time
+	ExpiresAt    time.Time
+	Fingerprint  string // the device fingerprint bound to the admission, if any
+	// Verified reports that AdmissionOptions.Verifier checked the token's
+	// signature.
 	Verified bool
-	// Validated reports that Fanfare confirmed the admission. It is false
-	// when remote validation is off, or when Fanfare was unreachable and
+	// Validated reports that Fanfare confirmed the admission: false when
+	// remote validation is off, or when Fanfare was unreachable and
 	// AcceptVerifiedDuringOutage let a verified token through.
 	Validated bool
 
-	run *AdmissionHold // nil unless the admission came from RequireAdmission
+	run *hold // nil unless the admission came from RequireAdmission
 }
 
 // Complete marks the admission used and records the completion owed to
 // Fanfare in one atomic Store step, so the admission is refused from now on
 // and its completion is never lost; then it makes one quick attempt at
 // Fanfare (at most 100 ms) and leaves a miss to AdmissionOptions.Completions.
-// Call it when the order is placed under AdmissionOptions.CompleteManually;
-// otherwise the middleware calls it after a 2xx answer. Calling it again
-// returns the first call's result.
+// Call it when the order is placed under AdmissionOptions.CompleteManually.
+// Calling it again returns the first call's result.
 //
 // ctx's cancellation is ignored: a consumer hanging up must not lose a
-// completion. Complete fails only when the Store did: then the admission
-// stays held until its lease runs out. On an Admission that did not come
-// from RequireAdmission (one stored with [WithAdmission] for a test) it
-// returns an error.
+// completion. Complete fails only when the Store did (the admission then
+// stays held until its lease runs out), or on an Admission that did not
+// come from RequireAdmission.
 func (a *Admission) Complete(ctx context.Context) error {
 	if a == nil || a.run == nil {
 		return errors.New("fanfare: complete: the admission did not come from RequireAdmission")
@@ -56,52 +48,40 @@ func (a *Admission) Complete(ctx context.Context) error {
 	return a.run.complete(ctx)
 }
 
-// Sentinel errors of [RequireAdmission], for use with [errors.Is] on the error
-// an ErrorHandler receives (always an *[AdmissionError]). Each comment gives
-// the status and the AdmissionError.Code of the default answer, the
-// response body's "code". Fanfare being unreachable matches
-// [ErrUnavailable]: 503 "ADMISSION_UNAVAILABLE".
+// Sentinel errors of [RequireAdmission], matched with [errors.Is] on the
+// *[AdmissionError] an ErrorHandler receives. Each gives the status and code
+// of the default answer. Fanfare being unreachable matches [ErrUnavailable]:
+// 503 "ADMISSION_UNAVAILABLE".
 var (
-	// ErrAdmissionRequired: the request carries no admission token.
-	// 403 "ADMISSION_REQUIRED".
+	// ErrAdmissionRequired: no admission token. 403 "ADMISSION_REQUIRED".
 	ErrAdmissionRequired = errors.New("fanfare: admission required")
-	// ErrAdmissionInvalid: the token is malformed, badly signed, refused
-	// by Fanfare, or not yet valid. 403 "ADMISSION_INVALID". The
-	// validate-admission handler ([NewValidateAdmissionHandler]) passes it
-	// too, when Fanfare refuses the token.
+	// ErrAdmissionInvalid: the token is malformed, badly signed, refused by
+	// Fanfare, or not yet valid. 403 "ADMISSION_INVALID". The
+	// validate-admission handler passes it too, when Fanfare refuses.
 	ErrAdmissionInvalid = errors.New("fanfare: admission invalid")
-	// ErrAdmissionExpired: the token's expiry has passed.
-	// 403 "ADMISSION_EXPIRED".
+	// ErrAdmissionExpired: the token's expiry has passed. 403 "ADMISSION_EXPIRED".
 	ErrAdmissionExpired = errors.New("fanfare: admission expired")
-	// ErrAdmissionMismatch: the token is for another distribution,
-	// consumer or device than the request. 403 "ADMISSION_MISMATCH".
+	// ErrAdmissionMismatch: the token is for another distribution, consumer
+	// or device than the request. 403 "ADMISSION_MISMATCH".
 	ErrAdmissionMismatch = errors.New("fanfare: admission does not match the request")
 	// ErrAdmissionInUse: another request is checking out with the same
 	// admission right now. 409 "ADMISSION_IN_USE".
 	ErrAdmissionInUse = errors.New("fanfare: admission in use")
-	// ErrAdmissionUsed: the admission already bought an order.
-	// 409 "ADMISSION_USED".
+	// ErrAdmissionUsed: the admission already bought an order. 409 "ADMISSION_USED".
 	ErrAdmissionUsed = errors.New("fanfare: admission already used")
 )
 
-// AdmissionError is why [RequireAdmission] refused a request, with the status
-// and code of the default response, so a custom ErrorHandler can render its
-// own body with the same status. It matches its Reason with [errors.Is] and
-// unwraps to its cause.
+// AdmissionError is why [RequireAdmission] refused a request, with the
+// status and code of the default answer, so a custom ErrorHandler can answer
+// with the same status. It matches its Reason and its cause with [errors.Is].
 type AdmissionError struct {
-	// Status is the HTTP status of the default response: 403, 409 or 503.
-	Status int
-	// Code is the response body's "code" for Reason (each sentinel's doc
-	// gives it), for metrics labels and bodies; programs compare Reason
-	// with errors.Is.
-	Code string
-	// Reason is one of the ErrAdmission… sentinels or ErrUnavailable.
-	Reason error
-	// Err is the underlying cause, if any (a JWT error, an *APIError, a
-	// store error). It never carries the token.
-	Err error
-	// RetryAfter is set on 503s: when the consumer may try again.
-	RetryAfter time.Duration
+	Status int    // of the default answer: 403, 409 or 503
+	Code   string // the answer body's "code", e.g. "ADMISSION_USED", for metrics labels and bodies
+	Reason error  // one of the ErrAdmission… sentinels or ErrUnavailable
+	// Err is the cause, if any (a JWT error, an *APIError, a store error).
+	// It never carries the token.
+	Err        error
+	RetryAfter time.Duration // set on 503s: when the consumer may try again
 }
 
 func (e *AdmissionError) Error() string {
@@ -119,53 +99,50 @@ func (e *AdmissionError) Unwrap() []error {
 	return []error{e.Reason, e.Err}
 }
 
-// admissionAnswers gives each reason its status, code and default body,
-// encoded once; the first answers an unknown reason. The 403s keep the
-// guide's error and message and vary only the code, so clients written
-// against the guide keep working.
+// admissionAnswers are the default answers, each body encoded once; the
+// first answers an unknown reason. The 403s keep the guide's error and
+// message and vary only the code, so clients written against the guide
+// keep working.
 var admissionAnswers = func() []admissionAnswer {
-	const invalid, invalidMsg = "Invalid admission", "Your access has expired or is invalid"
 	answer := func(reason error, status int, code, err, msg string) admissionAnswer {
-		return admissionAnswer{reason, status, code, mustJSON(ErrorBody{err, msg, code})}
+		return admissionAnswer{AdmissionError{Status: status, Code: code, Reason: reason}, mustJSON(ErrorBody{err, msg, code})}
 	}
+	forbidden := func(reason error, code string) admissionAnswer {
+		return answer(reason, http.StatusForbidden, code, "Invalid admission", "Your access has expired or is invalid")
+	}
+	unavailable := answer(ErrUnavailable, http.StatusServiceUnavailable, "ADMISSION_UNAVAILABLE", "Admission check unavailable", "Please try again in a moment")
+	unavailable.RetryAfter = 5 * time.Second
 	return []admissionAnswer{
-		answer(ErrAdmissionInvalid, http.StatusForbidden, "ADMISSION_INVALID", invalid, invalidMsg),
-		answer(ErrAdmissionRequired, http.StatusForbidden, "ADMISSION_REQUIRED", invalid, invalidMsg),
-		answer(ErrAdmissionExpired, http.StatusForbidden, "ADMISSION_EXPIRED", invalid, invalidMsg),
-		answer(ErrAdmissionMismatch, http.StatusForbidden, "ADMISSION_MISMATCH", invalid, invalidMsg),
+		forbidden(ErrAdmissionInvalid, "ADMISSION_INVALID"),
+		forbidden(ErrAdmissionRequired, "ADMISSION_REQUIRED"),
+		forbidden(ErrAdmissionExpired, "ADMISSION_EXPIRED"),
+		forbidden(ErrAdmissionMismatch, "ADMISSION_MISMATCH"),
 		answer(ErrAdmissionInUse, http.StatusConflict, "ADMISSION_IN_USE", "Admission in use", "This admission is being used by another checkout"),
 		answer(ErrAdmissionUsed, http.StatusConflict, "ADMISSION_USED", "Admission used", "This admission has already been used"),
-		answer(ErrUnavailable, http.StatusServiceUnavailable, "ADMISSION_UNAVAILABLE", "Admission check unavailable", "Please try again in a moment"),
+		unavailable,
 	}
 }()
 
 type admissionAnswer struct {
-	reason error
-	status int
-	code   string
-	body   []byte
+	AdmissionError
+	body []byte
 }
 
-// admissionFailure builds the AdmissionError for reason.
 func admissionFailure(reason, cause error) *AdmissionError {
-	a := admissionAnswers[0]
-	for _, b := range admissionAnswers {
-		if b.reason == reason {
-			a = b
+	e := admissionAnswers[0].AdmissionError
+	for _, a := range admissionAnswers {
+		if a.Reason == reason {
+			e = a.AdmissionError
 		}
 	}
-	e := &AdmissionError{Status: a.status, Code: a.code, Reason: a.reason, Err: cause}
-	if a.reason == ErrUnavailable {
-		e.RetryAfter = 5 * time.Second
-	}
-	return e
+	e.Err = cause
+	return &e
 }
 
-// WriteAdmissionError writes the response [RequireAdmission] gives
-// when AdmissionOptions.ErrorHandler is nil: the status and JSON body of
-// err's *[AdmissionError] (a 403 ADMISSION_INVALID for any other error), and
-// Retry-After on 503s. A custom handler can call it for the cases it does not
-// render itself.
+// WriteAdmissionError is the default AdmissionOptions.ErrorHandler: it
+// writes the status and JSON body of err's *[AdmissionError] (403
+// ADMISSION_INVALID for any other error), and Retry-After on 503s. A custom
+// handler can call it for the cases it does not answer itself.
 func WriteAdmissionError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *AdmissionError
 	if !errors.As(err, &ae) {
@@ -175,7 +152,7 @@ func WriteAdmissionError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header()["Retry-After"] = []string{strconv.FormatInt(int64((ae.RetryAfter+time.Second-1)/time.Second), 10)}
 	}
 	for _, a := range admissionAnswers {
-		if a.code == ae.Code && ae.Status != 0 {
+		if a.Code == ae.Code && ae.Status != 0 {
 			writeJSONBytes(w, ae.Status, a.body)
 			return
 		}

@@ -18,7 +18,7 @@ import (
 // runs the cheap origin checks before the expensive signature check.
 type tokenClaims struct {
 	wire.AdmissionClaims
-	run *AdmissionHold
+	run *hold
 }
 
 // maxAdmissionLifetime bounds each expiry of a token (exp, expiresAt) after
@@ -30,7 +30,7 @@ var errAbsurdLifetime = errors.New("token's lifetime is absurd: it expires more 
 
 // checkClaims checks the decoded payload against the request and fills
 // run.adm.
-func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
+func (run *hold) checkClaims(c *tokenClaims) *AdmissionError {
 	m := run.m
 	if c.ConsumerID == "" || c.DistributionID == "" {
 		return admissionFailure(ErrAdmissionInvalid, errors.New("token lacks consumerId or distributionId"))
@@ -113,7 +113,7 @@ func (run *AdmissionHold) checkClaims(c *tokenClaims) *AdmissionError {
 // repeats a member in any case ("alg" or "consumerId" twice, or
 // "consumerId" beside "ConsumerID"): encoding/json keeps the last match,
 // another reader of the same token may keep the first.
-func (run *AdmissionHold) checkToken(t *jwt.Token) *AdmissionError {
+func (run *hold) checkToken(t *jwt.Token) *AdmissionError {
 	if _, ok := t.Header["crit"]; ok {
 		return admissionFailure(ErrAdmissionInvalid, errors.New("token header lists critical extensions (crit), which are not understood here"))
 	}
@@ -147,7 +147,7 @@ func countMembers(p *jwt.Parser, what, segment string, counts interface{ Repeate
 
 // keyfunc is the parser's key callback: refusing here spends no signature
 // check on a token that would be refused anyway.
-func (m *AdmissionGuard) keyfunc(t *jwt.Token) (any, error) {
+func (m *guard) keyfunc(t *jwt.Token) (any, error) {
 	c, ok := t.Claims.(*tokenClaims)
 	if !ok || c.run == nil {
 		return nil, errors.New("fanfare: unexpected claims type")
@@ -160,7 +160,7 @@ func (m *AdmissionGuard) keyfunc(t *jwt.Token) (any, error) {
 
 // decode parses and checks the token, verifying its signature when a
 // verifier is configured. It fills run.adm.
-func (run *AdmissionHold) decode(token string) *AdmissionError {
+func (run *hold) decode(token string) *AdmissionError {
 	m := run.m
 	c := &run.claims
 	c.run = run

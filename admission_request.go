@@ -3,7 +3,6 @@ package fanfare
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,13 +14,11 @@ import (
 )
 
 // requestBody is the top level of a JSON request body, decoded once and
-// shared through the request context: each member's raw value, keyed by
-// foldName of its name.
+// shared through the request context: raw values by foldName of their name.
 type requestBody map[string]json.RawMessage
 
 // str returns the string field name, matched as encoding/json matches a
-// struct tag; "" when absent or null. A field of another type is an error:
-// the request is not what the guide describes.
+// struct tag; "" when absent or null, an error when not a string.
 func (b requestBody) str(name string) (string, error) {
 	var s string // null leaves it ""
 	if raw, ok := b[foldName(name)]; ok && json.Unmarshal(raw, &s) != nil {
@@ -30,36 +27,41 @@ func (b requestBody) str(name string) (string, error) {
 	return s, nil
 }
 
-// readBody decodes the body and puts it back for the handler. A body that
-// opens a JSON object is decoded whatever its Content-Type says, because Go
-// handlers decode JSON without looking: a checked field must not hide behind
-// "text/plain".
-func (m *AdmissionGuard) readBody(r *http.Request) (requestBody, *http.Request, error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, r, nil
-	}
-	decode := decodeObjectBody
-	if isJSON(r.Header) {
-		decode = decodeBody
-	}
-	body, err := decode(r, m.o.MaxBodyBytes)
-	if err != nil {
-		return nil, r, err
-	}
-	r = r.WithContext(context.WithValue(r.Context(), requestBodyKey, body))
-	return body, r, nil
-}
-
-// restoredBody is a request body put back for the handler; closing closes
-// the original.
+// restoredBody is a body put back for the handler; closing closes the original.
 type restoredBody struct {
 	io.Reader
 	io.Closer
 }
 
-// decodeBody reads at most limit bytes of r's body, restores it and decodes
-// it. An empty body decodes to nil.
+// decodeBody decodes r's body, at most limit bytes, and puts it back for the
+// handler; an empty body decodes to nil. A body not declared JSON is decoded
+// when it opens a JSON object, because Go handlers decode JSON without
+// looking: a checked field must not hide behind "text/plain". Any other body
+// is read no further than its first non-space byte, however long it is.
 func decodeBody(r *http.Request, limit int64) (requestBody, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	if !isJSON(r.Header) {
+		br := bufio.NewReader(r.Body)
+		var lead []byte // the white space before the first other byte
+		c, err := br.ReadByte()
+		for ; err == nil && (c == ' ' || c == '\t' || c == '\n' || c == '\r'); c, err = br.ReadByte() {
+			if lead = append(lead, c); int64(len(lead)) > limit {
+				return nil, fmt.Errorf("request body: %w: it exceeds %d bytes", errBodyTooLarge, limit)
+			}
+		}
+		switch {
+		case err == nil:
+			_ = br.UnreadByte()
+		case err != io.EOF:
+			return nil, fmt.Errorf("request body: %w", err)
+		}
+		r.Body = restoredBody{io.MultiReader(bytes.NewReader(lead), br), r.Body}
+		if c != '{' {
+			return nil, nil
+		}
+	}
 	raw, err := readCapped(r.Body, limit)
 	if err != nil {
 		return nil, fmt.Errorf("request body: %w", err)
@@ -71,37 +73,12 @@ func decodeBody(r *http.Request, limit int64) (requestBody, error) {
 	return decodeObject(raw)
 }
 
-// decodeObjectBody decodes a body of another Content-Type when it opens a
-// JSON object; any other body is put back read no further than its first
-// non-space byte, however long it is.
-func decodeObjectBody(r *http.Request, limit int64) (requestBody, error) {
-	br := bufio.NewReader(r.Body)
-	var lead []byte // the white space before the first other byte
-	c, err := br.ReadByte()
-	for ; err == nil && (c == ' ' || c == '\t' || c == '\n' || c == '\r'); c, err = br.ReadByte() {
-		if lead = append(lead, c); int64(len(lead)) > limit {
-			return nil, fmt.Errorf("request body: %w: it exceeds %d bytes", errBodyTooLarge, limit)
-		}
-	}
-	switch {
-	case err == nil:
-		_ = br.UnreadByte()
-	case err != io.EOF:
-		return nil, fmt.Errorf("request body: %w", err)
-	}
-	r.Body = restoredBody{io.MultiReader(bytes.NewReader(lead), br), r.Body}
-	if c != '{' {
-		return nil, nil
-	}
-	return decodeBody(r, limit)
-}
-
 var errNotObject = errors.New("request body is not a JSON object")
 
 // decodeObject decodes the top level of one JSON object, refusing two names
 // equal under case folding ("consumerId" twice, or beside "ConsumerID"):
-// encoding/json matches struct fields case-insensitively and keeps the last
-// match, so the handler would see another value than the one checked here.
+// encoding/json keeps the last match, so the handler would see another value
+// than the one checked here.
 func decodeObject(raw []byte) (requestBody, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
@@ -155,17 +132,11 @@ func isJSON(h http.Header) bool {
 	return ok && (sub == "json" || len(sub) > len("+json") && strings.HasSuffix(sub, "+json"))
 }
 
-// maxHelperBody bounds the body read outside RequireAdmission.
-const maxHelperBody = 1 << 20
-
 // bodyOf returns the body RequireAdmission decoded, or (outside the
-// middleware) one decoded here and put back.
+// middleware) one read here, at most 1 MiB.
 func bodyOf(r *http.Request) (requestBody, error) {
 	if b, ok := r.Context().Value(requestBodyKey).(requestBody); ok {
 		return b, nil
 	}
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	return decodeBody(r, maxHelperBody)
+	return decodeBody(r, 1<<20)
 }

@@ -2,17 +2,17 @@ package fanfare
 
 import "context"
 
-// Identity is the logged-in user of the merchant's own auth system, as the
-// authorize handler and the rate limiter see it. Put it into the request
-// context with [WithIdentity] from your auth middleware.
+// Identity is the logged-in user of your own auth, for the authorize handler
+// and the rate limiter: put it into the request context with [WithIdentity]
+// from your auth middleware.
 type Identity struct {
 	// Subject is the user's stable, unique id in your system. Required.
 	Subject string
 	// Email and Name are copied into the claims sent to Fanfare when set.
 	Email string
 	Name  string
-	// Claims are extra claims sent to Fanfare (after sanitizing: see
-	// ClaimsPolicy). Never put secrets here.
+	// Claims are extra claims sent to Fanfare, after [ClaimsPolicy]
+	// sanitizes them. Never put secrets here.
 	Claims map[string]any
 }
 
@@ -39,8 +39,8 @@ func IdentityFromContext(ctx context.Context) (Identity, bool) {
 	return id, true
 }
 
-// WithAdmission returns a copy of ctx carrying a, as [RequireAdmission] does
-// for its handler. Use it to test a handler without the middleware.
+// WithAdmission returns a copy of ctx carrying a, as [RequireAdmission]
+// gives its handler: for testing a handler without the middleware.
 func WithAdmission(ctx context.Context, a *Admission) context.Context {
 	return context.WithValue(ctx, admissionKey, a)
 }

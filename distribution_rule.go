@@ -9,8 +9,7 @@ import (
 // A DistributionRule says which distributions a route sells, for
 // AdmissionOptions.Distribution: one [Distribution] (fanfare.Queue("q_1")),
 // a set ([AnyOf]), or the one the request names ([DistributionFunc], such as
-// [DistributionFromPath]). A token for any other distribution is refused
-// with 403 ADMISSION_MISMATCH.
+// [DistributionFromPath]).
 type DistributionRule interface {
 	distributionRule()
 }
@@ -34,7 +33,7 @@ func (distributionSet) distributionRule() {}
 
 // AnyOf is the rule of a route that sells any of ds. It panics, with a
 // message starting "fanfare: ", when ds is empty or holds an invalid
-// distribution: both are programming errors.
+// distribution.
 func AnyOf(ds ...Distribution) DistributionRule {
 	if len(ds) == 0 {
 		panic("fanfare: AnyOf: no distribution")
@@ -51,9 +50,9 @@ func AnyOf(ds ...Distribution) DistributionRule {
 
 // DistributionFromPath names the distribution of type t from the path
 // wildcard name (r.PathValue), e.g. DistributionFromPath(fanfare.TypeQueue,
-// "queue") for the [http.ServeMux] pattern "POST /queues/{queue}/checkout".
-// chi routes and the gin and echo adapters set path values too, so it works
-// there as well. It panics if t is not a known type or name is empty.
+// "queue") for the [http.ServeMux] pattern "POST /queues/{queue}/checkout";
+// chi and the gin and echo adapters set path values too. It panics if t is
+// not a known type or name is empty.
 func DistributionFromPath(t DistributionType, name string) DistributionFunc {
 	if !t.known() || name == "" {
 		panic("fanfare: DistributionFromPath: unknown type or empty wildcard name")
@@ -68,15 +67,14 @@ func DistributionFromPath(t DistributionType, name string) DistributionFunc {
 }
 
 // DistributionFromBody names the distribution from the request's JSON body,
-// in either of the vendor guide's two shapes: experienceType ("queue",
-// "draw" or "auction") and distributionId, as in its CheckoutRequest, or
-// exactly one of queueId, drawId and auctionId, as in its validation
-// request. Fields match as encoding/json matches struct fields, in any
-// case; an empty or null field counts as absent. A body that carries both
-// shapes, names more than one distribution, repeats a field in any case, or
-// gives a field that is not a string is refused. Inside [RequireAdmission]
-// it reads the body the middleware already read; outside, it reads up to
-// 1 MiB and puts the body back.
+// in either of the guide's two shapes: experienceType ("queue", "draw" or
+// "auction") and distributionId, as in its CheckoutRequest, or exactly one
+// of queueId, drawId and auctionId, as in its validation request. Fields
+// match in any case, as encoding/json matches struct fields; an empty or
+// null field counts as absent. A body that carries both shapes, names more
+// than one distribution, repeats a field in any case, or gives a field that
+// is not a string is refused. Inside [RequireAdmission] it reads the body
+// the middleware read; outside, it reads up to 1 MiB and puts it back.
 //
 //	Distribution: fanfare.DistributionFunc(fanfare.DistributionFromBody)
 func DistributionFromBody(r *http.Request) (Distribution, error) {
@@ -84,37 +82,33 @@ func DistributionFromBody(r *http.Request) (Distribution, error) {
 	if err != nil {
 		return Distribution{}, fmt.Errorf("fanfare: %w", err)
 	}
-	var str [5]string
+	var f [5]string
 	for i, name := range [...]string{"experienceType", "distributionId", "queueId", "drawId", "auctionId"} {
-		if str[i], err = body.str(name); err != nil {
+		if f[i], err = body.str(name); err != nil {
 			return Distribution{}, err
 		}
 	}
-	typ, id := str[0], str[1]
-	d, n := namedDistribution(str[2], str[3], str[4])
+	typ, id := f[0], f[1]
+	d, n := namedDistribution(f[2], f[3], f[4])
 	checkoutShape := typ != "" || id != ""
 	switch {
 	case checkoutShape && n > 0:
-		return Distribution{}, errBothBodyShapes
+		err = fmt.Errorf("%w: experienceType or distributionId beside queueId, drawId or auctionId", ErrInvalidRequestBody)
 	case n > 1:
-		return Distribution{}, errMultipleDistributions
+		err = errMultipleDistributions
 	case n == 1:
-		return validated(d)
 	case !checkoutShape:
-		return Distribution{}, errNoBodyDistribution
+		err = fmt.Errorf("%w, or experienceType and distributionId", ErrNoDistribution)
 	case typ == "" || id == "":
-		return Distribution{}, errors.New("fanfare: the request body needs both experienceType and distributionId")
+		err = errors.New("fanfare: the request body needs both experienceType and distributionId")
+	default:
+		d.ID = id
+		d.Type, err = parseDistributionType(typ)
 	}
-	t, err := parseDistributionType(typ)
+	if err == nil {
+		err = d.Validate()
+	}
 	if err != nil {
-		return Distribution{}, err
-	}
-	return validated(Distribution{Type: t, ID: id})
-}
-
-// validated returns d, or the error of an id Fanfare cannot be asked about.
-func validated(d Distribution) (Distribution, error) {
-	if err := d.Validate(); err != nil {
 		return Distribution{}, err
 	}
 	return d, nil
@@ -130,8 +124,3 @@ func namedDistribution(queueID, drawID, auctionID string) (d Distribution, n int
 	}
 	return d, n
 }
-
-var (
-	errBothBodyShapes     = fmt.Errorf("%w: experienceType or distributionId beside queueId, drawId or auctionId", ErrInvalidRequestBody)
-	errNoBodyDistribution = fmt.Errorf("%w, or experienceType and distributionId", ErrNoDistribution)
-)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -18,154 +19,173 @@ import (
 // AdmissionOptions configures [RequireAdmission]. Every field but
 // Distribution has a safe default.
 type AdmissionOptions struct {
-	// Distribution says what the route sells (see [DistributionRule]). A
-	// token for any other distribution is refused with 403
+	// Distribution says what the route sells (see [DistributionRule]); a
+	// token for another distribution is refused with 403
 	// ADMISSION_MISMATCH. Required.
 	Distribution DistributionRule
 
-	// Token finds the admission token in the request; tokens longer than
-	// 8 KiB are refused. Default:
-	// TokenFrom(HeaderToken("Fanfare-Admission"), BodyToken("admissionToken")),
-	// which refuses a request whose header and body carry different tokens.
+	// Token finds the admission token; tokens over 8 KiB are refused.
+	// Default: TokenFrom(HeaderToken("Fanfare-Admission"),
+	// BodyToken("admissionToken")).
 	Token TokenExtractor
-	// MaxBodyBytes bounds the JSON body the middleware reads (and puts back
-	// for the handler) for the token and consumer fields; a larger body, or
-	// one repeating a field in any case, is refused (403 ADMISSION_INVALID).
-	// A body that opens a JSON object is read whatever its Content-Type,
-	// because Go handlers decode it regardless. Default: 1 MiB.
+	// MaxBodyBytes bounds the JSON body read (and put back) for the token
+	// and consumer fields; a larger body, or one repeating a field in any
+	// case, is refused (403 ADMISSION_INVALID). A body that opens a JSON
+	// object is read whatever its Content-Type, as Go handlers decode it
+	// regardless. Default: 1 MiB.
 	MaxBodyBytes int64
-	// ConsumerField is the field of a JSON request body naming the
-	// consumer (the guide's consumerId): when the request names one, it
-	// must be the token's consumer. Default: "consumerId".
+	// ConsumerField is the JSON body field naming the consumer: when the
+	// request names one, it must be the token's. Default: "consumerId".
 	ConsumerField string
 	// BindConsumer ties the admission to your logged-in user, so that a
 	// stolen token is useless to another account: return an error when a
-	// (its claims checked, not yet confirmed by Fanfare) does not belong to
-	// the request's user. The request is refused with 403
-	// ADMISSION_MISMATCH (503 if the error matches [ErrUnavailable]).
-	// Default: nil (no binding beyond ConsumerField).
+	// (its claims checked, not yet confirmed by Fanfare) is not the
+	// request's user's: 403 ADMISSION_MISMATCH (503 if the error matches
+	// [ErrUnavailable]). Default: nil.
 	BindConsumer func(r *http.Request, a *Admission) error
-	// Fingerprint returns the request's device fingerprint. When set, the
-	// token must carry the same fingerprint (compared in constant time).
-	// Default: nil (fingerprints are not checked).
+	// Fingerprint returns the request's device fingerprint, which the token
+	// must then carry (compared in constant time). Default: nil.
 	Fingerprint func(r *http.Request) string
 	// Leeway is the clock skew tolerated on the token's expiry and
-	// not-before times. At most 1h. Default: 5s.
+	// not-before times, at most 1h. Default: 5s.
 	Leeway time.Duration
 
 	// Verifier checks the token's signature locally, refusing forged tokens
-	// before any call to Fanfare (see [NewHMACVerifier], [NewPEMVerifier],
-	// [NewJWKSVerifier]). Without one, the token's claims are only hints
-	// until Fanfare confirms them. Default: nil.
+	// before any call to Fanfare. Without one, the token's claims are only
+	// hints until Fanfare confirms them. Default: nil.
 	Verifier Verifier
-	// DisableRemoteValidation skips the (authoritative) validate call to
-	// Fanfare and trusts a locally verified signature alone. It requires a
-	// Verifier. Default: false (every admission is validated with Fanfare).
+	// DisableRemoteValidation skips Fanfare's authoritative validate call
+	// and trusts a verified signature alone; it requires a Verifier.
+	// Default: false.
 	DisableRemoteValidation bool
-	// AcceptVerifiedDuringOutage admits a token whose signature was
-	// verified locally when Fanfare cannot be reached (network error,
-	// timeout, 5xx). It requires a Verifier. Default: false (503
-	// ADMISSION_UNAVAILABLE, Retry-After: 5, while Fanfare is unreachable).
+	// AcceptVerifiedDuringOutage admits a verified token while Fanfare
+	// cannot be reached (network error, timeout, 5xx); it requires a
+	// Verifier. Default: false (503 ADMISSION_UNAVAILABLE, Retry-After: 5).
 	AcceptVerifiedDuringOutage bool
 
-	// Store keeps which admissions are in use and used, and the
-	// completions owed to Fanfare. Instances behind a load balancer must
-	// share one (the redisstore module's, on Redis). Default: an in-memory
-	// store per organization, shared by every RequireAdmission of the
-	// process that sets neither Store nor Clock.
+	// Store keeps which admissions are in use and used, and the completions
+	// owed to Fanfare. Instances behind a load balancer must share one (the
+	// redisstore module's). Default: an in-memory store per organization,
+	// shared by the process's guards that set neither Store nor Clock.
 	Store Store
-	// HoldTTL is the lease of a request on its admission, renewed every
-	// HoldTTL/3 while the handler runs, so a checkout may take longer. It
-	// runs out only when the process died or cannot reach the Store: then
-	// another request may use the admission, and this request's context is
-	// canceled. From 10ms to 24h. Default: 30s.
+	// HoldTTL is a request's lease on its admission, renewed every HoldTTL/3
+	// while the handler runs. It runs out only when the process died or
+	// lost the Store: then another request may use the admission, and this
+	// request's context is canceled. From 10ms to 24h. Default: 30s.
 	HoldTTL time.Duration
 	// CompleteManually leaves completion to the handler, which calls
 	// [Admission.Complete] when the order is placed; an admission not
 	// completed when the handler returns is released. Default: false: once
-	// the handler writes a 2xx status (or returns having written nothing:
-	// 200) the admission is completed, even if the handler then panics or
-	// the client hangs up; any other answer, or a panic before any answer,
-	// releases it for another try.
+	// the handler writes a 2xx (or returns having written nothing) the
+	// admission is completed, even if the handler then panics or the client
+	// hangs up; any other answer, or a panic before any, releases it.
 	CompleteManually bool
 	// Completions delivers the completions the Store records. Default: a
-	// worker of the middleware's own, started when a completion is owed
-	// and stopped when none is: enough for one instance. With a shared
-	// Store, run a [CompletionWorker] on every instance (and Close it on
-	// shutdown) so that instances take over each other's completions.
+	// worker of the guard's own, running while one is owed: enough for one
+	// instance. With a shared Store, run a [CompletionWorker] on every
+	// instance so that they take over each other's completions.
 	Completions *CompletionWorker
 
 	// Clock tells the time tokens expire by. Default: time.Now.
 	Clock func() time.Time
-	// Logger receives upstream and store errors at warn and error level,
-	// and refusals at debug level. Tokens are never logged.
-	// Default: slog.Default().
+	// Logger receives upstream and store errors (warn, error) and refusals
+	// (debug). Tokens are never logged. Default: slog.Default().
 	Logger *slog.Logger
-	// ErrorHandler writes the response when a request is refused; it sees
-	// every refusal (count them here for metrics). err is an
-	// *[AdmissionError] matching one of the ErrAdmission… sentinels or
-	// [ErrUnavailable]. Default: [WriteAdmissionError].
+	// ErrorHandler answers every refused request (count refusals here).
+	// err is an *[AdmissionError]. Default: [WriteAdmissionError].
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-	// OnAdmitted runs before the handler, once the admission is held, e.g.
-	// for metrics. It runs on the request's goroutine and must be quick; a
-	// panic in it is recovered, logged, and refuses the request with 503.
-	// Default: nil.
+	// OnAdmitted runs once the admission is held, before the handler, on its
+	// goroutine, e.g. for metrics. A panic in it is logged and refuses the
+	// request with 503. Default: nil.
 	OnAdmitted func(r *http.Request, a *Admission)
 }
 
 // RequireAdmission returns middleware that lets a request through only with
 // a valid Fanfare admission for the route's distribution, one request per
 // admission at a time, and completes the admission after the handler
-// succeeds. The handler reads the admission with [AdmissionFromContext]. The
-// README's "Admission-gated checkout" lists the checks, cheapest first with
-// Fanfare's authoritative validate call last, and the answers.
+// succeeds; the handler reads it with [AdmissionFromContext]. The README's
+// "Admission-gated checkout" lists the checks and the answers.
 //
 // The admission is held in the Store only once every check passed, so a
-// forged token cannot lock a consumer out. The Store key is the
-// organization, the distribution and the consumer id — not the token —
-// because Fanfare completes per consumer and distribution: a consumer
-// holding two tokens for one drop still checks out once at a time.
+// forged token cannot lock a consumer out; it is held per consumer and
+// distribution, not per token, as Fanfare completes it.
 //
 // The handler's ResponseWriter implements http.Flusher and unwraps for
-// [http.ResponseController]. A handler that hijacks the connection counts as
-// a 200.
+// [http.ResponseController]; a handler that hijacks counts as a 200.
 //
 // RequireAdmission panics, with a message starting "fanfare: ", on
-// configuration that is a programming error: no Distribution, an invalid
-// distribution, a nil client without DisableRemoteValidation,
-// DisableRemoteValidation or AcceptVerifiedDuringOutage without a Verifier,
-// a negative duration or size, or a nil handler.
+// programming errors: no or an invalid Distribution, a nil client without
+// DisableRemoteValidation, DisableRemoteValidation or
+// AcceptVerifiedDuringOutage without a Verifier, a size or duration out of
+// range, a nil handler.
 func RequireAdmission(client *Client, opts AdmissionOptions) func(http.Handler) http.Handler {
-	g := NewAdmissionGuard(client, opts)
+	m := newGuard(client, opts)
 	return func(next http.Handler) http.Handler {
 		if next == nil {
 			panic("fanfare: RequireAdmission: nil handler")
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r, hold, err := g.Begin(w, r)
+			r, run, err := m.begin(w, r)
 			if err != nil {
 				return
 			}
-			hold.w.ResponseWriter = w
-			// A panic or runtime.Goexit: a 2xx already written still spends
-			// the admission; anything else releases it.
-			defer func() { hold.Finish(hold.w.status) }()
-			next.ServeHTTP(&hold.w, r)
-			if hold.w.status == 0 {
-				hold.w.status = http.StatusOK // what net/http answers for a handler that writes nothing
+			run.w.ResponseWriter = w
+			// On a panic or runtime.Goexit too: a 2xx already written spends
+			// the admission, anything else releases it.
+			defer func() { run.finish(run.w.status) }()
+			next.ServeHTTP(&run.w, r)
+			if run.w.status == 0 {
+				run.w.status = http.StatusOK // net/http's answer for a handler that writes nothing
 			}
 		})
 	}
 }
 
-// NewAdmissionGuard returns the decision of [RequireAdmission] without the
-// net/http plumbing, for framework adapters (the gin and echo modules) whose
-// handlers write to the framework's own writer: [AdmissionGuard.Begin]
-// checks a request and holds its admission or answers its refusal, the
-// adapter runs its handler and reports the final status to
-// [AdmissionHold.Finish]. It takes the same options and panics on the same
-// programming errors as RequireAdmission.
-func NewAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
+// NewAdmissionGuard is [RequireAdmission] without the net/http plumbing, for
+// adapters whose framework's handlers write to its own writer (the gin and
+// echo modules). It takes the same options and panics on the same errors.
+//
+// begin runs the checks on r. On refusal it answers on w with the
+// ErrorHandler and returns the *[AdmissionError]. Otherwise it holds the
+// admission, writes nothing, and returns the request to hand on (its body
+// put back, its context carrying the [Admission] and canceled if the hold is
+// lost) and finish, to be called with the status the handler answered, also
+// when it panics: 0 when nothing was written. A 2xx completes the admission
+// (unless CompleteManually), anything else releases it; only the first call
+// counts.
+//
+//	r, finish, err := begin(w, r)
+//	if err != nil {
+//		return // refused and answered
+//	}
+//	defer func() { finish(statusSoFar()) }()
+//	serve(w, r)
+func NewAdmissionGuard(client *Client, opts AdmissionOptions) (begin func(w http.ResponseWriter, r *http.Request) (*http.Request, func(status int), error)) {
+	m := newGuard(client, opts)
+	return func(w http.ResponseWriter, r *http.Request) (*http.Request, func(int), error) {
+		r, run, err := m.begin(w, r)
+		if err != nil {
+			return r, nil, err
+		}
+		return r, run.finish, nil
+	}
+}
+
+// guard is the configuration of one RequireAdmission, resolved once.
+type guard struct {
+	o      AdmissionOptions // defaults filled in
+	client *Client
+	org    string // the client's organization id, "" without a client
+
+	distSet  distributionSet
+	distFunc DistributionFunc
+
+	verifyingParser *jwt.Parser
+	hintParser      *jwt.Parser
+	keyfuncFn       jwt.Keyfunc
+}
+
+func newGuard(client *Client, o AdmissionOptions) *guard {
 	const p = "fanfare: RequireAdmission: "
 	switch {
 	case o.Distribution == nil:
@@ -186,11 +206,10 @@ func NewAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 		panic(p + "Leeway over an hour: admissions last minutes")
 	}
 
-	var org string
+	m := &guard{client: client}
 	if client != nil {
-		org = client.OrganizationID()
+		m.org = client.OrganizationID()
 	}
-	m := &AdmissionGuard{client: client, org: org}
 	switch rule := o.Distribution.(type) {
 	case Distribution:
 		if err := rule.Validate(); err != nil {
@@ -206,20 +225,15 @@ func NewAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 		m.distFunc = rule
 	}
 	strict := []jwt.ParserOption{jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation()}
+	m.hintParser = jwt.NewParser(strict...)
 	if o.Verifier != nil {
 		algs := o.Verifier.Algorithms()
-		if len(algs) == 0 {
-			panic(p + "the Verifier accepts no algorithm")
-		}
-		for _, a := range algs {
-			if a == "none" || a == "" {
-				panic(p + `the Verifier accepts the "none" algorithm`)
-			}
+		if len(algs) == 0 || slices.Contains(algs, "none") || slices.Contains(algs, "") {
+			panic(p + `the Verifier accepts no algorithm, or the "none" algorithm`)
 		}
 		m.verifyingParser = jwt.NewParser(append(strict, jwt.WithValidMethods(append([]string(nil), algs...)))...)
 		m.keyfuncFn = m.keyfunc
 	}
-	m.hintParser = jwt.NewParser(strict...)
 
 	if o.Token == nil {
 		o.Token = defaultToken
@@ -234,7 +248,7 @@ func NewAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 	case o.Clock != nil:
 		o.Store = NewMemoryStore(MemoryStoreOptions{Clock: o.Clock})
 	default: // one per organization: an outbox serves one organization
-		s, _ := defaultStores.LoadOrStore(org, NewMemoryStore(MemoryStoreOptions{}))
+		s, _ := defaultStores.LoadOrStore(m.org, NewMemoryStore(MemoryStoreOptions{}))
 		o.Store = s.(Store)
 	}
 	if o.Clock == nil {
@@ -250,49 +264,16 @@ func NewAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 	return m
 }
 
-// defaultStores are the default in-memory stores, by organization.
 var defaultStores sync.Map
 
-// AdmissionGuard is the framework-neutral core of [RequireAdmission]: its
-// configuration, resolved once, and the decision it makes on each request.
-// Build one with [NewAdmissionGuard]; it is safe for concurrent use.
-type AdmissionGuard struct {
-	o      AdmissionOptions // defaults filled in
-	client *Client
-	org    string // the client's organization id, "" without a client
-
-	distSet  distributionSet
-	distFunc DistributionFunc
-
-	verifyingParser *jwt.Parser
-	hintParser      *jwt.Parser
-	keyfuncFn       jwt.Keyfunc
-}
-
-// Begin runs every check of [RequireAdmission] on r and, when they pass,
-// holds the admission in the Store. It returns the request to hand on, never
-// nil: its body, when the guard read it, is restored, and on success its
-// context carries the [Admission] and is canceled if the hold is lost.
-//
-// On refusal Begin logs the refusal and answers it on w with
-// AdmissionOptions.ErrorHandler; it returns a nil hold and the
-// *[AdmissionError] the ErrorHandler was given, and the caller only stops.
-// On success it writes nothing to w, and the caller must end the hold with
-// [AdmissionHold.Finish], also when its handler panics:
-//
-//	r, hold, err := g.Begin(w, r)
-//	if err != nil {
-//		return // refused and answered
-//	}
-//	defer func() { hold.Finish(statusSoFar()) }() // 0 when nothing was written
-//	serve(w, r)
-func (m *AdmissionGuard) Begin(w http.ResponseWriter, r *http.Request) (*http.Request, *AdmissionHold, error) {
-	run := &AdmissionHold{m: m, now: m.o.Clock()}
+// begin is NewAdmissionGuard's begin; it returns a nil hold on refusal.
+func (m *guard) begin(w http.ResponseWriter, r *http.Request) (*http.Request, *hold, error) {
+	run := &hold{m: m, now: m.o.Clock()}
 	r, ae := m.admit(run, r)
 	if ae == nil {
 		run.adm.run = run
 		if m.o.OnAdmitted != nil && m.onAdmittedPanics(r, &run.adm) {
-			m.release(run)
+			run.release(r.Context())
 			ae = admissionFailure(ErrUnavailable, errors.New("OnAdmitted panicked"))
 		}
 	}
@@ -301,14 +282,12 @@ func (m *AdmissionGuard) Begin(w http.ResponseWriter, r *http.Request) (*http.Re
 		m.o.ErrorHandler(w, r, ae)
 		return r, nil, ae
 	}
-	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), admissionKey, &run.adm))
-	run.ctx, run.cancel = ctx, cancel
+	run.ctx, run.cancel = context.WithCancelCause(context.WithValue(r.Context(), admissionKey, &run.adm))
 	run.renewal = time.AfterFunc(m.o.HoldTTL/3, run.renew)
-	return r.WithContext(ctx), run, nil
+	return r.WithContext(run.ctx), run, nil
 }
 
-// onAdmittedPanics runs the OnAdmitted hook and reports whether it panicked.
-func (m *AdmissionGuard) onAdmittedPanics(r *http.Request, a *Admission) (panicked bool) {
+func (m *guard) onAdmittedPanics(r *http.Request, a *Admission) (panicked bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			panicked = true
@@ -319,60 +298,52 @@ func (m *AdmissionGuard) onAdmittedPanics(r *http.Request, a *Admission) (panick
 	return false
 }
 
-// AdmissionHold is an admission held by [AdmissionGuard.Begin] for one
-// request. End it once the handler is done with Finish.
-type AdmissionHold struct {
-	m        *AdmissionGuard
-	now      time.Time
-	claims   tokenClaims
-	adm      Admission
-	w        statusWriter // RequireAdmission's net/http form only
-	finished bool
+// hold is one request's admission, from its checks to finish.
+type hold struct {
+	m      *guard
+	now    time.Time
+	claims tokenClaims
+	adm    Admission
+	w      statusWriter // RequireAdmission's only
 
 	want         Distribution // from the DistributionFunc
 	bodyConsumer string       // the consumer id the request names, if any
 	fingerprint  string       // the request's fingerprint, if checked
 
 	key, owner string
-	ctx        context.Context // the handler's request context
+	ctx        context.Context // the handler's
 	cancel     context.CancelCauseFunc
 	renewal    *time.Timer
 
-	mu        sync.Mutex // Complete and the renewals run beside the request
+	mu        sync.Mutex // finish, Complete and the renewals run beside each other
 	completed bool       // Complete ran (its local part, at least)
-	ended     bool       // Finish ran: no more renewals
+	ended     bool       // finish ran: no more renewals
 	err       error      // Complete's result
 }
 
-// Finish ends the hold after the handler answered status: 0 when it wrote
-// nothing before it panicked or the connection failed, 200 when it returned
-// without writing. A 2xx completes the admission unless
-// AdmissionOptions.CompleteManually is set; an admission not completed is
-// released for another try. Only the first call counts; it waits for the
-// Store and, on completion, for one quick attempt at Fanfare.
-func (h *AdmissionHold) Finish(status int) {
-	if h.finished {
+// finish ends the hold after the handler answered status. Only the first
+// call counts; it waits for the Store and, on completion, for one quick
+// attempt at Fanfare.
+func (run *hold) finish(status int) {
+	run.mu.Lock()
+	ended, completed := run.ended, run.completed
+	run.ended = true // stops a renewal already running from renewing the hold
+	run.mu.Unlock()
+	if ended {
 		return
 	}
-	h.finished = true
-	h.renewal.Stop()
-	// ended stops a renewal already running (it may Reset the timer) from
-	// renewing a hold about to be released or marked used.
-	h.mu.Lock()
-	completed := h.completed
-	h.ended = true
-	h.mu.Unlock()
+	run.renewal.Stop()
 	switch {
 	case completed:
-	case h.m.o.CompleteManually, status < 200 || status >= 300:
-		h.m.release(h)
+	case run.m.o.CompleteManually, status < 200 || status >= 300:
+		run.release(run.ctx)
 	default:
-		_ = h.complete(h.ctx)
+		_ = run.complete(run.ctx)
 	}
-	h.cancel(nil)
+	run.cancel(nil)
 }
 
-func (run *AdmissionHold) distributionAllowed(d Distribution) bool {
+func (run *hold) distributionAllowed(d Distribution) bool {
 	if run.m.distFunc != nil {
 		return d == run.want
 	}
@@ -381,13 +352,13 @@ func (run *AdmissionHold) distributionAllowed(d Distribution) bool {
 }
 
 // renew extends the lease while the handler runs. A lease found lost
-// cancels the request: another request may hold the admission now. Other
-// store errors are retried at the next tick; the lease outlives two.
-func (run *AdmissionHold) renew() {
+// cancels the request, as another may hold the admission now; other store
+// errors are retried at the next tick (the lease outlives two).
+func (run *hold) renew() {
 	m := run.m
 	run.mu.Lock()
 	defer run.mu.Unlock()
-	if run.ended || run.completed { // the key is released or used: nothing to renew
+	if run.ended || run.completed { // released or used: nothing to renew
 		return
 	}
 	err := m.o.Store.Renew(context.WithoutCancel(run.ctx), run.key, run.owner, m.o.HoldTTL)
@@ -405,13 +376,16 @@ func (run *AdmissionHold) renew() {
 
 // admit runs every check, cheapest first, and holds the admission. It
 // returns the request to pass on (its body restored when it was read).
-func (m *AdmissionGuard) admit(run *AdmissionHold, r *http.Request) (*http.Request, *AdmissionError) {
-	body, r, err := m.readBody(r)
-	if err != nil {
-		return r, admissionFailure(ErrAdmissionInvalid, err)
-	}
-	if run.bodyConsumer, err = body.str(m.o.ConsumerField); err != nil {
-		return r, admissionFailure(ErrAdmissionMismatch, err)
+func (m *guard) admit(run *hold, r *http.Request) (*http.Request, *AdmissionError) {
+	if r.Body != nil && r.Body != http.NoBody { // shared with BodyToken and DistributionFromBody
+		body, err := decodeBody(r, m.o.MaxBodyBytes)
+		if err != nil {
+			return r, admissionFailure(ErrAdmissionInvalid, err)
+		}
+		r = r.WithContext(context.WithValue(r.Context(), requestBodyKey, body))
+		if run.bodyConsumer, err = body.str(m.o.ConsumerField); err != nil {
+			return r, admissionFailure(ErrAdmissionMismatch, err)
+		}
 	}
 	token, err := m.o.Token(r)
 	switch {
@@ -462,7 +436,7 @@ func (m *AdmissionGuard) admit(run *AdmissionHold, r *http.Request) (*http.Reque
 		return r, admissionFailure(ErrAdmissionUsed, nil)
 	}
 	m.o.Logger.Error("fanfare: admission store failed", "op", "acquire", "error", err)
-	m.release(run) // the hold may have been taken before the answer was lost
+	run.release(r.Context()) // the hold may have been taken before the answer was lost
 	return r, admissionFailure(ErrUnavailable, err)
 }
 
@@ -475,18 +449,15 @@ func orUnavailable(err, otherwise error) error {
 
 // validate asks Fanfare, and decides what an unanswered question means.
 // Fanfare refuses a completed admission as invalid, so a refusal asks the
-// Store whether the admission was used here: the consumer deserves the
-// truth (409 ADMISSION_USED, which also spares it a retry loop during an
-// outage). An admitted request still costs one Store operation.
-func (m *AdmissionGuard) validate(ctx context.Context, a *Admission, token string) *AdmissionError {
+// Store whether it was used here: the consumer deserves the truth (409
+// ADMISSION_USED, which also spares it a retry loop during an outage).
+func (m *guard) validate(ctx context.Context, a *Admission, token string) *AdmissionError {
 	ok, err := m.client.ValidateAdmission(ctx, a.Distribution, a.ConsumerID, token)
 	switch {
 	case err == nil && ok:
 		a.Validated = true
 		return nil
-	case errors.Is(err, ErrUnauthorized):
-		// Our own credentials were refused: every consumer is refused until
-		// the configuration is fixed; let them retry meanwhile.
+	case errors.Is(err, ErrUnauthorized): // our own credentials: let consumers retry meanwhile
 		m.o.Logger.Error("fanfare: Fanfare refused the organization id or secret key; every admission is refused until the configuration is fixed",
 			"op", "validate", "distribution", a.Distribution.String())
 		return admissionFailure(ErrUnavailable, err)
@@ -509,7 +480,7 @@ func (m *AdmissionGuard) validate(ctx context.Context, a *Admission, token strin
 	return admissionFailure(ErrUnavailable, err)
 }
 
-// newOwner names a request's hold, unique across requests and processes.
+// newOwner names a hold, unique across requests and processes.
 func newOwner() string { return rand.Text() }
 
 // admissionKeyOf is the Store key of an admission, the variable parts
@@ -521,21 +492,17 @@ func admissionKeyOf(org string, d Distribution, consumerID string) string {
 		strconv.Itoa(len(d.ID)) + ":" + d.ID + ":" + consumerID
 }
 
-// release frees the hold. It keeps the request's values but not its
-// cancellation: a consumer hanging up must not leave the admission held.
-func (m *AdmissionGuard) release(run *AdmissionHold) {
-	ctx := context.Background()
-	if run.ctx != nil {
-		ctx = context.WithoutCancel(run.ctx)
-	}
-	if err := m.o.Store.Release(ctx, run.key, run.owner); err != nil {
-		m.o.Logger.Error("fanfare: admission store failed; the admission stays in use until its hold runs out",
+// release frees the hold, keeping ctx's values but not its cancellation: a
+// consumer hanging up must not leave the admission held.
+func (run *hold) release(ctx context.Context) {
+	if err := run.m.o.Store.Release(context.WithoutCancel(ctx), run.key, run.owner); err != nil {
+		run.m.o.Logger.Error("fanfare: admission store failed; the admission stays in use until its hold runs out",
 			"op", "release", "error", err)
 	}
 }
 
 // complete is [Admission.Complete].
-func (run *AdmissionHold) complete(ctx context.Context) error {
+func (run *hold) complete(ctx context.Context) error {
 	m := run.m
 	run.mu.Lock()
 	defer run.mu.Unlock()
@@ -558,8 +525,7 @@ func (run *AdmissionHold) complete(ctx context.Context) error {
 		run.err = fmt.Errorf("fanfare: marking the admission used: %w", err)
 		m.o.Logger.Error("fanfare: admission not marked used; it stays held until its lease runs out",
 			"distribution", a.Distribution.String(), "error", err)
-		if c != nil {
-			// Without the store, only Fanfare can spend the admission now.
+		if c != nil { // without the store, only Fanfare can spend the admission now
 			if err := m.client.CompleteAdmission(ctx, a.Distribution, a.ConsumerID); err != nil {
 				m.o.Logger.Error("fanfare: admission not completed either; reconcile it by hand",
 					"distribution", a.Distribution.String(), "consumer", a.ConsumerID, "error", err)
@@ -567,17 +533,13 @@ func (run *AdmissionHold) complete(ctx context.Context) error {
 		}
 		return run.err
 	}
-	if c != nil {
-		// The consumer's answer waits for one quick attempt; the outbox
-		// delivers what it misses.
+	if c != nil { // one quick attempt; the outbox delivers what it misses
 		m.o.Completions.deliverNow(ctx, *c, 100*time.Millisecond)
 	}
 	return nil
 }
 
-// statusWriter records the status the handler answers with. It keeps
-// http.Flusher and unwraps for http.ResponseController (hijacking, deadlines,
-// full duplex).
+// statusWriter records the status the handler answers with.
 type statusWriter struct {
 	http.ResponseWriter
 	status int

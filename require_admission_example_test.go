@@ -98,19 +98,19 @@ func ExampleRequireAdmission_alice() {
 func ExampleNewAdmissionGuard() {
 	srv := fanfaretest.NewServer(fanfaretest.Options{})
 	defer srv.Close()
-	guard := fanfare.NewAdmissionGuard(srv.Client(), fanfare.AdmissionOptions{
+	begin := fanfare.NewAdmissionGuard(srv.Client(), fanfare.AdmissionOptions{
 		Distribution: fanfare.Queue("q_drop"),
 	})
 
 	// handle stands in for a framework's handler chain; it returns the
 	// status it answered.
 	serve := func(w http.ResponseWriter, r *http.Request, handle func(http.ResponseWriter, *http.Request) int) {
-		r, hold, err := guard.Begin(w, r)
+		r, finish, err := begin(w, r)
 		if err != nil {
-			return // refused: Begin has answered
+			return // refused: begin has answered
 		}
 		status := 0 // stays 0 if handle panics: the admission is released
-		defer func() { hold.Finish(status) }()
+		defer func() { finish(status) }()
 		status = handle(w, r)
 	}
 	fail := func(w http.ResponseWriter, r *http.Request) int {

@@ -586,24 +586,24 @@ func TestRequireAdmissionSharesDefaultStore(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, admDo(t, b, admRequest(tok)).Status)
 }
 
-// TestAdmissionGuardHold checks what adapters rely on: the first Finish
+// TestAdmissionGuardHold checks what adapters rely on: the first finish
 // decides, and later calls change nothing.
 func TestAdmissionGuardHold(t *testing.T) {
 	tests := []struct {
 		name          string
-		end           func(h *fanfare.AdmissionHold)
+		end           func(finish func(int))
 		wantCompleted bool
 	}{
-		{"Finish 200", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusOK) }, true},
-		{"Finish 204", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusNoContent) }, true},
-		{"Finish 302", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusFound) }, false},
-		{"Finish 500", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusInternalServerError) }, false},
-		{"Finish 0", func(h *fanfare.AdmissionHold) { h.Finish(0) }, false},
-		{"Finish 200 then Finish 0", func(h *fanfare.AdmissionHold) { h.Finish(http.StatusOK); h.Finish(0) }, true},
-		{"Finish 0 then Finish 200", func(h *fanfare.AdmissionHold) { h.Finish(0); h.Finish(http.StatusOK) }, false},
-		{"Finish 500 then Finish 200", func(h *fanfare.AdmissionHold) {
-			h.Finish(http.StatusInternalServerError)
-			h.Finish(http.StatusOK)
+		{"finish 200", func(finish func(int)) { finish(http.StatusOK) }, true},
+		{"finish 204", func(finish func(int)) { finish(http.StatusNoContent) }, true},
+		{"finish 302", func(finish func(int)) { finish(http.StatusFound) }, false},
+		{"finish 500", func(finish func(int)) { finish(http.StatusInternalServerError) }, false},
+		{"finish 0", func(finish func(int)) { finish(0) }, false},
+		{"finish 200 then finish 0", func(finish func(int)) { finish(http.StatusOK); finish(0) }, true},
+		{"finish 0 then finish 200", func(finish func(int)) { finish(0); finish(http.StatusOK) }, false},
+		{"finish 500 then finish 200", func(finish func(int)) {
+			finish(http.StatusInternalServerError)
+			finish(http.StatusOK)
 		}, false},
 	}
 	for _, tt := range tests {
@@ -616,41 +616,41 @@ func TestAdmissionGuardHold(t *testing.T) {
 				Store:        fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}),
 			})
 			token := srv.Admit(q, "cons_1")
-			begin := func(w http.ResponseWriter) (*http.Request, *fanfare.AdmissionHold, error) {
+			begin := func(w http.ResponseWriter) (*http.Request, func(int), error) {
 				req := httptest.NewRequest(http.MethodPost, "/checkout", nil)
 				req.Header.Set("Fanfare-Admission", token)
-				return guard.Begin(w, req)
+				return guard(w, req)
 			}
 
 			rec := httptest.NewRecorder()
-			r, hold, err := begin(rec)
+			r, finish, err := begin(rec)
 			require.NoError(t, err)
-			require.NotNil(t, hold)
+			require.NotNil(t, finish)
 			assert.False(t, rec.Flushed || rec.Body.Len() > 0 || len(rec.Header()) > 0, "an admitted request is not written to")
 			a, ok := fanfare.AdmissionFromContext(r.Context())
 			require.True(t, ok, "the returned request carries the admission")
 			assert.Equal(t, "cons_1", a.ConsumerID)
 
 			// While held, a second request is refused with 409
-			// ADMISSION_IN_USE, which Begin answers itself.
+			// ADMISSION_IN_USE, which begin answers itself.
 			rec = httptest.NewRecorder()
-			_, hold2, err := begin(rec)
-			assert.Nil(t, hold2)
+			_, finish2, err := begin(rec)
+			assert.Nil(t, finish2)
 			var ae *fanfare.AdmissionError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, "ADMISSION_IN_USE", ae.Code)
 			assert.Equal(t, http.StatusConflict, rec.Code)
 			assert.JSONEq(t, `{"error":"Admission in use","message":"This admission is being used by another checkout","code":"ADMISSION_IN_USE"}`, rec.Body.String())
 
-			tt.end(hold)
+			tt.end(finish)
 			assert.Equal(t, tt.wantCompleted, srv.Completed(q, "cons_1"), "completed with Fanfare")
 
-			_, hold3, err := begin(httptest.NewRecorder())
+			_, finish3, err := begin(httptest.NewRecorder())
 			if tt.wantCompleted {
 				assert.Error(t, err, "a completed admission is refused")
 			} else {
 				require.NoError(t, err, "a released admission is usable again")
-				hold3.Finish(0)
+				finish3(0)
 			}
 		})
 	}
@@ -928,8 +928,8 @@ func (s *renewRaceStore) Release(ctx context.Context, key, owner string) error {
 }
 
 // TestRequireAdmissionFinishStopsRenewal: a renewal tick running as the
-// handler returns may re-arm the renewal timer after Finish stopped it;
-// Finish ends the renewals before it lets go of the hold, so no renewal
+// handler returns may re-arm the renewal timer after finish stopped it;
+// finish ends the renewals before it lets go of the hold, so no renewal
 // finds the hold released and logs "hold lost mid-checkout" for a request
 // that ended normally.
 func TestRequireAdmissionFinishStopsRenewal(t *testing.T) {
@@ -943,10 +943,10 @@ func TestRequireAdmissionFinishStopsRenewal(t *testing.T) {
 	h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-store.renewing // a renewal tick is under way
 		w.WriteHeader(http.StatusInternalServerError)
-		time.AfterFunc(5*time.Millisecond, func() { close(store.handlerDone) }) // once Finish has begun
+		time.AfterFunc(5*time.Millisecond, func() { close(store.handlerDone) }) // once finish has begun
 	}))
 	res := admDo(t, h, admRequest(s.token(t, admQueue, "c_review_finish", nil)))
 	assert.Equal(t, http.StatusInternalServerError, res.Status)
-	assert.Equal(t, int32(1), store.renews.Load(), "the lease was renewed after Finish stopped the renewals and released the hold")
+	assert.Equal(t, int32(1), store.renews.Load(), "the lease was renewed after finish stopped the renewals and released the hold")
 	assert.NotContains(t, logs.String(), "hold lost", "a request that ended normally is logged as a lost hold")
 }

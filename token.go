@@ -16,7 +16,7 @@ type TokenExtractor func(r *http.Request) (string, error)
 // is a few hundred bytes.
 const maxTokenBytes = 8 << 10
 
-var errAmbiguousToken = errors.New("fanfare: the request carries two different admission tokens")
+var defaultToken = TokenFrom(HeaderToken("Fanfare-Admission"), BodyToken("admissionToken"))
 
 // HeaderToken takes the token from the request header name, e.g.
 // HeaderToken("Fanfare-Admission"). A request repeating the header is
@@ -37,15 +37,10 @@ func HeaderToken(name string) TokenExtractor {
 // CookieToken takes the token from the cookie name. A request carrying the
 // cookie twice with different values is refused.
 func CookieToken(name string) TokenExtractor {
-	return func(r *http.Request) (string, error) {
-		token := ""
+	return func(r *http.Request) (token string, err error) {
 		for _, c := range r.CookiesNamed(name) {
-			switch {
-			case c.Value == "" || c.Value == token:
-			case token != "":
-				return "", errors.New("fanfare: more than one admission cookie")
-			default:
-				token = c.Value
+			if token, err = oneToken(token, c.Value); err != nil {
+				return "", err
 			}
 		}
 		return token, nil
@@ -54,8 +49,8 @@ func CookieToken(name string) TokenExtractor {
 
 // BodyToken takes the token from the string field of a JSON request body,
 // as the guide's CheckoutRequest carries it in "admissionToken". The field
-// matches case-insensitively, as encoding/json matches struct tags, and a
-// body repeating it in any case is refused. Only a body declared JSON
+// matches in any case, as encoding/json matches struct tags, and a body
+// repeating it in any case is refused. Only a body declared JSON
 // (application/json or +json) is read: a cross-site form can post
 // text/plain without a preflight. RequireAdmission reads the body once,
 // bounded by AdmissionOptions.MaxBodyBytes, and puts it back.
@@ -74,27 +69,31 @@ func BodyToken(field string) TokenExtractor {
 
 // TokenFrom takes the token from every source that carries one; two
 // different tokens are refused (403 ADMISSION_INVALID), never decided by
-// order. The default of AdmissionOptions.Token is
-//
-//	TokenFrom(HeaderToken("Fanfare-Admission"), BodyToken("admissionToken"))
+// order.
 func TokenFrom(sources ...TokenExtractor) TokenExtractor {
 	sources = append([]TokenExtractor(nil), sources...)
-	return func(r *http.Request) (string, error) {
-		token := ""
+	return func(r *http.Request) (token string, err error) {
 		for _, src := range sources {
 			t, err := src(r)
-			switch {
-			case err != nil:
+			if err == nil {
+				token, err = oneToken(token, t)
+			}
+			if err != nil {
 				return "", err
-			case t == "" || t == token:
-			case token != "":
-				return "", errAmbiguousToken
-			default:
-				token = t
 			}
 		}
 		return token, nil
 	}
 }
 
-var defaultToken = TokenFrom(HeaderToken("Fanfare-Admission"), BodyToken("admissionToken"))
+// oneToken adds t to the token found so far: an empty or repeated token
+// changes nothing, a different one is refused.
+func oneToken(found, t string) (string, error) {
+	switch {
+	case t == "" || t == found:
+		return found, nil
+	case found != "":
+		return "", errors.New("fanfare: the request carries two different admission tokens")
+	}
+	return t, nil
+}

@@ -89,27 +89,27 @@ func (e *Error) MarshalJSON() ([]byte, error) {
 // starting "fanfare: ", on the programming errors fanfare.RequireAdmission
 // panics on.
 func RequireAdmission(client *fanfare.Client, opts fanfare.AdmissionOptions) echo.MiddlewareFunc {
-	guard := fanfare.NewAdmissionGuard(client, opts)
+	begin := fanfare.NewAdmissionGuard(client, opts)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c *echo.Context) error {
 			w := newRecorder(c)
-			r, hold, err := guard.Begin(w, withParams(c))
+			r, finish, err := begin(w, withParams(c))
 			c.SetRequest(r)
 			if err != nil { // the answer is in w, for echo's error handler
 				return w.refusal(err)
 			}
 			// A panic: a 2xx already committed spends the admission,
-			// anything else releases it. A no-op after the Finish below.
+			// anything else releases it. A no-op after the finish below.
 			defer func() {
 				status := 0
 				if resp, err := echo.UnwrapResponse(c.Response()); err == nil && resp.Committed {
 					status = resp.Status
 				}
-				hold.Finish(status)
+				finish(status)
 			}()
 			err = next(c)
 			_, status := echo.ResolveResponseStatus(c.Response(), err)
-			hold.Finish(status)
+			finish(status)
 			return err
 		}
 	}

@@ -44,19 +44,19 @@ import (
 // starting "fanfare: ", on the programming errors fanfare.RequireAdmission
 // panics on.
 func RequireAdmission(client *fanfare.Client, opts fanfare.AdmissionOptions) gin.HandlerFunc {
-	guard := fanfare.NewAdmissionGuard(client, opts)
+	begin := fanfare.NewAdmissionGuard(client, opts)
 	return func(c *gin.Context) {
-		r, hold, err := guard.Begin(c.Writer, withParams(c))
+		r, finish, err := begin(c.Writer, withParams(c))
 		c.Request = r
 		if err != nil { // refused and answered
 			c.Abort()
 			return
 		}
 		// A panic: a 2xx already written spends the admission, anything
-		// else releases it. A no-op after the Finish below.
-		defer func() { hold.Finish(written(c)) }()
+		// else releases it. A no-op after the finish below.
+		defer func() { finish(written(c)) }()
 		c.Next()
-		hold.Finish(status(c))
+		finish(status(c))
 	}
 }
 
