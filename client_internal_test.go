@@ -52,9 +52,8 @@ func TestNewClientValidatesConfig(t *testing.T) {
 				return
 			}
 			require.Error(t, err)
-			assert.ErrorIs(t, err, ErrInvalidConfig)
 			assert.Contains(t, err.Error(), tt.wantErr)
-			assert.True(t, strings.HasPrefix(err.Error(), "fanfare: "), "got %q", err)
+			assert.True(t, strings.HasPrefix(err.Error(), "fanfare: invalid config: "), "got %q", err)
 			assert.NotContains(t, err.Error(), cfg.SecretKey[min(3, len(cfg.SecretKey)):]+"x", "sanity")
 			if cfg.SecretKey != "" {
 				assert.NotContains(t, err.Error(), strings.TrimSpace(cfg.SecretKey))
@@ -66,11 +65,14 @@ func TestNewClientValidatesConfig(t *testing.T) {
 func TestNewClientDefaults(t *testing.T) {
 	c, err := NewClient(Config{OrganizationID: "org_1", SecretKey: testSecret, UserAgent: "shop/2"})
 	require.NoError(t, err)
-	assert.Equal(t, defaultAPIURL, c.APIURL())
-	assert.Equal(t, "org_1", c.OrganizationID())
+	assert.Equal(t, defaultAPIURL, c.base)
+	assert.Equal(t, "org_1", c.orgID)
 	assert.Equal(t, 3*time.Second, c.attemptTimeout)
 	assert.Equal(t, 3, c.retry.MaxAttempts)
-	assert.Equal(t, "shop/2 fanfare-go/"+Version, c.userAgent)
+	assert.Equal(t, "shop/2 "+userAgent, c.userAgent)
+	c, err = NewClient(Config{OrganizationID: "org_1", SecretKey: testSecret})
+	require.NoError(t, err)
+	assert.Equal(t, userAgent, c.userAgent)
 }
 
 func TestConfigFromEnv(t *testing.T) {

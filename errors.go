@@ -16,8 +16,6 @@ import (
 // ErrUnavailable; any other refusal is an *[APIError] whose Code says what
 // Fanfare said.
 var (
-	// ErrInvalidConfig reports a Config that NewClient refuses.
-	ErrInvalidConfig = errors.New("fanfare: invalid config")
 	// ErrUnauthorized: Fanfare refused the organization id or secret key.
 	ErrUnauthorized = errors.New("fanfare: credentials refused")
 	// ErrNotFound: Fanfare knows no such admission or distribution.
@@ -70,7 +68,6 @@ func (e *APIError) Is(target error) bool {
 	return false
 }
 
-// temporary reports whether the status says "try again later".
 func (e *APIError) temporary() bool {
 	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests ||
 		e.StatusCode == http.StatusRequestTimeout
@@ -93,7 +90,6 @@ func (e *unavailableError) Error() string {
 
 func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
 
-// redactedText replaces a secret key scrubbed from upstream text.
 const redactedText = "[REDACTED]"
 
 // secretKeyPattern matches text shaped like a Fanfare secret key, whoever's
@@ -126,7 +122,7 @@ func newScrubber(secret string) scrubber {
 		_ = enc.Encode(secret)
 		forms = append(forms, strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(b.String(), `"`)), `"`))
 	}
-	// Longest first, so that a form containing another is replaced whole.
+	// Longest first: a form containing another is replaced whole.
 	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
 	return forms
 }

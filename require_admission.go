@@ -188,7 +188,7 @@ func NewAdmissionGuard(client *Client, o AdmissionOptions) *AdmissionGuard {
 
 	var org string
 	if client != nil {
-		org = client.OrganizationID()
+		org = client.orgID
 	}
 	m := &AdmissionGuard{client: client, org: org}
 	switch rule := o.Distribution.(type) {

@@ -17,7 +17,101 @@ type ErrorBody struct {
 	Code    string `json:"code,omitempty"`
 }
 
-// writeJSON writes v as a JSON response.
+// WriteError writes the default answer of the authorize chain
+// ([RateLimitAuthorize], [SanitizeClaims], [NewAuthorizeHandler]) and of
+// [NewValidateAdmissionHandler] to the err their ErrorHandler receives:
+//
+//   - ErrRateLimited: 429 {"error":"Too many auth requests"} (Retry-After
+//     is already set);
+//   - a limiter that could not decide: 503 {"error":"Service unavailable"};
+//   - ErrNoIdentity: 401 {"error":"Unauthorized"};
+//   - ErrClaimsTooLarge: 413 {"error":"Claims too large"};
+//   - ErrInvalidClaims: 500 {"error":"Internal server error"};
+//   - an *http.MaxBytesError (errors.As): a validate body over 16 KiB,
+//     413 {"error":"Request body too large"};
+//   - ErrInvalidRequestBody: 400 {"error":"Invalid request body"};
+//   - ErrNoDistribution: 400 {"error":"queueId or drawId required"};
+//   - ErrAdmissionInvalid: Fanfare answered that the token does not admit
+//     the consumer, or refused the question (e.g. 404: no such distribution
+//     or admission), 403 {"valid":false,"error":"Invalid or expired admission token"};
+//   - ErrUnavailable: Fanfare unreachable, timed out or answering 5xx or
+//     garbage: 503 with Retry-After;
+//   - anything else is Fanfare's refusal, usually an *APIError (e.g.
+//     ErrUnauthorized: the secret key was refused): 502.
+//
+// The body of those 503 and 502 answers is {"error":"Validation failed"}
+// for a validate call and {"error":"Authentication failed"} otherwise. A
+// custom ErrorHandler can call WriteError for the errors it does not render
+// itself; it must never write err itself into the response.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := http.StatusBadGateway, failedCallBody(err)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.Is(err, ErrRateLimited):
+		status, body = http.StatusTooManyRequests, bodyTooManyAuthRequests
+	case errors.Is(err, errNoDecision):
+		status, body = http.StatusServiceUnavailable, bodyServiceUnavailable
+	case errors.Is(err, ErrNoIdentity):
+		status, body = http.StatusUnauthorized, bodyUnauthorized
+	case errors.Is(err, ErrClaimsTooLarge):
+		status, body = http.StatusRequestEntityTooLarge, bodyClaimsTooLarge
+	case errors.Is(err, ErrInvalidClaims):
+		status, body = http.StatusInternalServerError, bodyInternalError
+	case errors.As(err, &tooLarge):
+		status, body = http.StatusRequestEntityTooLarge, bodyRequestTooLarge
+	case errors.Is(err, ErrInvalidRequestBody):
+		status, body = http.StatusBadRequest, bodyInvalidRequest
+	case errors.Is(err, ErrNoDistribution):
+		status, body = http.StatusBadRequest, bodyNoDistribution
+	case errors.Is(err, ErrAdmissionInvalid):
+		status, body = http.StatusForbidden, bodyInvalidAdmissionToken
+	case errors.Is(err, ErrUnavailable):
+		status = http.StatusServiceUnavailable
+		w.Header()["Retry-After"] = retryAfterSeconds
+	}
+	writeJSONBytes(w, status, body)
+}
+
+// failedCallBody is the body of a failed call to Fanfare: the client's
+// errors name the call that failed.
+func failedCallBody(err error) []byte {
+	var apiErr *APIError
+	var unavailable *unavailableError
+	if errors.As(err, &apiErr) && apiErr.Op == "validate" || errors.As(err, &unavailable) && unavailable.op == "validate" {
+		return bodyValidationFailed
+	}
+	return bodyAuthFailed
+}
+
+// Response bodies of the handlers, encoded once.
+var (
+	bodyTooManyAuthRequests   = mustJSON(ErrorBody{Error: "Too many auth requests"})
+	bodyServiceUnavailable    = mustJSON(ErrorBody{Error: "Service unavailable"})
+	bodyMethodNotAllowed      = mustJSON(ErrorBody{Error: "Method not allowed"})
+	bodyUnauthorized          = mustJSON(ErrorBody{Error: "Unauthorized"})
+	bodyClaimsTooLarge        = mustJSON(ErrorBody{Error: "Claims too large"})
+	bodyInternalError         = mustJSON(ErrorBody{Error: "Internal server error"})
+	bodyAuthFailed            = mustJSON(ErrorBody{Error: "Authentication failed"})
+	bodyValid                 = []byte(`{"valid":true}`)
+	bodyInvalidAdmissionToken = []byte(`{"valid":false,"error":"Invalid or expired admission token"}`)
+	bodyValidationFailed      = mustJSON(ErrorBody{Error: "Validation failed"})
+	bodyRequestTooLarge       = mustJSON(ErrorBody{Error: "Request body too large"})
+	bodyInvalidRequest        = mustJSON(ErrorBody{Error: "Invalid request body"})
+	bodyNoDistribution        = mustJSON(ErrorBody{Error: "queueId or drawId required"})
+)
+
+// Header values shared by every response, assigned directly: Header.Set
+// allocates a slice per call.
+var (
+	contentTypeJSON     = []string{"application/json"}
+	cacheControlNoStore = []string{"no-store"}
+	nosniff             = []string{"nosniff"}
+	allowPost           = []string{http.MethodPost}
+	// Fanfare's outages during a drop are short, and the browser SDK
+	// retries anyway.
+	retryAfterSeconds = []string{"1"}
+)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil { // only this package's own types reach here: fail closed
@@ -35,26 +129,6 @@ func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
 	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-}
-
-// Header values shared by every response, assigned directly: Header.Set
-// allocates a slice per call.
-var (
-	contentTypeJSON     = []string{"application/json"}
-	cacheControlNoStore = []string{"no-store"}
-	nosniff             = []string{"nosniff"}
-	allowPost           = []string{http.MethodPost}
-	// retryAfterSeconds is the Retry-After sent with 503 answers: Fanfare's
-	// outages during a drop are short, and the browser SDK retries anyway.
-	retryAfterSeconds = []string{"1"}
-)
-
-// writeError writes an error answer of the handlers, with Retry-After on a 503.
-func writeError(w http.ResponseWriter, status int, body []byte) {
-	if status == http.StatusServiceUnavailable {
-		w.Header()["Retry-After"] = retryAfterSeconds
-	}
-	writeJSONBytes(w, status, body)
 }
 
 // postOnly reports whether r is a POST; otherwise it answers 405 with an

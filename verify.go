@@ -63,13 +63,14 @@ func NewHMACVerifier(secret []byte) (Verifier, error) {
 
 type hmacVerifier struct{ key []byte }
 
-// hmacVerifierText is what fmt and log/slog print: never the key.
-const hmacVerifierText = "fanfare.HMACVerifier{key:[REDACTED]}"
-
 func (v *hmacVerifier) Algorithms() []string            { return hmacAlgorithms }
 func (v *hmacVerifier) Keyfunc(*jwt.Token) (any, error) { return v.key, nil }
-func (v *hmacVerifier) Format(f fmt.State, _ rune)      { io.WriteString(f, hmacVerifierText) }
-func (v *hmacVerifier) LogValue() slog.Value            { return slog.StringValue(hmacVerifierText) }
+
+// Format prints the verifier without its key, for fmt and log/slog's
+// TextHandler (its JSONHandler prints {}).
+func (v *hmacVerifier) Format(f fmt.State, _ rune) {
+	io.WriteString(f, "fanfare.HMACVerifier{key:"+redactedText+"}")
+}
 
 // NewPEMVerifier returns a verifier for the public keys in pemBytes: one or
 // more "PUBLIC KEY" (PKIX), "RSA PUBLIC KEY" (PKCS #1) or "CERTIFICATE"
@@ -177,8 +178,8 @@ const maxTriedKeys = 64
 type JWKSOptions struct {
 	// HTTPClient fetches the key set. The verifier uses a copy whose
 	// transport fails any response past 512 KiB, and whose Timeout, when
-	// zero, is 10s; the Timeout bounds every fetch. Default: a client with
-	// the library's transport.
+	// zero, is 10s; the Timeout bounds every fetch. Default: a client like
+	// Config.HTTPClient's.
 	HTTPClient *http.Client
 	// RefreshInterval is how often the key set is fetched in the
 	// background. Default: 15m.
@@ -202,7 +203,7 @@ type JWKSOptions struct {
 type JWKSVerifier struct {
 	url    string
 	kf     keyfunc.Keyfunc
-	fetch  jwkset.HTTPClientStorageOptions // one fetch into the key storage
+	fetch  jwkset.HTTPClientStorageOptions // options of a fetch into the key storage
 	hc     *http.Client
 	ownHC  bool // hc's transport is ours: Close closes its idle connections
 	log    *slog.Logger
@@ -289,7 +290,7 @@ func usableJWK(k jwkset.JWK) bool {
 // whose Timeout is set.
 func jwksClient(hc *http.Client) (c *http.Client, own bool) {
 	if hc == nil {
-		hc, own = &http.Client{Transport: NewTransport()}, true
+		hc, own = &http.Client{Transport: newTransport()}, true
 	}
 	cp := *hc
 	cp.Transport = cappedTransport{cmp.Or(cp.Transport, http.DefaultTransport)}
@@ -319,18 +320,8 @@ func (v *JWKSVerifier) Keyfunc(t *jwt.Token) (any, error) {
 
 var errUnknownKID = errors.New("fanfare: no key with the token's kid")
 
-// Refresh fetches the key set now. On failure the keys in use are kept.
-func (v *JWKSVerifier) Refresh(ctx context.Context) error {
-	o := v.fetch
-	o.Ctx = ctx
-	if _, err := jwkset.NewStorageFromHTTP(v.url, o); err != nil {
-		return fetchError(err)
-	}
-	return nil
-}
-
-// fetchError drops jwkset's "first HTTP request" wrapping: every Refresh
-// is a first request to jwkset.
+// fetchError drops jwkset's "first HTTP request" wrapping: each fetch of
+// ours is a first request to jwkset.
 func fetchError(err error) error {
 	if inner := errors.Unwrap(err); inner != nil {
 		err = inner
@@ -360,8 +351,9 @@ func (v *JWKSVerifier) refreshLoop(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := v.Refresh(ctx); err != nil && ctx.Err() == nil {
-				v.log.Warn("fanfare: JWKS refresh failed; keeping the current keys", "url", v.url, "error", err)
+			// A failed fetch leaves the keys in use in the storage.
+			if _, err := jwkset.NewStorageFromHTTP(v.url, v.fetch); err != nil && ctx.Err() == nil {
+				v.log.Warn("fanfare: JWKS refresh failed; keeping the current keys", "url", v.url, "error", fetchError(err))
 			}
 		}
 	}
