@@ -288,8 +288,8 @@ type refreshLog struct {
 }
 
 func (*refreshLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *refreshLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *refreshLog) WithGroup(string) slog.Handler            { return l }
+func (l *refreshLog) WithAttrs([]slog.Attr) slog.Handler     { return l }
+func (l *refreshLog) WithGroup(string) slog.Handler          { return l }
 
 func (l *refreshLog) Handle(_ context.Context, r slog.Record) error {
 	l.mu.Lock()
