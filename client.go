@@ -20,14 +20,13 @@ import (
 	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
-// userAgent is the library's own User-Agent.
-const userAgent = "fanfare-go/0.2.0"
-
-const defaultAPIURL = "https://api.fanfare.io"
-
-// maxResponseBytes caps every Fanfare response body the client reads. The
-// API's answers are a few hundred bytes; anything larger is malformed.
-const maxResponseBytes = 64 << 10
+const (
+	userAgent     = "fanfare-go/0.2.0"
+	defaultAPIURL = "https://api.fanfare.io"
+	// maxResponseBytes caps every Fanfare response body the client reads:
+	// the API's answers are a few hundred bytes.
+	maxResponseBytes = 64 << 10
+)
 
 // Config configures a [Client]. The zero value of every optional field is a
 // safe default. Printing a Config with fmt or log/slog never shows the secret
@@ -93,7 +92,6 @@ func ConfigFromEnv() Config {
 	}
 }
 
-// redacted is what printing shows in place of a secret key.
 func redacted(secret string) string {
 	if secret == "" {
 		return ""
@@ -101,9 +99,8 @@ func redacted(secret string) string {
 	return redactedText
 }
 
-// Format makes every fmt verb (%v, %+v, %#v, %s, %q, ...) print the config
-// without its secret key, so no verb reaches the key through reflection.
-// log/slog's TextHandler prints with %+v, so it goes through Format too.
+// Format makes every fmt verb (%v, %+v, %#v, ...) print the config without
+// its secret key, log/slog's TextHandler included.
 func (c Config) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "fanfare.Config{APIURL:%q OrganizationID:%q SecretKey:%q}",
 		c.APIURL, c.OrganizationID, redacted(c.SecretKey))
@@ -183,19 +180,14 @@ func configError(format string, a ...any) error {
 	return fmt.Errorf("fanfare: invalid config: "+format, a...)
 }
 
-// newTransport returns the transport of the default HTTP clients: keep-alive,
-// HTTP/2 when offered, and up to 512 idle connections per host.
+// newTransport returns the transport of the default HTTP clients: Go's
+// default with shorter dial and handshake timeouts, and up to 512 idle
+// connections per host.
 func newTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   5 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.MaxIdleConns, t.MaxIdleConnsPerHost, t.TLSHandshakeTimeout = 1024, 512, 5*time.Second
+	return t
 }
 
 func checkAPIURL(raw string) (string, error) {
@@ -312,9 +304,8 @@ func (c *Client) complete(ctx context.Context, d Distribution, consumerID string
 }
 
 // call posts v as JSON to path in up to attempts attempts and passes the body
-// of a 2xx answer to decode, whose error makes the call unavailable.
-// idempotent says whether a request that may have reached Fanfare can be
-// repeated.
+// of a 2xx answer to decode; idempotent says whether a request that may have
+// reached Fanfare can be repeated.
 func (c *Client) call(ctx context.Context, op, path string, v any, idempotent bool, attempts int, decode func([]byte) error) error {
 	body, err := json.Marshal(v) // the wire types always encode: Authorize checked the claims
 	if err != nil {
@@ -386,12 +377,10 @@ func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idem
 	return nil, idempotent && apiErr.temporary(), apiErr
 }
 
-// errBodyTooLarge reports a body past its cap: a Fanfare response, a JWKS
-// document, a request body the middleware reads.
 var errBodyTooLarge = errors.New("body too large")
 
 // readCapped reads all of r, but at most n bytes: a longer body is an error
-// matching errBodyTooLarge, and whatever is left is not read.
+// matching errBodyTooLarge.
 func readCapped(r io.Reader, n int64) ([]byte, error) {
 	raw, err := io.ReadAll(io.LimitReader(r, n+1))
 	switch {
@@ -428,9 +417,8 @@ func decodeValidateResponse(raw []byte) (bool, error) {
 }
 
 // decodeAPIError reads Fanfare's {"error": code, "message": text} body,
-// scrubbed of the secret key before it is cut to size (a cut key would
-// escape the scrubber). The raw body is never kept: it may echo what we
-// sent.
+// scrubbed before it is cut to size (a cut key would escape the scrubber).
+// The raw body is never kept: it may echo what we sent.
 func decodeAPIError(status int, raw []byte, s scrubber) *APIError {
 	e := &APIError{StatusCode: status}
 	var body wire.ErrorBody

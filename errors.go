@@ -32,10 +32,10 @@ type APIError struct {
 	// StatusCode is the HTTP status Fanfare answered with.
 	StatusCode int
 	// Code is Fanfare's error code (the body's "error" field), e.g.
-	// "unauthorized", cut to 64 bytes. Empty when the body carried
-	// none. Like Message, it is scrubbed: the client's secret key, and
-	// anything shaped like a secret key ("sk_...") or a token ("eyJ..."), is
-	// replaced by "[REDACTED]", in case Fanfare or a proxy echoed the request.
+	// "unauthorized", cut to 64 bytes; empty when the body has none. It is
+	// scrubbed: the client's secret key, and anything shaped like a secret
+	// key ("sk_...") or a token ("eyJ..."), is replaced by "[REDACTED]", in
+	// case Fanfare or a proxy echoed the request.
 	Code string
 	// Message is Fanfare's human-readable message, if any, scrubbed like
 	// Code and cut to 200 bytes.
@@ -73,11 +73,9 @@ func (e *APIError) temporary() bool {
 		e.StatusCode == http.StatusRequestTimeout
 }
 
-// unavailableError wraps a transport failure or a malformed response. It
-// matches ErrUnavailable and unwraps to the cause (a *url.Error, a
-// context error, a JSON error). Its text is the cause's, scrubbed: a proxy
-// answering garbage gets that garbage quoted by net/http, and the garbage
-// may echo our request headers.
+// unavailableError wraps a transport failure or a malformed response: it
+// matches ErrUnavailable and the cause. Its text is the cause's, scrubbed:
+// net/http quotes a proxy's garbage, which may echo our request headers.
 type unavailableError struct {
 	op  string
 	msg string // err.Error(), scrubbed
@@ -98,16 +96,13 @@ const redactedText = "[REDACTED]"
 // of redacting the end of a word such as "task_queue_full".
 var secretKeyPattern = regexp.MustCompile(`sk_[A-Za-z0-9_\-]{6,}`)
 
-// tokenPattern matches text shaped like a JWT (an admission token): a
-// header segment, which opens with the encoding of `{"`, then a payload.
-// The validate call sends a consumer's token; an upstream error page that
-// echoes the request body must not carry it into errors and logs.
+// tokenPattern matches text shaped like a JWT (an admission token, which
+// the validate call sends): a header segment opening with the encoding of
+// `{"`, then a payload.
 var tokenPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]*)?`)
 
-// scrubber removes a secret key from text that came from upstream (Fanfare,
-// or a proxy in front of it, which may echo the request's X-Secret-Key):
-// the client's own key in every escaping it is looked for in (as sent,
-// percent-escaped, JSON-escaped), then anything shaped like a secret key.
+// scrubber removes from upstream text (Fanfare's, or a proxy's echoing the
+// request) the client's own key as sent, percent-escaped and JSON-escaped.
 type scrubber []string
 
 func newScrubber(secret string) scrubber {
@@ -127,8 +122,8 @@ func newScrubber(secret string) scrubber {
 	return forms
 }
 
-// scrub returns text without the secret key, and without anything shaped
-// like a secret key or a token.
+// scrub returns text without the key, nor anything shaped like a secret key
+// or a token.
 func (s scrubber) scrub(text string) string {
 	for _, f := range s {
 		text = strings.ReplaceAll(text, f, redactedText)

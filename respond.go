@@ -21,28 +21,22 @@ type ErrorBody struct {
 // ([RateLimitAuthorize], [SanitizeClaims], [NewAuthorizeHandler]) and of
 // [NewValidateAdmissionHandler] to the err their ErrorHandler receives:
 //
-//   - ErrRateLimited: 429 {"error":"Too many auth requests"} (Retry-After
-//     is already set);
+//   - ErrRateLimited: 429 {"error":"Too many auth requests"} (Retry-After is already set);
 //   - a limiter that could not decide: 503 {"error":"Service unavailable"};
 //   - ErrNoIdentity: 401 {"error":"Unauthorized"};
 //   - ErrClaimsTooLarge: 413 {"error":"Claims too large"};
 //   - ErrInvalidClaims: 500 {"error":"Internal server error"};
-//   - an *http.MaxBytesError (errors.As): a validate body over 16 KiB,
-//     413 {"error":"Request body too large"};
+//   - an *http.MaxBytesError (errors.As): 413 {"error":"Request body too large"};
 //   - ErrInvalidRequestBody: 400 {"error":"Invalid request body"};
 //   - ErrNoDistribution: 400 {"error":"queueId or drawId required"};
-//   - ErrAdmissionInvalid: Fanfare answered that the token does not admit
-//     the consumer, or refused the question (e.g. 404: no such distribution
-//     or admission), 403 {"valid":false,"error":"Invalid or expired admission token"};
-//   - ErrUnavailable: Fanfare unreachable, timed out or answering 5xx or
-//     garbage: 503 with Retry-After;
-//   - anything else is Fanfare's refusal, usually an *APIError (e.g.
-//     ErrUnauthorized: the secret key was refused): 502.
+//   - ErrAdmissionInvalid: 403 {"valid":false,"error":"Invalid or expired admission token"};
+//   - ErrUnavailable (Fanfare unreachable, timed out, 5xx, garbage): 503 with Retry-After;
+//   - anything else, Fanfare's refusal (e.g. ErrUnauthorized: the secret key): 502.
 //
-// The body of those 503 and 502 answers is {"error":"Validation failed"}
-// for a validate call and {"error":"Authentication failed"} otherwise. A
-// custom ErrorHandler can call WriteError for the errors it does not render
-// itself; it must never write err itself into the response.
+// Those 503 and 502 bodies are {"error":"Validation failed"} for a validate
+// call and {"error":"Authentication failed"} otherwise. A custom ErrorHandler
+// can call WriteError for the errors it does not render; never write err
+// itself into a response.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := http.StatusBadGateway, failedCallBody(err)
 	var tooLarge *http.MaxBytesError
@@ -72,8 +66,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSONBytes(w, status, body)
 }
 
-// failedCallBody is the body of a failed call to Fanfare: the client's
-// errors name the call that failed.
+// failedCallBody is the body of a failed call to Fanfare, which the
+// client's errors name.
 func failedCallBody(err error) []byte {
 	var apiErr *APIError
 	var unavailable *unavailableError
@@ -107,9 +101,7 @@ var (
 	cacheControlNoStore = []string{"no-store"}
 	nosniff             = []string{"nosniff"}
 	allowPost           = []string{http.MethodPost}
-	// Fanfare's outages during a drop are short, and the browser SDK
-	// retries anyway.
-	retryAfterSeconds = []string{"1"}
+	retryAfterSeconds   = []string{"1"} // Fanfare's outages are short; the SDK retries anyway
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -158,7 +150,7 @@ func logUpstream(log *slog.Logger, r *http.Request, msg string, err error) {
 }
 
 // readBody reads r's body through a cap of max bytes: a larger body is an
-// *http.MaxBytesError, and the server closes the connection after the answer.
+// *http.MaxBytesError, and closes the connection after the answer.
 func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil

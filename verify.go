@@ -44,10 +44,10 @@ type Verifier interface {
 }
 
 var (
-	hmacAlgorithms = []string{"HS256", "HS384", "HS512"}
-	rsaAlgorithms  = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
-	// publicAlgorithms is every algorithm a public key may verify.
+	hmacAlgorithms   = []string{"HS256", "HS384", "HS512"}
+	rsaAlgorithms    = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 	publicAlgorithms = append([]string{"ES256", "ES384", "ES512", "EdDSA"}, rsaAlgorithms...)
+	ecdsaAlgorithms  = map[elliptic.Curve][]string{elliptic.P256(): {"ES256"}, elliptic.P384(): {"ES384"}, elliptic.P521(): {"ES512"}}
 )
 
 // NewHMACVerifier returns a verifier for tokens signed with HS256, HS384 or
@@ -133,13 +133,8 @@ func (v *pemVerifier) Keyfunc(t *jwt.Token) (any, error) {
 func keyAlgorithms(key any) ([]string, error) {
 	switch k := key.(type) {
 	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256():
-			return []string{"ES256"}, nil
-		case elliptic.P384():
-			return []string{"ES384"}, nil
-		case elliptic.P521():
-			return []string{"ES512"}, nil
+		if algs, ok := ecdsaAlgorithms[k.Curve]; ok {
+			return algs, nil
 		}
 		return nil, errors.New("fanfare: unsupported ECDSA curve")
 	case ed25519.PublicKey:
@@ -194,24 +189,21 @@ type JWKSOptions struct {
 	Logger *slog.Logger
 }
 
-// JWKSVerifier verifies tokens with the public keys of a JSON Web Key Set
-// (RFC 7517), fetched over HTTPS and refreshed in the background with
-// github.com/MicahParks/keyfunc. It uses EC, Ed25519 and RSA (≥ 2048 bits)
-// signature keys only, never published symmetric ("oct") ones, and keeps its
-// keys when a fetched set is malformed: see the README's "Verifying with a
-// JWKS URL". It is safe for concurrent use; Close stops its refresh.
+// JWKSVerifier verifies tokens with the EC, Ed25519 and RSA (≥ 2048 bits)
+// signature keys of a JSON Web Key Set (RFC 7517), never with published
+// symmetric ("oct") ones: see the README's "Verifying with a JWKS URL". It
+// is safe for concurrent use; Close stops its refresh.
 type JWKSVerifier struct {
-	url    string
-	kf     keyfunc.Keyfunc
-	fetch  jwkset.HTTPClientStorageOptions // options of a fetch into the key storage
-	hc     *http.Client
-	ownHC  bool // hc's transport is ours: Close closes its idle connections
-	log    *slog.Logger
-	cancel context.CancelFunc
-	done   chan struct{}
+	url       string
+	kf        keyfunc.Keyfunc
+	fetch     jwkset.HTTPClientStorageOptions // options of a fetch into the key storage
+	closeIdle func()                          // of the default client's transport
+	log       *slog.Logger
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
-// maxJWKSBytes bounds a fetched key set; real sets are a few kilobytes.
+// maxJWKSBytes bounds a fetched key set; real ones are a few kilobytes.
 const maxJWKSBytes = 512 << 10
 
 // NewJWKSVerifier fetches the key set at jwksURL (https, or http on a
@@ -228,8 +220,16 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 	if opts.RefreshInterval < 0 || opts.UnknownKIDInterval < 0 {
 		return nil, errors.New("fanfare: negative JWKS refresh interval")
 	}
-	v := &JWKSVerifier{url: u.String(), log: cmp.Or(opts.Logger, slog.Default()), done: make(chan struct{})}
-	v.hc, v.ownHC = jwksClient(opts.HTTPClient)
+	v := &JWKSVerifier{url: u.String(), log: cmp.Or(opts.Logger, slog.Default()), done: make(chan struct{}), closeIdle: func() {}}
+	hc := opts.HTTPClient
+	if hc == nil {
+		tr := newTransport()
+		hc, v.closeIdle = &http.Client{Transport: tr}, tr.CloseIdleConnections
+	}
+	cp := *hc // jwkset decodes bodies unbounded: the copy's transport caps them
+	cp.Transport = cappedTransport{cmp.Or(cp.Transport, http.DefaultTransport)}
+	cp.Timeout = cmp.Or(cp.Timeout, 10*time.Second)
+	hc = &cp
 	ctx, v.cancel = context.WithCancel(ctx)
 	fail := func(err error) (*JWKSVerifier, error) {
 		close(v.done) // no refresh loop to wait for
@@ -239,9 +239,9 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 
 	store := jwkset.NewMemoryStorage()
 	v.fetch = jwkset.HTTPClientStorageOptions{
-		Client:      v.hc,
+		Client:      hc,
 		Ctx:         ctx,
-		HTTPTimeout: v.hc.Timeout,
+		HTTPTimeout: hc.Timeout,
 		Storage:     store,
 		RefreshErrorHandler: func(_ context.Context, err error) { // unknown-kid refetches
 			v.log.Warn("fanfare: JWKS refresh for an unknown kid failed", "url", v.url, "error", err)
@@ -260,12 +260,11 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 		HTTPURLs:          map[string]jwkset.Storage{v.url: remote},
 		PrioritizeHTTP:    true, // the given storage is empty: skip it
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(cmp.Or(opts.UnknownKIDInterval, 30*time.Second)), 1),
-		RateLimitWaitMax:  v.hc.Timeout,
+		RateLimitWaitMax:  hc.Timeout,
 	})
-	if err != nil {
-		return fail(fmt.Errorf("fanfare: JWKS: %w", err))
+	if err == nil {
+		v.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: client, UseWhitelist: signatureUses})
 	}
-	v.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: client, UseWhitelist: signatureUses})
 	if err != nil {
 		return fail(fmt.Errorf("fanfare: JWKS: %w", err))
 	}
@@ -283,19 +282,6 @@ func usableJWK(k jwkset.JWK) bool {
 	}
 	_, err := keyAlgorithms(key)
 	return err == nil && slices.Contains(signatureUses, k.Marshal().USE)
-}
-
-// jwksClient returns a copy of hc (or of a default client) whose responses
-// are capped at maxJWKSBytes, since jwkset decodes bodies unbounded, and
-// whose Timeout is set.
-func jwksClient(hc *http.Client) (c *http.Client, own bool) {
-	if hc == nil {
-		hc, own = &http.Client{Transport: newTransport()}, true
-	}
-	cp := *hc
-	cp.Transport = cappedTransport{cmp.Or(cp.Transport, http.DefaultTransport)}
-	cp.Timeout = cmp.Or(cp.Timeout, 10*time.Second)
-	return &cp, own
 }
 
 // Algorithms implements [Verifier]: every public-key algorithm, since the set
@@ -330,15 +316,12 @@ func fetchError(err error) error {
 }
 
 // Close stops the background refresh, waits for it to end and closes the
-// idle connections of the default HTTP client. The verifier keeps verifying
-// with the keys it has, without refetching for unknown kids. Close is
-// idempotent.
+// default HTTP client's idle connections. The verifier keeps verifying with
+// the keys it has, without refetching. Close is idempotent.
 func (v *JWKSVerifier) Close() error {
 	v.cancel()
 	<-v.done
-	if v.ownHC {
-		v.hc.CloseIdleConnections()
-	}
+	v.closeIdle()
 	return nil
 }
 
@@ -374,11 +357,4 @@ func (t cappedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
-}
-
-// CloseIdleConnections lets http.Client.CloseIdleConnections reach base.
-func (t cappedTransport) CloseIdleConnections() {
-	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
 }
