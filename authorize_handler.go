@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
-
-	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
 // ErrNoIdentity: the request carries no logged-in user (no Identity in the
@@ -132,8 +129,5 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.o.ErrorHandler(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, wire.AuthorizeResponse{
-		ExchangeCode: code.Code,
-		ExpiresAt:    code.ExpiresAt.Format(time.RFC3339Nano),
-	})
+	writeJSON(w, http.StatusOK, code) // time.Time encodes as RFC 3339
 }

@@ -166,11 +166,8 @@ func NewClient(cfg Config) (*Client, error) {
 		secret:         cfg.SecretKey,
 		hc:             &hc,
 		attemptTimeout: cmp.Or(cfg.AttemptTimeout, 3*time.Second),
-		retry: RetryPolicy{
-			MaxAttempts:    cmp.Or(cfg.Retry.MaxAttempts, 3),
-			InitialBackoff: cmp.Or(cfg.Retry.InitialBackoff, 50*time.Millisecond),
-			MaxBackoff:     cmp.Or(cfg.Retry.MaxBackoff, time.Second),
-		},
+		retry: RetryPolicy{cmp.Or(cfg.Retry.MaxAttempts, 3),
+			cmp.Or(cfg.Retry.InitialBackoff, 50*time.Millisecond), cmp.Or(cfg.Retry.MaxBackoff, time.Second)},
 		userAgent: strings.TrimPrefix(cfg.UserAgent+" "+userAgent, " "),
 		scrubber:  newScrubber(cfg.SecretKey),
 	}, nil

@@ -31,15 +31,14 @@ import (
 // [NewHMACVerifier], [NewPEMVerifier] or [NewJWKSVerifier]; implement it to
 // plug in another key source.
 type Verifier interface {
-	// Algorithms returns the JWS algorithms the verifier accepts. A token
-	// naming any other "alg" is refused before Keyfunc is called, which is
-	// what defeats "alg: none" and algorithm confusion (a token signed with
-	// HS256 using the public key as the secret): never list HMAC algorithms
-	// for public keys. RequireAdmission copies the list once.
+	// Algorithms returns the JWS algorithms the verifier accepts; a token
+	// naming another "alg" is refused before Keyfunc is called. That defeats
+	// "alg: none" and algorithm confusion (HS256 keyed with the public key):
+	// never list HMAC algorithms for public keys. Read once.
 	Algorithms() []string
-	// Keyfunc returns the key for a token whose header and payload are
-	// decoded but whose signature is not yet checked: one key of the type
-	// t.Method expects, or a jwt.VerificationKeySet.
+	// Keyfunc returns the key for a token whose signature is not yet
+	// checked: one key of the type t.Method expects, or a
+	// jwt.VerificationKeySet.
 	Keyfunc(t *jwt.Token) (any, error)
 }
 
@@ -128,8 +127,7 @@ func (v *pemVerifier) Keyfunc(t *jwt.Token) (any, error) {
 }
 
 // keyAlgorithms pins every key to its own kind (an RSA key never verifies
-// HS256 or ES256). Other types, curves and RSA keys under 2048 bits are an
-// error.
+// HS256 or ES256); other types and curves, and RSA under 2048 bits, fail.
 func keyAlgorithms(key any) ([]string, error) {
 	switch k := key.(type) {
 	case *ecdsa.PublicKey:
@@ -148,9 +146,8 @@ func keyAlgorithms(key any) ([]string, error) {
 	return nil, fmt.Errorf("fanfare: unsupported public key type %T", key)
 }
 
-// keysFor returns the keys that may verify alg: one key, or a
-// jwt.VerificationKeySet of at most maxTriedKeys, so a token without kid
-// costs a bounded number of signature checks.
+// keysFor returns the keys that may verify alg: one key, or a set of at most
+// maxTriedKeys, so a token without kid costs a bounded number of checks.
 func keysFor(keys []jwt.VerificationKey, alg string) (any, error) {
 	var found []jwt.VerificationKey
 	for _, k := range keys {
@@ -171,19 +168,18 @@ const maxTriedKeys = 64
 
 // JWKSOptions configures [NewJWKSVerifier].
 type JWKSOptions struct {
-	// HTTPClient fetches the key set. The verifier uses a copy whose
-	// transport fails any response past 512 KiB, and whose Timeout, when
-	// zero, is 10s; the Timeout bounds every fetch. Default: a client like
-	// Config.HTTPClient's.
+	// HTTPClient fetches the key set. The verifier uses a copy that fails
+	// any response past 512 KiB and whose Timeout, 10s when zero, bounds
+	// every fetch. Default: a client like Config.HTTPClient's.
 	HTTPClient *http.Client
 	// RefreshInterval is how often the key set is fetched in the
 	// background. Default: 15m.
 	RefreshInterval time.Duration
-	// UnknownKIDInterval is the least time between two fetches caused by
-	// tokens naming an unknown kid (a key rotation). A token with an unknown
-	// kid waits at most the client's Timeout for its turn, else is refused
-	// without a fetch, so forged kids cannot make the verifier hammer the
-	// key server. Default: 30s.
+	// UnknownKIDInterval is the least time between two fetches for tokens
+	// naming an unknown kid (a key rotation). Such a token waits at most
+	// the client's Timeout for its turn, else is refused without a fetch:
+	// forged kids cannot make the verifier hammer the key server.
+	// Default: 30s.
 	UnknownKIDInterval time.Duration
 	// Logger receives failed refreshes. Default: slog.Default().
 	Logger *slog.Logger
@@ -208,10 +204,9 @@ const maxJWKSBytes = 512 << 10
 
 // NewJWKSVerifier fetches the key set at jwksURL (https, or http on a
 // loopback host) and returns a verifier that refreshes it every
-// RefreshInterval until ctx is cancelled or Close is called. The first fetch
-// is bounded by ctx and the client's Timeout; its failure, or a set without
-// a usable key, is an error. ctx lives as long as the verifier: do not pass
-// a request's or a short timeout's context.
+// RefreshInterval until ctx is cancelled or Close is called. A failed first
+// fetch, or a set without a usable key, is an error. ctx lives as long as the
+// verifier: do not pass a request's or a short timeout's context.
 func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JWKSVerifier, error) {
 	u, err := url.Parse(jwksURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
@@ -232,11 +227,10 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 	hc = &cp
 	ctx, v.cancel = context.WithCancel(ctx)
 	fail := func(err error) (*JWKSVerifier, error) {
-		close(v.done) // no refresh loop to wait for
-		v.Close()
+		v.cancel()
+		v.closeIdle()
 		return nil, err
 	}
-
 	store := jwkset.NewMemoryStorage()
 	v.fetch = jwkset.HTTPClientStorageOptions{
 		Client:      hc,
@@ -306,8 +300,8 @@ func (v *JWKSVerifier) Keyfunc(t *jwt.Token) (any, error) {
 
 var errUnknownKID = errors.New("fanfare: no key with the token's kid")
 
-// fetchError drops jwkset's "first HTTP request" wrapping: each fetch of
-// ours is a first request to jwkset.
+// fetchError drops jwkset's "first HTTP request" wrapping: each of our
+// fetches is one.
 func fetchError(err error) error {
 	if inner := errors.Unwrap(err); inner != nil {
 		err = inner
