@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/waitify-io/fanfare-go/internal/scrub"
 	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
@@ -96,7 +97,7 @@ func redacted(secret string) string {
 	if secret == "" {
 		return ""
 	}
-	return redactedText
+	return scrub.Redacted
 }
 
 // Format makes every fmt verb (%v, %+v, %#v, ...) print the config without
@@ -127,7 +128,7 @@ type Client struct {
 	attemptTimeout time.Duration
 	retry          RetryPolicy
 	userAgent      string
-	scrubber       scrubber
+	scrubber       scrub.Scrubber
 }
 
 // NewClient checks cfg and returns a client. It refuses a missing
@@ -169,7 +170,7 @@ func NewClient(cfg Config) (*Client, error) {
 		retry: RetryPolicy{cmp.Or(cfg.Retry.MaxAttempts, 3),
 			cmp.Or(cfg.Retry.InitialBackoff, 50*time.Millisecond), cmp.Or(cfg.Retry.MaxBackoff, time.Second)},
 		userAgent: strings.TrimPrefix(cfg.UserAgent+" "+userAgent, " "),
-		scrubber:  newScrubber(cfg.SecretKey),
+		scrubber:  scrub.New(cfg.SecretKey),
 	}, nil
 }
 
@@ -416,17 +417,17 @@ func decodeValidateResponse(raw []byte) (bool, error) {
 // decodeAPIError reads Fanfare's {"error": code, "message": text} body,
 // scrubbed before it is cut to size (a cut key would escape the scrubber).
 // The raw body is never kept: it may echo what we sent.
-func decodeAPIError(status int, raw []byte, s scrubber) *APIError {
+func decodeAPIError(status int, raw []byte, s scrub.Scrubber) *APIError {
 	e := &APIError{StatusCode: status}
 	var body wire.ErrorBody
 	if json.Unmarshal(raw, &body) == nil {
-		e.Code = truncate(s.scrub(body.Error), 64)
-		e.Message = truncate(s.scrub(body.Message), 200)
+		e.Code = truncate(s.Scrub(body.Error), 64)
+		e.Message = truncate(s.Scrub(body.Message), 200)
 	}
 	return e
 }
 
 // unavailable wraps err, whose text may quote upstream bytes, scrubbed.
 func (c *Client) unavailable(op string, err error) *unavailableError {
-	return &unavailableError{op: op, msg: c.scrubber.scrub(err.Error()), err: err}
+	return &unavailableError{op: op, msg: c.scrubber.Scrub(err.Error()), err: err}
 }

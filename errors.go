@@ -1,14 +1,9 @@
 package fanfare
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
-	"regexp"
-	"slices"
 	"strconv"
-	"strings"
 )
 
 // Sentinel errors, for use with [errors.Is]. Errors returned by [Client]
@@ -87,47 +82,3 @@ func (e *unavailableError) Error() string {
 }
 
 func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
-
-const redactedText = "[REDACTED]"
-
-// secretKeyPattern matches text shaped like a Fanfare secret key, whoever's
-// it is. It has no word boundary on purpose: "%3Ask_live_..." (a
-// percent-escaped "X-Secret-Key:sk_live_...") must match too, at the price
-// of redacting the end of a word such as "task_queue_full".
-var secretKeyPattern = regexp.MustCompile(`sk_[A-Za-z0-9_\-]{6,}`)
-
-// tokenPattern matches text shaped like a JWT (an admission token, which
-// the validate call sends): a header segment opening with the encoding of
-// `{"`, then a payload.
-var tokenPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]*)?`)
-
-// scrubber removes from upstream text (Fanfare's, or a proxy's echoing the
-// request) the client's own key as sent, percent-escaped and JSON-escaped.
-type scrubber []string
-
-func newScrubber(secret string) scrubber {
-	if secret == "" {
-		return nil
-	}
-	forms := scrubber{secret, url.QueryEscape(secret), url.PathEscape(secret)}
-	for _, html := range []bool{true, false} {
-		var b strings.Builder
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(html)
-		_ = enc.Encode(secret)
-		forms = append(forms, strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(b.String(), `"`)), `"`))
-	}
-	// Longest first: a form containing another is replaced whole.
-	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
-	return forms
-}
-
-// scrub returns text without the key, nor anything shaped like a secret key
-// or a token.
-func (s scrubber) scrub(text string) string {
-	for _, f := range s {
-		text = strings.ReplaceAll(text, f, redactedText)
-	}
-	text = secretKeyPattern.ReplaceAllLiteralString(text, redactedText)
-	return tokenPattern.ReplaceAllLiteralString(text, redactedText)
-}

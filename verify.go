@@ -25,6 +25,8 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/waitify-io/fanfare-go/internal/scrub"
 )
 
 // Verifier checks admission token signatures locally. Build one with
@@ -68,7 +70,7 @@ func (v *hmacVerifier) Keyfunc(*jwt.Token) (any, error) { return v.key, nil }
 // Format prints the verifier without its key, for fmt and log/slog's
 // TextHandler (its JSONHandler prints {}).
 func (v *hmacVerifier) Format(f fmt.State, _ rune) {
-	io.WriteString(f, "fanfare.HMACVerifier{key:"+redactedText+"}")
+	io.WriteString(f, "fanfare.HMACVerifier{key:"+scrub.Redacted+"}")
 }
 
 // NewPEMVerifier returns a verifier for the public keys in pemBytes: one or
