@@ -26,17 +26,16 @@ type AuthorizeOptions struct {
 	// Issuer is your domain, e.g. "https://your-domain.com". Required.
 	Issuer string
 
-	// Identity returns the logged-in user of the request, as your own auth
-	// established it. An error or an empty Subject is answered 401; the
-	// error is logged and passed to ErrorHandler wrapped with ErrNoIdentity.
-	// Default: the Identity your auth middleware stored with WithIdentity
-	// (see IdentityFromContext).
+	// Identity returns the logged-in user of the request. An error or an
+	// empty Subject is answered 401; the error is logged and passed to
+	// ErrorHandler wrapped with ErrNoIdentity. Default: the Identity your
+	// auth middleware stored with WithIdentity.
 	Identity func(*http.Request) (Identity, error)
 
-	// Claims is the policy the claims pass before they are sent: Email and
-	// Name as "email" and "name", then Identity.Claims. It is applied even
-	// behind SanitizeClaims, as defense in depth. Default: the zero
-	// ClaimsPolicy (the guide's size limit and deny list).
+	// Claims is the policy the claims (Email and Name as "email" and
+	// "name", then Identity.Claims) pass before they are sent, even behind
+	// SanitizeClaims: defense in depth. Default: the zero ClaimsPolicy (the
+	// guide's size limit and deny list).
 	Claims ClaimsPolicy
 
 	// Logger receives the cause of every failure but a missing identity or
@@ -54,19 +53,15 @@ type AuthorizeOptions struct {
 }
 
 // NewAuthorizeHandler returns the endpoint that gives the logged-in user an
-// exchange code for the browser SDK (the vendor guide's step 1). Mount it at
-// the path the SDK calls, e.g. POST /api/fanfare/authorize, behind your own
-// auth middleware (which stores the user with [WithIdentity]), and
-// preferably behind [SanitizeClaims] and [RateLimitAuthorize]: the README's
-// "The authorize endpoint" shows the chain and every answer.
+// exchange code for the browser SDK (the vendor guide's step 1), e.g. POST
+// /api/fanfare/authorize, behind your auth middleware (which stores the user
+// with [WithIdentity]), [SanitizeClaims] and [RateLimitAuthorize]: see the
+// README's "The authorize endpoint". It answers a POST (up to 4 KiB of body
+// is read and dropped) with 200 {"exchangeCode": "...", "expiresAt": "<RFC
+// 3339>"}; failures go to opts.ErrorHandler, never showing the cause.
 //
-// It answers POST only and uses no body (up to 4 KiB is read and dropped).
-// It sanitizes the identity's claims with opts.Claims, asks Fanfare for a
-// code and answers 200 {"exchangeCode": "...", "expiresAt": "<RFC 3339>"};
-// failures go to opts.ErrorHandler, never showing the cause.
-//
-// NewAuthorizeHandler panics, with a message starting "fanfare: ", when
-// client is nil or opts.Provider or opts.Issuer is empty.
+// It panics, with a message starting "fanfare: ", when client is nil or
+// opts.Provider or opts.Issuer is empty.
 func NewAuthorizeHandler(client *Client, opts AuthorizeOptions) http.Handler {
 	switch {
 	case client == nil:

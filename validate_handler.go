@@ -22,17 +22,16 @@ var (
 	ErrNoDistribution = errors.New("fanfare: queueId, drawId or auctionId required")
 )
 
-// maxValidateBodyBytes caps the validate-admission request body. An
-// admission token is well under 2 KiB.
+// maxValidateBodyBytes caps the request body: a token is well under 2 KiB.
 const maxValidateBodyBytes = 16 << 10
 
 // ValidateAdmissionOptions configures [NewValidateAdmissionHandler]. The
 // zero value is ready to use.
 type ValidateAdmissionOptions struct {
-	// Logger receives the cause of failed validations but a plain "invalid"
-	// answer and a malformed body, which are ordinary traffic; its lines
-	// never carry the secret key, the admission token or Fanfare's raw
-	// body. Default: slog.Default().
+	// Logger receives the cause of failed validations but an "invalid"
+	// answer and a malformed body, which are ordinary traffic; it never
+	// sees the secret key, the token or Fanfare's raw body.
+	// Default: slog.Default().
 	Logger *slog.Logger
 
 	// ErrorHandler writes the response of every failed request but a wrong
@@ -47,20 +46,17 @@ type ValidateAdmissionOptions struct {
 }
 
 // NewValidateAdmissionHandler returns the vendor guide's step-3 endpoint,
-// e.g. POST /api/validate-admission: it asks Fanfare whether an admission
-// token admits a consumer, and answers 200 {"valid":true} or 403
-// {"valid":false,"error":"Invalid or expired admission token"}. It answers
-// POST only, with a body of at most 16 KiB such as
+// e.g. POST /api/validate-admission. For a POST body of at most 16 KiB such as
 //
 //	{"queueId":"q_123","consumerId":"c_456","token":"eyJ..."}
 //
-// (exactly one of queueId, drawId and auctionId). Failures go to
-// opts.ErrorHandler; a Fanfare outage is 503, never a "valid" answer. The
-// check consumes nothing: to let only admitted consumers check out, and only
-// once, protect the checkout route with [RequireAdmission] instead.
+// (exactly one of queueId, drawId and auctionId) it asks Fanfare whether the
+// token admits the consumer, and answers 200 {"valid":true} or 403
+// {"valid":false,...}; failures go to opts.ErrorHandler, and an outage is
+// never a "valid" answer. The check consumes nothing: to let only admitted
+// consumers check out, once, put [RequireAdmission] on the checkout route.
 //
-// NewValidateAdmissionHandler panics with a message starting "fanfare: "
-// when client is nil.
+// It panics, with a message starting "fanfare: ", when client is nil.
 func NewValidateAdmissionHandler(client *Client, opts ValidateAdmissionOptions) http.Handler {
 	if client == nil {
 		panic("fanfare: NewValidateAdmissionHandler needs a non-nil *Client")
