@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -279,7 +278,7 @@ func TestAuthorizeHandlerIdentityFunc(t *testing.T) {
 			opts.Logger = logger
 			opts.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 				gotErr = err
-				fanfare.WriteAuthorizeError(w, r, err)
+				fanfare.WriteError(w, r, err)
 			}
 			h := fanfare.NewAuthorizeHandler(newTestClient(t, srv, time.Second), opts)
 			req := httptest.NewRequest(http.MethodPost, "/api/fanfare/authorize", nil)
@@ -410,27 +409,4 @@ func TestAuthorizeBehindSanitizeClaims(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code, "body %s", rec.Body)
 	require.Len(t, srv.Authorizations(), 1)
 	assert.Equal(t, map[string]any{"tier": "gold", "email": "ada@example.com"}, srv.Authorizations()[0].Claims)
-}
-
-// TestWriteAuthorizeError: one writer answers for the whole authorize chain,
-// and never writes the error itself.
-func TestWriteAuthorizeError(t *testing.T) {
-	for _, tt := range []struct {
-		err        error
-		wantStatus int
-		wantBody   string
-	}{
-		{fmt.Errorf("wrapped: %w", fanfare.ErrRateLimited), 429, `{"error":"Too many auth requests"}`},
-		{fanfare.ErrNoIdentity, 401, `{"error":"Unauthorized"}`},
-		{fmt.Errorf("wrapped: %w", fanfare.ErrClaimsTooLarge), 413, `{"error":"Claims too large"}`},
-		{fanfare.ErrInvalidClaims, 500, `{"error":"Internal server error"}`},
-		{fmt.Errorf("fanfare: authorize: %w: secret sk_live_x", fanfare.ErrUnavailable), 503, `{"error":"Authentication failed"}`},
-		{errors.New("fanfare: authorize: status 401 sk_live_x"), 502, `{"error":"Authentication failed"}`},
-	} {
-		rec := httptest.NewRecorder()
-		fanfare.WriteAuthorizeError(rec, httptest.NewRequest(http.MethodPost, "/", nil), tt.err)
-		assert.Equal(t, tt.wantStatus, rec.Code, "%v", tt.err)
-		assert.JSONEq(t, tt.wantBody, rec.Body.String())
-		assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
-	}
 }

@@ -100,7 +100,7 @@ type ClaimsOptions struct {
 	Logger *slog.Logger
 	// ErrorHandler answers refused claims, after they are logged; err
 	// matches ErrClaimsTooLarge or ErrInvalidClaims. Default:
-	// WriteAuthorizeError (413 {"error":"Claims too large"}, 500
+	// WriteError (413 {"error":"Claims too large"}, 500
 	// {"error":"Internal server error"}), as the authorize handler answers
 	// the same claims.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
@@ -119,7 +119,7 @@ func SanitizeClaims(opts ClaimsOptions) func(http.Handler) http.Handler {
 	log := cmp.Or(opts.Logger, slog.Default())
 	onError := opts.ErrorHandler
 	if onError == nil {
-		onError = WriteAuthorizeError
+		onError = WriteError
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -503,7 +503,7 @@ func TestSanitizeClaimsErrorHandler(t *testing.T) {
 				http.Error(w, "too much about you", http.StatusTeapot)
 				return
 			}
-			fanfare.WriteAuthorizeError(w, r, err)
+			fanfare.WriteError(w, r, err)
 		},
 	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Error("the next handler must not run")

@@ -17,18 +17,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/waitify-io/fanfare-go/internal/scrub"
 	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
-// Version is the library's version, sent in the User-Agent header.
-const Version = "0.2.0"
-
-// defaultAPIURL is the Fanfare API used when Config.APIURL is empty.
-const defaultAPIURL = "https://api.fanfare.io"
-
-// maxResponseBytes caps every Fanfare response body the client reads. The
-// API's answers are a few hundred bytes; anything larger is malformed.
-const maxResponseBytes = 64 << 10
+const (
+	userAgent     = "fanfare-go/0.2.0"
+	defaultAPIURL = "https://api.fanfare.io"
+	// maxResponseBytes caps every Fanfare response body the client reads:
+	// the API's answers are a few hundred bytes.
+	maxResponseBytes = 64 << 10
+)
 
 // Config configures a [Client]. The zero value of every optional field is a
 // safe default. Printing a Config with fmt or log/slog never shows the secret
@@ -52,7 +51,8 @@ type Config struct {
 	// bounds each attempt with AttemptTimeout and honours the caller's
 	// context. Redirects are never followed (a copy's CheckRedirect is
 	// replaced): a 3xx is an error, so the secret key never goes to another
-	// host. Default: a client on [NewTransport].
+	// host. Default: a client keeping up to 512 idle connections per host,
+	// so a burst of checkouts reuses them (Go's default transport keeps 2).
 	HTTPClient *http.Client
 
 	// AttemptTimeout bounds one attempt of a call; the caller's context
@@ -63,7 +63,7 @@ type Config struct {
 	Retry RetryPolicy
 
 	// UserAgent is prepended to the library's own User-Agent.
-	// Default: empty (the header is "fanfare-go/<Version>").
+	// Default: empty (the header is "fanfare-go/<version>").
 	UserAgent string
 }
 
@@ -93,17 +93,15 @@ func ConfigFromEnv() Config {
 	}
 }
 
-// redacted is what printing shows in place of a secret key.
 func redacted(secret string) string {
 	if secret == "" {
 		return ""
 	}
-	return redactedText
+	return scrub.Redacted
 }
 
-// Format makes every fmt verb (%v, %+v, %#v, %s, %q, ...) print the config
-// without its secret key, so no verb reaches the key through reflection.
-// log/slog's TextHandler prints with %+v, so it goes through Format too.
+// Format makes every fmt verb (%v, %+v, %#v, ...) print the config without
+// its secret key, log/slog's TextHandler included.
 func (c Config) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "fanfare.Config{APIURL:%q OrganizationID:%q SecretKey:%q}",
 		c.APIURL, c.OrganizationID, redacted(c.SecretKey))
@@ -130,35 +128,32 @@ type Client struct {
 	attemptTimeout time.Duration
 	retry          RetryPolicy
 	userAgent      string
-	scrubber       scrubber // removes the secret key from upstream text
+	scrubber       scrub.Scrubber
 }
 
 // NewClient checks cfg and returns a client. It refuses a missing
 // organization id, a missing secret key, a publishable ("pk_") key, a key
 // without the "sk_" prefix, and an API URL that is not https (loopback hosts
-// excepted). Errors match [ErrInvalidConfig] and never contain the key.
+// excepted). Its errors never contain the key.
 func NewClient(cfg Config) (*Client, error) {
 	base, err := checkAPIURL(cmp.Or(cfg.APIURL, defaultAPIURL))
-	if err != nil {
-		return nil, err
-	}
-	if strings.TrimSpace(cfg.OrganizationID) == "" {
-		return nil, fmt.Errorf("%w: OrganizationID is empty (set FANFARE_ORG_ID)", ErrInvalidConfig)
-	}
 	switch {
+	case err != nil:
+		return nil, err
+	case strings.TrimSpace(cfg.OrganizationID) == "":
+		return nil, configError("OrganizationID is empty (set FANFARE_ORG_ID)")
 	case cfg.SecretKey == "":
-		return nil, fmt.Errorf("%w: SecretKey is empty (set FANFARE_SECRET_KEY)", ErrInvalidConfig)
+		return nil, configError("SecretKey is empty (set FANFARE_SECRET_KEY)")
 	case strings.HasPrefix(cfg.SecretKey, "pk_"):
-		return nil, fmt.Errorf("%w: SecretKey is a publishable key (pk_...): publishable keys belong in the browser; the server needs the secret key (sk_...)", ErrInvalidConfig)
+		return nil, configError("SecretKey is a publishable key (pk_...): publishable keys belong in the browser; the server needs the secret key (sk_...)")
 	case !strings.HasPrefix(cfg.SecretKey, "sk_"):
-		return nil, fmt.Errorf("%w: SecretKey must start with sk_", ErrInvalidConfig)
+		return nil, configError("SecretKey must start with sk_")
 	case strings.ContainsAny(cfg.SecretKey, "\r\n\t "):
-		return nil, fmt.Errorf("%w: SecretKey contains white space", ErrInvalidConfig)
+		return nil, configError("SecretKey contains white space")
+	case cfg.AttemptTimeout < 0 || cfg.Retry.MaxAttempts < 0 || cfg.Retry.InitialBackoff < 0 || cfg.Retry.MaxBackoff < 0:
+		return nil, configError("negative timeout or retry setting")
 	}
-	if cfg.AttemptTimeout < 0 || cfg.Retry.MaxAttempts < 0 || cfg.Retry.InitialBackoff < 0 || cfg.Retry.MaxBackoff < 0 {
-		return nil, fmt.Errorf("%w: negative timeout or retry setting", ErrInvalidConfig)
-	}
-	hc := http.Client{Transport: NewTransport()}
+	hc := http.Client{Transport: newTransport()}
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}
@@ -166,73 +161,50 @@ func NewClient(cfg Config) (*Client, error) {
 	// strips only Authorization and cookies), and that host's answer would
 	// pass for Fanfare's.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	userAgent := "fanfare-go/" + Version
-	if cfg.UserAgent != "" {
-		userAgent = cfg.UserAgent + " " + userAgent
-	}
 	return &Client{
 		base:           base,
 		orgID:          cfg.OrganizationID,
 		secret:         cfg.SecretKey,
 		hc:             &hc,
 		attemptTimeout: cmp.Or(cfg.AttemptTimeout, 3*time.Second),
-		retry: RetryPolicy{
-			MaxAttempts:    cmp.Or(cfg.Retry.MaxAttempts, 3),
-			InitialBackoff: cmp.Or(cfg.Retry.InitialBackoff, 50*time.Millisecond),
-			MaxBackoff:     cmp.Or(cfg.Retry.MaxBackoff, time.Second),
-		},
-		userAgent: userAgent,
-		scrubber:  newScrubber(cfg.SecretKey),
+		retry: RetryPolicy{cmp.Or(cfg.Retry.MaxAttempts, 3),
+			cmp.Or(cfg.Retry.InitialBackoff, 50*time.Millisecond), cmp.Or(cfg.Retry.MaxBackoff, time.Second)},
+		userAgent: strings.TrimPrefix(cfg.UserAgent+" "+userAgent, " "),
+		scrubber:  scrub.New(cfg.SecretKey),
 	}, nil
 }
 
-// NewTransport returns the transport the default client uses: keep-alive,
-// HTTP/2 when the server offers it, and up to 512 idle connections per host
-// so a burst of checkouts reuses connections (Go's default transport keeps 2
-// and collapses under a drop).
-func NewTransport() *http.Transport {
-	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   5 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
+func configError(format string, a ...any) error {
+	return fmt.Errorf("fanfare: invalid config: "+format, a...)
+}
+
+// newTransport returns the transport of the default HTTP clients: Go's
+// default with shorter dial and handshake timeouts, and up to 512 idle
+// connections per host.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.MaxIdleConns, t.MaxIdleConnsPerHost, t.TLSHandshakeTimeout = 1024, 512, 5*time.Second
+	return t
 }
 
 func checkAPIURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", fmt.Errorf("%w: APIURL %q is not an absolute http(s) URL", ErrInvalidConfig, truncate(raw, 100))
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%w: APIURL must not carry user info, a query or a fragment", ErrInvalidConfig)
-	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return "", fmt.Errorf("%w: APIURL %q must use https (plain http is allowed only for loopback hosts)", ErrInvalidConfig, truncate(raw, 100))
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return "", configError("APIURL %q is not an absolute http(s) URL", truncate(raw, 100))
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return "", configError("APIURL must not carry user info, a query or a fragment")
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return "", configError("APIURL %q must use https (plain http is allowed only for loopback hosts)", truncate(raw, 100))
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
 func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
 	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return host == "localhost" || err == nil && ip.IsLoopback()
 }
-
-// APIURL returns the base URL the client calls.
-func (c *Client) APIURL() string { return c.base }
-
-// OrganizationID returns the organization id the client sends.
-func (c *Client) OrganizationID() string { return c.orgID }
 
 // Format makes every fmt verb print the client without its secret key
 // (log/slog's TextHandler included; its JSONHandler prints a Client as {}).
@@ -249,10 +221,10 @@ type AuthorizeRequest struct {
 	Issuer string
 	// Subject is the user's unique id in your system. Required.
 	Subject string
-	// Claims is the JSON object ClaimsPolicy.Sanitize returned. It is sent
-	// as it is (encoding/json copies compact JSON unchanged), so the size
-	// the policy measured is the size Fanfare receives. Anything but a
-	// JSON object is refused with ErrInvalidClaims. Default: nil, no claims.
+	// Claims is the JSON object ClaimsPolicy.Sanitize returned, sent as it
+	// is, so the size the policy measured is the size Fanfare receives.
+	// Anything but a JSON object is refused with ErrInvalidClaims.
+	// Default: nil, no claims.
 	Claims json.RawMessage
 }
 
@@ -266,24 +238,19 @@ type ExchangeCode struct {
 // Authorize asks Fanfare for an exchange code for an external identity
 // (POST /auth/external/authorize). It is retried only when the request surely
 // never reached Fanfare.
-func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (ExchangeCode, error) {
+func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (code ExchangeCode, err error) {
 	if req.Provider == "" || req.Issuer == "" || req.Subject == "" {
-		return ExchangeCode{}, errors.New("fanfare: authorize: provider, issuer and subject are required")
+		return code, errors.New("fanfare: authorize: provider, issuer and subject are required")
 	}
 	if len(req.Claims) > 0 && (req.Claims[0] != '{' || !json.Valid(req.Claims)) {
-		return ExchangeCode{}, fmt.Errorf("%w: authorize: claims must be a JSON object (see ClaimsPolicy.Sanitize)", ErrInvalidClaims)
+		return code, fmt.Errorf("%w: authorize: claims must be a JSON object (see ClaimsPolicy.Sanitize)", ErrInvalidClaims)
 	}
-	raw, err := c.call(ctx, "authorize", wire.PathAuthorize, wire.AuthorizeRequest{
-		Provider: req.Provider, Issuer: req.Issuer, Subject: req.Subject, Claims: req.Claims,
-	}, false, c.retry.MaxAttempts)
-	if err != nil {
-		return ExchangeCode{}, err
-	}
-	code, err := decodeAuthorizeResponse(raw)
-	if err != nil {
-		return ExchangeCode{}, c.unavailable("authorize", err)
-	}
-	return code, nil
+	body := wire.AuthorizeRequest{Provider: req.Provider, Issuer: req.Issuer, Subject: req.Subject, Claims: req.Claims}
+	err = c.call(ctx, "authorize", wire.PathAuthorize, body, false, c.retry.MaxAttempts, func(raw []byte) (err error) {
+		code, err = decodeAuthorizeResponse(raw)
+		return err
+	})
+	return code, err
 }
 
 // ValidateAdmission asks Fanfare whether token admits consumerID to d
@@ -292,23 +259,19 @@ func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (ExchangeC
 // otherwise false and an error: one matching [ErrUnavailable] when Fanfare
 // could not answer (answer 503 and let the consumer retry), or an *APIError
 // for any other refusal.
-func (c *Client) ValidateAdmission(ctx context.Context, d Distribution, consumerID, token string) (bool, error) {
+func (c *Client) ValidateAdmission(ctx context.Context, d Distribution, consumerID, token string) (valid bool, err error) {
 	if err := d.Validate(); err != nil {
 		return false, err
 	}
 	if consumerID == "" || token == "" {
 		return false, errors.New("fanfare: validate: consumer id and token are required")
 	}
-	raw, err := c.call(ctx, "validate", d.path("validate"),
-		wire.ValidateRequest{ConsumerID: consumerID, Token: token}, true, c.retry.MaxAttempts)
-	if err != nil {
-		return false, err
-	}
-	valid, err := decodeValidateResponse(raw)
-	if err != nil {
-		return false, c.unavailable("validate", err)
-	}
-	return valid, nil
+	body := wire.ValidateRequest{ConsumerID: consumerID, Token: token}
+	err = c.call(ctx, "validate", d.path("validate"), body, true, c.retry.MaxAttempts, func(raw []byte) (err error) {
+		valid, err = decodeValidateResponse(raw)
+		return err
+	})
+	return valid, err
 }
 
 // CompleteAdmission tells Fanfare that consumerID's admission to d was used
@@ -325,36 +288,43 @@ func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumer
 	return c.complete(ctx, d, consumerID, c.retry.MaxAttempts)
 }
 
-// complete posts the completion in at most attempts tries (the outbox
-// makes one and retries on its own schedule). A 2xx body that is not JSON (a captive
-// portal's page, a body cut short) did not come from Fanfare, and the
+// complete posts the completion in at most attempts tries (the outbox makes
+// one and retries on its own schedule). A 2xx body that is not JSON (a
+// captive portal's page, a body cut short) did not come from Fanfare: the
 // completion must be delivered again.
 func (c *Client) complete(ctx context.Context, d Distribution, consumerID string, attempts int) error {
-	raw, err := c.call(ctx, "complete", d.path("complete"), wire.CompleteRequest{ConsumerID: consumerID}, true, attempts)
-	if err == nil && len(bytes.TrimSpace(raw)) > 0 && !json.Valid(raw) {
-		err = c.unavailable("complete", errors.New("malformed complete response: not JSON"))
-	}
-	return err
+	return c.call(ctx, "complete", d.path("complete"), wire.CompleteRequest{ConsumerID: consumerID}, true, attempts, func(raw []byte) error {
+		if len(bytes.TrimSpace(raw)) > 0 && !json.Valid(raw) {
+			return errors.New("malformed complete response: not JSON")
+		}
+		return nil
+	})
 }
 
-// call posts v as JSON to path and returns the body of a 2xx answer, in up
-// to attempts attempts; idempotent says whether a request that may have
+// call posts v as JSON to path in up to attempts attempts and passes the body
+// of a 2xx answer to decode; idempotent says whether a request that may have
 // reached Fanfare can be repeated.
-func (c *Client) call(ctx context.Context, op, path string, v any, idempotent bool, attempts int) ([]byte, error) {
+func (c *Client) call(ctx context.Context, op, path string, v any, idempotent bool, attempts int, decode func([]byte) error) error {
 	body, err := json.Marshal(v) // the wire types always encode: Authorize checked the claims
 	if err != nil {
-		return nil, fmt.Errorf("fanfare: %s: encoding the request failed", op)
+		return fmt.Errorf("fanfare: %s: encoding the request failed", op)
 	}
 	for attempt := 1; ; attempt++ {
 		raw, retryable, err := c.attempt(ctx, op, path, body, idempotent)
-		if err == nil || !retryable || attempt >= attempts || ctx.Err() != nil {
-			return raw, err
+		if err == nil {
+			if err := decode(raw); err != nil {
+				return c.unavailable(op, err)
+			}
+			return nil
+		}
+		if !retryable || attempt >= attempts || ctx.Err() != nil {
+			return err
 		}
 		t := time.NewTimer(c.backoff(attempt))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return err
 		case <-t.C:
 		}
 	}
@@ -377,27 +347,27 @@ func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idem
 	if err != nil {
 		return nil, false, fmt.Errorf("fanfare: %s: %w", op, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	req.Header.Set(wire.HeaderOrganizationID, c.orgID)
-	req.Header.Set(wire.HeaderSecretKey, c.secret)
-
+	req.Header = http.Header{
+		"Content-Type":            {"application/json"},
+		"Accept":                  {"application/json"},
+		"User-Agent":              {c.userAgent},
+		wire.HeaderOrganizationID: {c.orgID},
+		wire.HeaderSecretKey:      {c.secret},
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, idempotent || neverSent(err), c.unavailable(op, err)
+		var dial *net.OpError // a failed dial: no byte reached Fanfare
+		return nil, idempotent || errors.As(err, &dial) && dial.Op == "dial", c.unavailable(op, err)
 	}
 	defer resp.Body.Close()
 	raw, err = readCapped(resp.Body, maxResponseBytes)
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		if err != nil {
-			// A body cut short is worth another try; an oversized one is not.
-			return nil, idempotent && !errors.Is(err, errBodyTooLarge), c.unavailable(op, err)
-		}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300 && err != nil:
+		// A body cut short is worth another try; an oversized one is not.
+		return nil, idempotent && !errors.Is(err, errBodyTooLarge), c.unavailable(op, err)
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return raw, false, nil
-	}
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		// Not an answer the API gives: a proxy or URL misconfigured.
+	case resp.StatusCode >= 300 && resp.StatusCode < 400: // a proxy or URL misconfigured
 		return nil, false, c.unavailable(op, fmt.Errorf("redirect (status %d) not followed", resp.StatusCode))
 	}
 	apiErr := decodeAPIError(resp.StatusCode, raw, c.scrubber)
@@ -405,25 +375,16 @@ func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idem
 	return nil, idempotent && apiErr.temporary(), apiErr
 }
 
-// neverSent reports whether err happened before any byte of the request
-// could reach the server: the connection was never made.
-func neverSent(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-// errBodyTooLarge reports a body past its cap: a Fanfare response, a JWKS
-// document, a request body the middleware reads.
 var errBodyTooLarge = errors.New("body too large")
 
 // readCapped reads all of r, but at most n bytes: a longer body is an error
-// matching errBodyTooLarge, and whatever is left is not read.
+// matching errBodyTooLarge.
 func readCapped(r io.Reader, n int64) ([]byte, error) {
 	raw, err := io.ReadAll(io.LimitReader(r, n+1))
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if int64(len(raw)) > n {
+	case int64(len(raw)) > n:
 		return nil, fmt.Errorf("%w: it exceeds %d bytes", errBodyTooLarge, n)
 	}
 	return raw, nil
@@ -454,20 +415,19 @@ func decodeValidateResponse(raw []byte) (bool, error) {
 }
 
 // decodeAPIError reads Fanfare's {"error": code, "message": text} body,
-// scrubbed of the secret key before it is cut to size (a cut key would
-// escape the scrubber). The raw body is never kept: it may echo what we
-// sent.
-func decodeAPIError(status int, raw []byte, s scrubber) *APIError {
+// scrubbed before it is cut to size (a cut key would escape the scrubber).
+// The raw body is never kept: it may echo what we sent.
+func decodeAPIError(status int, raw []byte, s scrub.Scrubber) *APIError {
 	e := &APIError{StatusCode: status}
 	var body wire.ErrorBody
 	if json.Unmarshal(raw, &body) == nil {
-		e.Code = truncate(s.scrub(body.Error), 64)
-		e.Message = truncate(s.scrub(body.Message), 200)
+		e.Code = truncate(s.Scrub(body.Error), 64)
+		e.Message = truncate(s.Scrub(body.Message), 200)
 	}
 	return e
 }
 
 // unavailable wraps err, whose text may quote upstream bytes, scrubbed.
 func (c *Client) unavailable(op string, err error) *unavailableError {
-	return &unavailableError{op: op, msg: c.scrubber.scrub(err.Error()), err: err}
+	return &unavailableError{op: op, msg: c.scrubber.Scrub(err.Error()), err: err}
 }

@@ -145,7 +145,7 @@ func TestAuthorizeRetriesConnectionRefused(t *testing.T) {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close()) // nothing listens there now
 
-	rt := &countingTransport{next: fanfare.NewTransport()}
+	rt := &countingTransport{next: http.DefaultTransport.(*http.Transport).Clone()}
 	c, err := fanfare.NewClient(fanfare.Config{
 		APIURL: "http://" + addr, OrganizationID: "org_1", SecretKey: "sk_test_x",
 		HTTPClient: &http.Client{Transport: rt},

@@ -1,14 +1,9 @@
 package fanfare
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
-	"regexp"
-	"slices"
 	"strconv"
-	"strings"
 )
 
 // Sentinel errors, for use with [errors.Is]. Errors returned by [Client]
@@ -16,8 +11,6 @@ import (
 // ErrUnavailable; any other refusal is an *[APIError] whose Code says what
 // Fanfare said.
 var (
-	// ErrInvalidConfig reports a Config that NewClient refuses.
-	ErrInvalidConfig = errors.New("fanfare: invalid config")
 	// ErrUnauthorized: Fanfare refused the organization id or secret key.
 	ErrUnauthorized = errors.New("fanfare: credentials refused")
 	// ErrNotFound: Fanfare knows no such admission or distribution.
@@ -34,10 +27,10 @@ type APIError struct {
 	// StatusCode is the HTTP status Fanfare answered with.
 	StatusCode int
 	// Code is Fanfare's error code (the body's "error" field), e.g.
-	// "unauthorized", cut to 64 bytes. Empty when the body carried
-	// none. Like Message, it is scrubbed: the client's secret key, and
-	// anything shaped like a secret key ("sk_...") or a token ("eyJ..."), is
-	// replaced by "[REDACTED]", in case Fanfare or a proxy echoed the request.
+	// "unauthorized", cut to 64 bytes; empty when the body has none. It is
+	// scrubbed: the client's secret key, and anything shaped like a secret
+	// key ("sk_...") or a token ("eyJ..."), is replaced by "[REDACTED]", in
+	// case Fanfare or a proxy echoed the request.
 	Code string
 	// Message is Fanfare's human-readable message, if any, scrubbed like
 	// Code and cut to 200 bytes.
@@ -70,17 +63,14 @@ func (e *APIError) Is(target error) bool {
 	return false
 }
 
-// temporary reports whether the status says "try again later".
 func (e *APIError) temporary() bool {
 	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests ||
 		e.StatusCode == http.StatusRequestTimeout
 }
 
-// unavailableError wraps a transport failure or a malformed response. It
-// matches ErrUnavailable and unwraps to the cause (a *url.Error, a
-// context error, a JSON error). Its text is the cause's, scrubbed: a proxy
-// answering garbage gets that garbage quoted by net/http, and the garbage
-// may echo our request headers.
+// unavailableError wraps a transport failure or a malformed response: it
+// matches ErrUnavailable and the cause. Its text is the cause's, scrubbed:
+// net/http quotes a proxy's garbage, which may echo our request headers.
 type unavailableError struct {
 	op  string
 	msg string // err.Error(), scrubbed
@@ -92,51 +82,3 @@ func (e *unavailableError) Error() string {
 }
 
 func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
-
-// redactedText replaces a secret key scrubbed from upstream text.
-const redactedText = "[REDACTED]"
-
-// secretKeyPattern matches text shaped like a Fanfare secret key, whoever's
-// it is. It has no word boundary on purpose: "%3Ask_live_..." (a
-// percent-escaped "X-Secret-Key:sk_live_...") must match too, at the price
-// of redacting the end of a word such as "task_queue_full".
-var secretKeyPattern = regexp.MustCompile(`sk_[A-Za-z0-9_\-]{6,}`)
-
-// tokenPattern matches text shaped like a JWT (an admission token): a
-// header segment, which opens with the encoding of `{"`, then a payload.
-// The validate call sends a consumer's token; an upstream error page that
-// echoes the request body must not carry it into errors and logs.
-var tokenPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]*)?`)
-
-// scrubber removes a secret key from text that came from upstream (Fanfare,
-// or a proxy in front of it, which may echo the request's X-Secret-Key):
-// the client's own key in every escaping it is looked for in (as sent,
-// percent-escaped, JSON-escaped), then anything shaped like a secret key.
-type scrubber []string
-
-func newScrubber(secret string) scrubber {
-	if secret == "" {
-		return nil
-	}
-	forms := scrubber{secret, url.QueryEscape(secret), url.PathEscape(secret)}
-	for _, html := range []bool{true, false} {
-		var b strings.Builder
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(html)
-		_ = enc.Encode(secret)
-		forms = append(forms, strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(b.String(), `"`)), `"`))
-	}
-	// Longest first, so that a form containing another is replaced whole.
-	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
-	return forms
-}
-
-// scrub returns text without the secret key, and without anything shaped
-// like a secret key or a token.
-func (s scrubber) scrub(text string) string {
-	for _, f := range s {
-		text = strings.ReplaceAll(text, f, redactedText)
-	}
-	text = secretKeyPattern.ReplaceAllLiteralString(text, redactedText)
-	return tokenPattern.ReplaceAllLiteralString(text, redactedText)
-}

@@ -344,7 +344,7 @@ func newTestClient(t *testing.T, srv *fanfaretest.Server, attempt time.Duration)
 	cfg := srv.Config()
 	cfg.AttemptTimeout = attempt
 	cfg.Retry = fanfare.RetryPolicy{MaxAttempts: 1}
-	cfg.HTTPClient = &http.Client{Transport: fanfare.NewTransport()}
+	cfg.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(cfg.HTTPClient.CloseIdleConnections)
 	c, err := fanfare.NewClient(cfg)
 	require.NoError(t, err)

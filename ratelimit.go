@@ -69,7 +69,7 @@ type RateLimitOptions struct {
 	// anything else means no decision could be made (ErrLimiterFull, the
 	// limiter's or KeyFunc's error, a RemoteAddr that is not an IP; default
 	// 503), and was logged. Never write err itself into the response.
-	// Default: WriteAuthorizeError, the answers of the whole authorize chain.
+	// Default: WriteError, the answers of the whole authorize chain.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Clock returns the current time, for the default limiter and
@@ -112,7 +112,7 @@ func RateLimitAuthorize(opts RateLimitOptions) func(http.Handler) http.Handler {
 		opts.Clock = time.Now
 	}
 	if opts.ErrorHandler == nil {
-		opts.ErrorHandler = WriteAuthorizeError
+		opts.ErrorHandler = WriteError
 	}
 	opts.Logger = cmp.Or(opts.Logger, slog.Default())
 	l := opts.Limiter.Limit()
@@ -133,7 +133,7 @@ func RateLimitAuthorize(opts RateLimitOptions) func(http.Handler) http.Handler {
 var ErrRateLimited = errors.New("fanfare: rate limited")
 
 // errNoDecision marks the errors of a limiter that could not decide, so
-// that WriteAuthorizeError answers them 503 {"error":"Service unavailable"}.
+// that WriteError answers them 503 {"error":"Service unavailable"}.
 var errNoDecision = errors.New("fanfare: rate limiter cannot decide")
 
 // rateLimiter is RateLimitAuthorize's state: its options with their

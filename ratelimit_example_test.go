@@ -122,7 +122,7 @@ func ExampleClientIP() {
 
 // Metrics need no hook: every refusal passes through ErrorHandler, which
 // can count it, read the decision from the fields already in w.Header(),
-// and leave the answer to WriteAuthorizeError; every allowed request
+// and leave the answer to WriteError; every allowed request
 // reaches the next handler.
 func ExampleRateLimitOptions_errorHandler() {
 	var allowed, limited, failed int
@@ -135,7 +135,7 @@ func ExampleRateLimitOptions_errorHandler() {
 			} else {
 				failed++
 			}
-			fanfare.WriteAuthorizeError(w, r, err)
+			fanfare.WriteError(w, r, err)
 		},
 	})
 	h := limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

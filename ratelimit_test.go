@@ -234,7 +234,7 @@ func TestRateLimitAuthorizeErrorHandler(t *testing.T) {
 }
 
 // TestRateLimitAuthorizeDefaultAnswers: the default ErrorHandler
-// (WriteAuthorizeError) answers 429 over the limit and 503 when the limiter
+// (WriteError) answers 429 over the limit and 503 when the limiter
 // cannot decide, without the limiter's error in the body.
 func TestRateLimitAuthorizeDefaultAnswers(t *testing.T) {
 	for _, tc := range []struct {

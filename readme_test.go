@@ -650,7 +650,7 @@ func readmeClient(t *testing.T, srv *fanfaretest.Server, wrongKey bool) *fanfare
 	cfg := srv.Config()
 	cfg.AttemptTimeout = 200 * time.Millisecond
 	cfg.Retry = fanfare.RetryPolicy{MaxAttempts: 1}
-	cfg.HTTPClient = &http.Client{Transport: fanfare.NewTransport()}
+	cfg.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(cfg.HTTPClient.CloseIdleConnections)
 	if wrongKey {
 		cfg.SecretKey = "sk_test_not_the_emulators"

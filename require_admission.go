@@ -208,7 +208,7 @@ func newGuard(client *Client, o AdmissionOptions) *guard {
 
 	m := &guard{client: client}
 	if client != nil {
-		m.org = client.OrganizationID()
+		m.org = client.orgID
 	}
 	switch rule := o.Distribution.(type) {
 	case Distribution:

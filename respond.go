@@ -17,7 +17,93 @@ type ErrorBody struct {
 	Code    string `json:"code,omitempty"`
 }
 
-// writeJSON writes v as a JSON response.
+// WriteError writes the default answer of the authorize chain
+// ([RateLimitAuthorize], [SanitizeClaims], [NewAuthorizeHandler]) and of
+// [NewValidateAdmissionHandler] to the err their ErrorHandler receives:
+//
+//   - ErrRateLimited: 429 {"error":"Too many auth requests"} (Retry-After is already set);
+//   - a limiter that could not decide: 503 {"error":"Service unavailable"};
+//   - ErrNoIdentity: 401 {"error":"Unauthorized"};
+//   - ErrClaimsTooLarge: 413 {"error":"Claims too large"};
+//   - ErrInvalidClaims: 500 {"error":"Internal server error"};
+//   - an *http.MaxBytesError (errors.As): 413 {"error":"Request body too large"};
+//   - ErrInvalidRequestBody: 400 {"error":"Invalid request body"};
+//   - ErrNoDistribution: 400 {"error":"queueId or drawId required"};
+//   - ErrAdmissionInvalid: 403 {"valid":false,"error":"Invalid or expired admission token"};
+//   - ErrUnavailable (Fanfare unreachable, timed out, 5xx, garbage): 503 with Retry-After;
+//   - anything else, Fanfare's refusal (e.g. ErrUnauthorized: the secret key): 502.
+//
+// Those 503 and 502 bodies are {"error":"Validation failed"} for a validate
+// call and {"error":"Authentication failed"} otherwise. A custom ErrorHandler
+// can call WriteError for the errors it does not render; never write err
+// itself into a response.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := http.StatusBadGateway, failedCallBody(err)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.Is(err, ErrRateLimited):
+		status, body = http.StatusTooManyRequests, bodyTooManyAuthRequests
+	case errors.Is(err, errNoDecision):
+		status, body = http.StatusServiceUnavailable, bodyServiceUnavailable
+	case errors.Is(err, ErrNoIdentity):
+		status, body = http.StatusUnauthorized, bodyUnauthorized
+	case errors.Is(err, ErrClaimsTooLarge):
+		status, body = http.StatusRequestEntityTooLarge, bodyClaimsTooLarge
+	case errors.Is(err, ErrInvalidClaims):
+		status, body = http.StatusInternalServerError, bodyInternalError
+	case errors.As(err, &tooLarge):
+		status, body = http.StatusRequestEntityTooLarge, bodyRequestTooLarge
+	case errors.Is(err, ErrInvalidRequestBody):
+		status, body = http.StatusBadRequest, bodyInvalidRequest
+	case errors.Is(err, ErrNoDistribution):
+		status, body = http.StatusBadRequest, bodyNoDistribution
+	case errors.Is(err, ErrAdmissionInvalid):
+		status, body = http.StatusForbidden, bodyInvalidAdmissionToken
+	case errors.Is(err, ErrUnavailable):
+		status = http.StatusServiceUnavailable
+		w.Header()["Retry-After"] = retryAfterSeconds
+	}
+	writeJSONBytes(w, status, body)
+}
+
+// failedCallBody is the body of a failed call to Fanfare, which the
+// client's errors name.
+func failedCallBody(err error) []byte {
+	var apiErr *APIError
+	var unavailable *unavailableError
+	if errors.As(err, &apiErr) && apiErr.Op == "validate" || errors.As(err, &unavailable) && unavailable.op == "validate" {
+		return bodyValidationFailed
+	}
+	return bodyAuthFailed
+}
+
+// Response bodies of the handlers, encoded once.
+var (
+	bodyTooManyAuthRequests   = mustJSON(ErrorBody{Error: "Too many auth requests"})
+	bodyServiceUnavailable    = mustJSON(ErrorBody{Error: "Service unavailable"})
+	bodyMethodNotAllowed      = mustJSON(ErrorBody{Error: "Method not allowed"})
+	bodyUnauthorized          = mustJSON(ErrorBody{Error: "Unauthorized"})
+	bodyClaimsTooLarge        = mustJSON(ErrorBody{Error: "Claims too large"})
+	bodyInternalError         = mustJSON(ErrorBody{Error: "Internal server error"})
+	bodyAuthFailed            = mustJSON(ErrorBody{Error: "Authentication failed"})
+	bodyValid                 = []byte(`{"valid":true}`)
+	bodyInvalidAdmissionToken = []byte(`{"valid":false,"error":"Invalid or expired admission token"}`)
+	bodyValidationFailed      = mustJSON(ErrorBody{Error: "Validation failed"})
+	bodyRequestTooLarge       = mustJSON(ErrorBody{Error: "Request body too large"})
+	bodyInvalidRequest        = mustJSON(ErrorBody{Error: "Invalid request body"})
+	bodyNoDistribution        = mustJSON(ErrorBody{Error: "queueId or drawId required"})
+)
+
+// Header values shared by every response, assigned directly: Header.Set
+// allocates a slice per call.
+var (
+	contentTypeJSON     = []string{"application/json"}
+	cacheControlNoStore = []string{"no-store"}
+	nosniff             = []string{"nosniff"}
+	allowPost           = []string{http.MethodPost}
+	retryAfterSeconds   = []string{"1"} // Fanfare's outages are short; the SDK retries anyway
+)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil { // only this package's own types reach here: fail closed
@@ -35,26 +121,6 @@ func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
 	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-}
-
-// Header values shared by every response, assigned directly: Header.Set
-// allocates a slice per call.
-var (
-	contentTypeJSON     = []string{"application/json"}
-	cacheControlNoStore = []string{"no-store"}
-	nosniff             = []string{"nosniff"}
-	allowPost           = []string{http.MethodPost}
-	// retryAfterSeconds is the Retry-After sent with 503 answers: Fanfare's
-	// outages during a drop are short, and the browser SDK retries anyway.
-	retryAfterSeconds = []string{"1"}
-)
-
-// writeError writes an error answer of the handlers, with Retry-After on a 503.
-func writeError(w http.ResponseWriter, status int, body []byte) {
-	if status == http.StatusServiceUnavailable {
-		w.Header()["Retry-After"] = retryAfterSeconds
-	}
-	writeJSONBytes(w, status, body)
 }
 
 // postOnly reports whether r is a POST; otherwise it answers 405 with an
@@ -84,7 +150,7 @@ func logUpstream(log *slog.Logger, r *http.Request, msg string, err error) {
 }
 
 // readBody reads r's body through a cap of max bytes: a larger body is an
-// *http.MaxBytesError, and the server closes the connection after the answer.
+// *http.MaxBytesError, and closes the connection after the answer.
 func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil

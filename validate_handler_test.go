@@ -139,7 +139,7 @@ func TestValidateAdmissionHandlerFanfareFails(t *testing.T) {
 				Logger: logger,
 				ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 					gotErr = err
-					fanfare.WriteValidateAdmissionError(w, r, err)
+					fanfare.WriteError(w, r, err)
 				},
 			})
 			app := httptest.NewServer(h)

@@ -25,29 +25,30 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/waitify-io/fanfare-go/internal/scrub"
 )
 
 // Verifier checks admission token signatures locally. Build one with
 // [NewHMACVerifier], [NewPEMVerifier] or [NewJWKSVerifier]; implement it to
 // plug in another key source.
 type Verifier interface {
-	// Algorithms returns the JWS algorithms the verifier accepts. A token
-	// naming any other "alg" is refused before Keyfunc is called, which is
-	// what defeats "alg: none" and algorithm confusion (a token signed with
-	// HS256 using the public key as the secret): never list HMAC algorithms
-	// for public keys. RequireAdmission copies the list once.
+	// Algorithms returns the JWS algorithms the verifier accepts; a token
+	// naming another "alg" is refused before Keyfunc is called. That defeats
+	// "alg: none" and algorithm confusion (HS256 keyed with the public key):
+	// never list HMAC algorithms for public keys. Read once.
 	Algorithms() []string
-	// Keyfunc returns the key for a token whose header and payload are
-	// decoded but whose signature is not yet checked: one key of the type
-	// t.Method expects, or a jwt.VerificationKeySet.
+	// Keyfunc returns the key for a token whose signature is not yet
+	// checked: one key of the type t.Method expects, or a
+	// jwt.VerificationKeySet.
 	Keyfunc(t *jwt.Token) (any, error)
 }
 
 var (
-	hmacAlgorithms = []string{"HS256", "HS384", "HS512"}
-	rsaAlgorithms  = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
-	// publicAlgorithms is every algorithm a public key may verify.
+	hmacAlgorithms   = []string{"HS256", "HS384", "HS512"}
+	rsaAlgorithms    = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 	publicAlgorithms = append([]string{"ES256", "ES384", "ES512", "EdDSA"}, rsaAlgorithms...)
+	ecdsaAlgorithms  = map[elliptic.Curve][]string{elliptic.P256(): {"ES256"}, elliptic.P384(): {"ES384"}, elliptic.P521(): {"ES512"}}
 )
 
 // NewHMACVerifier returns a verifier for tokens signed with HS256, HS384 or
@@ -63,13 +64,14 @@ func NewHMACVerifier(secret []byte) (Verifier, error) {
 
 type hmacVerifier struct{ key []byte }
 
-// hmacVerifierText is what fmt and log/slog print: never the key.
-const hmacVerifierText = "fanfare.HMACVerifier{key:[REDACTED]}"
-
 func (v *hmacVerifier) Algorithms() []string            { return hmacAlgorithms }
 func (v *hmacVerifier) Keyfunc(*jwt.Token) (any, error) { return v.key, nil }
-func (v *hmacVerifier) Format(f fmt.State, _ rune)      { io.WriteString(f, hmacVerifierText) }
-func (v *hmacVerifier) LogValue() slog.Value            { return slog.StringValue(hmacVerifierText) }
+
+// Format prints the verifier without its key, for fmt and log/slog's
+// TextHandler (its JSONHandler prints {}).
+func (v *hmacVerifier) Format(f fmt.State, _ rune) {
+	io.WriteString(f, "fanfare.HMACVerifier{key:"+scrub.Redacted+"}")
+}
 
 // NewPEMVerifier returns a verifier for the public keys in pemBytes: one or
 // more "PUBLIC KEY" (PKIX), "RSA PUBLIC KEY" (PKCS #1) or "CERTIFICATE"
@@ -127,18 +129,12 @@ func (v *pemVerifier) Keyfunc(t *jwt.Token) (any, error) {
 }
 
 // keyAlgorithms pins every key to its own kind (an RSA key never verifies
-// HS256 or ES256). Other types, curves and RSA keys under 2048 bits are an
-// error.
+// HS256 or ES256); other types and curves, and RSA under 2048 bits, fail.
 func keyAlgorithms(key any) ([]string, error) {
 	switch k := key.(type) {
 	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256():
-			return []string{"ES256"}, nil
-		case elliptic.P384():
-			return []string{"ES384"}, nil
-		case elliptic.P521():
-			return []string{"ES512"}, nil
+		if algs, ok := ecdsaAlgorithms[k.Curve]; ok {
+			return algs, nil
 		}
 		return nil, errors.New("fanfare: unsupported ECDSA curve")
 	case ed25519.PublicKey:
@@ -152,9 +148,8 @@ func keyAlgorithms(key any) ([]string, error) {
 	return nil, fmt.Errorf("fanfare: unsupported public key type %T", key)
 }
 
-// keysFor returns the keys that may verify alg: one key, or a
-// jwt.VerificationKeySet of at most maxTriedKeys, so a token without kid
-// costs a bounded number of signature checks.
+// keysFor returns the keys that may verify alg: one key, or a set of at most
+// maxTriedKeys, so a token without kid costs a bounded number of checks.
 func keysFor(keys []jwt.VerificationKey, alg string) (any, error) {
 	var found []jwt.VerificationKey
 	for _, k := range keys {
@@ -175,50 +170,45 @@ const maxTriedKeys = 64
 
 // JWKSOptions configures [NewJWKSVerifier].
 type JWKSOptions struct {
-	// HTTPClient fetches the key set. The verifier uses a copy whose
-	// transport fails any response past 512 KiB, and whose Timeout, when
-	// zero, is 10s; the Timeout bounds every fetch. Default: a client with
-	// the library's transport.
+	// HTTPClient fetches the key set. The verifier uses a copy that fails
+	// any response past 512 KiB and whose Timeout, 10s when zero, bounds
+	// every fetch. Default: a client like Config.HTTPClient's.
 	HTTPClient *http.Client
 	// RefreshInterval is how often the key set is fetched in the
 	// background. Default: 15m.
 	RefreshInterval time.Duration
-	// UnknownKIDInterval is the least time between two fetches caused by
-	// tokens naming an unknown kid (a key rotation). A token with an unknown
-	// kid waits at most the client's Timeout for its turn, else is refused
-	// without a fetch, so forged kids cannot make the verifier hammer the
-	// key server. Default: 30s.
+	// UnknownKIDInterval is the least time between two fetches for tokens
+	// naming an unknown kid (a key rotation). Such a token waits at most
+	// the client's Timeout for its turn, else is refused without a fetch:
+	// forged kids cannot make the verifier hammer the key server.
+	// Default: 30s.
 	UnknownKIDInterval time.Duration
 	// Logger receives failed refreshes. Default: slog.Default().
 	Logger *slog.Logger
 }
 
-// JWKSVerifier verifies tokens with the public keys of a JSON Web Key Set
-// (RFC 7517), fetched over HTTPS and refreshed in the background with
-// github.com/MicahParks/keyfunc. It uses EC, Ed25519 and RSA (≥ 2048 bits)
-// signature keys only, never published symmetric ("oct") ones, and keeps its
-// keys when a fetched set is malformed: see the README's "Verifying with a
-// JWKS URL". It is safe for concurrent use; Close stops its refresh.
+// JWKSVerifier verifies tokens with the EC, Ed25519 and RSA (≥ 2048 bits)
+// signature keys of a JSON Web Key Set (RFC 7517), never with published
+// symmetric ("oct") ones: see the README's "Verifying with a JWKS URL". It
+// is safe for concurrent use; Close stops its refresh.
 type JWKSVerifier struct {
-	url    string
-	kf     keyfunc.Keyfunc
-	fetch  jwkset.HTTPClientStorageOptions // one fetch into the key storage
-	hc     *http.Client
-	ownHC  bool // hc's transport is ours: Close closes its idle connections
-	log    *slog.Logger
-	cancel context.CancelFunc
-	done   chan struct{}
+	url       string
+	kf        keyfunc.Keyfunc
+	fetch     jwkset.HTTPClientStorageOptions // options of a fetch into the key storage
+	closeIdle func()                          // of the default client's transport
+	log       *slog.Logger
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
-// maxJWKSBytes bounds a fetched key set; real sets are a few kilobytes.
+// maxJWKSBytes bounds a fetched key set; real ones are a few kilobytes.
 const maxJWKSBytes = 512 << 10
 
 // NewJWKSVerifier fetches the key set at jwksURL (https, or http on a
 // loopback host) and returns a verifier that refreshes it every
-// RefreshInterval until ctx is cancelled or Close is called. The first fetch
-// is bounded by ctx and the client's Timeout; its failure, or a set without
-// a usable key, is an error. ctx lives as long as the verifier: do not pass
-// a request's or a short timeout's context.
+// RefreshInterval until ctx is cancelled or Close is called. A failed first
+// fetch, or a set without a usable key, is an error. ctx lives as long as the
+// verifier: do not pass a request's or a short timeout's context.
 func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JWKSVerifier, error) {
 	u, err := url.Parse(jwksURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
@@ -227,20 +217,27 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 	if opts.RefreshInterval < 0 || opts.UnknownKIDInterval < 0 {
 		return nil, errors.New("fanfare: negative JWKS refresh interval")
 	}
-	v := &JWKSVerifier{url: u.String(), log: cmp.Or(opts.Logger, slog.Default()), done: make(chan struct{})}
-	v.hc, v.ownHC = jwksClient(opts.HTTPClient)
+	v := &JWKSVerifier{url: u.String(), log: cmp.Or(opts.Logger, slog.Default()), done: make(chan struct{}), closeIdle: func() {}}
+	hc := opts.HTTPClient
+	if hc == nil {
+		tr := newTransport()
+		hc, v.closeIdle = &http.Client{Transport: tr}, tr.CloseIdleConnections
+	}
+	cp := *hc // jwkset decodes bodies unbounded: the copy's transport caps them
+	cp.Transport = cappedTransport{cmp.Or(cp.Transport, http.DefaultTransport)}
+	cp.Timeout = cmp.Or(cp.Timeout, 10*time.Second)
+	hc = &cp
 	ctx, v.cancel = context.WithCancel(ctx)
 	fail := func(err error) (*JWKSVerifier, error) {
-		close(v.done) // no refresh loop to wait for
-		v.Close()
+		v.cancel()
+		v.closeIdle()
 		return nil, err
 	}
-
 	store := jwkset.NewMemoryStorage()
 	v.fetch = jwkset.HTTPClientStorageOptions{
-		Client:      v.hc,
+		Client:      hc,
 		Ctx:         ctx,
-		HTTPTimeout: v.hc.Timeout,
+		HTTPTimeout: hc.Timeout,
 		Storage:     store,
 		RefreshErrorHandler: func(_ context.Context, err error) { // unknown-kid refetches
 			v.log.Warn("fanfare: JWKS refresh for an unknown kid failed", "url", v.url, "error", err)
@@ -259,12 +256,11 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 		HTTPURLs:          map[string]jwkset.Storage{v.url: remote},
 		PrioritizeHTTP:    true, // the given storage is empty: skip it
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(cmp.Or(opts.UnknownKIDInterval, 30*time.Second)), 1),
-		RateLimitWaitMax:  v.hc.Timeout,
+		RateLimitWaitMax:  hc.Timeout,
 	})
-	if err != nil {
-		return fail(fmt.Errorf("fanfare: JWKS: %w", err))
+	if err == nil {
+		v.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: client, UseWhitelist: signatureUses})
 	}
-	v.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: client, UseWhitelist: signatureUses})
 	if err != nil {
 		return fail(fmt.Errorf("fanfare: JWKS: %w", err))
 	}
@@ -282,19 +278,6 @@ func usableJWK(k jwkset.JWK) bool {
 	}
 	_, err := keyAlgorithms(key)
 	return err == nil && slices.Contains(signatureUses, k.Marshal().USE)
-}
-
-// jwksClient returns a copy of hc (or of a default client) whose responses
-// are capped at maxJWKSBytes, since jwkset decodes bodies unbounded, and
-// whose Timeout is set.
-func jwksClient(hc *http.Client) (c *http.Client, own bool) {
-	if hc == nil {
-		hc, own = &http.Client{Transport: NewTransport()}, true
-	}
-	cp := *hc
-	cp.Transport = cappedTransport{cmp.Or(cp.Transport, http.DefaultTransport)}
-	cp.Timeout = cmp.Or(cp.Timeout, 10*time.Second)
-	return &cp, own
 }
 
 // Algorithms implements [Verifier]: every public-key algorithm, since the set
@@ -319,18 +302,8 @@ func (v *JWKSVerifier) Keyfunc(t *jwt.Token) (any, error) {
 
 var errUnknownKID = errors.New("fanfare: no key with the token's kid")
 
-// Refresh fetches the key set now. On failure the keys in use are kept.
-func (v *JWKSVerifier) Refresh(ctx context.Context) error {
-	o := v.fetch
-	o.Ctx = ctx
-	if _, err := jwkset.NewStorageFromHTTP(v.url, o); err != nil {
-		return fetchError(err)
-	}
-	return nil
-}
-
-// fetchError drops jwkset's "first HTTP request" wrapping: every Refresh
-// is a first request to jwkset.
+// fetchError drops jwkset's "first HTTP request" wrapping: each of our
+// fetches is one.
 func fetchError(err error) error {
 	if inner := errors.Unwrap(err); inner != nil {
 		err = inner
@@ -339,15 +312,12 @@ func fetchError(err error) error {
 }
 
 // Close stops the background refresh, waits for it to end and closes the
-// idle connections of the default HTTP client. The verifier keeps verifying
-// with the keys it has, without refetching for unknown kids. Close is
-// idempotent.
+// default HTTP client's idle connections. The verifier keeps verifying with
+// the keys it has, without refetching. Close is idempotent.
 func (v *JWKSVerifier) Close() error {
 	v.cancel()
 	<-v.done
-	if v.ownHC {
-		v.hc.CloseIdleConnections()
-	}
+	v.closeIdle()
 	return nil
 }
 
@@ -360,8 +330,9 @@ func (v *JWKSVerifier) refreshLoop(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := v.Refresh(ctx); err != nil && ctx.Err() == nil {
-				v.log.Warn("fanfare: JWKS refresh failed; keeping the current keys", "url", v.url, "error", err)
+			// A failed fetch leaves the keys in use in the storage.
+			if _, err := jwkset.NewStorageFromHTTP(v.url, v.fetch); err != nil && ctx.Err() == nil {
+				v.log.Warn("fanfare: JWKS refresh failed; keeping the current keys", "url", v.url, "error", fetchError(err))
 			}
 		}
 	}
@@ -382,11 +353,4 @@ func (t cappedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
-}
-
-// CloseIdleConnections lets http.Client.CloseIdleConnections reach base.
-func (t cappedTransport) CloseIdleConnections() {
-	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
 }

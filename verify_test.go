@@ -218,10 +218,14 @@ func jwksVerifier(t *testing.T, url string, opts fanfare.JWKSOptions) *fanfare.J
 // publishes, and keeps the keys through every fault of its JWKS endpoint.
 func TestJWKSVerifierEmulator(t *testing.T) {
 	k := admKeys()
-	ctx := context.Background()
 	srv := fanfaretest.NewServer(fanfaretest.Options{Clock: newAdmClock(admEpoch).Now})
 	defer srv.Close()
-	v := jwksVerifier(t, srv.JWKSURL(), fanfare.JWKSOptions{HTTPClient: &http.Client{Timeout: 200 * time.Millisecond}})
+	refreshes := &refreshLog{}
+	v := jwksVerifier(t, srv.JWKSURL(), fanfare.JWKSOptions{
+		HTTPClient:         &http.Client{Timeout: 200 * time.Millisecond},
+		UnknownKIDInterval: time.Nanosecond, // every unknown kid refetches
+		Logger:             slog.New(refreshes),
+	})
 	require.Equal(t, 1, srv.Calls(fanfaretest.EndpointJWKS))
 
 	admitted := srv.Admit(admQueue, "c_v")
@@ -256,19 +260,54 @@ func TestJWKSVerifierEmulator(t *testing.T) {
 		{"dropped", fanfaretest.Fault{Drop: true}, "EOF"},
 		{"slow", fanfaretest.Fault{Latency: time.Minute}, timedOut},
 	}
+	rotated := admSign(t, jwt.SigningMethodES256, k.ec, claims, "rotated")
 	for _, tc := range faults {
 		t.Run("refresh fails, keys stay: "+tc.name, func(t *testing.T) {
 			srv.InjectFault(fanfaretest.EndpointJWKS, tc.fault)
 			defer srv.ClearFaults()
+			calls := srv.Calls(fanfaretest.EndpointJWKS)
 			start := time.Now()
-			err := v.Refresh(ctx)
-			require.Error(t, err)
+			assert.Equal(t, 403, admVerifies(t, v, rotated), "an unknown kid refetches, and fails")
 			assert.Less(t, time.Since(start), 5*time.Second, "the client's Timeout bounds the fetch")
-			assert.True(t, strings.HasPrefix(err.Error(), "fanfare: JWKS: "), err.Error())
+			assert.Greater(t, srv.Calls(fanfaretest.EndpointJWKS), calls, "the unknown kid was fetched for")
+			msg, err := refreshes.last()
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(msg, "fanfare: JWKS "), msg)
 			assertFetchError(t, err, tc.want)
 			assert.Equal(t, 200, admVerifies(t, v, admitted))
 		})
 	}
+}
+
+// refreshLog is a slog.Handler keeping the message and error of the last
+// record: a verifier's failed refresh.
+type refreshLog struct {
+	mu  sync.Mutex
+	msg string
+	err error
+}
+
+func (*refreshLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *refreshLog) WithAttrs([]slog.Attr) slog.Handler     { return l }
+func (l *refreshLog) WithGroup(string) slog.Handler          { return l }
+
+func (l *refreshLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msg, l.err = r.Message, nil
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok {
+			l.err = err
+		}
+		return true
+	})
+	return nil
+}
+
+func (l *refreshLog) last() (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.msg, l.err
 }
 
 func TestJWKSVerifier(t *testing.T) {
@@ -353,13 +392,10 @@ func TestJWKSVerifierUnknownKID(t *testing.T) {
 		assert.EqualValues(t, 2, srv.fetches.Load(), "no refetch within UnknownKIDInterval")
 
 		// The key appears, but the interval is not over: still refused
-		// without a fetch until an explicit Refresh.
+		// without a fetch until the next background refresh.
 		srv.set(ecJWK("ec-1", &k.ec.PublicKey), ecJWK("ec-2", &k.ec2.PublicKey))
 		assert.Equal(t, 403, admVerifies(t, v, rotated))
 		assert.EqualValues(t, 2, srv.fetches.Load())
-		require.NoError(t, v.Refresh(context.Background()))
-		assert.Equal(t, 200, admVerifies(t, v, rotated))
-		assert.EqualValues(t, 3, srv.fetches.Load())
 	})
 
 	t.Run("rotation after the interval", func(t *testing.T) {
@@ -381,10 +417,13 @@ func TestJWKSVerifierUnknownKID(t *testing.T) {
 
 	t.Run("a revoked key stops verifying", func(t *testing.T) {
 		srv := newJWKSServer(t, ecJWK("ec-1", &k.ec.PublicKey), ecJWK("ec-2", &k.ec2.PublicKey))
-		v := jwksVerifier(t, srv.URL, fanfare.JWKSOptions{UnknownKIDInterval: time.Hour})
+		v := jwksVerifier(t, srv.URL, fanfare.JWKSOptions{UnknownKIDInterval: time.Hour, RefreshInterval: 5 * time.Millisecond})
 		assert.Equal(t, 200, admVerifies(t, v, rotated))
 		srv.set(ecJWK("ec-1", &k.ec.PublicKey))
-		require.NoError(t, v.Refresh(context.Background()))
+		// The refresh loop is sequential: once two fetches started after
+		// the revocation, the first one's key set is in use.
+		n := srv.fetches.Load()
+		require.Eventually(t, func() bool { return srv.fetches.Load() >= n+2 }, 5*time.Second, time.Millisecond)
 		assert.Equal(t, 403, admVerifies(t, v, rotated))
 	})
 }

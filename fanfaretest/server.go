@@ -375,7 +375,9 @@ func (s *Server) Config() fanfare.Config {
 func (s *Server) Client() *fanfare.Client {
 	s.clientOnce.Do(func() {
 		cfg := s.Config()
-		s.clientHTTP = &http.Client{Transport: fanfare.NewTransport()}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 512 // as fanfare's default client: bursts reuse connections
+		s.clientHTTP = &http.Client{Transport: tr}
 		cfg.HTTPClient = s.clientHTTP
 		c, err := fanfare.NewClient(cfg)
 		if err != nil {

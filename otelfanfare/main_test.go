@@ -71,7 +71,7 @@ func (tel *telemetry) metric(t *testing.T, name string) (metricdata.Metrics, boo
 		for _, m := range sm.Metrics {
 			if m.Name == name {
 				require.Equal(t, otelfanfare.ScopeName, sm.Scope.Name)
-				require.Equal(t, fanfare.Version, sm.Scope.Version)
+				require.Equal(t, otelfanfare.Version, sm.Scope.Version)
 				return m, true
 			}
 		}

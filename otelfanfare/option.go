@@ -8,13 +8,14 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-
-	fanfare "github.com/waitify-io/fanfare-go"
 )
 
 // ScopeName is the instrumentation scope of every meter and tracer of the
 // package: the package's import path.
 const ScopeName = "github.com/waitify-io/fanfare-go/otelfanfare"
+
+// Version is the version of this module, the instrumentation scope's version.
+const Version = "0.2.0"
 
 // Option configures the instrumentation of [Transport], [HTTPClient],
 // [Admission], [Completions], [ObserveCompletions] and [Limiter]. Each
@@ -95,13 +96,13 @@ func newConfig(opts []Option) *config {
 
 func (c *config) meter() metric.Meter {
 	return c.meterProvider.Meter(ScopeName,
-		metric.WithInstrumentationVersion(fanfare.Version),
+		metric.WithInstrumentationVersion(Version),
 		metric.WithSchemaURL(semconv.SchemaURL))
 }
 
 func (c *config) tracer() trace.Tracer {
 	return c.tracerProvider.Tracer(ScopeName,
-		trace.WithInstrumentationVersion(fanfare.Version),
+		trace.WithInstrumentationVersion(Version),
 		trace.WithSchemaURL(semconv.SchemaURL))
 }
 

@@ -55,7 +55,9 @@ const maxIDAttr = 128
 
 // Transport returns base wrapped to trace and measure every Fanfare call:
 // set it as the transport of fanfare.Config.HTTPClient (and of
-// fanfare.JWKSOptions.HTTPClient). A nil base is [fanfare.NewTransport]().
+// fanfare.JWKSOptions.HTTPClient). A nil base is a clone of
+// http.DefaultTransport keeping up to 512 idle connections per host, as
+// fanfare's default client does.
 //
 // Each HTTP attempt (the client's retries are attempts of their own) gets a
 // client span, a child of the span in the request's context, named after
@@ -78,7 +80,9 @@ const maxIDAttr = 128
 // request is passed on unchanged (no trace context is sent to Fanfare).
 func Transport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	if base == nil {
-		base = fanfare.NewTransport()
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 1024, 512
+		base = t
 	}
 	c := newConfig(opts)
 	m := c.meter()
@@ -102,7 +106,7 @@ func Transport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 }
 
 // HTTPClient returns an *http.Client whose transport is
-// Transport(fanfare.NewTransport(), opts...), for fanfare.Config.HTTPClient.
+// Transport(nil, opts...), for fanfare.Config.HTTPClient.
 // It has no overall timeout: the Fanfare client bounds each attempt itself.
 // For fanfare.JWKSOptions.HTTPClient set one (the default JWKS client's is
 // 10s).

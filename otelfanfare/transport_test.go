@@ -165,7 +165,7 @@ func TestTransportTimeout(t *testing.T) {
 }
 
 func TestTransportPassesCloseIdleConnections(t *testing.T) {
-	base := &closeCounter{RoundTripper: fanfare.NewTransport()}
+	base := &closeCounter{RoundTripper: http.DefaultTransport.(*http.Transport).Clone()}
 	hc := &http.Client{Transport: otelfanfare.Transport(base)}
 	hc.CloseIdleConnections()
 	assert.Equal(t, 1, base.n)

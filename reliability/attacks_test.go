@@ -63,7 +63,7 @@ func newArena(t *testing.T) *arena {
 	a.cookies = newCheckoutApp(t, a.e, fanfare.AdmissionOptions{
 		Token: fanfare.TokenFrom(fanfare.HeaderToken("Fanfare-Admission"), fanfare.CookieToken("fanfare_admission")),
 	})
-	hc := &http.Client{Transport: fanfare.NewTransport(), Timeout: jwksTimeout}
+	hc := &http.Client{Transport: newTransport(), Timeout: jwksTimeout}
 	t.Cleanup(hc.CloseIdleConnections)
 	v, err := fanfare.NewJWKSVerifier(context.Background(), a.e.jwksURL(), fanfare.JWKSOptions{HTTPClient: hc, Logger: logger()})
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -358,11 +360,11 @@ func forge(t *testing.T, e *env, consumer string) string {
 
 func runJWKS(t *testing.T, f faultKind, c *cell) {
 	e := newEnv(t, fanfaretest.Options{})
-	hc := &http.Client{Transport: fanfare.NewTransport(), Timeout: jwksTimeout}
+	hc := &http.Client{Transport: newTransport(), Timeout: jwksTimeout}
 	t.Cleanup(hc.CloseIdleConnections)
-	newVerifier := func() (*fanfare.JWKSVerifier, time.Duration, error) {
+	newVerifier := func(log *slog.Logger) (*fanfare.JWKSVerifier, time.Duration, error) {
 		start := time.Now()
-		v, err := fanfare.NewJWKSVerifier(context.Background(), e.jwksURL(), fanfare.JWKSOptions{HTTPClient: hc, Logger: logger()})
+		v, err := fanfare.NewJWKSVerifier(context.Background(), e.jwksURL(), fanfare.JWKSOptions{HTTPClient: hc, Logger: log})
 		rec.err(err)
 		return v, time.Since(start), err
 	}
@@ -376,7 +378,7 @@ func runJWKS(t *testing.T, f faultKind, c *cell) {
 	}
 
 	f.inject(e, fanfaretest.EndpointJWKS)
-	v, took, err := newVerifier()
+	v, took, err := newVerifier(logger())
 	checkTook(t, c, took, jwksTimeout+slack)
 	startup := "start-up error"
 	if err == nil {
@@ -388,18 +390,20 @@ func runJWKS(t *testing.T, f faultKind, c *cell) {
 	}
 
 	// A verifier started before the fault keeps its keys through a failed
-	// refresh.
+	// refresh: the refetch a token naming an unknown kid makes, whose
+	// failure is logged.
 	e.clearFaults()
-	v, _, err = newVerifier()
+	var logged strings.Builder // written only by Keyfunc below, in this goroutine
+	v, _, err = newVerifier(slog.New(slog.NewTextHandler(io.MultiWriter(rec, &logged), nil)))
 	if err != nil {
 		t.Fatalf("NewJWKSVerifier once the fault cleared: %v", err)
 	}
 	t.Cleanup(func() { _ = v.Close() })
 	f.inject(e, fanfaretest.EndpointJWKS)
-	refreshErr := v.Refresh(context.Background())
-	rec.err(refreshErr)
-	if (refreshErr != nil) != wantStartErr {
-		t.Errorf("Refresh under the fault: %v", refreshErr)
+	_, kidErr := v.Keyfunc(&jwt.Token{Method: jwt.SigningMethodES256, Header: map[string]any{"alg": "ES256", "kid": "kid_rotated"}})
+	rec.err(kidErr)
+	if refreshFailed := strings.Contains(logged.String(), "fanfare: JWKS refresh"); refreshFailed != wantStartErr {
+		t.Errorf("refresh under the fault failed: %v; logged %q", refreshFailed, logged.String())
 	}
 	a := newCheckoutApp(t, e, fanfare.AdmissionOptions{Verifier: v})
 	forged := a.checkout(t, forge(t, e, "cons_2"))

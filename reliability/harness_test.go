@@ -131,6 +131,15 @@ func (r *recorder) search() (report string, hits []string) {
 	return report, hits
 }
 
+// newTransport is a transport of the suite's own, whose idle connections a
+// test can close, keeping up to 512 idle connections per host as fanfare's
+// default client does.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 512
+	return t
+}
+
 // logger writes to the recorder at debug level, so that every record any
 // part of the library emits is searched.
 func logger() *slog.Logger {
@@ -221,7 +230,7 @@ func newEnvTimeout(t testing.TB, opts fanfaretest.Options, attempt time.Duration
 	opts.OrganizationID = orgID
 	srv := fanfaretest.NewServer(opts)
 	proxy := newFaultProxy(srv.URL)
-	hc := &http.Client{Transport: fanfare.NewTransport()}
+	hc := &http.Client{Transport: newTransport()}
 	client, err := fanfare.NewClient(fanfare.Config{
 		APIURL: proxy.URL, OrganizationID: orgID, SecretKey: secretKey, HTTPClient: hc,
 		AttemptTimeout: attempt,

@@ -60,6 +60,7 @@ func TestBrowserStorefront(t *testing.T) {
 	t.Cleanup(emu.Close)
 	app, err := newApp(shop.Config{
 		Client:         emu.Client(),
+		Fanfare:        emu.Config(),
 		Distribution:   drop,
 		PublishableKey: emu.PublishableKey,
 		Logger:         slog.New(slog.DiscardHandler),

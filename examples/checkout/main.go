@@ -119,7 +119,7 @@ func newApp(cfg shop.Config, telemetry ...otelfanfare.Option) (http.Handler, err
 	}, telemetry...))
 	checkout := login.Append(shop.RequireLogin, requireAdmission).Then(s.Checkout())
 
-	page := storefront.Handler(client.APIURL())
+	page := storefront.Handler(cfg.Fanfare.APIURL)
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", page)
 	mux.Handle("GET "+storefront.AssetPrefix, page)
@@ -182,7 +182,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// first line says which Fanfare this run talks to.
 	httpClient := otelfanfare.HTTPClient(tel.options...)
 	defer httpClient.CloseIdleConnections()
-	client, publishableKey, emu, err := openFanfare(*demoMode, *hold > 0, httpClient)
+	cfg, publishableKey, emu, err := openFanfare(*demoMode, *hold > 0)
+	if err != nil {
+		fmt.Fprintf(stderr, "checkout: %v\n", err)
+		return 1
+	}
+	if emu != nil {
+		defer emu.Close() // last: the worker below delivers to it on shutdown
+	}
+	cfg.HTTPClient = httpClient
+	client, err := fanfare.NewClient(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "checkout: %v\n", err) // says what is missing; never shows the key
 		return 1
@@ -193,10 +202,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case emu != nil:
 		fmt.Fprintf(stdout, "checkout: no FANFARE_SECRET_KEY in the environment, so using an embedded Fanfare emulator at %s, not the real API\n", emu.URL)
 	default:
-		fmt.Fprintf(stdout, "checkout: using the Fanfare API at %s, organization %s\n", client.APIURL(), client.OrganizationID())
-	}
-	if emu != nil {
-		defer emu.Close() // last: the worker below delivers to it on shutdown
+		fmt.Fprintf(stdout, "checkout: using the Fanfare API at %s, organization %s\n", cfg.APIURL, cfg.OrganizationID)
 	}
 	if *hold > 0 && emu == nil {
 		fmt.Fprintln(stderr, "checkout: -hold needs the embedded emulator (unset FANFARE_SECRET_KEY)")
@@ -223,7 +229,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		opts.ContextTimeoutEnabled = true // lets the store's deadlines bound a hung Redis
 		rdb := redis.NewClient(opts)
 		defer rdb.Close()
-		prefix := "fanfare-example:" + client.OrganizationID()
+		prefix := "fanfare-example:" + cfg.OrganizationID
 		if store, err = redisstore.NewStore(rdb, redisstore.StoreOptions{Prefix: prefix}); err == nil {
 			limiter, err = redisstore.NewLimiter(rdb, redisstore.LimiterOptions{Prefix: prefix})
 		}
@@ -247,6 +253,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	handler, err := newApp(shop.Config{
 		Client:         client,
+		Fanfare:        cfg,
 		Distribution:   dist,
 		PublishableKey: publishableKey,
 		Logger:         logger,
@@ -343,34 +350,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// openFanfare returns a client of the Fanfare API the environment names
+// openFanfare returns the config of the Fanfare API the environment names
 // (fanfare.ConfigFromEnv: FANFARE_API_URL, FANFARE_ORG_ID,
 // FANFARE_SECRET_KEY) and the browser's FANFARE_PUBLISHABLE_KEY. Without
 // FANFARE_SECRET_KEY, or with emulate, it starts an embedded emulator on a
 // free loopback port instead, holding entries in line when hold is set, and
-// returns it to be closed. Either client sends its calls with hc.
-func openFanfare(emulate, hold bool, hc *http.Client) (*fanfare.Client, string, *fanfaretest.Server, error) {
+// returns it to be closed.
+func openFanfare(emulate, hold bool) (fanfare.Config, string, *fanfaretest.Server, error) {
 	if emulate || os.Getenv("FANFARE_SECRET_KEY") == "" {
 		emu, err := fanfaretest.Start(fanfaretest.Options{HoldEntries: hold})
 		if err != nil {
-			return nil, "", nil, err
+			return fanfare.Config{}, "", nil, err
 		}
-		cfg := emu.Config() // the emulator's URL, organization and secret key
-		cfg.HTTPClient = hc
-		client, err := fanfare.NewClient(cfg)
-		if err != nil {
-			emu.Close()
-			return nil, "", nil, err
-		}
-		return client, emu.PublishableKey, emu, nil
+		return emu.Config(), emu.PublishableKey, emu, nil // the emulator's URL, organization and secret key
 	}
-	cfg := fanfare.ConfigFromEnv()
-	cfg.HTTPClient = hc
-	client, err := fanfare.NewClient(cfg)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	return client, os.Getenv("FANFARE_PUBLISHABLE_KEY"), nil, nil
+	return fanfare.ConfigFromEnv(), os.Getenv("FANFARE_PUBLISHABLE_KEY"), nil, nil
 }
 
 // admitEvery plays the queue's operator for -hold: every interval it admits

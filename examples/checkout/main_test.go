@@ -36,7 +36,7 @@ func TestDemo(t *testing.T) { contract.RunDemo(t, run) }
 func TestStorefrontServed(t *testing.T) {
 	emu := fanfaretest.NewServer(fanfaretest.Options{})
 	t.Cleanup(emu.Close)
-	app, err := newApp(shop.Config{Client: emu.Client(), Distribution: fanfare.Queue("q_drop"), Logger: slog.New(slog.DiscardHandler)})
+	app, err := newApp(shop.Config{Client: emu.Client(), Fanfare: emu.Config(), Distribution: fanfare.Queue("q_drop"), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	srv := httptest.NewServer(app)
 	t.Cleanup(srv.Close)

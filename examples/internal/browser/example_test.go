@@ -18,7 +18,7 @@ import (
 func ExampleNew() {
 	emu := fanfaretest.NewServer(fanfaretest.Options{})
 	defer emu.Close()
-	s, err := shop.New(shop.Config{Client: emu.Client(), Distribution: fanfare.Queue("q_drop"), Logger: slog.New(slog.DiscardHandler)})
+	s, err := shop.New(shop.Config{Client: emu.Client(), Fanfare: emu.Config(), Distribution: fanfare.Queue("q_drop"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		log.Fatal(err)
 	}

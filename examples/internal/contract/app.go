@@ -28,6 +28,7 @@ func RunApp(t *testing.T, newApp NewApp) {
 	t.Cleanup(emu.Close)
 	app, err := newApp(shop.Config{
 		Client:         emu.Client(),
+		Fanfare:        emu.Config(),
 		Distribution:   fanfare.Queue("q_contract"),
 		PublishableKey: emu.PublishableKey,
 		Logger:         slog.New(slog.DiscardHandler),

@@ -30,6 +30,9 @@ import (
 type Config struct {
 	// Client calls Fanfare. Required.
 	Client *fanfare.Client
+	// Fanfare is the config Client was built from: /api/config serves its
+	// APIURL and OrganizationID to the page.
+	Fanfare fanfare.Config
 	// Distribution is the drop the shop sells: the only queue, draw or
 	// auction whose admissions its checkout accepts. Required.
 	Distribution fanfare.Distribution
@@ -204,9 +207,9 @@ func (s *Shop) WriteAdmissionError(w http.ResponseWriter, r *http.Request, err e
 // ConfigHandler answers GET /api/config.
 func (s *Shop) ConfigHandler() http.Handler {
 	return ConfigHandler(PublicConfig{
-		OrganizationID:   s.cfg.Client.OrganizationID(),
+		OrganizationID:   s.cfg.Fanfare.OrganizationID,
 		PublishableKey:   s.cfg.PublishableKey,
-		APIURL:           s.cfg.Client.APIURL(),
+		APIURL:           s.cfg.Fanfare.APIURL,
 		DistributionType: string(s.cfg.Distribution.Type),
 		DistributionID:   s.cfg.Distribution.ID,
 	})

@@ -12,6 +12,8 @@ import (
 type Backend struct {
 	// Client calls the API with the organization's secret key.
 	Client *fanfare.Client
+	// Config is the config Client was built from.
+	Config fanfare.Config
 	// PublishableKey is the browser's key, for /api/config.
 	PublishableKey string
 	// Emulator is the embedded emulator, or nil for the real API.
@@ -28,13 +30,14 @@ func OpenBackend(emulate bool) (*Backend, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Backend{Client: emu.Client(), PublishableKey: emu.PublishableKey, Emulator: emu}, nil
+		return &Backend{Client: emu.Client(), Config: emu.Config(), PublishableKey: emu.PublishableKey, Emulator: emu}, nil
 	}
-	client, err := fanfare.NewClient(fanfare.ConfigFromEnv())
+	cfg := fanfare.ConfigFromEnv()
+	client, err := fanfare.NewClient(cfg)
 	if err != nil {
 		return nil, err // says what is missing; never shows the key
 	}
-	return &Backend{Client: client, PublishableKey: os.Getenv("FANFARE_PUBLISHABLE_KEY")}, nil
+	return &Backend{Client: client, Config: cfg, PublishableKey: os.Getenv("FANFARE_PUBLISHABLE_KEY")}, nil
 }
 
 // Close stops the embedded emulator, if any.

@@ -23,6 +23,7 @@ func ExampleShop_Options() {
 	defer emu.Close()
 	app, err := newApp(shop.Config{
 		Client:         emu.Client(),
+		Fanfare:        emu.Config(),
 		Distribution:   fanfare.Queue("q_drop"),
 		PublishableKey: emu.PublishableKey,
 		Logger:         slog.New(slog.DiscardHandler),
@@ -131,7 +132,7 @@ func ExampleOpenBackend() {
 		log.Fatal(err)
 	}
 	defer backend.Close()
-	fmt.Println(backend.Emulator != nil, strings.HasPrefix(backend.Client.APIURL(), "http://127.0.0.1:"))
+	fmt.Println(backend.Emulator != nil, strings.HasPrefix(backend.Config.APIURL, "http://127.0.0.1:"))
 	// Output:
 	// true true
 }

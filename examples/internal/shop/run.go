@@ -51,11 +51,11 @@ func Main(ctx context.Context, name string, newApp func(Config) (http.Handler, e
 	defer backend.Close()
 	switch {
 	case backend.Emulator != nil && *demoMode:
-		fmt.Fprintf(stdout, "%s: demo against an embedded Fanfare emulator at %s, whatever the environment says (its browser steps exist only there)\n", name, backend.Client.APIURL())
+		fmt.Fprintf(stdout, "%s: demo against an embedded Fanfare emulator at %s, whatever the environment says (its browser steps exist only there)\n", name, backend.Config.APIURL)
 	case backend.Emulator != nil:
-		fmt.Fprintf(stdout, "%s: no FANFARE_SECRET_KEY in the environment, so using an embedded Fanfare emulator at %s, not the real API\n", name, backend.Client.APIURL())
+		fmt.Fprintf(stdout, "%s: no FANFARE_SECRET_KEY in the environment, so using an embedded Fanfare emulator at %s, not the real API\n", name, backend.Config.APIURL)
 	default:
-		fmt.Fprintf(stdout, "%s: using the Fanfare API at %s, organization %s\n", name, backend.Client.APIURL(), backend.Client.OrganizationID())
+		fmt.Fprintf(stdout, "%s: using the Fanfare API at %s, organization %s\n", name, backend.Config.APIURL, backend.Config.OrganizationID)
 	}
 
 	level := slog.LevelInfo
@@ -65,6 +65,7 @@ func Main(ctx context.Context, name string, newApp func(Config) (http.Handler, e
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	handler, err := newApp(Config{
 		Client:         backend.Client,
+		Fanfare:        backend.Config,
 		Distribution:   dist,
 		PublishableKey: backend.PublishableKey,
 		Logger:         logger,
