@@ -38,8 +38,8 @@ type ErrorBody struct {
 // can call WriteError for the errors it does not render; never write err
 // itself into a response.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	status, body := http.StatusBadGateway, failedCallBody(err)
-	var tooLarge *http.MaxBytesError
+	var status int
+	var body []byte
 	switch {
 	case errors.Is(err, ErrRateLimited):
 		status, body = http.StatusTooManyRequests, bodyTooManyAuthRequests
@@ -51,7 +51,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		status, body = http.StatusRequestEntityTooLarge, bodyClaimsTooLarge
 	case errors.Is(err, ErrInvalidClaims):
 		status, body = http.StatusInternalServerError, bodyInternalError
-	case errors.As(err, &tooLarge):
+	case isMaxBytes(err):
 		status, body = http.StatusRequestEntityTooLarge, bodyRequestTooLarge
 	case errors.Is(err, ErrInvalidRequestBody):
 		status, body = http.StatusBadRequest, bodyInvalidRequest
@@ -60,10 +60,17 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrAdmissionInvalid):
 		status, body = http.StatusForbidden, bodyInvalidAdmissionToken
 	case errors.Is(err, ErrUnavailable):
-		status = http.StatusServiceUnavailable
+		status, body = http.StatusServiceUnavailable, failedCallBody(err)
 		w.Header()["Retry-After"] = retryAfterSeconds
+	default:
+		status, body = http.StatusBadGateway, failedCallBody(err)
 	}
 	writeJSONBytes(w, status, body)
+}
+
+func isMaxBytes(err error) bool {
+	var tooLarge *http.MaxBytesError
+	return errors.As(err, &tooLarge)
 }
 
 // failedCallBody is the body of a failed call to Fanfare, which the
