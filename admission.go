@@ -139,15 +139,8 @@ func admissionFailure(reason, cause error) *AdmissionError {
 	return &e
 }
 
-// WriteAdmissionError is the default AdmissionOptions.ErrorHandler: it
-// writes the status and JSON body of err's *[AdmissionError] (403
-// ADMISSION_INVALID for any other error), and Retry-After on 503s. A custom
-// handler can call it for the cases it does not answer itself.
-func WriteAdmissionError(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *AdmissionError
-	if !errors.As(err, &ae) {
-		ae = admissionFailure(ErrAdmissionInvalid, nil)
-	}
+// writeAdmissionError is WriteError's answer to an *AdmissionError.
+func writeAdmissionError(w http.ResponseWriter, ae *AdmissionError) {
 	if ae.Status == http.StatusServiceUnavailable && ae.RetryAfter > 0 {
 		w.Header()["Retry-After"] = []string{strconv.FormatInt(int64((ae.RetryAfter+time.Second-1)/time.Second), 10)}
 	}

@@ -583,7 +583,7 @@ func TestRequireAdmissionOnAdmitted(t *testing.T) {
 		s.opts.OnAdmitted = func(r *http.Request, a *fanfare.Admission) { admitted = append(admitted, a.ConsumerID) }
 		s.opts.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 			refused = append(refused, err)
-			fanfare.WriteAdmissionError(w, r, err)
+			fanfare.WriteError(w, r, err)
 		}
 		h := s.handler(admEcho(http.StatusOK))
 		tok := s.token(t, admQueue, "c_hooks", nil)
@@ -626,7 +626,7 @@ func TestRequireAdmissionErrorHandler(t *testing.T) {
 			_, _ = io.WriteString(w, "your slot is gone")
 			return
 		}
-		fanfare.WriteAdmissionError(w, r, err)
+		fanfare.WriteError(w, r, err)
 	}
 	h := s.handler(admEcho(http.StatusOK))
 
@@ -640,10 +640,17 @@ func TestRequireAdmissionErrorHandler(t *testing.T) {
 	assert.Equal(t, "ADMISSION_REQUIRED", res.Body.Code, "falls back to the default")
 
 	t.Run("default handler on a foreign error", func(t *testing.T) {
+		// Not an *AdmissionError: refused all the same, as a failed call.
 		rec := httptest.NewRecorder()
-		fanfare.WriteAdmissionError(rec, admRequest(""), errors.New("whatever"))
-		assert.Equal(t, http.StatusForbidden, rec.Code)
-		assert.JSONEq(t, `{"error":"Invalid admission","message":"Your access has expired or is invalid","code":"ADMISSION_INVALID"}`, rec.Body.String())
+		fanfare.WriteError(rec, admRequest(""), errors.New("whatever"))
+		assert.Equal(t, http.StatusBadGateway, rec.Code)
+		assert.JSONEq(t, `{"error":"Authentication failed"}`, rec.Body.String())
+	})
+	t.Run("default handler on a wrapped AdmissionError", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		fanfare.WriteError(rec, admRequest(""), fmt.Errorf("app: %w", &fanfare.AdmissionError{Status: http.StatusConflict, Code: "ADMISSION_USED", Reason: fanfare.ErrAdmissionUsed}))
+		assert.Equal(t, http.StatusConflict, rec.Code)
+		assert.Contains(t, rec.Body.String(), `"code":"ADMISSION_USED"`)
 	})
 }
 

@@ -92,7 +92,7 @@ type AdmissionOptions struct {
 	// (debug). Tokens are never logged. Default: slog.Default().
 	Logger *slog.Logger
 	// ErrorHandler answers every refused request (count refusals here).
-	// err is an *[AdmissionError]. Default: [WriteAdmissionError].
+	// err is an *[AdmissionError]. Default: [WriteError].
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// OnAdmitted runs once the admission is held, before the handler, on its
 	// goroutine, e.g. for metrics. A panic in it is logged and refuses the
@@ -258,7 +258,7 @@ func newGuard(client *Client, o AdmissionOptions) *guard {
 		o.Completions = newCompletionWorker(client, o.Store, CompletionWorkerOptions{Logger: o.Logger, Clock: o.Clock}, true)
 	}
 	if o.ErrorHandler == nil {
-		o.ErrorHandler = WriteAdmissionError
+		o.ErrorHandler = WriteError
 	}
 	m.o = o
 	return m

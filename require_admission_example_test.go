@@ -67,7 +67,7 @@ func ExampleAdmissionOptions_errorHandler() {
 				http.Redirect(w, r, "/queue", http.StatusSeeOther)
 				return
 			}
-			fanfare.WriteAdmissionError(w, r, err)
+			fanfare.WriteError(w, r, err)
 		},
 	})(http.NotFoundHandler())
 	rec := httptest.NewRecorder()

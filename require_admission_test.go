@@ -798,7 +798,7 @@ func TestRequireAdmissionAcquireAnswers(t *testing.T) {
 			var got error
 			s.opts.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 				got = err
-				fanfare.WriteAdmissionError(w, r, err)
+				fanfare.WriteError(w, r, err)
 			}
 			h := s.handler(admEcho(http.StatusOK))
 			res := admDo(t, h, admRequest(s.token(t, admQueue, "c_acquire", nil)))

@@ -17,9 +17,11 @@ type ErrorBody struct {
 	Code    string `json:"code,omitempty"`
 }
 
-// WriteError writes the default answer of the authorize chain
-// ([RateLimitAuthorize], [SanitizeClaims], [NewAuthorizeHandler]) and of
-// [NewValidateAdmissionHandler] to the err their ErrorHandler receives:
+// WriteError writes the default answer to the err an ErrorHandler of this
+// package receives. An *[AdmissionError] (from [RequireAdmission]) gets its
+// Status and the guide's JSON body with its Code, and Retry-After on a 503;
+// the errors of the authorize chain ([RateLimitAuthorize], [SanitizeClaims],
+// [NewAuthorizeHandler]) and of [NewValidateAdmissionHandler] get:
 //
 //   - ErrRateLimited: 429 {"error":"Too many auth requests"} (Retry-After is already set);
 //   - a limiter that could not decide: 503 {"error":"Service unavailable"};
@@ -38,6 +40,10 @@ type ErrorBody struct {
 // can call WriteError for the errors it does not render; never write err
 // itself into a response.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if ae := admissionErrorOf(err); ae != nil {
+		writeAdmissionError(w, ae)
+		return
+	}
 	var status int
 	var body []byte
 	switch {
@@ -66,6 +72,19 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		status, body = http.StatusBadGateway, failedCallBody(err)
 	}
 	writeJSONBytes(w, status, body)
+}
+
+// admissionErrorOf returns err's *AdmissionError, if any, without an
+// allocation for the error RequireAdmission passes.
+func admissionErrorOf(err error) *AdmissionError {
+	if ae, ok := err.(*AdmissionError); ok {
+		return ae
+	}
+	var ae *AdmissionError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return nil
 }
 
 func isMaxBytes(err error) bool {

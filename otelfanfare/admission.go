@@ -51,7 +51,7 @@ var distributionTypes = []fanfare.DistributionType{fanfare.TypeQueue, fanfare.Ty
 // The OnAdmitted and ErrorHandler already set are kept: OnAdmitted runs
 // first, and the admission is counted only if it returns (a panic in it
 // refuses the request, which is then counted as a refusal); the refusal is
-// counted, then answered by ErrorHandler, [fanfare.WriteAdmissionError] by
+// counted, then answered by ErrorHandler, [fanfare.WriteError] by
 // default. Wrap the options once: wrapping twice counts twice.
 func Admission(opts fanfare.AdmissionOptions, options ...Option) fanfare.AdmissionOptions {
 	c := newConfig(options)
@@ -103,7 +103,7 @@ func Admission(opts fanfare.AdmissionOptions, options ...Option) fanfare.Admissi
 
 	errorHandler := opts.ErrorHandler
 	if errorHandler == nil {
-		errorHandler = fanfare.WriteAdmissionError
+		errorHandler = fanfare.WriteError
 	}
 	opts.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		code := refusalCode(err)
@@ -121,7 +121,7 @@ func Admission(opts fanfare.AdmissionOptions, options ...Option) fanfare.Admissi
 	return opts
 }
 
-// refusalCode is the code of the answer fanfare.WriteAdmissionError gives
+// refusalCode is the code of the answer fanfare.WriteError gives
 // err: any error that is not an *AdmissionError is answered
 // ADMISSION_INVALID.
 func refusalCode(err error) string {

@@ -30,7 +30,7 @@ import (
 // RequireAdmission is [fanfare.RequireAdmission] as gin middleware: a
 // request goes on (c.Next) only with a valid admission, which the handlers
 // read with [Admission]. A refused request is answered by
-// AdmissionOptions.ErrorHandler (Default: fanfare.WriteAdmissionError)
+// AdmissionOptions.ErrorHandler (Default: fanfare.WriteError)
 // and the chain is aborted.
 //
 // The admission is completed when the chain's answer is 2xx — the status of

@@ -201,7 +201,7 @@ func (s *Shop) WriteAdmissionError(w http.ResponseWriter, r *http.Request, err e
 			Reason: fanfare.ErrAdmissionUsed, Err: err,
 		}
 	}
-	fanfare.WriteAdmissionError(w, r, err)
+	fanfare.WriteError(w, r, err)
 }
 
 // ConfigHandler answers GET /api/config.
