@@ -3,7 +3,6 @@ package fanfare
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -78,9 +77,3 @@ type Limiter interface {
 	// Limit returns the policy the limiter enforces.
 	Limit() Limit
 }
-
-// ErrLimiterFull is returned by a limiter that holds as many keys as it may
-// and refuses a new one rather than forget a key still being limited (which
-// would hand that key a fresh budget). [RateLimitAuthorize] never fails open
-// on it.
-var ErrLimiterFull = errors.New("fanfare: rate limiter full: new key refused")

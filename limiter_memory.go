@@ -18,7 +18,7 @@ type MemoryLimiterOptions struct {
 	Limit Limit
 
 	// MaxKeys caps the number of keys held at once. A new key beyond the cap
-	// is refused with ErrLimiterFull rather than a live key forgotten: an
+	// is refused with ErrTooManyKeys rather than a live key forgotten: an
 	// evicting cache would let an attacker flood new keys to reset a
 	// victim's budget. Keys idle for a whole window are reclaimed first. A
 	// key takes about 8×(Limit.Requests+1)+40 bytes. Default: 1<<20 (about
@@ -99,7 +99,7 @@ type memShard struct {
 
 func (l *memoryLimiter) Limit() Limit { return l.limit }
 
-// Allow fails only with ErrLimiterFull, for a new key while MaxKeys keys are
+// Allow fails only with ErrTooManyKeys, for a new key while MaxKeys keys are
 // held.
 func (l *memoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 	h := maphash.String(l.seed, key)
@@ -111,7 +111,7 @@ func (l *memoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 	if !ok {
 		if l.keys.Add(1) > l.maxKeys && !l.reclaim(sh, now) {
 			l.keys.Add(-1)
-			return Decision{}, ErrLimiterFull
+			return Decision{}, ErrTooManyKeys
 		}
 		off = l.insert(sh, h, now)
 	}

@@ -54,19 +54,19 @@ type RateLimitOptions struct {
 
 	// FailOpen lets a request through when the limiter fails, trading the
 	// limit for availability (e.g. while a shared Redis is down). It never
-	// applies to ErrLimiterFull: a flood of new keys must not open the gate.
+	// applies to ErrTooManyKeys: a flood of new keys must not open the gate.
 	// Default: false (fail closed).
 	FailOpen bool
 
 	// Logger receives one record per limiter failure (at most one a second
-	// for ErrLimiterFull); it never sees the key. Requests over the limit
+	// for ErrTooManyKeys); it never sees the key. Requests over the limit
 	// are not logged. Default: slog.Default().
 	Logger *slog.Logger
 
 	// ErrorHandler writes the response of every refused request. err is
 	// ErrRateLimited for a key over the limit (default 429), with the
 	// decision's fields, Retry-After included, already in w.Header();
-	// anything else means no decision could be made (ErrLimiterFull, the
+	// anything else means no decision could be made (ErrTooManyKeys, the
 	// limiter's or KeyFunc's error, a RemoteAddr that is not an IP; default
 	// 503), and was logged. Never write err itself into the response.
 	// Default: WriteAuthorizeError, the answers of the whole authorize chain.
@@ -152,7 +152,7 @@ func (rl *rateLimiter) serve(w http.ResponseWriter, r *http.Request, next http.H
 		d, err = rl.Limiter.Allow(r.Context(), key)
 	}
 	if err != nil {
-		failOpen := rl.FailOpen && !errors.Is(err, ErrLimiterFull)
+		failOpen := rl.FailOpen && !errors.Is(err, ErrTooManyKeys)
 		rl.logError(r, err, failOpen)
 		if failOpen {
 			next.ServeHTTP(w, r)
@@ -208,10 +208,10 @@ func (rl *rateLimiter) key(r *http.Request) (string, error) {
 	return string(ip.AppendTo(append(buf[:0], "ip:"...))), nil
 }
 
-// logError logs a limiter failure. ErrLimiterFull comes in floods, so it is
+// logError logs a limiter failure. ErrTooManyKeys comes in floods, so it is
 // logged at most once a second.
 func (rl *rateLimiter) logError(r *http.Request, err error, failOpen bool) {
-	if errors.Is(err, ErrLimiterFull) {
+	if errors.Is(err, ErrTooManyKeys) {
 		now := time.Now().Unix()
 		last := rl.lastFullLog.Load()
 		if now == last || !rl.lastFullLog.CompareAndSwap(last, now) {

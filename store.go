@@ -59,10 +59,12 @@ type Store interface {
 // request may hold the admission now, so this one must not place an order.
 var ErrHoldLost = errors.New("fanfare: admission hold lost")
 
-// ErrStoreFull is returned by the store of [NewMemoryStore] beyond its
-// MaxKeys. RequireAdmission answers 503: it fails closed rather than forget a
-// hold.
-var ErrStoreFull = errors.New("fanfare: admission store is full")
+// ErrTooManyKeys is returned by [NewMemoryStore]'s store and
+// [NewMemoryLimiter]'s limiter for a new key beyond their MaxKeys: they
+// refuse it rather than forget a live hold, or a key still limited (which
+// would hand it a fresh budget). RequireAdmission answers 503;
+// RateLimitAuthorize answers 503 and never fails open on it.
+var ErrTooManyKeys = errors.New("fanfare: too many keys: new key refused")
 
 // MemoryStoreOptions configures [NewMemoryStore].
 type MemoryStoreOptions struct {
@@ -71,7 +73,7 @@ type MemoryStoreOptions struct {
 	Clock func() time.Time
 	// MaxKeys bounds the live keys (holds and used marks) and, separately,
 	// the pending completions; beyond it Acquire and MarkUsed return
-	// ErrStoreFull. Each key costs about 150 bytes. Default: 1 << 20.
+	// ErrTooManyKeys. Each key costs about 150 bytes. Default: 1 << 20.
 	MaxKeys int
 }
 
@@ -182,7 +184,7 @@ func (s *memoryStore) MarkUsed(_ context.Context, key string, ttl time.Duration,
 	if c != nil {
 		if _, ok := s.jobs[c.ID]; !ok {
 			if len(s.jobs) >= s.maxKeys {
-				return ErrStoreFull
+				return ErrTooManyKeys
 			}
 			job := &memoryJob{c: *c, due: now}
 			if job.c.Since.IsZero() {
@@ -245,7 +247,7 @@ func (s *memoryStore) makeRoom(key string, now int64) error {
 	}
 	s.peak = max(s.peak, len(s.keys)+1)
 	if len(s.keys) >= s.maxKeys {
-		return ErrStoreFull
+		return ErrTooManyKeys
 	}
 	return nil
 }
