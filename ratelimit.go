@@ -34,11 +34,11 @@ type RateLimitOptions struct {
 	// context (see WithIdentity), else the client IP.
 	KeyFunc func(r *http.Request) (string, error)
 
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
-	// X-Real-IP headers are believed when finding the client IP (see
-	// ClientIP and ParseTrustedProxies). Never list a range that clients
-	// can send from: they could then pick any IP, and a fresh budget with
-	// it. Default: none — the connection's peer address is the client.
+	// TrustedProxies are the reverse proxies (see ParseTrustedProxies)
+	// whose X-Forwarded-For, read from the right, or else X-Real-IP, names
+	// the client IP when one of them is the peer. Never list a range that
+	// clients can send from: they could then pick any IP, and a fresh budget
+	// with it. Default: none — the connection's peer address is the client.
 	TrustedProxies []netip.Prefix
 
 	// IPv6PrefixLen is the length of the prefix an IPv6 client is counted
@@ -196,7 +196,7 @@ func (rl *rateLimiter) key(r *http.Request) (string, error) {
 	if id, ok := IdentityFromContext(r.Context()); ok {
 		return "id:" + id.Subject, nil
 	}
-	ip, err := ClientIP(r, rl.TrustedProxies)
+	ip, err := clientIP(r, rl.TrustedProxies)
 	if err != nil {
 		return "", err
 	}
