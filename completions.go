@@ -262,11 +262,6 @@ func (w *CompletionWorker) deliverNow(ctx context.Context, c Completion, timeout
 	w.start()
 }
 
-// Stats reports the outbox's backlog, for metrics and health checks.
-func (w *CompletionWorker) Stats(ctx context.Context) (OutboxStats, error) {
-	return w.outbox.Stats(ctx)
-}
-
 // Close stops the worker, then keeps delivering until nothing is pending or
 // ctx ends, attempts coming due by their backoff. It returns an error when
 // completions remain pending: in an in-memory outbox they are lost when the
