@@ -10,42 +10,34 @@ import (
 	"time"
 )
 
-// MemoryLimiterOptions configures [NewMemoryLimiter]. The zero value is the
-// vendor guide's policy: 10 requests per minute per key.
+// MemoryLimiterOptions configures [NewMemoryLimiter].
 type MemoryLimiterOptions struct {
 	// Limit is the policy enforced for every key. Default: 10 requests per
 	// 1 minute.
 	Limit Limit
-
-	// MaxKeys caps the number of keys held at once. A new key beyond the cap
-	// is refused with ErrTooManyKeys rather than a live key forgotten: an
-	// evicting cache would let an attacker flood new keys to reset a
-	// victim's budget. Keys idle for a whole window are reclaimed first. A
-	// key takes about 8×(Limit.Requests+1)+40 bytes. Default: 1<<20 (about
-	// 130MB under the default policy).
+	// MaxKeys caps the keys held at once. Beyond it a new key is refused
+	// with ErrTooManyKeys rather than a live key forgotten (an evicting
+	// cache would let an attacker flood new keys to reset a victim's
+	// budget); keys idle for a whole window are reclaimed first. A key takes
+	// about 8×(Limit.Requests+1)+40 bytes. Default: 1<<20.
 	MaxKeys int
-
-	// Clock returns the current time. It is read inside the per-key critical
-	// section, so a decision never uses a stale time. Default: time.Now.
+	// Clock returns the current time, read inside the key's critical
+	// section. Default: time.Now.
 	Clock func() time.Time
 }
 
-// NewMemoryLimiter returns an in-process [Limiter]: exact, bounded, with no
-// allocation on the decision for a known key, no goroutine and nothing to
-// close. For each key it keeps the times of the last Limit.Requests allowed
-// requests, to the nanosecond, so it enforces the Limit and computes
-// RetryAfter exactly. Keys idle for a whole window are deleted as traffic
-// goes on. It limits one process: instances behind a load balancer each
-// enforce the limit on their own; share a Redis limiter instead.
+// NewMemoryLimiter returns an in-process [Limiter]: exact to the
+// nanosecond, bounded, with no allocation on the decision for a known key,
+// no goroutine and nothing to close. Keys idle for a whole window are
+// deleted as traffic goes on. It limits one process: instances behind a
+// load balancer each enforce the limit; share a Redis limiter instead.
 //
 // A key is held as its 64-bit hash (hash/maphash, with a seed of the
-// limiter's own). Two keys whose hashes collide would share one budget —
-// stricter for both, never looser — with odds of about 1 in 2^64 for a
-// given pair, and the seed is unknown outside the process.
+// limiter's own). Two keys whose hashes collide would share one budget,
+// stricter for both, with odds of about 1 in 2^64 for a given pair.
 //
 // It panics with a message starting "fanfare: " if opts.Limit is out of
-// range or MaxKeys is negative: those come from code, not from the
-// environment.
+// range or MaxKeys is negative.
 func NewMemoryLimiter(opts MemoryLimiterOptions) Limiter {
 	limit := opts.Limit.withDefaults()
 	if opts.MaxKeys < 0 {
@@ -65,29 +57,24 @@ func NewMemoryLimiter(opts MemoryLimiterOptions) Limiter {
 	}
 }
 
-// memoryLimiter is the Limiter of NewMemoryLimiter.
 type memoryLimiter struct {
-	limit    Limit
-	window   int64 // limit.Window in nanoseconds
-	sweepGap int64 // between sweeps of a shard: the window, at least 1s
-	clock    func() time.Time
-	epoch    time.Time
-	seed     maphash.Seed
-	maxKeys  int64
-	keys     atomic.Int64
-	// reclaimAt: no reclaim pass at MaxKeys before this time.
-	reclaimAt atomic.Int64
-	shards    [memShards]memShard
+	limit     Limit
+	window    int64 // limit.Window in nanoseconds
+	sweepGap  int64 // between sweeps of a shard: the window, at least 1s
+	clock     func() time.Time
+	epoch     time.Time
+	seed      maphash.Seed
+	maxKeys   int64
+	keys      atomic.Int64
+	reclaimAt atomic.Int64 // no reclaim pass at MaxKeys before this time
+	shards    [256]memShard
 }
 
-const memShards = 256
-
 // memShard holds the keys whose hash falls on it. A key's log is n+1 words
-// of logs, back to back with the others: a header (head | count<<32), then
-// a ring of n stamps, nanoseconds since the limiter's epoch, of the requests
-// counted, oldest at head. One slice for all of them keeps a key's cost to
-// its words and an entry of index, and leaves the collector no pointer to
-// follow per key.
+// of logs: a header (head | count<<32), then a ring of n stamps (nanoseconds
+// since the epoch) of the requests counted, oldest at head. One slice for
+// all keys keeps a key's cost to its words and leaves the collector no
+// pointer per key to follow.
 type memShard struct {
 	mu      sync.Mutex
 	index   map[uint64]int // key's hash → offset of its log in logs
@@ -99,21 +86,32 @@ type memShard struct {
 
 func (l *memoryLimiter) Limit() Limit { return l.limit }
 
-// Allow fails only with ErrTooManyKeys, for a new key while MaxKeys keys are
-// held.
 func (l *memoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 	h := maphash.String(l.seed, key)
-	sh := &l.shards[h%memShards]
+	sh := &l.shards[h%uint64(len(l.shards))]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := l.now()
+	// A Clock more than 146 years off the epoch reads as 146 years, so that
+	// adding a window cannot overflow (stricter, never looser).
+	now := min(max(int64(l.clock().Sub(l.epoch)), -1<<62), 1<<62)
 	off, ok := sh.index[h]
 	if !ok {
 		if l.keys.Add(1) > l.maxKeys && !l.reclaim(sh, now) {
 			l.keys.Add(-1)
 			return Decision{}, ErrTooManyKeys
 		}
-		off = l.insert(sh, h, now)
+		if sh.index == nil {
+			sh.index = make(map[uint64]int)
+			sh.sweepAt = now + l.sweepGap
+		}
+		if k := len(sh.free); k > 0 {
+			off, sh.free = sh.free[k-1], sh.free[:k-1]
+		} else {
+			off = len(sh.logs)
+			sh.logs = slices.Grow(sh.logs, 1+l.limit.Requests)[:off+1+l.limit.Requests]
+		}
+		sh.logs[off] = 0 // head 0, count 0: old stamps mean nothing
+		sh.index[h] = off
 	}
 	log := l.log(sh.logs, off)
 	d := l.decide(log, now)
@@ -121,13 +119,6 @@ func (l *memoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 		l.sweep(sh, now) // the key just decided counts a request: it stays
 	}
 	return d, nil
-}
-
-// now returns the time in nanoseconds since the epoch. A Clock more than
-// 146 years off the epoch reads as 146 years, so that adding a window cannot
-// overflow (its stamps stay put: stricter, never looser).
-func (l *memoryLimiter) now() int64 {
-	return min(max(int64(l.clock().Sub(l.epoch)), -1<<62), 1<<62)
 }
 
 // decide applies the sliding log to one key's log. A stamp s counts while
@@ -167,25 +158,6 @@ func (l *memoryLimiter) log(logs []int64, off int) []int64 {
 	return logs[off : off+1+l.limit.Requests : off+1+l.limit.Requests]
 }
 
-// insert gives the key hashed to h an empty log and returns its offset.
-func (l *memoryLimiter) insert(sh *memShard, h uint64, now int64) int {
-	if sh.index == nil {
-		sh.index = make(map[uint64]int)
-		sh.sweepAt = now + l.sweepGap
-	}
-	var off int
-	if k := len(sh.free); k > 0 {
-		off = sh.free[k-1]
-		sh.free = sh.free[:k-1]
-	} else {
-		off = len(sh.logs)
-		sh.logs = slices.Grow(sh.logs, 1+l.limit.Requests)[:off+1+l.limit.Requests]
-	}
-	sh.logs[off] = 0 // head 0, count 0: old stamps mean nothing
-	sh.index[h] = off
-	return off
-}
-
 // sweep deletes the shard's idle keys and schedules the next sweep. It
 // returns the earliest time another key may go idle.
 func (l *memoryLimiter) sweep(sh *memShard, now int64) (nextIdle int64) {
@@ -207,9 +179,8 @@ func (l *memoryLimiter) sweep(sh *memShard, now int64) (nextIdle int64) {
 	}
 	l.keys.Add(int64(-deleted))
 	sh.sweepAt = now + l.sweepGap
-	// Go maps do not shrink, nor do slices: once most of a shard is
-	// unused, copy its live keys into new storage, so that memory taken by
-	// a burst of keys goes back.
+	// Maps and slices do not shrink: once most of a shard is unused, copy
+	// its live keys, so that the memory of a burst of keys goes back.
 	switch held := len(sh.logs) / (n + 1); {
 	case len(sh.index) == 0:
 		sh.index, sh.logs, sh.free = nil, nil, nil
@@ -226,12 +197,11 @@ func (l *memoryLimiter) sweep(sh *memShard, now int64) (nextIdle int64) {
 	return nextIdle
 }
 
-// reclaim makes room for a new key at MaxKeys by sweeping every shard: own
-// (locked by the caller) and the others whose lock is free (waiting for one
-// while holding own could deadlock). It runs once a key may have gone idle,
-// and at most 64 times a window, so a flood of new keys at the cap costs a
-// bounded number of passes. It reports whether the new key, already
-// counted in l.keys, fits.
+// reclaim makes room for a new key at MaxKeys by sweeping own shard (locked
+// by the caller) and every other whose lock is free (waiting while holding
+// own could deadlock). It runs once a key may have gone idle, at most 64
+// times a window, so a flood of new keys at the cap costs a bounded number
+// of passes. It reports whether the new key, already counted, fits.
 func (l *memoryLimiter) reclaim(own *memShard, now int64) bool {
 	at := l.reclaimAt.Load()
 	pause := now + l.window/64
