@@ -11,6 +11,53 @@ import (
 	"time"
 )
 
+// Completion is a completion owed to Fanfare: the admission of ConsumerID to
+// Distribution bought an order. Fanfare must be told; complete is
+// idempotent, so telling it twice is harmless.
+type Completion struct {
+	// ID names the completion in its outbox: the admission's Store key.
+	ID           string
+	Distribution Distribution
+	ConsumerID   string
+	// Since is when the admission was marked used, by the store's clock.
+	Since time.Time
+	// Attempts counts the failed deliveries so far.
+	Attempts int
+}
+
+// Outbox holds the completions a [Store] recorded until they are delivered.
+// A [CompletionWorker] claims due completions with a lease, delivers them,
+// and marks each done or due again later; a worker that dies leaves its
+// leases to expire, and another (on any instance sharing the store) takes
+// its completions over. Every method is one atomic operation; times come
+// from the outbox's own clock. Run the storetest suite against any
+// implementation.
+type Outbox interface {
+	// Claim leases to owner, for lease, up to n completions that are due
+	// (their next attempt time has come and no live lease holds them),
+	// earliest due first. A claimed completion is not returned by another
+	// Claim until its lease ends.
+	Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]Completion, error)
+	// Done removes completion id: Fanfare accepted it. An absent id is no
+	// error.
+	Done(ctx context.Context, id string) error
+	// Retry records a failed delivery of id by owner: Attempts grows by one,
+	// the lease ends and the completion is due again after delay. It
+	// changes nothing, and returns [ErrHoldLost], when owner's lease on id
+	// has ended.
+	Retry(ctx context.Context, id, owner string, delay time.Duration) error
+	// Stats reports the backlog, for metrics and health checks.
+	Stats(ctx context.Context) (OutboxStats, error)
+}
+
+// OutboxStats is the backlog of an [Outbox].
+type OutboxStats struct {
+	// Pending counts the completions not yet delivered, leased or not.
+	Pending int
+	// Oldest is the Since of the oldest pending completion; zero when none.
+	Oldest time.Time
+}
+
 // CompletionWorkerOptions configures a [CompletionWorker].
 type CompletionWorkerOptions struct {
 	// Lease is how long a claimed completion is reserved for this worker;
