@@ -105,7 +105,7 @@ type CompletionWorker struct {
 	mu              sync.Mutex
 	running, closed bool
 	wake            chan struct{}
-	done            chan struct{}
+	loops           sync.WaitGroup
 }
 
 const completionBatch = 8 // completions per Claim
@@ -154,12 +154,10 @@ func (w *CompletionWorker) start() {
 		return
 	}
 	w.running = true
-	w.done = make(chan struct{})
-	go w.loop(w.done)
+	w.loops.Go(w.loop)
 }
 
-func (w *CompletionWorker) loop(done chan struct{}) {
-	defer close(done)
+func (w *CompletionWorker) loop() {
 	for {
 		w.drain(w.ctx)
 		if w.onDemand && w.idle() {
@@ -306,12 +304,9 @@ func (w *CompletionWorker) deliverNow(ctx context.Context, c Completion, timeout
 func (w *CompletionWorker) Close(ctx context.Context) error {
 	w.mu.Lock()
 	w.closed = true
-	w.stop()
-	done := w.done
 	w.mu.Unlock()
-	if done != nil {
-		<-done
-	}
+	w.stop()
+	w.loops.Wait()
 	for {
 		w.drain(ctx)
 		st, err := w.outbox.Stats(context.WithoutCancel(ctx))
