@@ -169,21 +169,19 @@ func (s *memoryStore) MarkUsed(_ context.Context, key string, ttl time.Duration,
 	if e, ok := s.keys[key]; ok && e.owner == "" {
 		exp = max(exp, e.expires)
 	}
-	if c != nil && s.jobs[c.ID] == nil {
-		if len(s.jobs) >= s.maxKeys {
-			return ErrTooManyKeys
-		}
-		if err := s.put(key, "", exp, now); err != nil {
-			return err
-		}
-		job := &memoryJob{c: *c, due: now}
-		if job.c.Since.IsZero() {
-			job.c.Since = time.Unix(0, now)
-		}
-		s.jobs[c.ID] = job
-		return nil
+	newJob := c != nil && s.jobs[c.ID] == nil
+	if newJob && len(s.jobs) >= s.maxKeys {
+		return ErrTooManyKeys
 	}
-	return s.put(key, "", exp, now)
+	if err := s.put(key, "", exp, now); err != nil || !newJob {
+		return err
+	}
+	job := &memoryJob{c: *c, due: now}
+	if job.c.Since.IsZero() {
+		job.c.Since = time.Unix(0, now)
+	}
+	s.jobs[c.ID] = job
+	return nil
 }
 
 // addSat returns now+d in unix nanoseconds, saturating instead of
