@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -244,18 +245,12 @@ func (w *CompletionWorker) attempt(ctx context.Context, c Completion, timeout ti
 	return nil
 }
 
-// permanent reports that Fanfare refused the completion itself, not our
-// credentials or its own capacity: no retry changes that.
+// permanent reports that Fanfare refused the completion itself (any 4xx but
+// 401, 403, 408 and 429), not our credentials or its own capacity.
 func permanent(err error) bool {
 	var ae *APIError
-	if !errors.As(err, &ae) || errors.Is(err, ErrUnavailable) {
-		return false
-	}
-	switch ae.StatusCode {
-	case 401, 403, 408, 429:
-		return false
-	}
-	return ae.StatusCode >= 400 && ae.StatusCode < 500
+	return errors.As(err, &ae) && !errors.Is(err, ErrUnavailable) && ae.StatusCode >= 400 && ae.StatusCode < 500 &&
+		!slices.Contains([]int{401, 403, 408, 429}, ae.StatusCode)
 }
 
 func (w *CompletionWorker) giveUp(ctx context.Context, c Completion, err error) {
