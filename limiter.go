@@ -214,7 +214,6 @@ func (l *memoryLimiter) decide(log []int64, now int64) Decision {
 	return d
 }
 
-// log returns the log at offset off of logs.
 func (l *memoryLimiter) log(logs []int64, off int) []int64 {
 	return logs[off : off+1+l.limit.Requests : off+1+l.limit.Requests]
 }
