@@ -143,12 +143,8 @@ func (rl *rateLimiter) serve(w http.ResponseWriter, r *http.Request, next http.H
 		d, err = rl.Limiter.Allow(r.Context(), key)
 	}
 	if err != nil {
-		full := errors.Is(err, ErrTooManyKeys)
-		failOpen := rl.FailOpen && !full
-		// ErrTooManyKeys comes in floods: it is logged at most once a second.
-		if now, last := time.Now().Unix(), rl.lastFullLog.Load(); !full || (now != last && rl.lastFullLog.CompareAndSwap(last, now)) {
-			rl.Logger.LogAttrs(r.Context(), slog.LevelError, "fanfare: rate limiter failed", slog.Any("err", err), slog.Bool("failOpen", failOpen))
-		}
+		failOpen := rl.FailOpen && !errors.Is(err, ErrTooManyKeys)
+		rl.logError(r, err, failOpen)
 		if failOpen {
 			next.ServeHTTP(w, r)
 		} else {
@@ -197,6 +193,15 @@ func (rl *rateLimiter) key(r *http.Request) (string, error) {
 	}
 	var buf [64]byte
 	return string(ip.AppendTo(append(buf[:0], "ip:"...))), nil
+}
+
+// logError logs a limiter failure; ErrTooManyKeys, which comes in floods,
+// at most once a second.
+func (rl *rateLimiter) logError(r *http.Request, err error, failOpen bool) {
+	if now, last := time.Now().Unix(), rl.lastFullLog.Load(); errors.Is(err, ErrTooManyKeys) && (now == last || !rl.lastFullLog.CompareAndSwap(last, now)) {
+		return
+	}
+	rl.Logger.LogAttrs(r.Context(), slog.LevelError, "fanfare: rate limiter failed", slog.Any("err", err), slog.Bool("failOpen", failOpen))
 }
 
 // ceilSeconds rounds d up to whole seconds.
