@@ -7,34 +7,80 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
 
+// Completion is a completion owed to Fanfare: the admission of ConsumerID to
+// Distribution bought an order. Fanfare must be told; complete is
+// idempotent, so telling it twice is harmless.
+type Completion struct {
+	// ID names the completion in its outbox: the admission's Store key.
+	ID           string
+	Distribution Distribution
+	ConsumerID   string
+	// Since is when the admission was marked used, by the store's clock.
+	Since time.Time
+	// Attempts counts the failed deliveries so far.
+	Attempts int
+}
+
+// Outbox holds the completions a [Store] recorded until they are delivered.
+// A [CompletionWorker] claims due completions with a lease, delivers them,
+// and marks each done or due again later; a worker that dies leaves its
+// leases to expire, and another (on any instance sharing the store) takes
+// its completions over. Every method is one atomic operation; times come
+// from the outbox's own clock. Run the storetest suite against any
+// implementation.
+type Outbox interface {
+	// Claim leases to owner, for lease, up to n completions that are due
+	// (their next attempt time has come and no live lease holds them),
+	// earliest due first. A claimed completion is not returned by another
+	// Claim until its lease ends.
+	Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]Completion, error)
+	// Done removes completion id: Fanfare accepted it. An absent id is no
+	// error.
+	Done(ctx context.Context, id string) error
+	// Retry records a failed delivery of id by owner: Attempts grows by one,
+	// the lease ends and the completion is due again after delay. It
+	// changes nothing, and returns [ErrHoldLost], when owner's lease on id
+	// has ended.
+	Retry(ctx context.Context, id, owner string, delay time.Duration) error
+	// Stats reports the backlog, for metrics and health checks.
+	Stats(ctx context.Context) (OutboxStats, error)
+}
+
+// OutboxStats is the backlog of an [Outbox].
+type OutboxStats struct {
+	// Pending counts the completions not yet delivered, leased or not.
+	Pending int
+	// Oldest is the Since of the oldest pending completion; zero when none.
+	Oldest time.Time
+}
+
 // CompletionWorkerOptions configures a [CompletionWorker].
 type CompletionWorkerOptions struct {
 	// Lease is how long a claimed completion is reserved for this worker;
-	// a worker that dies mid-delivery leaves it to others after that.
-	// Default: 30s.
+	// if it dies mid-delivery, others take it over after that. Default: 30s.
 	Lease time.Duration
 	// PollInterval is how often the worker looks for retries coming due and
 	// completions left by instances that died. Default: 1s.
 	PollInterval time.Duration
-	// MaxBackoff caps the wait between two attempts at one completion. The
-	// wait starts at 1s and doubles, with jitter. Default: 5m.
+	// MaxBackoff caps the wait between two attempts at one completion, which
+	// starts at 1s and doubles, with jitter. Default: 5m.
 	MaxBackoff time.Duration
-	// GiveUpAfter is how long after its admission was used a completion
-	// is given up: it leaves the outbox, is logged at error level and
-	// handed to OnGiveUp. One Fanfare refuses for good (404 for an unknown
-	// admission, any 4xx but 401, 403, 408 and 429) is given up at once.
-	// Default: 24h.
+	// GiveUpAfter is how long after its admission was used a completion is
+	// given up: removed, logged at error level and handed to OnGiveUp. One
+	// Fanfare refuses for good (any 4xx but 401, 403, 408 and 429) is given
+	// up at once. Default: 24h.
 	GiveUpAfter time.Duration
 	// OnGiveUp receives every completion given up, with the last error,
 	// e.g. to reconcile by hand. It must be quick; a panic in it is
 	// recovered and logged. Default: nil.
 	OnGiveUp func(c Completion, err error)
-	// Logger receives failed deliveries at warn level and completions
-	// given up at error level. Default: slog.Default().
+	// Logger receives failed deliveries (warn) and completions given up
+	// (error). Default: slog.Default().
 	Logger *slog.Logger
 	// Clock tells the age of completions. Default: time.Now.
 	Clock func() time.Time
@@ -52,17 +98,15 @@ type CompletionWorker struct {
 	client   *Client
 	outbox   Outbox
 	opts     CompletionWorkerOptions
-	log      *slog.Logger
 	owner    string
-	onDemand bool // stop when the outbox is empty, start when told of a completion
+	onDemand bool // runs only while the outbox holds completions
 
-	ctx     context.Context // cancelled by Close
-	stop    context.CancelFunc
-	mu      sync.Mutex
-	running bool
-	closed  bool
-	wake    chan struct{}
-	done    chan struct{}
+	ctx             context.Context // cancelled by Close
+	stop            context.CancelFunc
+	mu              sync.Mutex
+	running, closed bool
+	wake            chan struct{}
+	loops           sync.WaitGroup
 }
 
 const completionBatch = 8 // completions per Claim
@@ -70,9 +114,7 @@ const completionBatch = 8 // completions per Claim
 // NewCompletionWorker starts a worker delivering outbox's completions with
 // client. Stop it with Close. It panics if client or outbox is nil.
 func NewCompletionWorker(client *Client, outbox Outbox, opts CompletionWorkerOptions) *CompletionWorker {
-	w := newCompletionWorker(client, outbox, opts, false)
-	w.start()
-	return w
+	return newCompletionWorker(client, outbox, opts, false)
 }
 
 func newCompletionWorker(client *Client, outbox Outbox, o CompletionWorkerOptions, onDemand bool) *CompletionWorker {
@@ -86,14 +128,15 @@ func newCompletionWorker(client *Client, outbox Outbox, o CompletionWorkerOption
 	o.PollInterval = cmp.Or(o.PollInterval, time.Second)
 	o.MaxBackoff = cmp.Or(o.MaxBackoff, 5*time.Minute)
 	o.GiveUpAfter = cmp.Or(o.GiveUpAfter, 24*time.Hour)
+	o.Logger = cmp.Or(o.Logger, slog.Default())
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	w := &CompletionWorker{
-		client: client, outbox: outbox, opts: o, log: cmp.Or(o.Logger, slog.Default()), owner: newOwner(),
-		onDemand: onDemand, wake: make(chan struct{}, 1),
-	}
+	w := &CompletionWorker{client: client, outbox: outbox, opts: o, owner: newOwner(), onDemand: onDemand, wake: make(chan struct{}, 1)}
 	w.ctx, w.stop = context.WithCancel(context.Background())
+	if !onDemand {
+		w.start()
+	}
 	return w
 }
 
@@ -112,33 +155,28 @@ func (w *CompletionWorker) start() {
 		return
 	}
 	w.running = true
-	w.done = make(chan struct{})
-	go w.loop(w.done)
+	w.loops.Go(w.loop)
 }
 
-func (w *CompletionWorker) loop(done chan struct{}) {
-	defer close(done)
-	t := time.NewTimer(w.opts.PollInterval)
-	defer t.Stop()
+func (w *CompletionWorker) loop() {
 	for {
 		w.drain(w.ctx)
-		if w.onDemand && w.idle(w.ctx) {
+		if w.onDemand && w.idle() {
 			return
 		}
-		t.Reset(w.opts.PollInterval)
 		select {
 		case <-w.ctx.Done():
 			return
 		case <-w.wake:
-		case <-t.C:
+		case <-time.After(w.opts.PollInterval):
 		}
 	}
 }
 
 // idle reports that nothing is pending and marks the loop stopped; a
 // wake-up that raced it keeps the loop running.
-func (w *CompletionWorker) idle(ctx context.Context) bool {
-	st, err := w.outbox.Stats(ctx)
+func (w *CompletionWorker) idle() bool {
+	st, err := w.outbox.Stats(w.ctx)
 	if err != nil || st.Pending > 0 {
 		return false
 	}
@@ -159,7 +197,7 @@ func (w *CompletionWorker) drain(ctx context.Context) {
 		cs, err := w.outbox.Claim(ctx, w.owner, completionBatch, w.opts.Lease)
 		if err != nil {
 			if ctx.Err() == nil {
-				w.log.Warn("fanfare: completion outbox failed", "op", "claim", "error", err)
+				w.opts.Logger.Warn("fanfare: completion outbox failed", "op", "claim", "error", err)
 			}
 			return
 		}
@@ -184,11 +222,11 @@ func (w *CompletionWorker) deliver(ctx context.Context, c Completion) {
 		return
 	case ctx.Err() == nil:
 		delay = w.backoff(c.Attempts + 1)
-		w.log.Warn("fanfare: completion not delivered; retrying", "distribution", c.Distribution.String(),
+		w.opts.Logger.Warn("fanfare: completion not delivered; retrying", "distribution", c.Distribution.String(),
 			"attempts", c.Attempts+1, "retry_in", delay, "error", err)
 	}
 	if err := w.outbox.Retry(context.WithoutCancel(ctx), c.ID, w.owner, delay); err != nil && !errors.Is(err, ErrHoldLost) {
-		w.log.Warn("fanfare: completion outbox failed", "op", "retry", "error", err)
+		w.opts.Logger.Warn("fanfare: completion outbox failed", "op", "retry", "error", err)
 	}
 }
 
@@ -202,42 +240,35 @@ func (w *CompletionWorker) attempt(ctx context.Context, c Completion, timeout ti
 		return err
 	}
 	if err := w.outbox.Done(context.WithoutCancel(ctx), c.ID); err != nil {
-		w.log.Warn("fanfare: completion outbox failed; the completion will be delivered again", "op", "done", "error", err)
+		w.opts.Logger.Warn("fanfare: completion outbox failed; the completion will be delivered again", "op", "done", "error", err)
 	}
 	return nil
 }
 
-// permanent reports that Fanfare refused the completion itself, not our
-// credentials or its own capacity: no retry changes that.
+// permanent reports that Fanfare refused the completion itself (any 4xx but
+// 401, 403, 408 and 429), not our credentials or its own capacity.
 func permanent(err error) bool {
 	var ae *APIError
-	if !errors.As(err, &ae) || errors.Is(err, ErrUnavailable) {
-		return false
-	}
-	switch ae.StatusCode {
-	case 401, 403, 408, 429:
-		return false
-	}
-	return ae.StatusCode >= 400 && ae.StatusCode < 500
+	return errors.As(err, &ae) && !errors.Is(err, ErrUnavailable) && ae.StatusCode >= 400 && ae.StatusCode < 500 &&
+		!slices.Contains([]int{401, 403, 408, 429}, ae.StatusCode)
 }
 
 func (w *CompletionWorker) giveUp(ctx context.Context, c Completion, err error) {
-	w.log.Error("fanfare: completion given up; Fanfare does not know this admission was used",
+	w.opts.Logger.Error("fanfare: completion given up; Fanfare does not know this admission was used",
 		"distribution", c.Distribution.String(), "consumer", c.ConsumerID, "attempts", c.Attempts+1,
 		"since", c.Since, "error", err)
 	if err := w.outbox.Done(ctx, c.ID); err != nil {
-		w.log.Warn("fanfare: completion outbox failed", "op", "done", "error", err)
+		w.opts.Logger.Warn("fanfare: completion outbox failed", "op", "done", "error", err)
 	}
-	if w.opts.OnGiveUp != nil {
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					w.log.Error("fanfare: OnGiveUp panicked", "panic", fmt.Sprint(p))
-				}
-			}()
-			w.opts.OnGiveUp(c, err)
-		}()
+	if w.opts.OnGiveUp == nil {
+		return
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			w.opts.Logger.Error("fanfare: OnGiveUp panicked", "panic", fmt.Sprint(p))
+		}
+	}()
+	w.opts.OnGiveUp(c, err)
 }
 
 // backoff is the wait before attempt n+1: 1s doubling to MaxBackoff, with
@@ -253,18 +284,11 @@ func (w *CompletionWorker) backoff(n int) time.Duration {
 // deliverNow makes the one quick attempt the consumer's answer waits for;
 // a completion it misses is left to the loop.
 func (w *CompletionWorker) deliverNow(ctx context.Context, c Completion, timeout time.Duration) {
-	err := w.attempt(ctx, c, timeout)
-	if err == nil {
-		return
+	if err := w.attempt(ctx, c, timeout); err != nil {
+		w.opts.Logger.Warn("fanfare: completion not delivered at once; the outbox will retry",
+			"distribution", c.Distribution.String(), "error", err)
+		w.start()
 	}
-	w.log.Warn("fanfare: completion not delivered at once; the outbox will retry",
-		"distribution", c.Distribution.String(), "error", err)
-	w.start()
-}
-
-// Stats reports the outbox's backlog, for metrics and health checks.
-func (w *CompletionWorker) Stats(ctx context.Context) (OutboxStats, error) {
-	return w.outbox.Stats(ctx)
 }
 
 // Close stops the worker, then keeps delivering until nothing is pending or
@@ -275,14 +299,9 @@ func (w *CompletionWorker) Stats(ctx context.Context) (OutboxStats, error) {
 func (w *CompletionWorker) Close(ctx context.Context) error {
 	w.mu.Lock()
 	w.closed = true
-	w.stop()
-	done := w.done
 	w.mu.Unlock()
-	if done != nil {
-		<-done
-	}
-	t := time.NewTimer(0)
-	defer t.Stop()
+	w.stop()
+	w.loops.Wait()
 	for {
 		w.drain(ctx)
 		st, err := w.outbox.Stats(context.WithoutCancel(ctx))
@@ -292,11 +311,10 @@ func (w *CompletionWorker) Close(ctx context.Context) error {
 		if st.Pending == 0 {
 			return nil
 		}
-		t.Reset(w.opts.PollInterval)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("fanfare: %d completions still pending, the oldest since %v", st.Pending, st.Oldest.Format(time.RFC3339))
-		case <-t.C:
+		case <-time.After(w.opts.PollInterval):
 		}
 	}
 }

@@ -27,7 +27,7 @@ func ExampleCompletionWorker() {
 
 	srv.InjectFault(fanfaretest.EndpointComplete, fanfaretest.Fault{Status: 503}) // Fanfare is down
 	exampleCheckout(h, srv.Admit(fanfare.Queue("q_drop"), "cons_1"), "")
-	st, _ := worker.Stats(context.Background())
+	st, _ := store.Stats(context.Background())
 	fmt.Println("pending:", st.Pending)
 	srv.ClearFaults() // Fanfare is back
 

@@ -22,3 +22,6 @@ func (s *memoryStore) liveLen() int {
 	}
 	return n
 }
+
+// ClientIP is clientIP, for its table and fuzz test.
+var ClientIP = clientIP

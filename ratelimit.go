@@ -17,9 +17,9 @@ import (
 // vendor guide's policy: 10 requests per minute per logged-in user (per
 // client IP for anonymous requests), held in memory, failing closed.
 type RateLimitOptions struct {
-	// Limiter decides and counts. Default: [NewMemoryLimiter] enforcing
-	// Limit with Clock. Share a Redis limiter between instances to limit a
-	// user across all of them.
+	// Limiter decides and counts. Share a Redis limiter between instances
+	// to limit a user across all of them. Default: [NewMemoryLimiter]
+	// enforcing Limit with Clock.
 	Limiter Limiter
 
 	// Limit is the policy of the default limiter; leave it zero when
@@ -27,49 +27,45 @@ type RateLimitOptions struct {
 	Limit Limit
 
 	// KeyFunc returns the key a request is counted under, e.g. a tenant or
-	// an API key. Returning "" falls back to the default key; an error
-	// refuses the request as a limiter error would. Its keys live in their
-	// own namespace, so no value it returns can touch a user's or an IP's
-	// budget. Default: nil — the Subject of the Identity in the request
-	// context (see WithIdentity), else the client IP.
+	// an API key; "" falls back to the default key, and an error refuses
+	// the request as a limiter error would. Its keys live in their own
+	// namespace, apart from users' and IPs'. Default: nil — the Subject of
+	// the Identity in the request context (see WithIdentity), else the
+	// client IP.
 	KeyFunc func(r *http.Request) (string, error)
 
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
-	// X-Real-IP headers are believed when finding the client IP (see
-	// ClientIP and ParseTrustedProxies). Never list a range that clients
-	// can send from: they could then pick any IP, and a fresh budget with
-	// it. Default: none — the connection's peer address is the client.
+	// TrustedProxies are the reverse proxies (see ParseTrustedProxies)
+	// whose X-Forwarded-For, read from the right, or else X-Real-IP, names
+	// the client IP when one of them is the peer. Never list a range that
+	// clients can send from: they could then pick any IP, and a fresh budget
+	// with it. Default: none — the connection's peer address is the client.
 	TrustedProxies []netip.Prefix
 
 	// IPv6PrefixLen is the length of the prefix an IPv6 client is counted
 	// under: one subscriber usually holds a whole /64, so counting single
-	// addresses would hand them 2^64 budgets. 128 counts each address.
-	// Default: 64.
+	// addresses would hand them 2^64 budgets. Default: 64.
 	IPv6PrefixLen int
 
 	// LegacyHeaders adds X-RateLimit-Limit, X-RateLimit-Remaining and
-	// X-RateLimit-Reset (Unix time, in seconds, when Remaining next grows)
-	// to the RateLimit-Policy and RateLimit fields. Default: false.
+	// X-RateLimit-Reset (Unix time, in seconds, when Remaining next grows).
+	// Default: false.
 	LegacyHeaders bool
 
-	// FailOpen lets a request through when the limiter fails, trading the
-	// limit for availability (e.g. while a shared Redis is down). It never
-	// applies to ErrLimiterFull: a flood of new keys must not open the gate.
+	// FailOpen lets a request through when the limiter fails (e.g. a shared
+	// Redis is down), trading the limit for availability. It never applies
+	// to ErrTooManyKeys: a flood of new keys must not open the gate.
 	// Default: false (fail closed).
 	FailOpen bool
 
-	// Logger receives one record per limiter failure (at most one a second
-	// for ErrLimiterFull); it never sees the key. Requests over the limit
-	// are not logged. Default: slog.Default().
+	// Logger receives each limiter failure (ErrTooManyKeys at most once a
+	// second), never the key. Default: slog.Default().
 	Logger *slog.Logger
 
-	// ErrorHandler writes the response of every refused request. err is
-	// ErrRateLimited for a key over the limit (default 429), with the
-	// decision's fields, Retry-After included, already in w.Header();
-	// anything else means no decision could be made (ErrLimiterFull, the
-	// limiter's or KeyFunc's error, a RemoteAddr that is not an IP; default
-	// 503), and was logged. Never write err itself into the response.
-	// Default: WriteError, the answers of the whole authorize chain.
+	// ErrorHandler writes the response of every refused request: err is
+	// ErrRateLimited over the limit (default 429), with the decision's
+	// fields, Retry-After included, already in w.Header(); anything else is
+	// a logged failure to decide (default 503). Never write err itself into
+	// the response. Default: WriteError.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Clock returns the current time, for the default limiter and
@@ -77,29 +73,26 @@ type RateLimitOptions struct {
 	Clock func() time.Time
 }
 
-// RateLimitAuthorize limits how often a key — the logged-in user, else the
-// client IP — may call the handler it wraps, by default to the vendor
+// RateLimitAuthorize limits how often a key (the logged-in user, else the
+// client IP) may call the handler it wraps, by default to the vendor
 // guide's 10 requests per minute, exactly over any rolling minute. Every
 // decided response carries the RateLimit-Policy and RateLimit fields of
-// draft-ietf-httpapi-ratelimit-headers, set before the next handler runs; a
-// request over the limit gets 429 {"error":"Too many auth requests"} with
-// Retry-After. Put it after your auth middleware, so that users are counted
-// one by one rather than by a NAT's shared IP; the README's "Rate limiting
-// the authorize endpoint" explains the fields and the trade-offs.
+// draft-ietf-httpapi-ratelimit-headers; a request over the limit gets 429
+// {"error":"Too many auth requests"} with Retry-After. Put it after your
+// auth middleware, so that users are counted one by one rather than by a
+// NAT's shared IP.
 //
-// It panics with a message starting "fanfare: " on options that come from
-// code and cannot work: both Limit and Limiter set, a Limit out of range, an
-// invalid TrustedProxies prefix, or IPv6PrefixLen outside 1–128.
+// It panics with a message starting "fanfare: " on options from code that
+// cannot work: both Limit and Limiter set, a Limit out of range, an invalid
+// TrustedProxies prefix, or IPv6PrefixLen outside 1–128.
 func RateLimitAuthorize(opts RateLimitOptions) func(http.Handler) http.Handler {
 	if opts.Limiter == nil {
 		opts.Limiter = NewMemoryLimiter(MemoryLimiterOptions{Limit: opts.Limit, Clock: opts.Clock})
 	} else if opts.Limit != (Limit{}) {
 		panic("fanfare: RateLimitOptions: set Limit or Limiter, not both (the Limiter has its own Limit)")
 	}
-	switch {
-	case opts.IPv6PrefixLen == 0:
-		opts.IPv6PrefixLen = 64
-	case opts.IPv6PrefixLen < 1 || opts.IPv6PrefixLen > 128:
+	opts.IPv6PrefixLen = cmp.Or(opts.IPv6PrefixLen, 64)
+	if opts.IPv6PrefixLen < 1 || opts.IPv6PrefixLen > 128 {
 		panic(fmt.Sprintf("fanfare: RateLimitOptions.IPv6PrefixLen is %d, want 1 to 128", opts.IPv6PrefixLen))
 	}
 	for i, p := range opts.TrustedProxies {
@@ -136,8 +129,6 @@ var ErrRateLimited = errors.New("fanfare: rate limited")
 // that WriteError answers them 503 {"error":"Service unavailable"}.
 var errNoDecision = errors.New("fanfare: rate limiter cannot decide")
 
-// rateLimiter is RateLimitAuthorize's state: its options with their
-// defaults, and the header values that do not change.
 type rateLimiter struct {
 	RateLimitOptions
 	policyHdr   []string // RateLimit-Policy: `"default";q=10;w=60`
@@ -152,7 +143,7 @@ func (rl *rateLimiter) serve(w http.ResponseWriter, r *http.Request, next http.H
 		d, err = rl.Limiter.Allow(r.Context(), key)
 	}
 	if err != nil {
-		failOpen := rl.FailOpen && !errors.Is(err, ErrLimiterFull)
+		failOpen := rl.FailOpen && !errors.Is(err, ErrTooManyKeys)
 		rl.logError(r, err, failOpen)
 		if failOpen {
 			next.ServeHTTP(w, r)
@@ -162,9 +153,8 @@ func (rl *rateLimiter) serve(w http.ResponseWriter, r *http.Request, next http.H
 		return
 	}
 	h := w.Header()
-	reset := ceilSeconds(d.ResetAfter)
 	h["Ratelimit-Policy"] = rl.policyHdr
-	h["Ratelimit"] = []string{`"default";r=` + strconv.Itoa(d.Remaining) + ";t=" + strconv.FormatInt(reset, 10)}
+	h["Ratelimit"] = []string{`"default";r=` + strconv.Itoa(d.Remaining) + ";t=" + strconv.FormatInt(ceilSeconds(d.ResetAfter), 10)}
 	if rl.LegacyHeaders {
 		h["X-Ratelimit-Limit"] = rl.limitHdr
 		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
@@ -186,17 +176,14 @@ func (rl *rateLimiter) serve(w http.ResponseWriter, r *http.Request, next http.H
 func (rl *rateLimiter) key(r *http.Request) (string, error) {
 	if rl.KeyFunc != nil {
 		k, err := rl.KeyFunc(r)
-		if err != nil {
-			return "", err
-		}
-		if k != "" {
-			return "key:" + k, nil
+		if err != nil || k != "" {
+			return "key:" + k, err
 		}
 	}
 	if id, ok := IdentityFromContext(r.Context()); ok {
 		return "id:" + id.Subject, nil
 	}
-	ip, err := ClientIP(r, rl.TrustedProxies)
+	ip, err := clientIP(r, rl.TrustedProxies)
 	if err != nil {
 		return "", err
 	}
@@ -208,18 +195,13 @@ func (rl *rateLimiter) key(r *http.Request) (string, error) {
 	return string(ip.AppendTo(append(buf[:0], "ip:"...))), nil
 }
 
-// logError logs a limiter failure. ErrLimiterFull comes in floods, so it is
-// logged at most once a second.
+// logError logs a limiter failure; ErrTooManyKeys, which comes in floods,
+// at most once a second.
 func (rl *rateLimiter) logError(r *http.Request, err error, failOpen bool) {
-	if errors.Is(err, ErrLimiterFull) {
-		now := time.Now().Unix()
-		last := rl.lastFullLog.Load()
-		if now == last || !rl.lastFullLog.CompareAndSwap(last, now) {
-			return
-		}
+	if now, last := time.Now().Unix(), rl.lastFullLog.Load(); errors.Is(err, ErrTooManyKeys) && (now == last || !rl.lastFullLog.CompareAndSwap(last, now)) {
+		return
 	}
-	rl.Logger.LogAttrs(r.Context(), slog.LevelError, "fanfare: rate limiter failed",
-		slog.Any("err", err), slog.Bool("failOpen", failOpen))
+	rl.Logger.LogAttrs(r.Context(), slog.LevelError, "fanfare: rate limiter failed", slog.Any("err", err), slog.Bool("failOpen", failOpen))
 }
 
 // ceilSeconds rounds d up to whole seconds.

@@ -103,23 +103,6 @@ func ExampleParseTrustedProxies() {
 	// fanfare: trusted proxy "10.0.0.0/33": want a CIDR prefix or an IP address
 }
 
-func ExampleClientIP() {
-	proxies, _ := fanfare.ParseTrustedProxies("10.0.0.0/8")
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.Header.Set("X-Forwarded-For", "198.51.100.7")
-
-	r.RemoteAddr = "203.0.113.9:4444" // not a proxy: its header is ignored
-	ip, _ := fanfare.ClientIP(r, proxies)
-	fmt.Println(ip)
-
-	r.RemoteAddr = "10.0.0.5:4444" // a trusted proxy: its header is believed
-	ip, _ = fanfare.ClientIP(r, proxies)
-	fmt.Println(ip)
-	// Output:
-	// 203.0.113.9
-	// 198.51.100.7
-}
-
 // Metrics need no hook: every refusal passes through ErrorHandler, which
 // can count it, read the decision from the fields already in w.Header(),
 // and leave the answer to WriteError; every allowed request

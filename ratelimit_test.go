@@ -245,7 +245,7 @@ func TestRateLimitAuthorizeDefaultAnswers(t *testing.T) {
 	}{
 		{"over the limit", fanfare.NewMemoryLimiter(fanfare.MemoryLimiterOptions{Limit: fanfare.Limit{Requests: 1, Window: time.Minute}}),
 			http.StatusTooManyRequests, `{"error":"Too many auth requests"}`},
-		{"limiter full", failingLimiter{fanfare.ErrLimiterFull}, http.StatusServiceUnavailable, `{"error":"Service unavailable"}`},
+		{"limiter full", failingLimiter{fanfare.ErrTooManyKeys}, http.StatusServiceUnavailable, `{"error":"Service unavailable"}`},
 		{"limiter down", failingLimiter{errors.New("redis: connection refused")}, http.StatusServiceUnavailable, `{"error":"Service unavailable"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,7 +276,7 @@ func (f failingLimiter) Limit() fanfare.Limit {
 
 func TestRateLimitAuthorizeLimiterErrors(t *testing.T) {
 	storeDown := errors.New("fanfare: redis: connection refused")
-	wrappedFull := fmt.Errorf("shard 3: %w", fanfare.ErrLimiterFull)
+	wrappedFull := fmt.Errorf("shard 3: %w", fanfare.ErrTooManyKeys)
 	for _, tc := range []struct {
 		name     string
 		opts     fanfare.RateLimitOptions

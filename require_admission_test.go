@@ -789,7 +789,7 @@ func TestRequireAdmissionAcquireAnswers(t *testing.T) {
 		{"used", fanfare.ErrAdmissionUsed, http.StatusConflict, "ADMISSION_USED", []error{fanfare.ErrAdmissionUsed}},
 		{"used, wrapped", fmt.Errorf("mystore: %w", fanfare.ErrAdmissionUsed), http.StatusConflict, "ADMISSION_USED", []error{fanfare.ErrAdmissionUsed}},
 		{"store failure", storeDown, http.StatusServiceUnavailable, "ADMISSION_UNAVAILABLE", []error{fanfare.ErrUnavailable, storeDown}},
-		{"store full", fanfare.ErrStoreFull, http.StatusServiceUnavailable, "ADMISSION_UNAVAILABLE", []error{fanfare.ErrUnavailable, fanfare.ErrStoreFull}},
+		{"store full", fanfare.ErrTooManyKeys, http.StatusServiceUnavailable, "ADMISSION_UNAVAILABLE", []error{fanfare.ErrUnavailable, fanfare.ErrTooManyKeys}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

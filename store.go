@@ -13,25 +13,24 @@ import (
 
 // Store keeps the single-use state of admissions and the completions owed
 // to Fanfare. [RequireAdmission] takes a hold (a lease owned by one request)
-// before the handler runs, renews it while the handler runs, and after a
-// successful checkout marks the admission used and records its completion in
-// one atomic step; otherwise it releases the hold. A [CompletionWorker]
-// delivers the recorded completions from the store's [Outbox].
+// before the handler runs and renews it while the handler runs; after a
+// successful checkout it marks the admission used and records its
+// completion in one atomic step, otherwise it releases the hold. A
+// [CompletionWorker] delivers the completions from the store's [Outbox].
 //
-// Every method is one atomic operation, so a networked store (Redis) does each
-// in one round trip. Keys are opaque, at most a few hundred bytes; owners are
-// unique per request. One store serves one Fanfare organization.
-// Implementations must be safe for concurrent use. Run the conformance suite
-// in package storetest against any implementation.
+// Every method is one atomic operation, so a networked store (Redis) does
+// each in one round trip. Keys are opaque, at most a few hundred bytes;
+// owners are unique per request. One store serves one Fanfare organization.
+// Implementations must be safe for concurrent use and pass the conformance
+// suite in package storetest.
 type Store interface {
 	// Acquire holds key for owner for ttl if key is neither held nor used,
 	// and returns nil. Otherwise it changes nothing and returns an error
 	// matching, with errors.Is, [ErrAdmissionInUse] (another owner holds
-	// key) or [ErrAdmissionUsed] (key is marked used). Any other error is a
+	// key) or [ErrAdmissionUsed] (key is marked used); any other error is a
 	// store failure, which RequireAdmission answers with 503. Acquire by the
-	// owner already holding key returns nil and changes nothing: owners are
-	// unique per request, so that is a client retrying a call whose answer
-	// was lost, and it must not refuse the hold it just took.
+	// owner already holding key returns nil and changes nothing: that is a
+	// client retrying a call whose answer was lost.
 	Acquire(ctx context.Context, key, owner string, ttl time.Duration) error
 	// Renew extends owner's hold on key to ttl from now. It returns
 	// [ErrHoldLost], changing nothing, when owner no longer holds key: the
@@ -41,14 +40,14 @@ type Store interface {
 	// key marked used and an absent key are left as they are.
 	Release(ctx context.Context, key, owner string) error
 	// MarkUsed marks key used for ttl, whoever holds it, and, when c is not
-	// nil, records c in the store's outbox, due at once — both in one atomic
-	// step, so a used admission never lacks its completion. A key already
-	// marked used keeps the later of its two expiry times; a completion
-	// whose ID is already pending is kept as it is.
+	// nil, records c in the outbox, due at once, in the same atomic step, so
+	// a used admission never lacks its completion. A key already marked
+	// used keeps the later of its two expiry times; a completion whose ID
+	// is already pending is kept as it is.
 	MarkUsed(ctx context.Context, key string, ttl time.Duration, c *Completion) error
-	// IsUsed reports whether key is marked used and the mark has not
-	// expired. It changes nothing. RequireAdmission asks it to tell a replay
-	// of a used admission (409) from an invalid one.
+	// IsUsed reports, changing nothing, whether key is marked used and the
+	// mark has not expired: RequireAdmission tells a replay (409) from an
+	// invalid admission with it.
 	IsUsed(ctx context.Context, key string) (bool, error)
 
 	Outbox
@@ -59,10 +58,12 @@ type Store interface {
 // request may hold the admission now, so this one must not place an order.
 var ErrHoldLost = errors.New("fanfare: admission hold lost")
 
-// ErrStoreFull is returned by the store of [NewMemoryStore] beyond its
-// MaxKeys. RequireAdmission answers 503: it fails closed rather than forget a
-// hold.
-var ErrStoreFull = errors.New("fanfare: admission store is full")
+// ErrTooManyKeys is returned by [NewMemoryStore]'s store and
+// [NewMemoryLimiter]'s limiter for a new key beyond their MaxKeys: they
+// refuse it rather than forget a live hold, or a key still limited (which
+// would hand it a fresh budget). RequireAdmission answers 503;
+// RateLimitAuthorize answers 503 and never fails open on it.
+var ErrTooManyKeys = errors.New("fanfare: too many keys: new key refused")
 
 // MemoryStoreOptions configures [NewMemoryStore].
 type MemoryStoreOptions struct {
@@ -71,15 +72,13 @@ type MemoryStoreOptions struct {
 	Clock func() time.Time
 	// MaxKeys bounds the live keys (holds and used marks) and, separately,
 	// the pending completions; beyond it Acquire and MarkUsed return
-	// ErrStoreFull. Each key costs about 150 bytes. Default: 1 << 20.
+	// ErrTooManyKeys. Each key costs about 150 bytes. Default: 1 << 20.
 	MaxKeys int
 }
 
 // memoryStore is the Store of NewMemoryStore. One lock guards its keys and
-// its outbox, so MarkUsed changes both or neither: the store sees orders per
-// second, not page views. Expired keys are reclaimed as the store is used,
-// without a background goroutine: the map is swept when it has doubled since
-// its last sweep.
+// its outbox, so MarkUsed changes both or neither. Expired keys are swept,
+// without a goroutine, when the map has doubled since the last sweep.
 type memoryStore struct {
 	clock   func() time.Time
 	maxKeys int
@@ -107,30 +106,31 @@ type memoryJob struct {
 const minSweep = 256
 
 // NewMemoryStore returns an empty in-memory [Store], with its [Outbox]: the
-// default of RequireAdmission, for a single instance. Its holds, used marks
-// and pending completions live in the process and are lost when it exits.
-// Several instances behind a load balancer must share a store (the
-// redisstore module's, on Redis), or each instance admits the same admission
-// once.
+// default of RequireAdmission, for a single instance. Its state is lost when
+// the process exits. Instances behind a load balancer must share a store
+// (redisstore's), or each admits the same admission once.
 func NewMemoryStore(opts MemoryStoreOptions) Store {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	if opts.MaxKeys <= 0 {
-		opts.MaxKeys = 1 << 20
-	}
 	return &memoryStore{
 		clock:     opts.Clock,
-		maxKeys:   opts.MaxKeys,
+		maxKeys:   cmp.Or(max(opts.MaxKeys, 0), 1<<20),
 		keys:      make(map[string]memoryEntry),
 		nextSweep: minSweep,
 		jobs:      make(map[string]*memoryJob),
 	}
 }
 
-func (s *memoryStore) Acquire(_ context.Context, key, owner string, ttl time.Duration) error {
+// lock locks s and returns the time, in unix nanoseconds.
+func (s *memoryStore) lock() int64 {
 	now := s.clock().UnixNano()
 	s.mu.Lock()
+	return now
+}
+
+func (s *memoryStore) Acquire(_ context.Context, key, owner string, ttl time.Duration) error {
+	now := s.lock()
 	defer s.mu.Unlock()
 	if e, ok := s.keys[key]; ok && e.expires > now {
 		switch e.owner {
@@ -141,11 +141,7 @@ func (s *memoryStore) Acquire(_ context.Context, key, owner string, ttl time.Dur
 		}
 		return ErrAdmissionInUse
 	}
-	if err := s.makeRoom(key, now); err != nil {
-		return err
-	}
-	s.put(key, memoryEntry{owner: owner, expires: addSat(now, ttl)})
-	return nil
+	return s.put(key, owner, addSat(now, ttl), now)
 }
 
 func (s *memoryStore) Release(_ context.Context, key, owner string) error {
@@ -158,40 +154,33 @@ func (s *memoryStore) Release(_ context.Context, key, owner string) error {
 }
 
 func (s *memoryStore) Renew(_ context.Context, key, owner string, ttl time.Duration) error {
-	now := s.clock().UnixNano()
-	s.mu.Lock()
+	now := s.lock()
 	defer s.mu.Unlock()
-	e, ok := s.keys[key]
-	if !ok || e.owner == "" || e.owner != owner || e.expires <= now {
+	if e, ok := s.keys[key]; !ok || e.owner == "" || e.owner != owner || e.expires <= now {
 		return ErrHoldLost
 	}
-	s.put(key, memoryEntry{owner: owner, expires: addSat(now, ttl)})
-	return nil
+	return s.put(key, owner, addSat(now, ttl), now)
 }
 
 func (s *memoryStore) MarkUsed(_ context.Context, key string, ttl time.Duration, c *Completion) error {
-	now := s.clock().UnixNano()
-	exp := addSat(now, ttl)
-	s.mu.Lock()
+	now := s.lock()
 	defer s.mu.Unlock()
-	if e, ok := s.keys[key]; ok && e.owner == "" && e.expires >= exp {
-		exp = e.expires
-	} else if err := s.makeRoom(key, now); err != nil {
+	exp := addSat(now, ttl)
+	if e, ok := s.keys[key]; ok && e.owner == "" {
+		exp = max(exp, e.expires)
+	}
+	newJob := c != nil && s.jobs[c.ID] == nil
+	if newJob && len(s.jobs) >= s.maxKeys {
+		return ErrTooManyKeys
+	}
+	if err := s.put(key, "", exp, now); err != nil || !newJob {
 		return err
 	}
-	if c != nil {
-		if _, ok := s.jobs[c.ID]; !ok {
-			if len(s.jobs) >= s.maxKeys {
-				return ErrStoreFull
-			}
-			job := &memoryJob{c: *c, due: now}
-			if job.c.Since.IsZero() {
-				job.c.Since = time.Unix(0, now)
-			}
-			s.jobs[c.ID] = job
-		}
+	job := &memoryJob{c: *c, due: now}
+	if job.c.Since.IsZero() {
+		job.c.Since = time.Unix(0, now)
 	}
-	s.put(key, memoryEntry{expires: exp})
+	s.jobs[c.ID] = job
 	return nil
 }
 
@@ -206,53 +195,46 @@ func addSat(now int64, d time.Duration) int64 {
 }
 
 func (s *memoryStore) IsUsed(_ context.Context, key string) (bool, error) {
-	now := s.clock().UnixNano()
-	s.mu.Lock()
+	now := s.lock()
 	defer s.mu.Unlock()
 	e, ok := s.keys[key]
 	return ok && e.owner == "" && e.expires > now, nil
 }
 
-func (s *memoryStore) put(key string, e memoryEntry) {
-	s.keys[key] = e
-	s.firstExp = min(s.firstExp, e.expires)
-}
-
-// makeRoom sweeps expired keys when the map has doubled since the last sweep
-// (amortized O(1) per write), or at the cap once a key may have expired, and
-// refuses a new key beyond the cap. The caller holds s.mu.
-func (s *memoryStore) makeRoom(key string, now int64) error {
-	if _, exists := s.keys[key]; exists {
-		return nil // overwriting never grows the map
-	}
-	if len(s.keys) >= s.nextSweep || (len(s.keys) >= s.maxKeys && now >= s.firstExp) {
-		s.firstExp = math.MaxInt64
-		maps.DeleteFunc(s.keys, func(_ string, e memoryEntry) bool {
-			if e.expires <= now {
-				return true
+// put sets key's entry. A new key may first sweep expired keys: when the map
+// has doubled since the last sweep (amortized O(1) per write), or at
+// MaxKeys once a key may have expired. Beyond MaxKeys it is refused.
+func (s *memoryStore) put(key, owner string, expires, now int64) error {
+	if _, exists := s.keys[key]; !exists {
+		if len(s.keys) >= s.nextSweep || (len(s.keys) >= s.maxKeys && now >= s.firstExp) {
+			s.firstExp = math.MaxInt64
+			maps.DeleteFunc(s.keys, func(_ string, e memoryEntry) bool {
+				if e.expires > now {
+					s.firstExp = min(s.firstExp, e.expires)
+				}
+				return e.expires <= now
+			})
+			s.nextSweep = max(2*len(s.keys), minSweep)
+			// A Go map never gives back its memory: after a drop has
+			// drained away, rebuild it so the memory follows the live keys.
+			if s.peak > 4*minSweep && len(s.keys) < s.peak/4 {
+				m := make(map[string]memoryEntry, len(s.keys))
+				maps.Copy(m, s.keys)
+				s.keys, s.peak = m, len(m)
 			}
-			s.firstExp = min(s.firstExp, e.expires)
-			return false
-		})
-		s.nextSweep = max(2*len(s.keys), minSweep)
-		// A Go map never gives back its memory: after a drop has drained
-		// away, rebuild it so the memory follows the live keys.
-		if s.peak > 4*minSweep && len(s.keys) < s.peak/4 {
-			m := make(map[string]memoryEntry, len(s.keys))
-			maps.Copy(m, s.keys)
-			s.keys, s.peak = m, len(m)
+		}
+		s.peak = max(s.peak, len(s.keys)+1)
+		if len(s.keys) >= s.maxKeys {
+			return ErrTooManyKeys
 		}
 	}
-	s.peak = max(s.peak, len(s.keys)+1)
-	if len(s.keys) >= s.maxKeys {
-		return ErrStoreFull
-	}
+	s.keys[key] = memoryEntry{owner, expires}
+	s.firstExp = min(s.firstExp, expires)
 	return nil
 }
 
 func (s *memoryStore) Claim(_ context.Context, owner string, n int, lease time.Duration) ([]Completion, error) {
-	now := s.clock().UnixNano()
-	s.mu.Lock()
+	now := s.lock()
 	defer s.mu.Unlock()
 	var due []*memoryJob
 	for _, j := range s.jobs {
@@ -261,11 +243,10 @@ func (s *memoryStore) Claim(_ context.Context, owner string, n int, lease time.D
 		}
 	}
 	slices.SortFunc(due, func(a, b *memoryJob) int { return cmp.Compare(a.due, b.due) })
-	due = due[:min(len(due), max(n, 0))]
-	out := make([]Completion, len(due))
-	for i, j := range due {
-		j.owner, j.leaseUntil = owner, addSat(now, lease)
-		out[i] = j.c
+	out := make([]Completion, min(len(due), max(n, 0)))
+	for i := range out {
+		due[i].owner, due[i].leaseUntil = owner, addSat(now, lease)
+		out[i] = due[i].c
 	}
 	return out, nil
 }
@@ -278,8 +259,7 @@ func (s *memoryStore) Done(_ context.Context, id string) error {
 }
 
 func (s *memoryStore) Retry(_ context.Context, id, owner string, delay time.Duration) error {
-	now := s.clock().UnixNano()
-	s.mu.Lock()
+	now := s.lock()
 	defer s.mu.Unlock()
 	j, ok := s.jobs[id]
 	if !ok || j.owner != owner || j.leaseUntil <= now {

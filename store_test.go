@@ -32,15 +32,15 @@ func TestMemoryStoreBounded(t *testing.T) {
 		for i := range 64 * 64 {
 			k := fmt.Sprint("k", i)
 			if err := s.Acquire(ctx, k, "o", time.Minute); err != nil {
-				require.ErrorIs(t, err, fanfare.ErrStoreFull)
+				require.ErrorIs(t, err, fanfare.ErrTooManyKeys)
 				refused = k
 				break
 			}
 		}
-		require.NotEmpty(t, refused, "got no ErrStoreFull, want one beyond MaxKeys")
+		require.NotEmpty(t, refused, "got no ErrTooManyKeys, want one beyond MaxKeys")
 		assert.LessOrEqual(t, fanfare.MemoryStoreLen(s), 64*8)
 		// The store stays full for the refused key.
-		assert.ErrorIs(t, s.MarkUsed(ctx, refused, time.Minute, nil), fanfare.ErrStoreFull)
+		assert.ErrorIs(t, s.MarkUsed(ctx, refused, time.Minute, nil), fanfare.ErrTooManyKeys)
 	})
 
 	t.Run("expired keys make room again", func(t *testing.T) {
@@ -60,17 +60,17 @@ func TestMemoryStoreFullReclaimsFirstExpiry(t *testing.T) {
 	for i := range 1000 {
 		require.NoError(t, s.Acquire(ctx, fmt.Sprint("k", i), "o", time.Hour))
 	}
-	require.ErrorIs(t, s.Acquire(ctx, "new", "o", time.Hour), fanfare.ErrStoreFull)
+	require.ErrorIs(t, s.Acquire(ctx, "new", "o", time.Hour), fanfare.ErrTooManyKeys)
 	require.NoError(t, s.Renew(ctx, "k500", "o", time.Second), "a hold renewed shorter")
 	require.NoError(t, s.MarkUsed(ctx, "k700", 2*time.Second, nil), "a used mark shorter than the hold")
-	require.ErrorIs(t, s.Acquire(ctx, "new", "o", time.Hour), fanfare.ErrStoreFull)
+	require.ErrorIs(t, s.Acquire(ctx, "new", "o", time.Hour), fanfare.ErrTooManyKeys)
 
 	now = now.Add(time.Second)
 	require.NoError(t, s.Acquire(ctx, "new", "o", time.Hour), "the renewed hold expired")
-	require.ErrorIs(t, s.Acquire(ctx, "new2", "o", time.Hour), fanfare.ErrStoreFull)
+	require.ErrorIs(t, s.Acquire(ctx, "new2", "o", time.Hour), fanfare.ErrTooManyKeys)
 	now = now.Add(time.Second)
 	require.NoError(t, s.Acquire(ctx, "new2", "o", time.Hour), "the used mark expired")
-	require.ErrorIs(t, s.Acquire(ctx, "new3", "o", time.Hour), fanfare.ErrStoreFull)
+	require.ErrorIs(t, s.Acquire(ctx, "new3", "o", time.Hour), fanfare.ErrTooManyKeys)
 }
 
 // TestMemoryStoreMarkUsedIsAtomic: a MarkUsed refused for want of room
@@ -87,7 +87,7 @@ func TestMemoryStoreMarkUsedIsAtomic(t *testing.T) {
 			marked++
 			continue
 		}
-		require.ErrorIs(t, err, fanfare.ErrStoreFull)
+		require.ErrorIs(t, err, fanfare.ErrTooManyKeys)
 		used, err := s.IsUsed(ctx, k)
 		require.NoError(t, err)
 		assert.False(t, used, "a refused MarkUsed marked the key")
@@ -96,7 +96,7 @@ func TestMemoryStoreMarkUsedIsAtomic(t *testing.T) {
 	st, err := s.Stats(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, marked, st.Pending, "completions pending, one per used mark")
-	assert.Less(t, marked, 64*64, "got no ErrStoreFull")
+	assert.Less(t, marked, 64*64, "got no ErrTooManyKeys")
 }
 
 // TestRequireAdmissionUsedMarkOutlivesToken: with local verification only,

@@ -11,8 +11,8 @@ import (
 	fanfare "github.com/waitify-io/fanfare-go"
 )
 
-// ObserveCompletions reports the backlog of w's outbox, read with
-// [fanfare.CompletionWorker.Stats] at every collection:
+// ObserveCompletions reports the backlog of outbox (the [fanfare.Store] set
+// as AdmissionOptions.Store), read with Stats at every collection:
 //
 //   - fanfare.completions.pending (gauge): completions not yet delivered to
 //     Fanfare;
@@ -20,16 +20,12 @@ import (
 //     has waited, by the WithClock clock; 0 when none is pending.
 //
 // A failed Stats (a shared outbox unreachable) reports nothing for that
-// collection and hands the error to the SDK. Unregister the callback when
-// the worker is closed. It returns an error if w is nil or the callback
+// collection and hands the error to the SDK. Unregister the callback on
+// shutdown. It returns an error if outbox is nil or the callback
 // cannot be registered.
-//
-// RequireAdmission's own worker cannot be observed: to watch the backlog,
-// run a [fanfare.CompletionWorker] and set it as
-// fanfare.AdmissionOptions.Completions.
-func ObserveCompletions(w *fanfare.CompletionWorker, opts ...Option) (metric.Registration, error) {
-	if w == nil {
-		return nil, errors.New("otelfanfare: ObserveCompletions: nil worker")
+func ObserveCompletions(outbox fanfare.Outbox, opts ...Option) (metric.Registration, error) {
+	if outbox == nil {
+		return nil, errors.New("otelfanfare: ObserveCompletions: nil outbox")
 	}
 	c := newConfig(opts)
 	m := c.meter()
@@ -44,7 +40,7 @@ func ObserveCompletions(w *fanfare.CompletionWorker, opts ...Option) (metric.Reg
 	set := c.set()
 	now := c.clock
 	return m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		st, err := w.Stats(ctx)
+		st, err := outbox.Stats(ctx)
 		if err != nil {
 			return err
 		}

@@ -57,7 +57,7 @@ func TestCompletionsBacklogAndGiveUp(t *testing.T) {
 	}, tel.opts...))
 	t.Cleanup(func() { _ = worker.Close(context.Background()) })
 	org := attribute.String("fanfare.org", "shop")
-	reg, err := otelfanfare.ObserveCompletions(worker, tel.with(otelfanfare.WithClock(clock.Now), otelfanfare.WithAttributes(org))...)
+	reg, err := otelfanfare.ObserveCompletions(store, tel.with(otelfanfare.WithClock(clock.Now), otelfanfare.WithAttributes(org))...)
 	require.NoError(t, err)
 
 	pending, ok := gauge[int64](t, tel, "fanfare.completions.pending", org)
@@ -106,7 +106,7 @@ func TestCompletionsBacklogAndGiveUp(t *testing.T) {
 	assert.False(t, ok, "nothing reported once unregistered")
 }
 
-func TestObserveCompletionsNilWorker(t *testing.T) {
+func TestObserveCompletionsNilOutbox(t *testing.T) {
 	_, err := otelfanfare.ObserveCompletions(nil)
 	require.Error(t, err)
 }

@@ -10,7 +10,7 @@
 // of your own set as AdmissionOptions.Completions:
 //
 //	worker := fanfare.NewCompletionWorker(client, store, otelfanfare.Completions(fanfare.CompletionWorkerOptions{}))
-//	reg, err := otelfanfare.ObserveCompletions(worker)
+//	reg, err := otelfanfare.ObserveCompletions(store)
 //
 // The metrics, under the instrumentation scope [ScopeName]:
 //

@@ -102,7 +102,7 @@ func ExampleObserveCompletions() {
 	store := fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{}) // or redisstore's
 	worker := fanfare.NewCompletionWorker(client, store, otelfanfare.Completions(fanfare.CompletionWorkerOptions{}))
 	defer worker.Close(context.Background())
-	reg, err := otelfanfare.ObserveCompletions(worker)
+	reg, err := otelfanfare.ObserveCompletions(store)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 // the others.
 type shopInstance struct {
 	url    string
+	store  *redisstore.Store
 	worker *fanfare.CompletionWorker
 }
 
@@ -52,7 +53,7 @@ func startInstances(t *testing.T, n int, emu *fanfaretest.Server, srv *redistest
 			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
 		hs := httptest.NewServer(mux)
 		t.Cleanup(hs.Close)
-		inst := &shopInstance{url: hs.URL, worker: worker}
+		inst := &shopInstance{url: hs.URL, store: store, worker: worker}
 		t.Cleanup(func() { _ = worker.Close(context.Background()) })
 		out = append(out, inst)
 	}
@@ -152,7 +153,7 @@ func TestManyInstances(t *testing.T) {
 		var st fanfare.OutboxStats
 		assert.Eventually(t, func() bool {
 			var err error
-			st, err = shops[2].worker.Stats(context.Background())
+			st, err = shops[2].store.Stats(context.Background())
 			return err == nil && st.Pending == 0
 		}, 5*time.Second, 10*time.Millisecond, "pending completions: %+v", &st)
 	})

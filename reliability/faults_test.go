@@ -297,7 +297,7 @@ func waitCompleted(t *testing.T, e *env, a *checkoutApp, d fanfare.Distribution,
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		st, err := a.worker.Stats(context.Background())
+		st, err := a.store.Stats(context.Background())
 		if err == nil && st.Pending == 0 && e.srv.Completed(d, consumer) {
 			return true
 		}
@@ -326,7 +326,7 @@ func runComplete(t *testing.T, f faultKind, c *cell) {
 	if a.admitted.Load() != 1 {
 		t.Errorf("%d requests admitted with one admission", a.admitted.Load())
 	}
-	if st, err := a.worker.Stats(context.Background()); err != nil || st.Pending != 1 || e.srv.Completed(queue, "cons_1") {
+	if st, err := a.store.Stats(context.Background()); err != nil || st.Pending != 1 || e.srv.Completed(queue, "cons_1") {
 		t.Errorf("while the fault lasts: pending %d (%v), completed %v", st.Pending, err, e.srv.Completed(queue, "cons_1"))
 	}
 	e.clearFaults()

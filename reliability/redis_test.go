@@ -309,7 +309,7 @@ func redisCheckoutApp(t *testing.T, e *env, p *tcpProxy) *checkoutApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &checkoutApp{}
+	a := &checkoutApp{store: store}
 	a.worker = fanfare.NewCompletionWorker(e.client, store, fanfare.CompletionWorkerOptions{
 		// A completion claimed when Redis failed stays claimed for the
 		// lease: a short one keeps the test short.
@@ -337,7 +337,7 @@ func waitDelivered(t *testing.T, e *env, a *checkoutApp, consumer string) bool {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		st, err := a.worker.Stats(context.Background())
+		st, err := a.store.Stats(context.Background())
 		if err == nil && st.Pending == 0 && e.srv.Completed(queue, consumer) {
 			return true
 		}

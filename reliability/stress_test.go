@@ -94,7 +94,7 @@ func TestStressSingleUseAcrossInstances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := &checkoutApp{}
+		a := &checkoutApp{store: store}
 		a.worker = fanfare.NewCompletionWorker(e.client, store, fanfare.CompletionWorkerOptions{
 			Lease: time.Second, PollInterval: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: logger(),
 		})

@@ -243,7 +243,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// outbox's backlog at every collection.
 	worker := fanfare.NewCompletionWorker(client, store,
 		otelfanfare.Completions(fanfare.CompletionWorkerOptions{Logger: logger}, tel.options...))
-	backlog, err := otelfanfare.ObserveCompletions(worker, tel.options...)
+	backlog, err := otelfanfare.ObserveCompletions(store, tel.options...)
 	if err != nil {
 		fmt.Fprintf(stderr, "checkout: -telemetry: %v\n", err)
 		_ = worker.Close(ctx)

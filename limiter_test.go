@@ -99,7 +99,7 @@ func TestMemoryLimiterMaxKeys(t *testing.T) {
 		require.True(t, d.Allowed)
 	}
 	_, err := l.Allow(t.Context(), "victim")
-	require.ErrorIs(t, err, fanfare.ErrLimiterFull, "a new key beyond MaxKeys")
+	require.ErrorIs(t, err, fanfare.ErrTooManyKeys, "a new key beyond MaxKeys")
 	assert.Equal(t, 100, fanfare.MemoryLimiterLen(l))
 
 	// Known keys are still decided, and limited, at the cap.
@@ -112,7 +112,7 @@ func TestMemoryLimiterMaxKeys(t *testing.T) {
 
 	c.Advance(59 * time.Second)
 	_, err = l.Allow(t.Context(), "victim")
-	require.ErrorIs(t, err, fanfare.ErrLimiterFull, "the flood is still inside its window")
+	require.ErrorIs(t, err, fanfare.ErrTooManyKeys, "the flood is still inside its window")
 
 	c.Advance(time.Second)
 	for i := range 100 {
