@@ -17,12 +17,10 @@ import (
 	"github.com/waitify-io/fanfare-go/internal/claimkey"
 )
 
-// defaultClaimsMaxBytes is the size limit of the claims sent to Fanfare, in
-// bytes of JSON: the vendor guide's 10 000.
-const defaultClaimsMaxBytes = 10000
-
-// maxClaimsDepth bounds the nesting of claims; it catches cycles too.
-const maxClaimsDepth = 32
+const (
+	defaultClaimsMaxBytes = 10000 // the vendor guide's limit
+	maxClaimsDepth        = 32    // catches cycles too
+)
 
 var (
 	// ErrClaimsTooLarge: the JSON encoding of the sanitized claims exceeds
@@ -160,14 +158,11 @@ func logClaimsError(log *slog.Logger, r *http.Request, msg string, err error) {
 type claimsSanitizer struct {
 	maxBytes int
 	deny     *claimkey.Matcher
-	allow    map[string]struct{} // claimkey.Name of the Allow entries; nil when not in allow-list mode
+	allow    map[string]struct{} // claimkey.Name of the Allow entries; nil: no allow-list
 }
 
 func (p ClaimsPolicy) compile() claimsSanitizer {
-	s := claimsSanitizer{maxBytes: p.MaxBytes, deny: defaultDeny}
-	if s.maxBytes <= 0 {
-		s.maxBytes = defaultClaimsMaxBytes
-	}
+	s := claimsSanitizer{maxBytes: cmp.Or(max(p.MaxBytes, 0), defaultClaimsMaxBytes), deny: defaultDeny}
 	if len(p.Deny) > 0 {
 		s.deny = defaultDeny.With(p.Deny)
 	}
@@ -245,11 +240,11 @@ func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, false, fmt.Errorf("%w: unsupported value %v", ErrInvalidClaims, x)
 		}
-		keep = x != math.Trunc(x) || x < 0 || x >= 1e19 || !cardInteger(uint64(x))
+		keep = x != math.Trunc(x) || x < 0 || x >= 7e18 || !cardInteger(int64(x))
 	case int:
-		keep = x < 0 || !cardInteger(uint64(x))
+		keep = !cardInteger(int64(x))
 	case int64:
-		keep = x < 0 || !cardInteger(uint64(x))
+		keep = !cardInteger(x)
 	case json.Number:
 		if _, err := json.Marshal(x); err != nil {
 			return nil, false, fmt.Errorf("%w: a json.Number that is not a JSON number", ErrInvalidClaims)
@@ -359,11 +354,11 @@ var (
 
 // cardInteger reports whether n has 13 to 19 digits, starts with 2 to 6
 // (not 1: Unix millisecond timestamps are kept) and passes the Luhn check.
-func cardInteger(n uint64) bool {
+func cardInteger(n int64) bool {
 	if n < 2e12 || n >= 7e18 {
 		return false
 	}
-	s := strconv.FormatUint(n, 10)
+	s := strconv.FormatInt(n, 10)
 	return '2' <= s[0] && s[0] <= '6' && luhnValid(s)
 }
 
@@ -375,7 +370,7 @@ func cardNumber(n json.Number) bool {
 	if err != nil {
 		return false
 	}
-	i, acc := f.Uint64()
+	i, acc := f.Int64()
 	return acc == big.Exact && cardInteger(i)
 }
 
