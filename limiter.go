@@ -106,20 +106,18 @@ func NewMemoryLimiter(opts MemoryLimiterOptions) Limiter {
 		opts.Clock = time.Now
 	}
 	return &memoryLimiter{
-		limit:    limit,
-		window:   int64(limit.Window),
-		sweepGap: int64(max(limit.Window, time.Second)),
-		clock:    opts.Clock,
-		epoch:    opts.Clock(),
-		seed:     maphash.MakeSeed(),
-		maxKeys:  int64(cmp.Or(opts.MaxKeys, 1<<20)),
+		limit:   limit,
+		window:  int64(limit.Window),
+		clock:   opts.Clock,
+		epoch:   opts.Clock(),
+		seed:    maphash.MakeSeed(),
+		maxKeys: int64(cmp.Or(opts.MaxKeys, 1<<20)),
 	}
 }
 
 type memoryLimiter struct {
 	limit     Limit
 	window    int64 // nanoseconds
-	sweepGap  int64 // between sweeps of a shard: the window, at least 1s
 	clock     func() time.Time
 	epoch     time.Time // stamps are nanoseconds since
 	seed      maphash.Seed
@@ -160,7 +158,7 @@ func (l *memoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 		}
 		if sh.index == nil {
 			sh.index = make(map[uint64]int)
-			sh.sweepAt = now + l.sweepGap
+			sh.sweepAt = now + max(l.window, int64(time.Second))
 		}
 		if k := len(sh.free); k > 0 {
 			off, sh.free = sh.free[k-1], sh.free[:k-1]
@@ -235,7 +233,7 @@ func (l *memoryLimiter) sweep(sh *memShard, now int64) (nextIdle int64) {
 		nextIdle = min(nextIdle, idleAt)
 	}
 	l.keys.Add(int64(-deleted))
-	sh.sweepAt = now + l.sweepGap
+	sh.sweepAt = now + max(l.window, int64(time.Second))
 	// Maps and slices do not shrink: once most of a shard is unused, copy
 	// its live keys, so that the memory of a burst of keys goes back.
 	switch held := len(sh.logs) / (n + 1); {
