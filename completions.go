@@ -226,8 +226,6 @@ func (w *CompletionWorker) deliver(ctx context.Context, c Completion) {
 	}
 }
 
-// attempt tries to deliver c once and removes it from the outbox when
-// Fanfare accepted it.
 func (w *CompletionWorker) attempt(ctx context.Context, c Completion, timeout time.Duration) error {
 	attemptCtx, cancel := context.WithTimeout(ctx, timeout)
 	err := w.client.complete(attemptCtx, c.Distribution, c.ConsumerID, 1)
@@ -241,8 +239,8 @@ func (w *CompletionWorker) attempt(ctx context.Context, c Completion, timeout ti
 	return nil
 }
 
-// permanent reports that Fanfare refused the completion itself (any 4xx but
-// 401, 403, 408 and 429), not our credentials or its own capacity.
+// permanent reports that Fanfare refused the completion itself, not our
+// credentials or its own capacity.
 func permanent(err error) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && !errors.Is(err, ErrUnavailable) && ae.StatusCode >= 400 && ae.StatusCode < 500 &&

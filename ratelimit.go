@@ -195,7 +195,6 @@ func (rl *rateLimiter) logError(r *http.Request, err error, failOpen bool) {
 	rl.Logger.LogAttrs(r.Context(), slog.LevelError, "fanfare: rate limiter failed", slog.Any("err", err), slog.Bool("failOpen", failOpen))
 }
 
-// ceilSeconds rounds d up to whole seconds.
 func ceilSeconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
