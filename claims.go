@@ -9,20 +9,16 @@ import (
 	"log/slog"
 	"maps"
 	"math"
-	"math/big"
 	"net/http"
-	"regexp"
 	"strconv"
 
 	"github.com/waitify-io/fanfare-go/internal/claimkey"
 )
 
-// defaultClaimsMaxBytes is the size limit of the claims sent to Fanfare, in
-// bytes of JSON: the vendor guide's 10 000.
-const defaultClaimsMaxBytes = 10000
-
-// maxClaimsDepth bounds the nesting of claims; it catches cycles too.
-const maxClaimsDepth = 32
+const (
+	defaultClaimsMaxBytes = 10000 // the vendor guide's limit
+	maxClaimsDepth        = 32    // catches cycles too
+)
 
 var (
 	// ErrClaimsTooLarge: the JSON encoding of the sanitized claims exceeds
@@ -160,14 +156,11 @@ func logClaimsError(log *slog.Logger, r *http.Request, msg string, err error) {
 type claimsSanitizer struct {
 	maxBytes int
 	deny     *claimkey.Matcher
-	allow    map[string]struct{} // claimkey.Name of the Allow entries; nil when not in allow-list mode
+	allow    map[string]struct{} // claimkey.Name of the Allow entries; nil: no allow-list
 }
 
 func (p ClaimsPolicy) compile() claimsSanitizer {
-	s := claimsSanitizer{maxBytes: p.MaxBytes, deny: defaultDeny}
-	if s.maxBytes <= 0 {
-		s.maxBytes = defaultClaimsMaxBytes
-	}
+	s := claimsSanitizer{maxBytes: cmp.Or(max(p.MaxBytes, 0), defaultClaimsMaxBytes), deny: defaultDeny}
 	if len(p.Deny) > 0 {
 		s.deny = defaultDeny.With(p.Deny)
 	}
@@ -240,21 +233,21 @@ func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 	switch x := v.(type) {
 	case nil, bool:
 	case string:
-		keep = !sensitiveString(x)
+		keep = !claimkey.SensitiveString(x)
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, false, fmt.Errorf("%w: unsupported value %v", ErrInvalidClaims, x)
 		}
-		keep = x != math.Trunc(x) || x < 0 || x >= 1e19 || !cardInteger(uint64(x))
+		keep = x != math.Trunc(x) || x < 0 || x >= 7e18 || !claimkey.CardInteger(int64(x))
 	case int:
-		keep = x < 0 || !cardInteger(uint64(x))
+		keep = !claimkey.CardInteger(int64(x))
 	case int64:
-		keep = x < 0 || !cardInteger(uint64(x))
+		keep = !claimkey.CardInteger(x)
 	case json.Number:
 		if _, err := json.Marshal(x); err != nil {
 			return nil, false, fmt.Errorf("%w: a json.Number that is not a JSON number", ErrInvalidClaims)
 		}
-		keep = !cardNumber(x)
+		keep = !claimkey.CardNumber(string(x))
 	case map[string]any:
 		if x == nil {
 			return nil, true, nil
@@ -339,59 +332,4 @@ func (s *claimsSanitizer) dropKey(k string, top bool) bool {
 		}
 	}
 	return s.deny.Match(k)
-}
-
-// sensitiveString reports whether s, read like a key, is a payment card
-// number or a US social security number. Strings too long to be either
-// (64 bytes of plain ASCII, 512 otherwise) are not read.
-func sensitiveString(s string) bool {
-	if len(s) < 11 || len(s) > 512 || len(s) > 64 && claimkey.Plain(s) {
-		return false
-	}
-	s = claimkey.ReadValue(s)
-	return ssnPattern.MatchString(s) || cardPattern.MatchString(s) && luhnValid(s)
-}
-
-var (
-	ssnPattern  = regexp.MustCompile(`^[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}$`)
-	cardPattern = regexp.MustCompile(`^[0-9](?:[ -]*[0-9]){12,18}$`)
-)
-
-// cardInteger reports whether n has 13 to 19 digits, starts with 2 to 6
-// (not 1: Unix millisecond timestamps are kept) and passes the Luhn check.
-func cardInteger(n uint64) bool {
-	if n < 2e12 || n >= 7e18 {
-		return false
-	}
-	s := strconv.FormatUint(n, 10)
-	return '2' <= s[0] && s[0] <= '6' && luhnValid(s)
-}
-
-// cardNumber reports whether n's value, however written
-// ("4.111111111111111e15"), is a cardInteger. 128 bits hold 19 digits
-// exactly.
-func cardNumber(n json.Number) bool {
-	f, _, err := big.ParseFloat(string(n), 10, 128, big.ToNearestEven)
-	if err != nil {
-		return false
-	}
-	i, acc := f.Uint64()
-	return acc == big.Exact && cardInteger(i)
-}
-
-// luhnValid runs the Luhn check over the digits of s, ignoring the rest.
-func luhnValid(s string) bool {
-	sum, double := 0, false
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] < '0' || s[i] > '9' {
-			continue
-		}
-		d := int(s[i] - '0')
-		if double {
-			d = [10]int{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}[d] // 2d, digits summed
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
 }

@@ -53,10 +53,8 @@ type Outbox interface {
 
 // OutboxStats is the backlog of an [Outbox].
 type OutboxStats struct {
-	// Pending counts the completions not yet delivered, leased or not.
-	Pending int
-	// Oldest is the Since of the oldest pending completion; zero when none.
-	Oldest time.Time
+	Pending int       // completions not yet delivered, leased or not
+	Oldest  time.Time // the Since of the oldest pending; zero when none
 }
 
 // CompletionWorkerOptions configures a [CompletionWorker].
@@ -87,8 +85,7 @@ type CompletionWorkerOptions struct {
 }
 
 // CompletionWorker delivers the completions an [Outbox] holds to Fanfare,
-// with backoff and jitter, until Fanfare accepts them (complete is
-// idempotent, so delivering twice is harmless).
+// with backoff and jitter, until Fanfare accepts them.
 //
 // [RequireAdmission] runs one of its own when AdmissionOptions.Completions
 // is nil, while completions are owed. With a Store shared by several
@@ -108,8 +105,6 @@ type CompletionWorker struct {
 	wake            chan struct{}
 	loops           sync.WaitGroup
 }
-
-const completionBatch = 8 // completions per Claim
 
 // NewCompletionWorker starts a worker delivering outbox's completions with
 // client. Stop it with Close. It panics if client or outbox is nil.
@@ -194,7 +189,8 @@ func (w *CompletionWorker) idle() bool {
 // drain delivers due completions until none is due or ctx ends.
 func (w *CompletionWorker) drain(ctx context.Context) {
 	for ctx.Err() == nil {
-		cs, err := w.outbox.Claim(ctx, w.owner, completionBatch, w.opts.Lease)
+		const batch = 8
+		cs, err := w.outbox.Claim(ctx, w.owner, batch, w.opts.Lease)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.opts.Logger.Warn("fanfare: completion outbox failed", "op", "claim", "error", err)
@@ -204,7 +200,7 @@ func (w *CompletionWorker) drain(ctx context.Context) {
 		for _, c := range cs {
 			w.deliver(ctx, c)
 		}
-		if len(cs) < completionBatch {
+		if len(cs) < batch {
 			return
 		}
 	}
@@ -230,8 +226,6 @@ func (w *CompletionWorker) deliver(ctx context.Context, c Completion) {
 	}
 }
 
-// attempt tries to deliver c once and removes it from the outbox when
-// Fanfare accepted it.
 func (w *CompletionWorker) attempt(ctx context.Context, c Completion, timeout time.Duration) error {
 	attemptCtx, cancel := context.WithTimeout(ctx, timeout)
 	err := w.client.complete(attemptCtx, c.Distribution, c.ConsumerID, 1)
@@ -245,8 +239,8 @@ func (w *CompletionWorker) attempt(ctx context.Context, c Completion, timeout ti
 	return nil
 }
 
-// permanent reports that Fanfare refused the completion itself (any 4xx but
-// 401, 403, 408 and 429), not our credentials or its own capacity.
+// permanent reports that Fanfare refused the completion itself, not our
+// credentials or its own capacity.
 func permanent(err error) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && !errors.Is(err, ErrUnavailable) && ae.StatusCode >= 400 && ae.StatusCode < 500 &&
@@ -281,10 +275,10 @@ func (w *CompletionWorker) backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// deliverNow makes the one quick attempt the consumer's answer waits for;
-// a completion it misses is left to the loop.
-func (w *CompletionWorker) deliverNow(ctx context.Context, c Completion, timeout time.Duration) {
-	if err := w.attempt(ctx, c, timeout); err != nil {
+// deliverNow makes the one quick (100 ms) attempt the consumer's answer
+// waits for; a completion it misses is left to the loop.
+func (w *CompletionWorker) deliverNow(ctx context.Context, c Completion) {
+	if err := w.attempt(ctx, c, 100*time.Millisecond); err != nil {
 		w.opts.Logger.Warn("fanfare: completion not delivered at once; the outbox will retry",
 			"distribution", c.Distribution.String(), "error", err)
 		w.start()

@@ -23,8 +23,7 @@ type Limit struct {
 	Window time.Duration
 }
 
-// withDefaults fills the zero fields of l with the vendor guide's 10 a
-// minute and panics on a limit out of range: it comes from code.
+// withDefaults fills in the guide's 10 a minute; it panics out of range.
 func (l Limit) withDefaults() Limit {
 	l.Requests = cmp.Or(l.Requests, 10)
 	l.Window = cmp.Or(l.Window, time.Minute)
@@ -87,11 +86,10 @@ type MemoryLimiterOptions struct {
 	Clock func() time.Time
 }
 
-// NewMemoryLimiter returns an in-process [Limiter]: exact to the
-// nanosecond, bounded, with no allocation on the decision for a known key,
-// no goroutine and nothing to close. Keys idle for a whole window are
-// deleted as traffic goes on. It limits one process: instances behind a
-// load balancer each enforce the limit; share a Redis limiter instead.
+// NewMemoryLimiter returns an in-process [Limiter], exact to the nanosecond,
+// with no goroutine and nothing to close. It limits one process: instances
+// behind a load balancer each enforce the limit; share a Redis limiter
+// instead.
 //
 // A key is held as its 64-bit hash (hash/maphash, with a seed of the
 // limiter's own). Two keys whose hashes collide would share one budget,
@@ -108,22 +106,20 @@ func NewMemoryLimiter(opts MemoryLimiterOptions) Limiter {
 		opts.Clock = time.Now
 	}
 	return &memoryLimiter{
-		limit:    limit,
-		window:   int64(limit.Window),
-		sweepGap: int64(max(limit.Window, time.Second)),
-		clock:    opts.Clock,
-		epoch:    opts.Clock(),
-		seed:     maphash.MakeSeed(),
-		maxKeys:  int64(cmp.Or(opts.MaxKeys, 1<<20)),
+		limit:   limit,
+		window:  int64(limit.Window),
+		clock:   opts.Clock,
+		epoch:   opts.Clock(),
+		seed:    maphash.MakeSeed(),
+		maxKeys: int64(cmp.Or(opts.MaxKeys, 1<<20)),
 	}
 }
 
 type memoryLimiter struct {
 	limit     Limit
-	window    int64 // limit.Window in nanoseconds
-	sweepGap  int64 // between sweeps of a shard: the window, at least 1s
+	window    int64 // nanoseconds
 	clock     func() time.Time
-	epoch     time.Time
+	epoch     time.Time // stamps are nanoseconds since
 	seed      maphash.Seed
 	maxKeys   int64
 	keys      atomic.Int64
@@ -132,16 +128,15 @@ type memoryLimiter struct {
 }
 
 // memShard holds the keys whose hash falls on it. A key's log is n+1 words
-// of logs: a header (head | count<<32), then a ring of n stamps (nanoseconds
-// since the epoch) of the requests counted, oldest at head. One slice for
-// all keys keeps a key's cost to its words and leaves the collector no
-// pointer per key to follow.
+// of logs: a header (head | count<<32), then a ring of the n stamps of the
+// requests counted, oldest at head. One slice for all keys keeps a key's
+// cost to its words and leaves the collector no pointer per key to follow.
 type memShard struct {
 	mu      sync.Mutex
 	index   map[uint64]int // key's hash → offset of its log in logs
 	logs    []int64
-	free    []int    // offsets of deleted keys' logs, for reuse
-	sweepAt int64    // the next sweep
+	free    []int // offsets of deleted keys' logs, for reuse
+	sweepAt int64
 	_       [64]byte // keeps shards on separate cache lines
 }
 
@@ -163,7 +158,7 @@ func (l *memoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 		}
 		if sh.index == nil {
 			sh.index = make(map[uint64]int)
-			sh.sweepAt = now + l.sweepGap
+			sh.sweepAt = now + max(l.window, int64(time.Second))
 		}
 		if k := len(sh.free); k > 0 {
 			off, sh.free = sh.free[k-1], sh.free[:k-1]
@@ -182,7 +177,7 @@ func (l *memoryLimiter) Allow(_ context.Context, key string) (Decision, error) {
 	return d, nil
 }
 
-// decide applies the sliding log to one key's log. A stamp s counts while
+// decide applies the sliding log to one key's log: a stamp s counts while
 // now < s+window.
 func (l *memoryLimiter) decide(log []int64, now int64) Decision {
 	n := l.limit.Requests
@@ -238,7 +233,7 @@ func (l *memoryLimiter) sweep(sh *memShard, now int64) (nextIdle int64) {
 		nextIdle = min(nextIdle, idleAt)
 	}
 	l.keys.Add(int64(-deleted))
-	sh.sweepAt = now + l.sweepGap
+	sh.sweepAt = now + max(l.window, int64(time.Second))
 	// Maps and slices do not shrink: once most of a shard is unused, copy
 	// its live keys, so that the memory of a burst of keys goes back.
 	switch held := len(sh.logs) / (n + 1); {

@@ -21,11 +21,9 @@ type RateLimitOptions struct {
 	// to limit a user across all of them. Default: [NewMemoryLimiter]
 	// enforcing Limit with Clock.
 	Limiter Limiter
-
 	// Limit is the policy of the default limiter; leave it zero when
 	// setting Limiter. Default: 10 requests per 1 minute.
 	Limit Limit
-
 	// KeyFunc returns the key a request is counted under, e.g. a tenant or
 	// an API key; "" falls back to the default key, and an error refuses
 	// the request as a limiter error would. Its keys live in their own
@@ -33,41 +31,34 @@ type RateLimitOptions struct {
 	// the Identity in the request context (see WithIdentity), else the
 	// client IP.
 	KeyFunc func(r *http.Request) (string, error)
-
 	// TrustedProxies are the reverse proxies (see ParseTrustedProxies)
 	// whose X-Forwarded-For, read from the right, or else X-Real-IP, names
 	// the client IP when one of them is the peer. Never list a range that
 	// clients can send from: they could then pick any IP, and a fresh budget
 	// with it. Default: none — the connection's peer address is the client.
 	TrustedProxies []netip.Prefix
-
 	// IPv6PrefixLen is the length of the prefix an IPv6 client is counted
 	// under: one subscriber usually holds a whole /64, so counting single
 	// addresses would hand them 2^64 budgets. Default: 64.
 	IPv6PrefixLen int
-
 	// LegacyHeaders adds X-RateLimit-Limit, X-RateLimit-Remaining and
 	// X-RateLimit-Reset (Unix time, in seconds, when Remaining next grows).
 	// Default: false.
 	LegacyHeaders bool
-
 	// FailOpen lets a request through when the limiter fails (e.g. a shared
 	// Redis is down), trading the limit for availability. It never applies
 	// to ErrTooManyKeys: a flood of new keys must not open the gate.
 	// Default: false (fail closed).
 	FailOpen bool
-
 	// Logger receives each limiter failure (ErrTooManyKeys at most once a
 	// second), never the key. Default: slog.Default().
 	Logger *slog.Logger
-
 	// ErrorHandler writes the response of every refused request: err is
 	// ErrRateLimited over the limit (default 429), with the decision's
 	// fields, Retry-After included, already in w.Header(); anything else is
 	// a logged failure to decide (default 503). Never write err itself into
 	// the response. Default: WriteError.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-
 	// Clock returns the current time, for the default limiter and
 	// X-RateLimit-Reset. Default: time.Now.
 	Clock func() time.Time
@@ -204,7 +195,6 @@ func (rl *rateLimiter) logError(r *http.Request, err error, failOpen bool) {
 	rl.Logger.LogAttrs(r.Context(), slog.LevelError, "fanfare: rate limiter failed", slog.Any("err", err), slog.Bool("failOpen", failOpen))
 }
 
-// ceilSeconds rounds d up to whole seconds.
 func ceilSeconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0

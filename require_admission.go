@@ -534,7 +534,7 @@ func (run *hold) complete(ctx context.Context) error {
 		return run.err
 	}
 	if c != nil { // one quick attempt; the outbox delivers what it misses
-		m.o.Completions.deliverNow(ctx, *c, 100*time.Millisecond)
+		m.o.Completions.deliverNow(ctx, *c)
 	}
 	return nil
 }

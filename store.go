@@ -77,8 +77,7 @@ type MemoryStoreOptions struct {
 }
 
 // memoryStore is the Store of NewMemoryStore. One lock guards its keys and
-// its outbox, so MarkUsed changes both or neither. Expired keys are swept,
-// without a goroutine, when the map has doubled since the last sweep.
+// its outbox, so MarkUsed changes both or neither.
 type memoryStore struct {
 	clock   func() time.Time
 	maxKeys int
@@ -147,7 +146,7 @@ func (s *memoryStore) Acquire(_ context.Context, key, owner string, ttl time.Dur
 func (s *memoryStore) Release(_ context.Context, key, owner string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.keys[key]; ok && e.owner != "" && e.owner == owner {
+	if e := s.keys[key]; e.owner != "" && e.owner == owner {
 		delete(s.keys, key)
 	}
 	return nil
@@ -156,7 +155,7 @@ func (s *memoryStore) Release(_ context.Context, key, owner string) error {
 func (s *memoryStore) Renew(_ context.Context, key, owner string, ttl time.Duration) error {
 	now := s.lock()
 	defer s.mu.Unlock()
-	if e, ok := s.keys[key]; !ok || e.owner == "" || e.owner != owner || e.expires <= now {
+	if e := s.keys[key]; e.owner == "" || e.owner != owner || e.expires <= now {
 		return ErrHoldLost
 	}
 	return s.put(key, owner, addSat(now, ttl), now)
@@ -176,11 +175,10 @@ func (s *memoryStore) MarkUsed(_ context.Context, key string, ttl time.Duration,
 	if err := s.put(key, "", exp, now); err != nil || !newJob {
 		return err
 	}
-	job := &memoryJob{c: *c, due: now}
-	if job.c.Since.IsZero() {
-		job.c.Since = time.Unix(0, now)
+	s.jobs[c.ID] = &memoryJob{c: *c, due: now}
+	if c.Since.IsZero() {
+		s.jobs[c.ID].c.Since = time.Unix(0, now)
 	}
-	s.jobs[c.ID] = job
 	return nil
 }
 

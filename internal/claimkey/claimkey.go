@@ -2,12 +2,16 @@
 // spelling, and matches it against the claims sanitizer's deny and allow
 // lists: look-alike letters from another script, invisible characters,
 // compatibility forms, accents and case forms count as their plain
-// spelling.
+// spelling. It also tells the claim values that are card or social security
+// numbers.
 package claimkey
 
 import (
 	"bytes"
 	"maps"
+	"math/big"
+	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -100,7 +104,7 @@ func Name(k string) string {
 // be read for sure: not UTF-8, Latin letters mixed with Cyrillic, Greek,
 // Armenian or Cherokee ones, or a Latin letter with no ASCII reading.
 func read(k string) (joined, split string, doubt bool) {
-	if Plain(k) {
+	if plain(k) {
 		return k, "", false
 	}
 	if !utf8.ValidString(k) {
@@ -184,11 +188,11 @@ func splitWords(form string, buf []byte, starts []int) ([]byte, []int) {
 	return buf, append(starts, len(buf))
 }
 
-// ReadValue reads a string value the way keys are read, for the checks of
+// readValue reads a string value the way keys are read, for the checks of
 // card numbers and social security numbers: compatibility forms undone
 // (NFKC: fullwidth digits are digits), spaces as ' ', dashes as '-',
 // invisible characters removed, then trimmed.
-func ReadValue(s string) string {
+func readValue(s string) string {
 	return strings.TrimSpace(strings.Map(func(r rune) rune {
 		switch {
 		case unicode.IsSpace(r):
@@ -202,8 +206,8 @@ func ReadValue(s string) string {
 	}, norm.NFKC.String(s)))
 }
 
-// Plain reports whether s is printable ASCII, which reads as itself.
-func Plain(s string) bool {
+// plain reports whether s is printable ASCII, which reads as itself.
+func plain(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool { return r < ' ' || r > '~' }) < 0
 }
 
@@ -245,4 +249,59 @@ var lookalikes = map[rune]string{
 	'ꜱ': "s", 'ꜰ': "f", 'ø': "o", 'Ø': "O", 'ł': "l", 'Ł': "L", 'đ': "d", 'Đ': "D", 'ħ': "h",
 	'Ħ': "H", 'ŧ': "t", 'Ŧ': "T", 'ƀ': "b", 'ɨ': "i", 'ʉ': "u", 'æ': "ae", 'Æ': "AE",
 	'œ': "oe", 'Œ': "OE", 'ð': "d", 'Ð': "D",
+}
+
+// SensitiveString reports whether s, read like a key, is a payment card
+// number or a US social security number. Strings too long to be either
+// (64 bytes of plain ASCII, 512 otherwise) are not read.
+func SensitiveString(s string) bool {
+	if len(s) < 11 || len(s) > 512 || len(s) > 64 && plain(s) {
+		return false
+	}
+	s = readValue(s)
+	return ssnPattern.MatchString(s) || cardPattern.MatchString(s) && luhnValid(s)
+}
+
+var (
+	ssnPattern  = regexp.MustCompile(`^[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}$`)
+	cardPattern = regexp.MustCompile(`^[0-9](?:[ -]*[0-9]){12,18}$`)
+)
+
+// CardInteger reports whether n has 13 to 19 digits, starts with 2 to 6
+// (not 1: Unix millisecond timestamps are kept) and passes the Luhn check.
+func CardInteger(n int64) bool {
+	if n < 2e12 || n >= 7e18 {
+		return false
+	}
+	s := strconv.FormatInt(n, 10)
+	return '2' <= s[0] && s[0] <= '6' && luhnValid(s)
+}
+
+// CardNumber reports whether the JSON number n, however written
+// ("4.111111111111111e15"), is a CardInteger. 128 bits hold 19 digits
+// exactly.
+func CardNumber(n string) bool {
+	f, _, err := big.ParseFloat(n, 10, 128, big.ToNearestEven)
+	if err != nil {
+		return false
+	}
+	i, acc := f.Int64()
+	return acc == big.Exact && CardInteger(i)
+}
+
+// luhnValid runs the Luhn check over the digits of s, ignoring the rest.
+func luhnValid(s string) bool {
+	sum, double := 0, false
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] < '0' || s[i] > '9' {
+			continue
+		}
+		d := int(s[i] - '0')
+		if double {
+			d = [10]int{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}[d] // 2d, digits summed
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
 }

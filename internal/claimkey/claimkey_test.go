@@ -107,7 +107,7 @@ func FuzzRead(f *testing.F) {
 		if !utf8.ValidString(k) {
 			require.True(t, doubt, "a key that is not UTF-8 is a doubt")
 		}
-		if Plain(k) {
+		if plain(k) {
 			require.Equal(t, k, joined)
 			require.Empty(t, split)
 		} else {
@@ -136,7 +136,7 @@ func TestReadValue(t *testing.T) {
 		"123\u00a045\t6789":        "123 45 6789",
 		"caf\u00e9":                "caf\u00e9",
 	} {
-		assert.Equal(t, want, ReadValue(value), "ReadValue(%q)", value)
+		assert.Equal(t, want, readValue(value), "readValue(%q)", value)
 	}
 }
 
@@ -172,4 +172,13 @@ func TestMatcherWith(t *testing.T) {
 	more := base.With([]string{"DateOfBirth"})
 	assert.True(t, more.Match("pin") && more.Match("date_of_birth"), "With keeps m's words and adds its own")
 	assert.False(t, base.Match("date_of_birth"), "With leaves m as it was")
+}
+
+func TestLuhn(t *testing.T) {
+	for _, s := range []string{"4111111111111111", "5555555555554444", "378282246310005", "6011111111111117", "4111 1111 1111 1111"} {
+		assert.True(t, luhnValid(s), "luhnValid(%q)", s)
+	}
+	for _, s := range []string{"4111111111111112", "1234567812345678"} {
+		assert.False(t, luhnValid(s), "luhnValid(%q)", s)
+	}
 }
