@@ -40,14 +40,14 @@ func (run *hold) checkClaims(c *tokenClaims) *AdmissionError {
 		return admissionFailure(ErrAdmissionInvalid, err)
 	}
 	d := Distribution{Type: typ, ID: c.DistributionID}
-	if !run.distributionAllowed(d) {
+	if _, ok := m.distSet[d]; !ok && (m.distFunc == nil || d != run.want) {
 		return admissionFailure(ErrAdmissionMismatch, fmt.Errorf("token is for %s, not this route's distribution", truncate(d.String(), 80)))
 	}
 	if run.bodyConsumer != "" && run.bodyConsumer != c.ConsumerID {
 		return admissionFailure(ErrAdmissionMismatch, errors.New("token is for another consumer than the request names"))
 	}
 
-	now := run.now
+	now := m.o.Clock()
 	a := &run.adm
 	a.ConsumerID, a.Distribution, a.Fingerprint = c.ConsumerID, d, c.Fingerprint
 	if c.Position != nil {
