@@ -119,7 +119,7 @@ func (run *hold) checkToken(t *jwt.Token) *AdmissionError {
 	}
 	header, rest, _ := strings.Cut(t.Raw, ".")
 	payload, _, _ := strings.Cut(rest, ".")
-	p := run.m.hintParser
+	p := run.m.parser
 	if err := countMembers(p, "header", header, &wire.HeaderCounts{}); err != nil {
 		return admissionFailure(ErrAdmissionInvalid, err)
 	}
@@ -145,14 +145,10 @@ func countMembers(p *jwt.Parser, what, segment string, counts interface{ Repeate
 	return nil
 }
 
-// keyfunc is the parser's key callback: refusing here spends no signature
-// check on a token that would be refused anyway.
-func (m *guard) keyfunc(t *jwt.Token) (any, error) {
-	c, ok := t.Claims.(*tokenClaims)
-	if !ok || c.run == nil {
-		return nil, errors.New("fanfare: unexpected claims type")
-	}
-	if err := c.run.checkToken(t); err != nil {
+// checkedKey is the parser's key callback: refusing here spends no
+// signature check on a token that would be refused anyway.
+func (m *guard) checkedKey(t *jwt.Token) (any, error) {
+	if err := t.Claims.(*tokenClaims).run.checkToken(t); err != nil {
 		return nil, err
 	}
 	return m.o.Verifier.Keyfunc(t)
@@ -165,7 +161,7 @@ func (run *hold) decode(token string) *AdmissionError {
 	c := &run.claims
 	c.run = run
 	if m.o.Verifier != nil {
-		if _, err := m.verifyingParser.ParseWithClaims(token, c, m.keyfuncFn); err != nil {
+		if _, err := m.parser.ParseWithClaims(token, c, m.keyfunc); err != nil {
 			var ae *AdmissionError
 			if errors.As(err, &ae) {
 				return ae
@@ -175,7 +171,7 @@ func (run *hold) decode(token string) *AdmissionError {
 		run.adm.Verified = true
 		return nil
 	}
-	t, _, err := m.hintParser.ParseUnverified(token, c)
+	t, _, err := m.parser.ParseUnverified(token, c)
 	if err != nil {
 		return admissionFailure(ErrAdmissionInvalid, err)
 	}

@@ -166,9 +166,8 @@ type guard struct {
 	distSet  distributionSet
 	distFunc DistributionFunc
 
-	verifyingParser *jwt.Parser
-	hintParser      *jwt.Parser
-	keyfuncFn       jwt.Keyfunc
+	parser  *jwt.Parser // with the Verifier's algorithms when there is one
+	keyfunc jwt.Keyfunc // m.checkedKey, bound once
 }
 
 func newGuard(client *Client, o AdmissionOptions) *guard {
@@ -207,16 +206,16 @@ func newGuard(client *Client, o AdmissionOptions) *guard {
 		}
 		m.distFunc = rule
 	}
-	strict := []jwt.ParserOption{jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation()}
-	m.hintParser = jwt.NewParser(strict...)
+	popts := []jwt.ParserOption{jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation()}
 	if o.Verifier != nil {
 		algs := o.Verifier.Algorithms()
 		if len(algs) == 0 || slices.Contains(algs, "none") || slices.Contains(algs, "") {
 			panic(p + `the Verifier accepts no algorithm, or the "none" algorithm`)
 		}
-		m.verifyingParser = jwt.NewParser(append(strict, jwt.WithValidMethods(append([]string(nil), algs...)))...)
-		m.keyfuncFn = m.keyfunc
+		popts = append(popts, jwt.WithValidMethods(append([]string(nil), algs...)))
+		m.keyfunc = m.checkedKey
 	}
+	m.parser = jwt.NewParser(popts...)
 
 	if o.Token == nil {
 		o.Token = defaultToken
