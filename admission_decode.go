@@ -13,9 +13,8 @@ import (
 	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
-// tokenClaims is what golang-jwt decodes an admission token's payload into.
-// It carries the request being checked, so that the parser's key callback
-// runs the cheap origin checks before the expensive signature check.
+// tokenClaims is what golang-jwt decodes a token's payload into; it carries
+// the hold, so that the key callback checks claims before the signature.
 type tokenClaims struct {
 	wire.AdmissionClaims
 	run *hold
