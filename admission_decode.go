@@ -31,14 +31,13 @@ var errAbsurdLifetime = errors.New("token's lifetime is absurd: it expires more 
 // run.adm.
 func (run *hold) checkClaims(c *tokenClaims) *AdmissionError {
 	m := run.m
-	if c.ConsumerID == "" || c.DistributionID == "" {
-		return admissionFailure(ErrAdmissionInvalid, errors.New("token lacks consumerId or distributionId"))
+	if c.ConsumerID == "" {
+		return admissionFailure(ErrAdmissionInvalid, errors.New("token lacks consumerId"))
 	}
-	typ, err := parseDistributionType(c.DistributionType)
-	if err != nil {
+	d := Distribution{Type: DistributionType(c.DistributionType), ID: c.DistributionID}
+	if err := d.Validate(); err != nil {
 		return admissionFailure(ErrAdmissionInvalid, err)
 	}
-	d := Distribution{Type: typ, ID: c.DistributionID}
 	if _, ok := m.distSet[d]; !ok && (m.distFunc == nil || d != run.want) {
 		return admissionFailure(ErrAdmissionMismatch, fmt.Errorf("token is for %s, not this route's distribution", truncate(d.String(), 80)))
 	}

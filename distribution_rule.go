@@ -100,8 +100,7 @@ func DistributionFromBody(r *http.Request) (Distribution, error) {
 	case typ == "" || id == "":
 		err = errors.New("fanfare: the request body needs both experienceType and distributionId")
 	default:
-		d.ID = id
-		d.Type, err = parseDistributionType(typ)
+		d = Distribution{Type: DistributionType(typ), ID: id}
 	}
 	if err == nil {
 		err = d.Validate()
