@@ -31,16 +31,13 @@ type Admission struct {
 }
 
 // Complete marks the admission used and records the completion owed to
-// Fanfare in one atomic Store step, so the admission is refused from now on
-// and its completion is never lost; then it makes one quick attempt at
-// Fanfare (at most 100 ms) and leaves a miss to AdmissionOptions.Completions.
-// Call it when the order is placed under AdmissionOptions.CompleteManually.
-// Calling it again returns the first call's result.
-//
-// ctx's cancellation is ignored: a consumer hanging up must not lose a
-// completion. Complete fails only when the Store did (the admission then
-// stays held until its lease runs out), or on an Admission that did not
-// come from RequireAdmission.
+// Fanfare in one atomic Store step, then makes one quick attempt at Fanfare
+// (at most 100 ms), leaving a miss to AdmissionOptions.Completions. Call it
+// when the order is placed under AdmissionOptions.CompleteManually; a second
+// call returns the first one's result. ctx's cancellation is ignored: a
+// consumer hanging up must not lose a completion. Complete fails only when
+// the Store did (the admission then stays held until its lease runs out),
+// or on an Admission that did not come from RequireAdmission.
 func (a *Admission) Complete(ctx context.Context) error {
 	if a == nil || a.run == nil {
 		return errors.New("fanfare: complete: the admission did not come from RequireAdmission")

@@ -13,9 +13,8 @@ import (
 	"github.com/waitify-io/fanfare-go/internal/wire"
 )
 
-// tokenClaims is what golang-jwt decodes an admission token's payload into.
-// It carries the request being checked, so that the parser's key callback
-// runs the cheap origin checks before the expensive signature check.
+// tokenClaims is what golang-jwt decodes a token's payload into; it carries
+// the hold, so that the key callback checks claims before the signature.
 type tokenClaims struct {
 	wire.AdmissionClaims
 	run *hold
@@ -32,22 +31,21 @@ var errAbsurdLifetime = errors.New("token's lifetime is absurd: it expires more 
 // run.adm.
 func (run *hold) checkClaims(c *tokenClaims) *AdmissionError {
 	m := run.m
-	if c.ConsumerID == "" || c.DistributionID == "" {
-		return admissionFailure(ErrAdmissionInvalid, errors.New("token lacks consumerId or distributionId"))
+	if c.ConsumerID == "" {
+		return admissionFailure(ErrAdmissionInvalid, errors.New("token lacks consumerId"))
 	}
-	typ, err := parseDistributionType(c.DistributionType)
-	if err != nil {
+	d := Distribution{Type: DistributionType(c.DistributionType), ID: c.DistributionID}
+	if err := d.Validate(); err != nil {
 		return admissionFailure(ErrAdmissionInvalid, err)
 	}
-	d := Distribution{Type: typ, ID: c.DistributionID}
-	if !run.distributionAllowed(d) {
+	if _, ok := m.distSet[d]; !ok && (m.distFunc == nil || d != run.want) {
 		return admissionFailure(ErrAdmissionMismatch, fmt.Errorf("token is for %s, not this route's distribution", truncate(d.String(), 80)))
 	}
 	if run.bodyConsumer != "" && run.bodyConsumer != c.ConsumerID {
 		return admissionFailure(ErrAdmissionMismatch, errors.New("token is for another consumer than the request names"))
 	}
 
-	now := run.now
+	now := m.o.Clock()
 	a := &run.adm
 	a.ConsumerID, a.Distribution, a.Fingerprint = c.ConsumerID, d, c.Fingerprint
 	if c.Position != nil {
@@ -119,7 +117,7 @@ func (run *hold) checkToken(t *jwt.Token) *AdmissionError {
 	}
 	header, rest, _ := strings.Cut(t.Raw, ".")
 	payload, _, _ := strings.Cut(rest, ".")
-	p := run.m.hintParser
+	p := run.m.parser
 	if err := countMembers(p, "header", header, &wire.HeaderCounts{}); err != nil {
 		return admissionFailure(ErrAdmissionInvalid, err)
 	}
@@ -145,14 +143,10 @@ func countMembers(p *jwt.Parser, what, segment string, counts interface{ Repeate
 	return nil
 }
 
-// keyfunc is the parser's key callback: refusing here spends no signature
-// check on a token that would be refused anyway.
-func (m *guard) keyfunc(t *jwt.Token) (any, error) {
-	c, ok := t.Claims.(*tokenClaims)
-	if !ok || c.run == nil {
-		return nil, errors.New("fanfare: unexpected claims type")
-	}
-	if err := c.run.checkToken(t); err != nil {
+// checkedKey is the parser's key callback: refusing here spends no
+// signature check on a token that would be refused anyway.
+func (m *guard) checkedKey(t *jwt.Token) (any, error) {
+	if err := t.Claims.(*tokenClaims).run.checkToken(t); err != nil {
 		return nil, err
 	}
 	return m.o.Verifier.Keyfunc(t)
@@ -165,7 +159,7 @@ func (run *hold) decode(token string) *AdmissionError {
 	c := &run.claims
 	c.run = run
 	if m.o.Verifier != nil {
-		if _, err := m.verifyingParser.ParseWithClaims(token, c, m.keyfuncFn); err != nil {
+		if _, err := m.parser.ParseWithClaims(token, c, m.keyfunc); err != nil {
 			var ae *AdmissionError
 			if errors.As(err, &ae) {
 				return ae
@@ -175,7 +169,7 @@ func (run *hold) decode(token string) *AdmissionError {
 		run.adm.Verified = true
 		return nil
 	}
-	t, _, err := m.hintParser.ParseUnverified(token, c)
+	t, _, err := m.parser.ParseUnverified(token, c)
 	if err != nil {
 		return admissionFailure(ErrAdmissionInvalid, err)
 	}

@@ -245,13 +245,10 @@ func TestDistribution(t *testing.T) {
 	assert.ErrorIs(t, Draw("..").Validate(), ErrInvalidDistribution, "a dot segment a proxy may resolve")
 	assert.NoError(t, Queue("...").Validate())
 	assert.ErrorIs(t, Distribution{Type: "raffle", ID: "x"}.Validate(), ErrInvalidDistribution)
-	for _, s := range []string{"queue", "draw", "auction"} {
-		dt, err := parseDistributionType(s)
-		require.NoError(t, err)
-		assert.Equal(t, s, string(dt))
+	assert.ErrorIs(t, Distribution{Type: "Queue", ID: "x"}.Validate(), ErrInvalidDistribution)
+	for _, s := range []DistributionType{"queue", "draw", "auction"} {
+		assert.NoError(t, Distribution{Type: s, ID: "x"}.Validate())
 	}
-	_, err := parseDistributionType("Queue")
-	assert.Error(t, err)
 }
 
 func FuzzDecodeAuthorizeResponse(f *testing.F) {

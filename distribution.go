@@ -18,14 +18,6 @@ const (
 	TypeAuction DistributionType = "auction"
 )
 
-// parseDistributionType maps "queue", "draw" or "auction" to its type.
-func parseDistributionType(s string) (DistributionType, error) {
-	if t := DistributionType(s); t.known() {
-		return t, nil
-	}
-	return "", fmt.Errorf("fanfare: unknown distribution type %q (want queue, draw or auction)", truncate(s, 32))
-}
-
 func (t DistributionType) known() bool { return t == TypeQueue || t == TypeDraw || t == TypeAuction }
 
 // Distribution names one Fanfare experience: its type and its id.
@@ -54,7 +46,7 @@ var ErrInvalidDistribution = errors.New("fanfare: invalid distribution")
 // Validate reports whether d has a known type and a non-empty id.
 func (d Distribution) Validate() error {
 	if !d.Type.known() {
-		return fmt.Errorf("%w: unknown type %q", ErrInvalidDistribution, truncate(string(d.Type), 32))
+		return fmt.Errorf("%w: unknown type %q (want queue, draw or auction)", ErrInvalidDistribution, truncate(string(d.Type), 32))
 	}
 	if d.ID == "" || d.ID == "." || d.ID == ".." {
 		// "." and ".." survive path escaping as segments a proxy may resolve.

@@ -67,14 +67,12 @@ func DistributionFromPath(t DistributionType, name string) DistributionFunc {
 }
 
 // DistributionFromBody names the distribution from the request's JSON body,
-// in either of the guide's two shapes: experienceType ("queue", "draw" or
-// "auction") and distributionId, as in its CheckoutRequest, or exactly one
-// of queueId, drawId and auctionId, as in its validation request. Fields
-// match in any case, as encoding/json matches struct fields; an empty or
-// null field counts as absent. A body that carries both shapes, names more
-// than one distribution, repeats a field in any case, or gives a field that
-// is not a string is refused. Inside [RequireAdmission] it reads the body
-// the middleware read; outside, it reads up to 1 MiB and puts it back.
+// in either of the guide's two shapes: experienceType and distributionId,
+// or exactly one of queueId, drawId and auctionId. Fields match in any case,
+// as encoding/json matches struct fields; empty or null counts as absent. A
+// body that carries both shapes, names more than one distribution, repeats
+// a field in any case, or gives a field that is not a string is refused.
+// Outside [RequireAdmission] it reads up to 1 MiB and puts the body back.
 //
 //	Distribution: fanfare.DistributionFunc(fanfare.DistributionFromBody)
 func DistributionFromBody(r *http.Request) (Distribution, error) {
@@ -102,8 +100,7 @@ func DistributionFromBody(r *http.Request) (Distribution, error) {
 	case typ == "" || id == "":
 		err = errors.New("fanfare: the request body needs both experienceType and distributionId")
 	default:
-		d.ID = id
-		d.Type, err = parseDistributionType(typ)
+		d = Distribution{Type: DistributionType(typ), ID: id}
 	}
 	if err == nil {
 		err = d.Validate()

@@ -30,18 +30,15 @@ type AdmissionOptions struct {
 	Token TokenExtractor
 	// MaxBodyBytes bounds the JSON body read (and put back) for the token
 	// and consumer fields; a larger body, or one repeating a field in any
-	// case, is refused (403 ADMISSION_INVALID). A body that opens a JSON
-	// object is read whatever its Content-Type, as Go handlers decode it
-	// regardless. Default: 1 MiB.
+	// case, is refused (403 ADMISSION_INVALID). Default: 1 MiB.
 	MaxBodyBytes int64
 	// ConsumerField is the JSON body field naming the consumer: when the
 	// request names one, it must be the token's. Default: "consumerId".
 	ConsumerField string
 	// BindConsumer ties the admission to your logged-in user, so that a
 	// stolen token is useless to another account: return an error when a
-	// (its claims checked, not yet confirmed by Fanfare) is not the
-	// request's user's: 403 ADMISSION_MISMATCH (503 if the error matches
-	// [ErrUnavailable]). Default: nil.
+	// (not yet confirmed by Fanfare) is not the request's user's: 403
+	// ADMISSION_MISMATCH (503 if it matches [ErrUnavailable]). Default: nil.
 	BindConsumer func(r *http.Request, a *Admission) error
 	// Fingerprint returns the request's device fingerprint, which the token
 	// must then carry (compared in constant time). Default: nil.
@@ -64,26 +61,22 @@ type AdmissionOptions struct {
 	AcceptVerifiedDuringOutage bool
 
 	// Store keeps which admissions are in use and used, and the completions
-	// owed to Fanfare. Instances behind a load balancer must share one (the
-	// redisstore module's). Default: an in-memory store per organization,
-	// shared by the process's guards that set neither Store nor Clock.
+	// owed to Fanfare. Instances behind a load balancer must share one.
+	// Default: an in-memory store per organization, shared by the
+	// process's guards that set neither Store nor Clock.
 	Store Store
 	// HoldTTL is a request's lease on its admission, renewed every HoldTTL/3
-	// while the handler runs. It runs out only when the process died or
-	// lost the Store: then another request may use the admission, and this
-	// request's context is canceled. From 10ms to 24h. Default: 30s.
+	// while the handler runs; if the Store loses it, the request's context
+	// is canceled. From 10ms to 24h. Default: 30s.
 	HoldTTL time.Duration
 	// CompleteManually leaves completion to the handler, which calls
 	// [Admission.Complete] when the order is placed; an admission not
-	// completed when the handler returns is released. Default: false: once
-	// the handler writes a 2xx (or returns having written nothing) the
-	// admission is completed, even if the handler then panics or the client
-	// hangs up; any other answer, or a panic before any, releases it.
+	// completed when the handler returns is released. Default: false: a 2xx
+	// answer (or none) completes it, even if the handler then panics.
 	CompleteManually bool
 	// Completions delivers the completions the Store records. Default: a
-	// worker of the guard's own, running while one is owed: enough for one
-	// instance. With a shared Store, run a [CompletionWorker] on every
-	// instance so that they take over each other's completions.
+	// worker of the guard's own, running while one is owed. With a shared
+	// Store, run a [CompletionWorker] on every instance.
 	Completions *CompletionWorker
 
 	// Clock tells the time tokens expire by. Default: time.Now.
@@ -91,12 +84,11 @@ type AdmissionOptions struct {
 	// Logger receives upstream and store errors (warn, error) and refusals
 	// (debug). Tokens are never logged. Default: slog.Default().
 	Logger *slog.Logger
-	// ErrorHandler answers every refused request (count refusals here).
-	// err is an *[AdmissionError]. Default: [WriteError].
+	// ErrorHandler answers every refused request; err is an
+	// *[AdmissionError]. Default: [WriteError].
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-	// OnAdmitted runs once the admission is held, before the handler, on its
-	// goroutine, e.g. for metrics. A panic in it is logged and refuses the
-	// request with 503. Default: nil.
+	// OnAdmitted runs once the admission is held, before the handler, e.g.
+	// for metrics; a panic in it refuses the request with 503. Default: nil.
 	OnAdmitted func(r *http.Request, a *Admission)
 }
 
@@ -104,14 +96,10 @@ type AdmissionOptions struct {
 // a valid Fanfare admission for the route's distribution, one request per
 // admission at a time, and completes the admission after the handler
 // succeeds; the handler reads it with [AdmissionFromContext]. The README's
-// "Admission-gated checkout" lists the checks and the answers.
-//
-// The admission is held in the Store only once every check passed, so a
-// forged token cannot lock a consumer out; it is held per consumer and
-// distribution, not per token, as Fanfare completes it.
-//
-// The handler's ResponseWriter implements http.Flusher and unwraps for
-// [http.ResponseController]; a handler that hijacks counts as a 200.
+// "Admission-gated checkout" lists the checks and the answers. The
+// admission is held (per consumer and distribution) only once every check
+// passed, so a forged token cannot lock a consumer out. The handler's
+// writer flushes and unwraps; a handler that hijacks counts as a 200.
 //
 // RequireAdmission panics, with a message starting "fanfare: ", on
 // programming errors: no or an invalid Distribution, a nil client without
@@ -146,13 +134,11 @@ func RequireAdmission(client *Client, opts AdmissionOptions) func(http.Handler) 
 // echo modules). It takes the same options and panics on the same errors.
 //
 // begin runs the checks on r. On refusal it answers on w with the
-// ErrorHandler and returns the *[AdmissionError]. Otherwise it holds the
-// admission, writes nothing, and returns the request to hand on (its body
-// put back, its context carrying the [Admission] and canceled if the hold is
-// lost) and finish, to be called with the status the handler answered, also
-// when it panics: 0 when nothing was written. A 2xx completes the admission
-// (unless CompleteManually), anything else releases it; only the first call
-// counts.
+// ErrorHandler and returns the *[AdmissionError]. Otherwise it writes
+// nothing and returns the request to hand on and finish, to be called with
+// the status the handler answered (0 if none), also when it panics: a 2xx
+// completes the admission (unless CompleteManually), anything else releases
+// it; only the first call counts.
 //
 //	r, finish, err := begin(w, r)
 //	if err != nil {
@@ -180,9 +166,8 @@ type guard struct {
 	distSet  distributionSet
 	distFunc DistributionFunc
 
-	verifyingParser *jwt.Parser
-	hintParser      *jwt.Parser
-	keyfuncFn       jwt.Keyfunc
+	parser  *jwt.Parser // with the Verifier's algorithms when there is one
+	keyfunc jwt.Keyfunc // m.checkedKey, bound once
 }
 
 func newGuard(client *Client, o AdmissionOptions) *guard {
@@ -212,10 +197,7 @@ func newGuard(client *Client, o AdmissionOptions) *guard {
 	}
 	switch rule := o.Distribution.(type) {
 	case Distribution:
-		if err := rule.Validate(); err != nil {
-			panic(p + "Distribution: " + err.Error())
-		}
-		m.distSet = distributionSet{rule: {}}
+		m.distSet = AnyOf(rule).(distributionSet)
 	case distributionSet:
 		m.distSet = rule
 	case DistributionFunc:
@@ -224,16 +206,16 @@ func newGuard(client *Client, o AdmissionOptions) *guard {
 		}
 		m.distFunc = rule
 	}
-	strict := []jwt.ParserOption{jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation()}
-	m.hintParser = jwt.NewParser(strict...)
+	popts := []jwt.ParserOption{jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation()}
 	if o.Verifier != nil {
 		algs := o.Verifier.Algorithms()
 		if len(algs) == 0 || slices.Contains(algs, "none") || slices.Contains(algs, "") {
 			panic(p + `the Verifier accepts no algorithm, or the "none" algorithm`)
 		}
-		m.verifyingParser = jwt.NewParser(append(strict, jwt.WithValidMethods(append([]string(nil), algs...)))...)
-		m.keyfuncFn = m.keyfunc
+		popts = append(popts, jwt.WithValidMethods(append([]string(nil), algs...)))
+		m.keyfunc = m.checkedKey
 	}
+	m.parser = jwt.NewParser(popts...)
 
 	if o.Token == nil {
 		o.Token = defaultToken
@@ -268,7 +250,7 @@ var defaultStores sync.Map
 
 // begin is NewAdmissionGuard's begin; it returns a nil hold on refusal.
 func (m *guard) begin(w http.ResponseWriter, r *http.Request) (*http.Request, *hold, error) {
-	run := &hold{m: m, now: m.o.Clock()}
+	run := &hold{m: m}
 	r, ae := m.admit(run, r)
 	if ae == nil {
 		run.adm.run = run
@@ -301,7 +283,6 @@ func (m *guard) onAdmittedPanics(r *http.Request, a *Admission) (panicked bool) 
 // hold is one request's admission, from its checks to finish.
 type hold struct {
 	m      *guard
-	now    time.Time
 	claims tokenClaims
 	adm    Admission
 	w      statusWriter // RequireAdmission's only
@@ -341,14 +322,6 @@ func (run *hold) finish(status int) {
 		_ = run.complete(run.ctx)
 	}
 	run.cancel(nil)
-}
-
-func (run *hold) distributionAllowed(d Distribution) bool {
-	if run.m.distFunc != nil {
-		return d == run.want
-	}
-	_, ok := run.m.distSet[d]
-	return ok
 }
 
 // renew extends the lease while the handler runs. A lease found lost
@@ -424,8 +397,7 @@ func (m *guard) admit(run *hold, r *http.Request) (*http.Request, *AdmissionErro
 	}
 	run.key = admissionKeyOf(m.org, run.adm.Distribution, run.adm.ConsumerID)
 	run.owner = newOwner()
-	// Not the request's cancellation: a hang-up after the command reached
-	// the store would leave a hold nobody releases.
+	// Not the request's cancellation: a hang-up must not leave a hold nobody releases.
 	err = m.o.Store.Acquire(context.WithoutCancel(r.Context()), run.key, run.owner, m.o.HoldTTL)
 	switch {
 	case err == nil:

@@ -12,9 +12,7 @@ import (
 // AdmissionOptions.Token takes one; compose several with [TokenFrom].
 type TokenExtractor func(r *http.Request) (string, error)
 
-// maxTokenBytes refuses longer tokens before any parsing: an admission token
-// is a few hundred bytes.
-const maxTokenBytes = 8 << 10
+const maxTokenBytes = 8 << 10 // an admission token is a few hundred bytes
 
 var defaultToken = TokenFrom(HeaderToken("Fanfare-Admission"), BodyToken("admissionToken"))
 
@@ -48,12 +46,10 @@ func CookieToken(name string) TokenExtractor {
 }
 
 // BodyToken takes the token from the string field of a JSON request body,
-// as the guide's CheckoutRequest carries it in "admissionToken". The field
-// matches in any case, as encoding/json matches struct tags, and a body
-// repeating it in any case is refused. Only a body declared JSON
-// (application/json or +json) is read: a cross-site form can post
-// text/plain without a preflight. RequireAdmission reads the body once,
-// bounded by AdmissionOptions.MaxBodyBytes, and puts it back.
+// e.g. the guide's "admissionToken", matched in any case; a body repeating
+// it in any case is refused. Only a body declared JSON (application/json or
+// +json) is read: a cross-site form can post text/plain without a
+// preflight. The body is put back for the handler.
 func BodyToken(field string) TokenExtractor {
 	return func(r *http.Request) (string, error) {
 		if !isJSON(r.Header) {
