@@ -123,11 +123,10 @@ func (c Config) MarshalJSON() ([]byte, error) {
 type Client struct {
 	base           string // without trailing slash
 	orgID          string
-	secret         string
+	header         http.Header // of every request, cloned for each
 	hc             *http.Client
 	attemptTimeout time.Duration
 	retry          RetryPolicy
-	userAgent      string
 	scrubber       scrub.Scrubber
 }
 
@@ -136,10 +135,15 @@ type Client struct {
 // without the "sk_" prefix, and an API URL that is not https (loopback hosts
 // excepted). Its errors never contain the key.
 func NewClient(cfg Config) (*Client, error) {
-	base, err := checkAPIURL(cmp.Or(cfg.APIURL, defaultAPIURL))
+	raw := cmp.Or(cfg.APIURL, defaultAPIURL)
+	u, err := url.Parse(raw)
 	switch {
-	case err != nil:
-		return nil, err
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return nil, configError("APIURL %q is not an absolute http(s) URL", truncate(raw, 100))
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return nil, configError("APIURL must not carry user info, a query or a fragment")
+	case !secureURL(u):
+		return nil, configError("APIURL %q must use https (plain http is allowed only for loopback hosts)", truncate(raw, 100))
 	case strings.TrimSpace(cfg.OrganizationID) == "":
 		return nil, configError("OrganizationID is empty (set FANFARE_ORG_ID)")
 	case cfg.SecretKey == "":
@@ -162,15 +166,20 @@ func NewClient(cfg Config) (*Client, error) {
 	// pass for Fanfare's.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Client{
-		base:           base,
-		orgID:          cfg.OrganizationID,
-		secret:         cfg.SecretKey,
+		base:  strings.TrimRight(u.String(), "/"),
+		orgID: cfg.OrganizationID,
+		header: http.Header{
+			"Content-Type":            {"application/json"},
+			"Accept":                  {"application/json"},
+			"User-Agent":              {strings.TrimPrefix(cfg.UserAgent+" "+userAgent, " ")},
+			wire.HeaderOrganizationID: {cfg.OrganizationID},
+			wire.HeaderSecretKey:      {cfg.SecretKey},
+		},
 		hc:             &hc,
 		attemptTimeout: cmp.Or(cfg.AttemptTimeout, 3*time.Second),
 		retry: RetryPolicy{cmp.Or(cfg.Retry.MaxAttempts, 3),
 			cmp.Or(cfg.Retry.InitialBackoff, 50*time.Millisecond), cmp.Or(cfg.Retry.MaxBackoff, time.Second)},
-		userAgent: strings.TrimPrefix(cfg.UserAgent+" "+userAgent, " "),
-		scrubber:  scrub.New(cfg.SecretKey),
+		scrubber: scrub.New(cfg.SecretKey),
 	}, nil
 }
 
@@ -188,28 +197,17 @@ func newTransport() *http.Transport {
 	return t
 }
 
-func checkAPIURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-		return "", configError("APIURL %q is not an absolute http(s) URL", truncate(raw, 100))
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		return "", configError("APIURL must not carry user info, a query or a fragment")
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return "", configError("APIURL %q must use https (plain http is allowed only for loopback hosts)", truncate(raw, 100))
-	}
-	return strings.TrimRight(u.String(), "/"), nil
-}
-
-func isLoopback(host string) bool {
-	ip, err := netip.ParseAddr(host)
-	return host == "localhost" || err == nil && ip.IsLoopback()
+// secureURL reports whether u is https, or http on a loopback host.
+func secureURL(u *url.URL) bool {
+	ip, err := netip.ParseAddr(u.Hostname())
+	return u.Host != "" && (u.Scheme == "https" ||
+		u.Scheme == "http" && (u.Hostname() == "localhost" || err == nil && ip.IsLoopback()))
 }
 
 // Format makes every fmt verb print the client without its secret key
 // (log/slog's TextHandler included; its JSONHandler prints a Client as {}).
 func (c Client) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "fanfare.Client{APIURL:%q OrganizationID:%q SecretKey:%q}", c.base, c.orgID, redacted(c.secret))
+	fmt.Fprintf(f, "fanfare.Client{APIURL:%q OrganizationID:%q SecretKey:%q}", c.base, c.orgID, scrub.Redacted)
 }
 
 // AuthorizeRequest is an external identity to exchange for a code: the
@@ -317,15 +315,13 @@ func (c *Client) call(ctx context.Context, op, path string, v any, idempotent bo
 			}
 			return nil
 		}
-		if !retryable || attempt >= attempts || ctx.Err() != nil {
+		if !retryable || attempt >= attempts {
 			return err
 		}
-		t := time.NewTimer(c.backoff(attempt))
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return err
-		case <-t.C:
+		case <-time.After(c.backoff(attempt)):
 		}
 	}
 }
@@ -347,13 +343,7 @@ func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idem
 	if err != nil {
 		return nil, false, fmt.Errorf("fanfare: %s: %w", op, err)
 	}
-	req.Header = http.Header{
-		"Content-Type":            {"application/json"},
-		"Accept":                  {"application/json"},
-		"User-Agent":              {c.userAgent},
-		wire.HeaderOrganizationID: {c.orgID},
-		wire.HeaderSecretKey:      {c.secret},
-	}
+	req.Header = c.header.Clone() // a Jar on the HTTPClient adds to it
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		var dial *net.OpError // a failed dial: no byte reached Fanfare

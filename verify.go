@@ -211,7 +211,7 @@ const maxJWKSBytes = 512 << 10
 // verifier: do not pass a request's or a short timeout's context.
 func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JWKSVerifier, error) {
 	u, err := url.Parse(jwksURL)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+	if err != nil || !secureURL(u) {
 		return nil, fmt.Errorf("fanfare: JWKS URL %q must be https (plain http only on a loopback host)", truncate(jwksURL, 100))
 	}
 	if opts.RefreshInterval < 0 || opts.UnknownKIDInterval < 0 {
