@@ -80,7 +80,7 @@ func (v *hmacVerifier) Format(f fmt.State, _ rune) {
 // at least 2048 bits. A token is tried against every key of its algorithm;
 // kid headers are ignored. Private keys are refused.
 func NewPEMVerifier(pemBytes []byte) (Verifier, error) {
-	v := &pemVerifier{}
+	var v pemVerifier
 	for block, rest := pem.Decode(pemBytes); block != nil; block, rest = pem.Decode(rest) {
 		var key any
 		var err error
@@ -103,30 +103,29 @@ func NewPEMVerifier(pemBytes []byte) (Verifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fanfare: parsing PEM %s: %w", block.Type, err)
 		}
-		algs, err := keyAlgorithms(key)
-		if err != nil {
+		if _, err := keyAlgorithms(key); err != nil {
 			return nil, err
 		}
-		v.keys = append(v.keys, key)
-		v.algs = append(v.algs, algs...)
+		v = append(v, key)
 	}
-	if len(v.keys) == 0 {
+	if len(v) == 0 {
 		return nil, errors.New("fanfare: no PEM public key found")
 	}
-	slices.Sort(v.algs)
-	v.algs = slices.Compact(v.algs)
 	return v, nil
 }
 
-type pemVerifier struct {
-	keys []jwt.VerificationKey
-	algs []string // every algorithm some key verifies
+// pemVerifier holds keys keyAlgorithms accepts.
+type pemVerifier []jwt.VerificationKey
+
+func (v pemVerifier) Algorithms() (algs []string) {
+	for _, k := range v {
+		a, _ := keyAlgorithms(k)
+		algs = append(algs, a...)
+	}
+	return algs
 }
 
-func (v *pemVerifier) Algorithms() []string { return v.algs }
-func (v *pemVerifier) Keyfunc(t *jwt.Token) (any, error) {
-	return keysFor(v.keys, t.Method.Alg())
-}
+func (v pemVerifier) Keyfunc(t *jwt.Token) (any, error) { return keysFor(v, t.Method.Alg()) }
 
 // keyAlgorithms pins every key to its own kind (an RSA key never verifies
 // HS256 or ES256); other types and curves, and RSA under 2048 bits, fail.
