@@ -56,12 +56,9 @@ type AuthorizeOptions struct {
 // exchange code for the browser SDK (the vendor guide's step 1), e.g. POST
 // /api/fanfare/authorize, behind your auth middleware (which stores the user
 // with [WithIdentity]), [SanitizeClaims] and [RateLimitAuthorize]: see the
-// README's "The authorize endpoint". It answers a POST (up to 4 KiB of body
-// is read and dropped) with 200 {"exchangeCode": "...", "expiresAt": "<RFC
-// 3339>"}; failures go to opts.ErrorHandler, never showing the cause.
-//
-// It panics, with a message starting "fanfare: ", when client is nil or
-// opts.Provider or opts.Issuer is empty.
+// README's "The authorize endpoint". It answers a POST with 200
+// {"exchangeCode": "...", "expiresAt": "<RFC 3339>"}. It panics when client
+// is nil or opts.Provider or opts.Issuer is empty.
 func NewAuthorizeHandler(client *Client, opts AuthorizeOptions) http.Handler {
 	switch {
 	case client == nil:
@@ -86,7 +83,7 @@ func NewAuthorizeHandler(client *Client, opts AuthorizeOptions) http.Handler {
 
 type authorizeHandler struct {
 	client *Client
-	o      AuthorizeOptions // defaults filled in
+	o      AuthorizeOptions
 	claims claimsSanitizer
 }
 
@@ -94,7 +91,7 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !postOnly(w, r) {
 		return
 	}
-	_, _ = readBody(w, r, maxIgnoredBodyBytes) // read so the connection can be reused
+	_, _ = readBody(w, r, maxIgnoredBodyBytes) // so the connection can be reused
 	id, err := h.o.Identity(r)
 	if err == nil && id.Subject == "" {
 		err = ErrNoIdentity
@@ -124,5 +121,5 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.o.ErrorHandler(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, code) // time.Time encodes as RFC 3339
+	writeJSON(w, http.StatusOK, code)
 }

@@ -47,12 +47,10 @@ type Config struct {
 	// refused here.
 	SecretKey string
 
-	// HTTPClient sends the requests. Its Timeout should be zero: the client
-	// bounds each attempt with AttemptTimeout and honours the caller's
-	// context. Redirects are never followed (a copy's CheckRedirect is
-	// replaced): a 3xx is an error, so the secret key never goes to another
-	// host. Default: a client keeping up to 512 idle connections per host,
-	// so a burst of checkouts reuses them (Go's default transport keeps 2).
+	// HTTPClient sends the requests; leave its Timeout zero (AttemptTimeout
+	// and the caller's context bound the calls). Redirects are never
+	// followed, so the secret key never goes to another host. Default: a
+	// client keeping up to 512 idle connections per host (Go's keeps 2).
 	HTTPClient *http.Client
 
 	// AttemptTimeout bounds one attempt of a call; the caller's context
@@ -110,12 +108,10 @@ func (c Config) Format(f fmt.State, verb rune) {
 // MarshalJSON encodes the config with its secret key redacted, for a debug
 // endpoint or log/slog's JSONHandler. Decoding still reads SecretKey.
 func (c Config) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		APIURL, OrganizationID, SecretKey string
-		AttemptTimeout                    time.Duration
-		Retry                             RetryPolicy
-		UserAgent                         string
-	}{c.APIURL, c.OrganizationID, redacted(c.SecretKey), c.AttemptTimeout, c.Retry, c.UserAgent})
+	type plain Config // without this method
+	p := plain(c)
+	p.SecretKey, p.HTTPClient = redacted(c.SecretKey), nil // an http.Client does not encode
+	return json.Marshal(p)
 }
 
 // Client calls the Fanfare API with the organization's secret key. It is safe
@@ -130,10 +126,8 @@ type Client struct {
 	scrubber       scrub.Scrubber
 }
 
-// NewClient checks cfg and returns a client. It refuses a missing
-// organization id, a missing secret key, a publishable ("pk_") key, a key
-// without the "sk_" prefix, and an API URL that is not https (loopback hosts
-// excepted). Its errors never contain the key.
+// NewClient checks cfg and returns a client. Its errors never contain the
+// key.
 func NewClient(cfg Config) (*Client, error) {
 	raw := cmp.Or(cfg.APIURL, defaultAPIURL)
 	u, err := url.Parse(raw)
@@ -188,8 +182,7 @@ func configError(format string, a ...any) error {
 }
 
 // newTransport returns the transport of the default HTTP clients: Go's
-// default with shorter dial and handshake timeouts, and up to 512 idle
-// connections per host.
+// default with shorter timeouts and more idle connections.
 func newTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
@@ -287,8 +280,7 @@ func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumer
 }
 
 // complete posts the completion in at most attempts tries (the outbox makes
-// one and retries on its own schedule). A 2xx body that is not JSON (a
-// captive portal's page, a body cut short) did not come from Fanfare: the
+// one). A 2xx body that is not JSON did not come from Fanfare: the
 // completion must be delivered again.
 func (c *Client) complete(ctx context.Context, d Distribution, consumerID string, attempts int) error {
 	return c.call(ctx, "complete", d.path("complete"), wire.CompleteRequest{ConsumerID: consumerID}, true, attempts, func(raw []byte) error {
@@ -367,8 +359,7 @@ func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idem
 
 var errBodyTooLarge = errors.New("body too large")
 
-// readCapped reads all of r, but at most n bytes: a longer body is an error
-// matching errBodyTooLarge.
+// readCapped reads all of r, failing with errBodyTooLarge past n bytes.
 func readCapped(r io.Reader, n int64) ([]byte, error) {
 	raw, err := io.ReadAll(io.LimitReader(r, n+1))
 	switch {
@@ -393,7 +384,6 @@ func decodeAuthorizeResponse(raw []byte) (ExchangeCode, error) {
 }
 
 // decodeValidateResponse parses the bare JSON boolean validate answers with.
-// Anything else is malformed: fail closed.
 func decodeValidateResponse(raw []byte) (bool, error) {
 	switch string(bytes.TrimSpace(raw)) {
 	case "true":
