@@ -13,8 +13,7 @@ import (
 // failed, whose error is wrapped too). Answered 401.
 var ErrNoIdentity = errors.New("fanfare: no identity")
 
-// maxIgnoredBodyBytes caps the request body the authorize handler reads and
-// drops; a larger body closes the connection.
+// maxIgnoredBodyBytes caps the request body the authorize handler drops.
 const maxIgnoredBodyBytes = 4 << 10
 
 // AuthorizeOptions configures [NewAuthorizeHandler].
@@ -44,11 +43,10 @@ type AuthorizeOptions struct {
 	Logger *slog.Logger
 
 	// ErrorHandler writes the response of every failed request but a wrong
-	// method (the handler answers that 405 itself), after the cause is
-	// logged. err matches ErrNoIdentity, ErrClaimsTooLarge, ErrInvalidClaims
-	// or ErrUnavailable, or is Fanfare's refusal (an *APIError); WriteError
-	// lists the answers. Never write err itself into the response.
-	// Default: WriteError.
+	// method (405), after the cause is logged. err matches ErrNoIdentity,
+	// ErrClaimsTooLarge, ErrInvalidClaims or ErrUnavailable, or is an
+	// *APIError; WriteError lists the answers. Never write err itself into
+	// the response. Default: WriteError.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 

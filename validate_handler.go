@@ -35,13 +35,11 @@ type ValidateAdmissionOptions struct {
 	Logger *slog.Logger
 
 	// ErrorHandler writes the response of every failed request but a wrong
-	// method (the handler answers that 405 itself). err is an
-	// *http.MaxBytesError (a body over 16 KiB), or matches
-	// ErrInvalidRequestBody, ErrNoDistribution, ErrAdmissionInvalid (Fanfare
-	// refused the token, or the question: e.g. 404, no such distribution)
-	// or ErrUnavailable, or is Fanfare's refusal (an *APIError); WriteError
-	// lists the answers. Never write err itself into the response.
-	// Default: WriteError.
+	// method (405). err is an *http.MaxBytesError (a body over 16 KiB) or
+	// matches ErrInvalidRequestBody, ErrNoDistribution, ErrAdmissionInvalid
+	// (Fanfare refused the token or the question) or ErrUnavailable, or is
+	// an *APIError; WriteError lists the answers. Never write err itself
+	// into the response. Default: WriteError.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 
