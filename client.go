@@ -237,7 +237,7 @@ func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (code Exch
 		return code, fmt.Errorf("%w: authorize: claims must be a JSON object (see ClaimsPolicy.Sanitize)", ErrInvalidClaims)
 	}
 	body := wire.AuthorizeRequest{Provider: req.Provider, Issuer: req.Issuer, Subject: req.Subject, Claims: req.Claims}
-	err = c.call(ctx, "authorize", wire.PathAuthorize, body, false, c.retry.MaxAttempts, func(raw []byte) (err error) {
+	err = c.call(ctx, "authorize", wire.PathAuthorize, body, c.retry.MaxAttempts, func(raw []byte) (err error) {
 		code, err = decodeAuthorizeResponse(raw)
 		return err
 	})
@@ -258,7 +258,7 @@ func (c *Client) ValidateAdmission(ctx context.Context, d Distribution, consumer
 		return false, errors.New("fanfare: validate: consumer id and token are required")
 	}
 	body := wire.ValidateRequest{ConsumerID: consumerID, Token: token}
-	err = c.call(ctx, "validate", d.path("validate"), body, true, c.retry.MaxAttempts, func(raw []byte) (err error) {
+	err = c.call(ctx, "validate", d.path("validate"), body, c.retry.MaxAttempts, func(raw []byte) (err error) {
 		valid, err = decodeValidateResponse(raw)
 		return err
 	})
@@ -283,7 +283,7 @@ func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumer
 // one). A 2xx body that is not JSON did not come from Fanfare: the
 // completion must be delivered again.
 func (c *Client) complete(ctx context.Context, d Distribution, consumerID string, attempts int) error {
-	return c.call(ctx, "complete", d.path("complete"), wire.CompleteRequest{ConsumerID: consumerID}, true, attempts, func(raw []byte) error {
+	return c.call(ctx, "complete", d.path("complete"), wire.CompleteRequest{ConsumerID: consumerID}, attempts, func(raw []byte) error {
 		if len(bytes.TrimSpace(raw)) > 0 && !json.Valid(raw) {
 			return errors.New("malformed complete response: not JSON")
 		}
@@ -292,15 +292,14 @@ func (c *Client) complete(ctx context.Context, d Distribution, consumerID string
 }
 
 // call posts v as JSON to path in up to attempts attempts and passes the body
-// of a 2xx answer to decode; idempotent says whether a request that may have
-// reached Fanfare can be repeated.
-func (c *Client) call(ctx context.Context, op, path string, v any, idempotent bool, attempts int, decode func([]byte) error) error {
+// of a 2xx answer to decode.
+func (c *Client) call(ctx context.Context, op, path string, v any, attempts int, decode func([]byte) error) error {
 	body, err := json.Marshal(v) // the wire types always encode: Authorize checked the claims
 	if err != nil {
 		return fmt.Errorf("fanfare: %s: encoding the request failed", op)
 	}
 	for attempt := 1; ; attempt++ {
-		raw, retryable, err := c.attempt(ctx, op, path, body, idempotent)
+		raw, retryable, err := c.attempt(ctx, op, path, body)
 		if err == nil {
 			if err := decode(raw); err != nil {
 				return c.unavailable(op, err)
@@ -328,7 +327,8 @@ func (c *Client) backoff(n int) time.Duration {
 	return rand.N(bound) + 1
 }
 
-func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idempotent bool) (raw []byte, retryable bool, err error) {
+func (c *Client) attempt(ctx context.Context, op, path string, body []byte) (raw []byte, retryable bool, err error) {
+	idempotent := op != "authorize" // a repeated authorize mints a second code
 	ctx, cancel := context.WithTimeout(ctx, c.attemptTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
