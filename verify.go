@@ -45,10 +45,8 @@ type Verifier interface {
 }
 
 var (
-	hmacAlgorithms   = []string{"HS256", "HS384", "HS512"}
-	rsaAlgorithms    = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
-	publicAlgorithms = append([]string{"ES256", "ES384", "ES512", "EdDSA"}, rsaAlgorithms...)
-	ecdsaAlgorithms  = map[elliptic.Curve][]string{elliptic.P256(): {"ES256"}, elliptic.P384(): {"ES384"}, elliptic.P521(): {"ES512"}}
+	rsaAlgorithms   = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+	ecdsaAlgorithms = map[elliptic.Curve][]string{elliptic.P256(): {"ES256"}, elliptic.P384(): {"ES384"}, elliptic.P521(): {"ES512"}}
 )
 
 // NewHMACVerifier returns a verifier for tokens signed with HS256, HS384 or
@@ -64,7 +62,7 @@ func NewHMACVerifier(secret []byte) (Verifier, error) {
 
 type hmacVerifier struct{ key []byte }
 
-func (v *hmacVerifier) Algorithms() []string            { return hmacAlgorithms }
+func (v *hmacVerifier) Algorithms() []string            { return []string{"HS256", "HS384", "HS512"} }
 func (v *hmacVerifier) Keyfunc(*jwt.Token) (any, error) { return v.key, nil }
 
 // Format prints the verifier without its key, for fmt and log/slog's
@@ -281,7 +279,9 @@ func usableJWK(k jwkset.JWK) bool {
 
 // Algorithms implements [Verifier]: every public-key algorithm, since the set
 // can change; each key still accepts only its own.
-func (v *JWKSVerifier) Algorithms() []string { return publicAlgorithms }
+func (v *JWKSVerifier) Algorithms() []string {
+	return append([]string{"ES256", "ES384", "ES512", "EdDSA"}, rsaAlgorithms...)
+}
 
 // Keyfunc implements [Verifier].
 func (v *JWKSVerifier) Keyfunc(t *jwt.Token) (any, error) {
