@@ -108,10 +108,12 @@ func (c Config) Format(f fmt.State, verb rune) {
 // MarshalJSON encodes the config with its secret key redacted, for a debug
 // endpoint or log/slog's JSONHandler. Decoding still reads SecretKey.
 func (c Config) MarshalJSON() ([]byte, error) {
-	type plain Config // without this method
-	p := plain(c)
-	p.SecretKey, p.HTTPClient = redacted(c.SecretKey), nil // an http.Client does not encode
-	return json.Marshal(p)
+	return json.Marshal(struct {
+		APIURL, OrganizationID, SecretKey string
+		AttemptTimeout                    time.Duration
+		Retry                             RetryPolicy
+		UserAgent                         string
+	}{c.APIURL, c.OrganizationID, redacted(c.SecretKey), c.AttemptTimeout, c.Retry, c.UserAgent})
 }
 
 // Client calls the Fanfare API with the organization's secret key. It is safe
