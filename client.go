@@ -247,11 +247,10 @@ func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (code Exch
 }
 
 // ValidateAdmission asks Fanfare whether token admits consumerID to d
-// (POST /{queues|draws|auctions}/{id}/validate). Fanfare's answer is
-// authoritative. It returns (true, nil) or (false, nil) for a clear answer;
-// otherwise false and an error: one matching [ErrUnavailable] when Fanfare
-// could not answer (answer 503 and let the consumer retry), or an *APIError
-// for any other refusal.
+// (POST /{queues|draws|auctions}/{id}/validate): (true, nil) or (false, nil)
+// for a clear answer; otherwise false and an error matching [ErrUnavailable]
+// when Fanfare could not answer (answer 503 and let the consumer retry), or
+// an *APIError for any other refusal.
 func (c *Client) ValidateAdmission(ctx context.Context, d Distribution, consumerID, token string) (valid bool, err error) {
 	if err := d.Validate(); err != nil {
 		return false, err
