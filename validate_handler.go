@@ -116,7 +116,7 @@ func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Requ
 		return
 	case err == nil:
 		err = ErrAdmissionInvalid
-	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrInvalidDistribution):
+	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrUnauthorized):
 		logUpstream(h.o.Logger, r, "fanfare: validate admission failed", err)
 	default:
 		// Fanfare judged the question itself (400, 403, 404, ...): for the

@@ -146,11 +146,11 @@ func keyAlgorithms(key any) ([]string, error) {
 }
 
 // keysFor returns the keys that may verify alg: one key, or a set of at most
-// maxTriedKeys, so a token without kid costs a bounded number of checks.
+// 64, so a token without kid costs a bounded number of checks.
 func keysFor(keys []jwt.VerificationKey, alg string) (any, error) {
 	var found []jwt.VerificationKey
 	for _, k := range keys {
-		if algs, err := keyAlgorithms(k); len(found) < maxTriedKeys && err == nil && slices.Contains(algs, alg) {
+		if algs, err := keyAlgorithms(k); len(found) < 64 && err == nil && slices.Contains(algs, alg) {
 			found = append(found, k)
 		}
 	}
@@ -162,8 +162,6 @@ func keysFor(keys []jwt.VerificationKey, alg string) (any, error) {
 	}
 	return jwt.VerificationKeySet{Keys: found}, nil
 }
-
-const maxTriedKeys = 64
 
 // JWKSOptions configures [NewJWKSVerifier].
 type JWKSOptions struct {
