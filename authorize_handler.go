@@ -13,8 +13,7 @@ import (
 // failed, whose error is wrapped too). Answered 401.
 var ErrNoIdentity = errors.New("fanfare: no identity")
 
-// maxIgnoredBodyBytes caps the request body the authorize handler reads and
-// drops; a larger body closes the connection.
+// maxIgnoredBodyBytes caps the request body the authorize handler drops.
 const maxIgnoredBodyBytes = 4 << 10
 
 // AuthorizeOptions configures [NewAuthorizeHandler].
@@ -44,11 +43,10 @@ type AuthorizeOptions struct {
 	Logger *slog.Logger
 
 	// ErrorHandler writes the response of every failed request but a wrong
-	// method (the handler answers that 405 itself), after the cause is
-	// logged. err matches ErrNoIdentity, ErrClaimsTooLarge, ErrInvalidClaims
-	// or ErrUnavailable, or is Fanfare's refusal (an *APIError); WriteError
-	// lists the answers. Never write err itself into the response.
-	// Default: WriteError.
+	// method (405), after the cause is logged. err matches ErrNoIdentity,
+	// ErrClaimsTooLarge, ErrInvalidClaims or ErrUnavailable, or is an
+	// *APIError; WriteError lists the answers. Never write err itself into
+	// the response. Default: WriteError.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 
@@ -56,12 +54,9 @@ type AuthorizeOptions struct {
 // exchange code for the browser SDK (the vendor guide's step 1), e.g. POST
 // /api/fanfare/authorize, behind your auth middleware (which stores the user
 // with [WithIdentity]), [SanitizeClaims] and [RateLimitAuthorize]: see the
-// README's "The authorize endpoint". It answers a POST (up to 4 KiB of body
-// is read and dropped) with 200 {"exchangeCode": "...", "expiresAt": "<RFC
-// 3339>"}; failures go to opts.ErrorHandler, never showing the cause.
-//
-// It panics, with a message starting "fanfare: ", when client is nil or
-// opts.Provider or opts.Issuer is empty.
+// README's "The authorize endpoint". It answers a POST with 200
+// {"exchangeCode": "...", "expiresAt": "<RFC 3339>"}. It panics when client
+// is nil or opts.Provider or opts.Issuer is empty.
 func NewAuthorizeHandler(client *Client, opts AuthorizeOptions) http.Handler {
 	switch {
 	case client == nil:
@@ -86,7 +81,7 @@ func NewAuthorizeHandler(client *Client, opts AuthorizeOptions) http.Handler {
 
 type authorizeHandler struct {
 	client *Client
-	o      AuthorizeOptions // defaults filled in
+	o      AuthorizeOptions
 	claims claimsSanitizer
 }
 
@@ -94,7 +89,7 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !postOnly(w, r) {
 		return
 	}
-	_, _ = readBody(w, r, maxIgnoredBodyBytes) // read so the connection can be reused
+	_, _ = readBody(w, r, maxIgnoredBodyBytes) // so the connection can be reused
 	id, err := h.o.Identity(r)
 	if err == nil && id.Subject == "" {
 		err = ErrNoIdentity
@@ -124,5 +119,5 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.o.ErrorHandler(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, code) // time.Time encodes as RFC 3339
+	writeJSON(w, http.StatusOK, code)
 }

@@ -47,12 +47,10 @@ type Config struct {
 	// refused here.
 	SecretKey string
 
-	// HTTPClient sends the requests. Its Timeout should be zero: the client
-	// bounds each attempt with AttemptTimeout and honours the caller's
-	// context. Redirects are never followed (a copy's CheckRedirect is
-	// replaced): a 3xx is an error, so the secret key never goes to another
-	// host. Default: a client keeping up to 512 idle connections per host,
-	// so a burst of checkouts reuses them (Go's default transport keeps 2).
+	// HTTPClient sends the requests; leave its Timeout zero (AttemptTimeout
+	// and the caller's context bound the calls). Redirects are never
+	// followed, so the secret key never goes to another host. Default: a
+	// client keeping up to 512 idle connections per host (Go's keeps 2).
 	HTTPClient *http.Client
 
 	// AttemptTimeout bounds one attempt of a call; the caller's context
@@ -123,23 +121,25 @@ func (c Config) MarshalJSON() ([]byte, error) {
 type Client struct {
 	base           string // without trailing slash
 	orgID          string
-	secret         string
+	header         http.Header // of every request, cloned for each
 	hc             *http.Client
 	attemptTimeout time.Duration
 	retry          RetryPolicy
-	userAgent      string
 	scrubber       scrub.Scrubber
 }
 
-// NewClient checks cfg and returns a client. It refuses a missing
-// organization id, a missing secret key, a publishable ("pk_") key, a key
-// without the "sk_" prefix, and an API URL that is not https (loopback hosts
-// excepted). Its errors never contain the key.
+// NewClient checks cfg and returns a client. Its errors never contain the
+// key.
 func NewClient(cfg Config) (*Client, error) {
-	base, err := checkAPIURL(cmp.Or(cfg.APIURL, defaultAPIURL))
+	raw := cmp.Or(cfg.APIURL, defaultAPIURL)
+	u, err := url.Parse(raw)
 	switch {
-	case err != nil:
-		return nil, err
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return nil, configError("APIURL %q is not an absolute http(s) URL", truncate(raw, 100))
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return nil, configError("APIURL must not carry user info, a query or a fragment")
+	case !secureURL(u):
+		return nil, configError("APIURL %q must use https (plain http is allowed only for loopback hosts)", truncate(raw, 100))
 	case strings.TrimSpace(cfg.OrganizationID) == "":
 		return nil, configError("OrganizationID is empty (set FANFARE_ORG_ID)")
 	case cfg.SecretKey == "":
@@ -162,15 +162,20 @@ func NewClient(cfg Config) (*Client, error) {
 	// pass for Fanfare's.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Client{
-		base:           base,
-		orgID:          cfg.OrganizationID,
-		secret:         cfg.SecretKey,
+		base:  strings.TrimRight(u.String(), "/"),
+		orgID: cfg.OrganizationID,
+		header: http.Header{
+			"Content-Type":            {"application/json"},
+			"Accept":                  {"application/json"},
+			"User-Agent":              {strings.TrimPrefix(cfg.UserAgent+" "+userAgent, " ")},
+			wire.HeaderOrganizationID: {cfg.OrganizationID},
+			wire.HeaderSecretKey:      {cfg.SecretKey},
+		},
 		hc:             &hc,
 		attemptTimeout: cmp.Or(cfg.AttemptTimeout, 3*time.Second),
 		retry: RetryPolicy{cmp.Or(cfg.Retry.MaxAttempts, 3),
 			cmp.Or(cfg.Retry.InitialBackoff, 50*time.Millisecond), cmp.Or(cfg.Retry.MaxBackoff, time.Second)},
-		userAgent: strings.TrimPrefix(cfg.UserAgent+" "+userAgent, " "),
-		scrubber:  scrub.New(cfg.SecretKey),
+		scrubber: scrub.New(cfg.SecretKey),
 	}, nil
 }
 
@@ -179,8 +184,7 @@ func configError(format string, a ...any) error {
 }
 
 // newTransport returns the transport of the default HTTP clients: Go's
-// default with shorter dial and handshake timeouts, and up to 512 idle
-// connections per host.
+// default with shorter timeouts and more idle connections.
 func newTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
@@ -188,28 +192,17 @@ func newTransport() *http.Transport {
 	return t
 }
 
-func checkAPIURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-		return "", configError("APIURL %q is not an absolute http(s) URL", truncate(raw, 100))
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		return "", configError("APIURL must not carry user info, a query or a fragment")
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return "", configError("APIURL %q must use https (plain http is allowed only for loopback hosts)", truncate(raw, 100))
-	}
-	return strings.TrimRight(u.String(), "/"), nil
-}
-
-func isLoopback(host string) bool {
-	ip, err := netip.ParseAddr(host)
-	return host == "localhost" || err == nil && ip.IsLoopback()
+// secureURL reports whether u is https, or http on a loopback host.
+func secureURL(u *url.URL) bool {
+	ip, err := netip.ParseAddr(u.Hostname())
+	return u.Host != "" && (u.Scheme == "https" ||
+		u.Scheme == "http" && (u.Hostname() == "localhost" || err == nil && ip.IsLoopback()))
 }
 
 // Format makes every fmt verb print the client without its secret key
 // (log/slog's TextHandler included; its JSONHandler prints a Client as {}).
 func (c Client) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "fanfare.Client{APIURL:%q OrganizationID:%q SecretKey:%q}", c.base, c.orgID, redacted(c.secret))
+	fmt.Fprintf(f, "fanfare.Client{APIURL:%q OrganizationID:%q SecretKey:%q}", c.base, c.orgID, scrub.Redacted)
 }
 
 // AuthorizeRequest is an external identity to exchange for a code: the
@@ -246,7 +239,7 @@ func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (code Exch
 		return code, fmt.Errorf("%w: authorize: claims must be a JSON object (see ClaimsPolicy.Sanitize)", ErrInvalidClaims)
 	}
 	body := wire.AuthorizeRequest{Provider: req.Provider, Issuer: req.Issuer, Subject: req.Subject, Claims: req.Claims}
-	err = c.call(ctx, "authorize", wire.PathAuthorize, body, false, c.retry.MaxAttempts, func(raw []byte) (err error) {
+	err = c.call(ctx, "authorize", wire.PathAuthorize, body, c.retry.MaxAttempts, func(raw []byte) (err error) {
 		code, err = decodeAuthorizeResponse(raw)
 		return err
 	})
@@ -254,11 +247,10 @@ func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (code Exch
 }
 
 // ValidateAdmission asks Fanfare whether token admits consumerID to d
-// (POST /{queues|draws|auctions}/{id}/validate). Fanfare's answer is
-// authoritative. It returns (true, nil) or (false, nil) for a clear answer;
-// otherwise false and an error: one matching [ErrUnavailable] when Fanfare
-// could not answer (answer 503 and let the consumer retry), or an *APIError
-// for any other refusal.
+// (POST /{queues|draws|auctions}/{id}/validate): (true, nil) or (false, nil)
+// for a clear answer; otherwise false and an error matching [ErrUnavailable]
+// when Fanfare could not answer (answer 503 and let the consumer retry), or
+// an *APIError for any other refusal.
 func (c *Client) ValidateAdmission(ctx context.Context, d Distribution, consumerID, token string) (valid bool, err error) {
 	if err := d.Validate(); err != nil {
 		return false, err
@@ -267,7 +259,7 @@ func (c *Client) ValidateAdmission(ctx context.Context, d Distribution, consumer
 		return false, errors.New("fanfare: validate: consumer id and token are required")
 	}
 	body := wire.ValidateRequest{ConsumerID: consumerID, Token: token}
-	err = c.call(ctx, "validate", d.path("validate"), body, true, c.retry.MaxAttempts, func(raw []byte) (err error) {
+	err = c.call(ctx, "validate", d.path("validate"), body, c.retry.MaxAttempts, func(raw []byte) (err error) {
 		valid, err = decodeValidateResponse(raw)
 		return err
 	})
@@ -289,11 +281,10 @@ func (c *Client) CompleteAdmission(ctx context.Context, d Distribution, consumer
 }
 
 // complete posts the completion in at most attempts tries (the outbox makes
-// one and retries on its own schedule). A 2xx body that is not JSON (a
-// captive portal's page, a body cut short) did not come from Fanfare: the
+// one). A 2xx body that is not JSON did not come from Fanfare: the
 // completion must be delivered again.
 func (c *Client) complete(ctx context.Context, d Distribution, consumerID string, attempts int) error {
-	return c.call(ctx, "complete", d.path("complete"), wire.CompleteRequest{ConsumerID: consumerID}, true, attempts, func(raw []byte) error {
+	return c.call(ctx, "complete", d.path("complete"), wire.CompleteRequest{ConsumerID: consumerID}, attempts, func(raw []byte) error {
 		if len(bytes.TrimSpace(raw)) > 0 && !json.Valid(raw) {
 			return errors.New("malformed complete response: not JSON")
 		}
@@ -302,30 +293,27 @@ func (c *Client) complete(ctx context.Context, d Distribution, consumerID string
 }
 
 // call posts v as JSON to path in up to attempts attempts and passes the body
-// of a 2xx answer to decode; idempotent says whether a request that may have
-// reached Fanfare can be repeated.
-func (c *Client) call(ctx context.Context, op, path string, v any, idempotent bool, attempts int, decode func([]byte) error) error {
+// of a 2xx answer to decode.
+func (c *Client) call(ctx context.Context, op, path string, v any, attempts int, decode func([]byte) error) error {
 	body, err := json.Marshal(v) // the wire types always encode: Authorize checked the claims
 	if err != nil {
 		return fmt.Errorf("fanfare: %s: encoding the request failed", op)
 	}
 	for attempt := 1; ; attempt++ {
-		raw, retryable, err := c.attempt(ctx, op, path, body, idempotent)
+		raw, retryable, err := c.attempt(ctx, op, path, body)
 		if err == nil {
 			if err := decode(raw); err != nil {
 				return c.unavailable(op, err)
 			}
 			return nil
 		}
-		if !retryable || attempt >= attempts || ctx.Err() != nil {
+		if !retryable || attempt >= attempts {
 			return err
 		}
-		t := time.NewTimer(c.backoff(attempt))
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return err
-		case <-t.C:
+		case <-time.After(c.backoff(attempt)):
 		}
 	}
 }
@@ -340,20 +328,15 @@ func (c *Client) backoff(n int) time.Duration {
 	return rand.N(bound) + 1
 }
 
-func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idempotent bool) (raw []byte, retryable bool, err error) {
+func (c *Client) attempt(ctx context.Context, op, path string, body []byte) (raw []byte, retryable bool, err error) {
+	idempotent := op != "authorize" // a repeated authorize mints a second code
 	ctx, cancel := context.WithTimeout(ctx, c.attemptTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, false, fmt.Errorf("fanfare: %s: %w", op, err)
 	}
-	req.Header = http.Header{
-		"Content-Type":            {"application/json"},
-		"Accept":                  {"application/json"},
-		"User-Agent":              {c.userAgent},
-		wire.HeaderOrganizationID: {c.orgID},
-		wire.HeaderSecretKey:      {c.secret},
-	}
+	req.Header = c.header.Clone() // a Jar on the HTTPClient adds to it
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		var dial *net.OpError // a failed dial: no byte reached Fanfare
@@ -377,8 +360,7 @@ func (c *Client) attempt(ctx context.Context, op, path string, body []byte, idem
 
 var errBodyTooLarge = errors.New("body too large")
 
-// readCapped reads all of r, but at most n bytes: a longer body is an error
-// matching errBodyTooLarge.
+// readCapped reads all of r, failing with errBodyTooLarge past n bytes.
 func readCapped(r io.Reader, n int64) ([]byte, error) {
 	raw, err := io.ReadAll(io.LimitReader(r, n+1))
 	switch {
@@ -403,7 +385,6 @@ func decodeAuthorizeResponse(raw []byte) (ExchangeCode, error) {
 }
 
 // decodeValidateResponse parses the bare JSON boolean validate answers with.
-// Anything else is malformed: fail closed.
 func decodeValidateResponse(raw []byte) (bool, error) {
 	switch string(bytes.TrimSpace(raw)) {
 	case "true":

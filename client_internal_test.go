@@ -70,10 +70,10 @@ func TestNewClientDefaults(t *testing.T) {
 	assert.Equal(t, "org_1", c.orgID)
 	assert.Equal(t, 3*time.Second, c.attemptTimeout)
 	assert.Equal(t, 3, c.retry.MaxAttempts)
-	assert.Equal(t, "shop/2 "+userAgent, c.userAgent)
+	assert.Equal(t, "shop/2 "+userAgent, c.header.Get("User-Agent"))
 	c, err = NewClient(Config{OrganizationID: "org_1", SecretKey: testSecret})
 	require.NoError(t, err)
-	assert.Equal(t, userAgent, c.userAgent)
+	assert.Equal(t, userAgent, c.header.Get("User-Agent"))
 }
 
 func TestConfigFromEnv(t *testing.T) {

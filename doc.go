@@ -1,11 +1,8 @@
 // Package fanfare is the server side of a Fanfare integration for Go
 // backends: it issues exchange codes to your logged-in users and lets only
 // admitted consumers through to checkout during a high-demand drop (a
-// queue, a draw or an auction in front of checkout).
-//
-// Everything is plain net/http: each middleware is a
-// func(http.Handler) http.Handler (adapters for gin and echo live in nested
-// modules under adapters/).
+// queue, a draw or an auction in front of checkout). Each middleware is a
+// plain func(http.Handler) http.Handler; adapters/ holds gin's and echo's.
 //
 //	client, err := fanfare.NewClient(fanfare.ConfigFromEnv()) // FANFARE_API_URL, FANFARE_ORG_ID, FANFARE_SECRET_KEY
 //

@@ -27,13 +27,11 @@ type APIError struct {
 	// StatusCode is the HTTP status Fanfare answered with.
 	StatusCode int
 	// Code is Fanfare's error code (the body's "error" field), e.g.
-	// "unauthorized", cut to 64 bytes; empty when the body has none. It is
-	// scrubbed: the client's secret key, and anything shaped like a secret
-	// key ("sk_...") or a token ("eyJ..."), is replaced by "[REDACTED]", in
-	// case Fanfare or a proxy echoed the request.
+	// "unauthorized", cut to 64 bytes. Code and Message are scrubbed: the
+	// secret key, and anything shaped like one ("sk_...") or like a token
+	// ("eyJ..."), becomes "[REDACTED]": Fanfare or a proxy may echo requests.
 	Code string
-	// Message is Fanfare's human-readable message, if any, scrubbed like
-	// Code and cut to 200 bytes.
+	// Message is Fanfare's human-readable message, cut to 200 bytes.
 	Message string
 	// Op is the client operation: "authorize", "validate" or "complete".
 	Op string

@@ -44,34 +44,36 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		writeAdmissionError(w, ae)
 		return
 	}
-	var status int
-	var body []byte
-	switch {
-	case errors.Is(err, ErrRateLimited):
-		status, body = http.StatusTooManyRequests, bodyTooManyAuthRequests
-	case errors.Is(err, errNoDecision):
-		status, body = http.StatusServiceUnavailable, bodyServiceUnavailable
-	case errors.Is(err, ErrNoIdentity):
-		status, body = http.StatusUnauthorized, bodyUnauthorized
-	case errors.Is(err, ErrClaimsTooLarge):
-		status, body = http.StatusRequestEntityTooLarge, bodyClaimsTooLarge
-	case errors.Is(err, ErrInvalidClaims):
-		status, body = http.StatusInternalServerError, bodyInternalError
-	case isMaxBytes(err):
-		status, body = http.StatusRequestEntityTooLarge, bodyRequestTooLarge
-	case errors.Is(err, ErrInvalidRequestBody):
-		status, body = http.StatusBadRequest, bodyInvalidRequest
-	case errors.Is(err, ErrNoDistribution):
-		status, body = http.StatusBadRequest, bodyNoDistribution
-	case errors.Is(err, ErrAdmissionInvalid):
-		status, body = http.StatusForbidden, bodyInvalidAdmissionToken
-	case errors.Is(err, ErrUnavailable):
-		status, body = http.StatusServiceUnavailable, failedCallBody(err)
-		w.Header()["Retry-After"] = retryAfterSeconds
-	default:
-		status, body = http.StatusBadGateway, failedCallBody(err)
+	for _, a := range answers {
+		if errors.Is(err, a.err) || a.err == nil && isMaxBytes(err) {
+			writeJSONBytes(w, a.status, a.body)
+			return
+		}
 	}
-	writeJSONBytes(w, status, body)
+	status := http.StatusBadGateway
+	if errors.Is(err, ErrUnavailable) {
+		status = http.StatusServiceUnavailable
+		w.Header()["Retry-After"] = retryAfterSeconds
+	}
+	writeJSONBytes(w, status, failedCallBody(err))
+}
+
+// answers are WriteError's, tried in order; the nil error stands for an
+// *http.MaxBytesError.
+var answers = []struct {
+	err    error
+	status int
+	body   []byte
+}{
+	{ErrRateLimited, http.StatusTooManyRequests, mustJSON(ErrorBody{Error: "Too many auth requests"})},
+	{errNoDecision, http.StatusServiceUnavailable, mustJSON(ErrorBody{Error: "Service unavailable"})},
+	{ErrNoIdentity, http.StatusUnauthorized, mustJSON(ErrorBody{Error: "Unauthorized"})},
+	{ErrClaimsTooLarge, http.StatusRequestEntityTooLarge, mustJSON(ErrorBody{Error: "Claims too large"})},
+	{ErrInvalidClaims, http.StatusInternalServerError, bodyInternalError},
+	{nil, http.StatusRequestEntityTooLarge, mustJSON(ErrorBody{Error: "Request body too large"})},
+	{ErrInvalidRequestBody, http.StatusBadRequest, mustJSON(ErrorBody{Error: "Invalid request body"})},
+	{ErrNoDistribution, http.StatusBadRequest, mustJSON(ErrorBody{Error: "queueId or drawId required"})},
+	{ErrAdmissionInvalid, http.StatusForbidden, []byte(`{"valid":false,"error":"Invalid or expired admission token"}`)},
 }
 
 // admissionErrorOf returns err's *AdmissionError, if any, without an
@@ -105,19 +107,11 @@ func failedCallBody(err error) []byte {
 
 // Response bodies of the handlers, encoded once.
 var (
-	bodyTooManyAuthRequests   = mustJSON(ErrorBody{Error: "Too many auth requests"})
-	bodyServiceUnavailable    = mustJSON(ErrorBody{Error: "Service unavailable"})
-	bodyMethodNotAllowed      = mustJSON(ErrorBody{Error: "Method not allowed"})
-	bodyUnauthorized          = mustJSON(ErrorBody{Error: "Unauthorized"})
-	bodyClaimsTooLarge        = mustJSON(ErrorBody{Error: "Claims too large"})
-	bodyInternalError         = mustJSON(ErrorBody{Error: "Internal server error"})
-	bodyAuthFailed            = mustJSON(ErrorBody{Error: "Authentication failed"})
-	bodyValid                 = []byte(`{"valid":true}`)
-	bodyInvalidAdmissionToken = []byte(`{"valid":false,"error":"Invalid or expired admission token"}`)
-	bodyValidationFailed      = mustJSON(ErrorBody{Error: "Validation failed"})
-	bodyRequestTooLarge       = mustJSON(ErrorBody{Error: "Request body too large"})
-	bodyInvalidRequest        = mustJSON(ErrorBody{Error: "Invalid request body"})
-	bodyNoDistribution        = mustJSON(ErrorBody{Error: "queueId or drawId required"})
+	bodyMethodNotAllowed = mustJSON(ErrorBody{Error: "Method not allowed"})
+	bodyInternalError    = mustJSON(ErrorBody{Error: "Internal server error"})
+	bodyAuthFailed       = mustJSON(ErrorBody{Error: "Authentication failed"})
+	bodyValidationFailed = mustJSON(ErrorBody{Error: "Validation failed"})
+	bodyValid            = []byte(`{"valid":true}`)
 )
 
 // Header values shared by every response, assigned directly: Header.Set

@@ -35,28 +35,22 @@ type ValidateAdmissionOptions struct {
 	Logger *slog.Logger
 
 	// ErrorHandler writes the response of every failed request but a wrong
-	// method (the handler answers that 405 itself). err is an
-	// *http.MaxBytesError (a body over 16 KiB), or matches
-	// ErrInvalidRequestBody, ErrNoDistribution, ErrAdmissionInvalid (Fanfare
-	// refused the token, or the question: e.g. 404, no such distribution)
-	// or ErrUnavailable, or is Fanfare's refusal (an *APIError); WriteError
-	// lists the answers. Never write err itself into the response.
-	// Default: WriteError.
+	// method (405). err is an *http.MaxBytesError (a body over 16 KiB) or
+	// matches ErrInvalidRequestBody, ErrNoDistribution, ErrAdmissionInvalid
+	// (Fanfare refused the token or the question) or ErrUnavailable, or is
+	// an *APIError; WriteError lists the answers. Never write err itself
+	// into the response. Default: WriteError.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // NewValidateAdmissionHandler returns the vendor guide's step-3 endpoint,
 // e.g. POST /api/validate-admission. For a POST body of at most 16 KiB such as
-//
-//	{"queueId":"q_123","consumerId":"c_456","token":"eyJ..."}
-//
-// (exactly one of queueId, drawId and auctionId) it asks Fanfare whether the
-// token admits the consumer, and answers 200 {"valid":true} or 403
-// {"valid":false,...}; failures go to opts.ErrorHandler, and an outage is
-// never a "valid" answer. The check consumes nothing: to let only admitted
+// {"queueId":"q_123","consumerId":"c_456","token":"eyJ..."} (exactly one of
+// queueId, drawId and auctionId) it asks Fanfare whether the token admits the
+// consumer, and answers 200 {"valid":true} or 403 {"valid":false,...}; an
+// outage is never "valid". The check consumes nothing: to let only admitted
 // consumers check out, once, put [RequireAdmission] on the checkout route.
-//
-// It panics, with a message starting "fanfare: ", when client is nil.
+// It panics when client is nil.
 func NewValidateAdmissionHandler(client *Client, opts ValidateAdmissionOptions) http.Handler {
 	if client == nil {
 		panic("fanfare: NewValidateAdmissionHandler needs a non-nil *Client")
@@ -70,7 +64,7 @@ func NewValidateAdmissionHandler(client *Client, opts ValidateAdmissionOptions) 
 
 type validateAdmissionHandler struct {
 	client *Client
-	o      ValidateAdmissionOptions // defaults filled in
+	o      ValidateAdmissionOptions
 }
 
 var errMultipleDistributions = fmt.Errorf("%w: more than one of queueId, drawId and auctionId", ErrInvalidRequestBody)
@@ -80,10 +74,9 @@ var errMultipleDistributions = fmt.Errorf("%w: more than one of queueId, drawId 
 // and never quote the body.
 func readValidateBody(w http.ResponseWriter, r *http.Request) (d Distribution, consumerID, token string, err error) {
 	raw, err := readBody(w, r, maxValidateBodyBytes)
-	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
-		return d, "", "", fmt.Errorf("fanfare: the request body exceeds %d bytes: %w", maxValidateBodyBytes, tooLarge)
+	case isMaxBytes(err):
+		return d, "", "", fmt.Errorf("fanfare: the request body exceeds %d bytes: %w", maxValidateBodyBytes, err)
 	case err != nil:
 		return d, "", "", fmt.Errorf("%w: the body could not be read", ErrInvalidRequestBody)
 	}
@@ -123,7 +116,7 @@ func (h *validateAdmissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Requ
 		return
 	case err == nil:
 		err = ErrAdmissionInvalid
-	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrInvalidDistribution):
+	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrUnauthorized):
 		logUpstream(h.o.Logger, r, "fanfare: validate admission failed", err)
 	default:
 		// Fanfare judged the question itself (400, 403, 404, ...): for the

@@ -45,10 +45,8 @@ type Verifier interface {
 }
 
 var (
-	hmacAlgorithms   = []string{"HS256", "HS384", "HS512"}
-	rsaAlgorithms    = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
-	publicAlgorithms = append([]string{"ES256", "ES384", "ES512", "EdDSA"}, rsaAlgorithms...)
-	ecdsaAlgorithms  = map[elliptic.Curve][]string{elliptic.P256(): {"ES256"}, elliptic.P384(): {"ES384"}, elliptic.P521(): {"ES512"}}
+	rsaAlgorithms   = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+	ecdsaAlgorithms = map[elliptic.Curve][]string{elliptic.P256(): {"ES256"}, elliptic.P384(): {"ES384"}, elliptic.P521(): {"ES512"}}
 )
 
 // NewHMACVerifier returns a verifier for tokens signed with HS256, HS384 or
@@ -64,7 +62,7 @@ func NewHMACVerifier(secret []byte) (Verifier, error) {
 
 type hmacVerifier struct{ key []byte }
 
-func (v *hmacVerifier) Algorithms() []string            { return hmacAlgorithms }
+func (v *hmacVerifier) Algorithms() []string            { return []string{"HS256", "HS384", "HS512"} }
 func (v *hmacVerifier) Keyfunc(*jwt.Token) (any, error) { return v.key, nil }
 
 // Format prints the verifier without its key, for fmt and log/slog's
@@ -80,7 +78,7 @@ func (v *hmacVerifier) Format(f fmt.State, _ rune) {
 // at least 2048 bits. A token is tried against every key of its algorithm;
 // kid headers are ignored. Private keys are refused.
 func NewPEMVerifier(pemBytes []byte) (Verifier, error) {
-	v := &pemVerifier{}
+	var v pemVerifier
 	for block, rest := pem.Decode(pemBytes); block != nil; block, rest = pem.Decode(rest) {
 		var key any
 		var err error
@@ -103,30 +101,29 @@ func NewPEMVerifier(pemBytes []byte) (Verifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fanfare: parsing PEM %s: %w", block.Type, err)
 		}
-		algs, err := keyAlgorithms(key)
-		if err != nil {
+		if _, err := keyAlgorithms(key); err != nil {
 			return nil, err
 		}
-		v.keys = append(v.keys, key)
-		v.algs = append(v.algs, algs...)
+		v = append(v, key)
 	}
-	if len(v.keys) == 0 {
+	if len(v) == 0 {
 		return nil, errors.New("fanfare: no PEM public key found")
 	}
-	slices.Sort(v.algs)
-	v.algs = slices.Compact(v.algs)
 	return v, nil
 }
 
-type pemVerifier struct {
-	keys []jwt.VerificationKey
-	algs []string // every algorithm some key verifies
+// pemVerifier holds keys keyAlgorithms accepts.
+type pemVerifier []jwt.VerificationKey
+
+func (v pemVerifier) Algorithms() (algs []string) {
+	for _, k := range v {
+		a, _ := keyAlgorithms(k)
+		algs = append(algs, a...)
+	}
+	return algs
 }
 
-func (v *pemVerifier) Algorithms() []string { return v.algs }
-func (v *pemVerifier) Keyfunc(t *jwt.Token) (any, error) {
-	return keysFor(v.keys, t.Method.Alg())
-}
+func (v pemVerifier) Keyfunc(t *jwt.Token) (any, error) { return keysFor(v, t.Method.Alg()) }
 
 // keyAlgorithms pins every key to its own kind (an RSA key never verifies
 // HS256 or ES256); other types and curves, and RSA under 2048 bits, fail.
@@ -149,11 +146,11 @@ func keyAlgorithms(key any) ([]string, error) {
 }
 
 // keysFor returns the keys that may verify alg: one key, or a set of at most
-// maxTriedKeys, so a token without kid costs a bounded number of checks.
+// 64, so a token without kid costs a bounded number of checks.
 func keysFor(keys []jwt.VerificationKey, alg string) (any, error) {
 	var found []jwt.VerificationKey
 	for _, k := range keys {
-		if algs, err := keyAlgorithms(k); len(found) < maxTriedKeys && err == nil && slices.Contains(algs, alg) {
+		if algs, err := keyAlgorithms(k); len(found) < 64 && err == nil && slices.Contains(algs, alg) {
 			found = append(found, k)
 		}
 	}
@@ -165,8 +162,6 @@ func keysFor(keys []jwt.VerificationKey, alg string) (any, error) {
 	}
 	return jwt.VerificationKeySet{Keys: found}, nil
 }
-
-const maxTriedKeys = 64
 
 // JWKSOptions configures [NewJWKSVerifier].
 type JWKSOptions struct {
@@ -211,7 +206,7 @@ const maxJWKSBytes = 512 << 10
 // verifier: do not pass a request's or a short timeout's context.
 func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JWKSVerifier, error) {
 	u, err := url.Parse(jwksURL)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+	if err != nil || !secureURL(u) {
 		return nil, fmt.Errorf("fanfare: JWKS URL %q must be https (plain http only on a loopback host)", truncate(jwksURL, 100))
 	}
 	if opts.RefreshInterval < 0 || opts.UnknownKIDInterval < 0 {
@@ -282,7 +277,9 @@ func usableJWK(k jwkset.JWK) bool {
 
 // Algorithms implements [Verifier]: every public-key algorithm, since the set
 // can change; each key still accepts only its own.
-func (v *JWKSVerifier) Algorithms() []string { return publicAlgorithms }
+func (v *JWKSVerifier) Algorithms() []string {
+	return append([]string{"ES256", "ES384", "ES512", "EdDSA"}, rsaAlgorithms...)
+}
 
 // Keyfunc implements [Verifier].
 func (v *JWKSVerifier) Keyfunc(t *jwt.Token) (any, error) {
