@@ -96,7 +96,7 @@ func DistributionFromBody(r *http.Request) (Distribution, error) {
 		err = errMultipleDistributions
 	case n == 1:
 	case !checkoutShape:
-		err = fmt.Errorf("%w, or experienceType and distributionId", ErrNoDistribution)
+		err = fmt.Errorf("%w, or experienceType and distributionId", errNoDistribution)
 	case typ == "" || id == "":
 		err = errors.New("fanfare: the request body needs both experienceType and distributionId")
 	default:

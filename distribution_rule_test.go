@@ -68,6 +68,7 @@ func TestDistributionFromBody(t *testing.T) {
 	t.Run("no body at all", func(t *testing.T) {
 		_, err := fanfare.DistributionFromBody(httptest.NewRequest(http.MethodPost, "/", nil))
 		assert.ErrorIs(t, err, fanfare.ErrNoDistribution)
+		assert.ErrorIs(t, err, fanfare.ErrInvalidRequestBody, "the exported sentinel a user matches")
 	})
 }
 

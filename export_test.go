@@ -25,3 +25,7 @@ func (s *memoryStore) liveLen() int {
 
 // ClientIP is clientIP, for its table and fuzz test.
 var ClientIP = clientIP
+
+// ErrNoDistribution is errNoDistribution, which matches ErrInvalidRequestBody:
+// tests tell the guide's own 400 body apart with it.
+var ErrNoDistribution = errNoDistribution

@@ -29,8 +29,8 @@ type ErrorBody struct {
 //   - ErrClaimsTooLarge: 413 {"error":"Claims too large"};
 //   - ErrInvalidClaims: 500 {"error":"Internal server error"};
 //   - an *http.MaxBytesError (errors.As): 413 {"error":"Request body too large"};
-//   - ErrInvalidRequestBody: 400 {"error":"Invalid request body"};
-//   - ErrNoDistribution: 400 {"error":"queueId or drawId required"};
+//   - ErrInvalidRequestBody: 400 {"error":"queueId or drawId required"} when
+//     the body names no distribution, else 400 {"error":"Invalid request body"};
 //   - ErrAdmissionInvalid: 403 {"valid":false,"error":"Invalid or expired admission token"};
 //   - ErrUnavailable (Fanfare unreachable, timed out, 5xx, garbage): 503 with Retry-After;
 //   - anything else, Fanfare's refusal (e.g. ErrUnauthorized: the secret key): 502.
@@ -71,8 +71,8 @@ var answers = []struct {
 	{ErrClaimsTooLarge, http.StatusRequestEntityTooLarge, mustJSON(ErrorBody{Error: "Claims too large"})},
 	{ErrInvalidClaims, http.StatusInternalServerError, bodyInternalError},
 	{nil, http.StatusRequestEntityTooLarge, mustJSON(ErrorBody{Error: "Request body too large"})},
+	{errNoDistribution, http.StatusBadRequest, mustJSON(ErrorBody{Error: "queueId or drawId required"})},
 	{ErrInvalidRequestBody, http.StatusBadRequest, mustJSON(ErrorBody{Error: "Invalid request body"})},
-	{ErrNoDistribution, http.StatusBadRequest, mustJSON(ErrorBody{Error: "queueId or drawId required"})},
 	{ErrAdmissionInvalid, http.StatusForbidden, []byte(`{"valid":false,"error":"Invalid or expired admission token"}`)},
 }
 

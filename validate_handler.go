@@ -9,18 +9,16 @@ import (
 	"net/http"
 )
 
-// Errors of the validate-admission body, answered 400 (see
-// ValidateAdmissionOptions.ErrorHandler).
-var (
-	// ErrInvalidRequestBody: the body is not a JSON object of strings
-	// {queueId|drawId|auctionId, consumerId, token}, names more than one
-	// distribution, or lacks consumerId or token.
-	ErrInvalidRequestBody = errors.New("fanfare: invalid request body")
-	// ErrNoDistribution: the body names no queueId, drawId or auctionId.
-	// [DistributionFromBody]'s error matches it too when the body names no
-	// distribution in either shape.
-	ErrNoDistribution = errors.New("fanfare: queueId, drawId or auctionId required")
-)
+// ErrInvalidRequestBody: the validate-admission body is not a JSON object of
+// strings {queueId|drawId|auctionId, consumerId, token}, names no
+// distribution or more than one, or lacks consumerId or token. Answered 400
+// (see ValidateAdmissionOptions.ErrorHandler). [DistributionFromBody]'s error
+// matches it when the body names no distribution in either shape.
+var ErrInvalidRequestBody = errors.New("fanfare: invalid request body")
+
+// errNoDistribution keeps the guide's own 400 body for a body that names no
+// distribution.
+var errNoDistribution = fmt.Errorf("%w: queueId, drawId or auctionId required", ErrInvalidRequestBody)
 
 // maxValidateBodyBytes caps the request body: a token is well under 2 KiB.
 const maxValidateBodyBytes = 16 << 10
@@ -36,7 +34,7 @@ type ValidateAdmissionOptions struct {
 
 	// ErrorHandler writes the response of every failed request but a wrong
 	// method (405). err is an *http.MaxBytesError (a body over 16 KiB) or
-	// matches ErrInvalidRequestBody, ErrNoDistribution, ErrAdmissionInvalid
+	// matches ErrInvalidRequestBody, ErrAdmissionInvalid
 	// (Fanfare refused the token or the question) or ErrUnavailable, or is
 	// an *APIError; WriteError lists the answers. Never write err itself
 	// into the response. Default: WriteError.
@@ -70,7 +68,7 @@ type validateAdmissionHandler struct {
 var errMultipleDistributions = fmt.Errorf("%w: more than one of queueId, drawId and auctionId", ErrInvalidRequestBody)
 
 // readValidateBody reads, parses and checks the body. Its errors wrap an
-// *http.MaxBytesError or match ErrInvalidRequestBody or ErrNoDistribution,
+// *http.MaxBytesError or match ErrInvalidRequestBody,
 // and never quote the body.
 func readValidateBody(w http.ResponseWriter, r *http.Request) (d Distribution, consumerID, token string, err error) {
 	raw, err := readBody(w, r, maxValidateBodyBytes)
@@ -89,7 +87,7 @@ func readValidateBody(w http.ResponseWriter, r *http.Request) (d Distribution, c
 	d, n := namedDistribution(req.QueueID, req.DrawID, req.AuctionID)
 	switch {
 	case n == 0:
-		err = ErrNoDistribution
+		err = errNoDistribution
 	case n > 1:
 		err = errMultipleDistributions
 	case req.ConsumerID == "" || req.Token == "":
