@@ -18,6 +18,7 @@ import (
 const (
 	defaultClaimsMaxBytes = 10000 // the vendor guide's limit
 	maxClaimsDepth        = 32    // catches cycles too
+	claimsReadFactor      = 16    // the walk reads at most 16×MaxBytes (claimsWalk)
 )
 
 var (
@@ -59,7 +60,10 @@ var (
 type ClaimsPolicy struct {
 	// MaxBytes is the largest size of the sanitized claims, in bytes of the
 	// JSON sent to Fanfare; one byte more fails with ErrClaimsTooLarge.
-	// Default (zero or negative): 10 000, the vendor guide's limit.
+	// Claims that take more than 16×MaxBytes to read (a byte per byte of
+	// keys and kept strings and numbers, one per value, what is dropped
+	// included, a shared map or slice each time it is met) fail the same
+	// way. Default (zero or negative): 10 000, the vendor guide's limit.
 	MaxBytes int
 	// Deny lists more keys to drop, at any depth, matched as whole words
 	// like "pin": "birthDate" drops "birth_date" and "birthDateVerified",
@@ -177,7 +181,7 @@ func (p ClaimsPolicy) compile() claimsSanitizer {
 // and measures those very bytes. It returns the copy and its encoding, or
 // nils when no claims remain.
 func (s *claimsSanitizer) sanitize(m map[string]any) (map[string]any, json.RawMessage, error) {
-	w := claimsWalk{s: s}
+	w := claimsWalk{s: s, budget: min(s.maxBytes, math.MaxInt/claimsReadFactor) * claimsReadFactor}
 	v, _, err := w.value(m, 0)
 	if err != nil {
 		if !errors.Is(err, ErrClaimsTooLarge) { // the size is about the whole, not a place
@@ -218,22 +222,40 @@ func (s *claimsSanitizer) identityClaims(id Identity) (map[string]any, json.RawM
 }
 
 // claimsWalk copies claims, keeping what the policy allows. It counts the
-// values it keeps: each takes at least a byte of JSON, so a map shared many
-// times over cannot make the walk run away.
+// values it keeps, each at least a byte of JSON, against MaxBytes, and what
+// it reads, dropped or not, against its budget: a map, slice or string
+// shared many times over is read and encoded each time, so neither the walk
+// nor the encoding can run away.
 type claimsWalk struct {
-	s    *claimsSanitizer
-	kept int
-	path string // where an error happened: ["a"][0]["b"]
+	s      *claimsSanitizer
+	kept   int
+	budget int    // what may still be read (ClaimsPolicy.MaxBytes)
+	path   string // where an error happened: ["a"][0]["b"]
+}
+
+// read spends n of the budget.
+func (w *claimsWalk) read(n int) error {
+	if w.budget -= n; w.budget < 0 {
+		return w.s.tooLarge()
+	}
+	return nil
 }
 
 // value copies v, or reports that the policy drops it (keep is false). At
 // depth 0, v is the claims map itself.
 func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
+	if err := w.read(1); err != nil {
+		return nil, false, err
+	}
 	nv, keep = v, true
 	switch x := v.(type) {
 	case nil, bool:
 	case string:
-		keep = !claimkey.SensitiveString(x)
+		if keep = !claimkey.SensitiveString(x); keep {
+			if err := w.read(len(x)); err != nil {
+				return nil, false, err
+			}
+		}
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, false, fmt.Errorf("%w: unsupported value %v", ErrInvalidClaims, x)
@@ -244,6 +266,9 @@ func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 	case int64:
 		keep = !claimkey.CardInteger(x)
 	case json.Number:
+		if err := w.read(len(x)); err != nil {
+			return nil, false, err
+		}
 		if _, err := json.Marshal(x); err != nil {
 			return nil, false, fmt.Errorf("%w: a json.Number that is not a JSON number", ErrInvalidClaims)
 		}
@@ -256,6 +281,9 @@ func (w *claimsWalk) value(v any, depth int) (nv any, keep bool, err error) {
 		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {
+			if err := w.read(len(k)); err != nil {
+				return nil, false, err
+			}
 			if w.s.dropKey(k, depth == 0) {
 				continue
 			}

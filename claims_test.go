@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -323,6 +325,45 @@ func TestClaimsPolicySizeEdge(t *testing.T) {
 			require.ErrorIs(t, err, fanfare.ErrClaimsTooLarge, "claims of %d bytes", limit+1)
 			assert.Nil(t, got)
 			assert.True(t, strings.HasPrefix(err.Error(), "fanfare:"), "error %q", err)
+		})
+	}
+}
+
+// TestClaimsPolicySharedValues: claims that share a value many times over
+// (a Go map or slice can be met again and again; JSON decoding never
+// shares) are refused as too large before the walk or the encoding runs
+// away: what is dropped is read too, and a kept string weighs its length.
+func TestClaimsPolicySharedValues(t *testing.T) {
+	ssns := make([]any, 1000) // all dropped: the sanitized list is []
+	for i := range ssns {
+		ssns[i] = "123-45-6789"
+	}
+	denied := map[string]any{} // all dropped: the sanitized map is {}
+	for i := range 1000 {
+		denied["password"+strconv.Itoa(i)] = "x"
+	}
+	long := strings.Repeat("a", 16<<10)
+	tests := []struct {
+		name  string
+		value any // shared 2000 times
+	}{
+		{"a list of dropped values", ssns},
+		{"a map of dropped keys", denied},
+		{"a kept string", long},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shared := make([]any, 2000)
+			for i := range shared {
+				shared[i] = tt.value
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			got, err := fanfare.ClaimsPolicy{}.Sanitize(map[string]any{"a": shared})
+			runtime.ReadMemStats(&after)
+			require.ErrorIs(t, err, fanfare.ErrClaimsTooLarge)
+			assert.Nil(t, got)
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(8<<20), "bytes allocated")
 		})
 	}
 }
