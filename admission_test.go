@@ -747,13 +747,46 @@ func (lostHoldStore) Renew(context.Context, string, string, time.Duration) error
 	return fanfare.ErrHoldLost
 }
 
+// renewSignals signals each renewal of a hold after the store made it.
+type renewSignals struct {
+	fanfare.Store
+	renewed chan struct{}
+}
+
+func (s renewSignals) Renew(ctx context.Context, key, owner string, ttl time.Duration) error {
+	err := s.Store.Renew(ctx, key, owner, ttl)
+	select {
+	case s.renewed <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+// awaitFresh drops the renewals already signalled and waits for n more:
+// the last of them began after the call.
+func (s renewSignals) awaitFresh(t *testing.T, n int) {
+	t.Helper()
+	for len(s.renewed) > 0 {
+		<-s.renewed
+	}
+	for range n {
+		select {
+		case <-s.renewed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the hold was not renewed")
+		}
+	}
+}
+
 func TestRequireAdmissionLease(t *testing.T) {
 	t.Run("a checkout longer than HoldTTL keeps its hold", func(t *testing.T) {
 		s := newLocalSetup(t)
-		// The lease is renewed by a real timer, so the store keeps real
-		// time here; the token's expiry still follows the manual clock.
-		s.opts.Store = fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{})
-		s.opts.HoldTTL = 60 * time.Millisecond
+		// The store keeps the manual clock, which the test moves on only
+		// between renewals, so the hold lives twice its TTL without the
+		// test depending on how promptly a busy machine fires timers.
+		store := renewSignals{fanfare.NewMemoryStore(fanfare.MemoryStoreOptions{Clock: s.clock.Now}), make(chan struct{}, 64)}
+		s.opts.Store = store
+		s.opts.HoldTTL = 30 * time.Millisecond
 		entered, leave := make(chan struct{}), make(chan struct{})
 		h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			close(entered)
@@ -766,12 +799,12 @@ func TestRequireAdmissionLease(t *testing.T) {
 		first := make(chan int, 1)
 		go func() { first <- admDo(t, h, admRequest(tok)).Status }()
 		<-entered
-		deadline := time.Now().Add(5 * s.opts.HoldTTL)
-		for time.Now().Before(deadline) {
+		for range 4 { // 4 × HoldTTL/2: twice the lease
+			store.awaitFresh(t, 2)
+			s.clock.Advance(s.opts.HoldTTL / 2)
 			res := admDo(t, h, admRequest(tok))
 			require.Equal(t, http.StatusConflict, res.Status, "a second request while the first checks out")
 			require.Equal(t, "ADMISSION_IN_USE", res.Body.Code)
-			time.Sleep(s.opts.HoldTTL / 4) // real time must pass the lease for the test to mean anything
 		}
 		close(leave)
 		assert.Equal(t, http.StatusOK, <-first, "the long checkout kept its hold and its context")
