@@ -265,7 +265,9 @@ func (m *guard) begin(w http.ResponseWriter, r *http.Request) (*http.Request, *h
 		return r, nil, ae
 	}
 	run.ctx, run.cancel = context.WithCancelCause(context.WithValue(r.Context(), admissionKey, &run.adm))
+	run.mu.Lock() // the first renewal, which reads run.renewal, waits for it
 	run.renewal = time.AfterFunc(m.o.HoldTTL/3, run.renew)
+	run.mu.Unlock()
 	return r.WithContext(run.ctx), run, nil
 }
 
