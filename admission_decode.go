@@ -62,14 +62,15 @@ func (run *hold) checkClaims(c *tokenClaims) *AdmissionError {
 		a.ExpiresAt, last = t, t
 	}
 	if e := c.RegisteredClaims.ExpiresAt; e != nil {
-		if a.ExpiresAt.IsZero() || e.Before(a.ExpiresAt) {
+		// Not a.ExpiresAt.IsZero(): expiresAt may be the zero instant.
+		if c.ExpiresAt == "" || e.Before(a.ExpiresAt) {
 			a.ExpiresAt = e.Time
 		}
-		if e.After(last) {
+		if c.ExpiresAt == "" || e.After(last) {
 			last = e.Time
 		}
 	}
-	if last.IsZero() {
+	if c.ExpiresAt == "" && c.RegisteredClaims.ExpiresAt == nil {
 		return admissionFailure(ErrAdmissionInvalid, errors.New("token has no expiry"))
 	}
 	if last.After(now.Add(maxAdmissionLifetime)) {

@@ -223,3 +223,21 @@ func FuzzAdmissionClaimNames(f *testing.F) {
 		}
 	})
 }
+
+// TestAdmissionDecodeEarlierExpiryWins: when the token carries both
+// expiries, the earlier one ends the admission, even when it is the zero
+// instant of Go's time (0001-01-01T00:00:00Z), which must not read as "no
+// expiresAt" and let the later exp admit.
+func TestAdmissionDecodeEarlierExpiryWins(t *testing.T) {
+	refusals := &admRefusals{}
+	local, _ := admGuards(t, refusals)
+	ts := strconv.Quote(admEpoch.Add(10 * time.Minute).Format(time.RFC3339))
+	for _, expiresAt := range []string{`"0001-01-01T00:00:00Z"`, `"0001-01-01T02:00:00+02:00"`, `"2000-01-01T00:00:00Z"`} {
+		token := admSignRaw(t, admHS256Header, strings.Replace(admPayload(""), `"expiresAt":`+ts, `"expiresAt":`+expiresAt, 1))
+		rec := admServe(local, token)
+		require.Equal(t, http.StatusForbidden, rec.Code, "expiresAt %s: %s", expiresAt, rec.Body)
+		var body fanfare.ErrorBody
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+		assert.Equal(t, "ADMISSION_EXPIRED", body.Code, expiresAt)
+	}
+}

@@ -184,12 +184,17 @@ func configError(format string, a ...any) error {
 }
 
 // newTransport returns the transport of the default HTTP clients: Go's
-// default with shorter timeouts and more idle connections.
+// default settings with shorter timeouts and more idle connections. Not a
+// clone of http.DefaultTransport, which programs often wrap (otelhttp,
+// httpmock) or reconfigure.
 func newTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	t.MaxIdleConns, t.MaxIdleConnsPerHost, t.TLSHandshakeTimeout = 1024, 512, 5*time.Second
-	return t
+	return &http.Transport{
+		Proxy:             http.ProxyFromEnvironment,
+		DialContext:       (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2: true,
+		MaxIdleConns:      1024, MaxIdleConnsPerHost: 512,
+		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 5 * time.Second, ExpectContinueTimeout: time.Second,
+	}
 }
 
 // secureURL reports whether u is https, or http on a loopback host.

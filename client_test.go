@@ -591,3 +591,32 @@ func rawEchoServer(t *testing.T) string {
 	}()
 	return "http://" + ln.Addr().String()
 }
+
+// TestNewClientBesideAWrappedDefaultTransport: a program that wraps
+// http.DefaultTransport (otelhttp, httpmock, an APM agent) still builds
+// clients, with or without its own HTTPClient, and JWKS verifiers; 0.1 did.
+// Not parallel: it swaps a global while no other test runs.
+func TestNewClientBesideAWrappedDefaultTransport(t *testing.T) {
+	orig := http.DefaultTransport
+	http.DefaultTransport = &countingTransport{next: orig}
+	t.Cleanup(func() { http.DefaultTransport = orig })
+	srv := newEmulator(t)
+
+	for _, hc := range []*http.Client{nil, {Transport: orig}} {
+		cfg := srv.Config()
+		cfg.HTTPClient = hc
+		var c *fanfare.Client
+		require.NotPanics(t, func() {
+			var err error
+			c, err = fanfare.NewClient(cfg)
+			require.NoError(t, err)
+		})
+		_, err := c.Authorize(context.Background(), fanfare.AuthorizeRequest{Provider: "shop", Issuer: "https://shop.example", Subject: "u1"})
+		require.NoError(t, err)
+	}
+	require.NotPanics(t, func() {
+		v, err := fanfare.NewJWKSVerifier(context.Background(), srv.JWKSURL(), fanfare.JWKSOptions{})
+		require.NoError(t, err)
+		require.NoError(t, v.Close())
+	})
+}

@@ -109,21 +109,21 @@ func NewPEMVerifier(pemBytes []byte) (Verifier, error) {
 	if len(v) == 0 {
 		return nil, errors.New("fanfare: no PEM public key found")
 	}
-	return v, nil
+	return &v, nil // a pointer, so that Verifiers compare with ==
 }
 
 // pemVerifier holds keys keyAlgorithms accepts.
 type pemVerifier []jwt.VerificationKey
 
-func (v pemVerifier) Algorithms() (algs []string) {
-	for _, k := range v {
+func (v *pemVerifier) Algorithms() (algs []string) {
+	for _, k := range *v {
 		a, _ := keyAlgorithms(k)
 		algs = append(algs, a...)
 	}
 	return algs
 }
 
-func (v pemVerifier) Keyfunc(t *jwt.Token) (any, error) { return keysFor(v, t.Method.Alg()) }
+func (v *pemVerifier) Keyfunc(t *jwt.Token) (any, error) { return keysFor(*v, t.Method.Alg()) }
 
 // keyAlgorithms pins every key to its own kind (an RSA key never verifies
 // HS256 or ES256); other types and curves, and RSA under 2048 bits, fail.

@@ -616,3 +616,22 @@ func fitsAlgorithm(key any, alg string) bool {
 	}
 	return false
 }
+
+// TestVerifiersAreComparable: a Verifier can be compared with == or used as
+// a map key (a cache of guards by verifier), as 0.1's were: an interface
+// holding a slice would panic there.
+func TestVerifiersAreComparable(t *testing.T) {
+	k := admKeys()
+	pemV, err := fanfare.NewPEMVerifier(admPEM(t, &k.ec.PublicKey))
+	require.NoError(t, err)
+	hmacV, err := fanfare.NewHMACVerifier(k.hmac)
+	require.NoError(t, err)
+	for _, v := range []fanfare.Verifier{pemV, hmacV} {
+		require.NotPanics(t, func() {
+			same := v
+			assert.True(t, v == same)
+			seen := map[fanfare.Verifier]bool{v: true}
+			assert.True(t, seen[same])
+		}, "%T", v)
+	}
+}
