@@ -205,3 +205,27 @@ func TestTransportLeavesTheRequestAlone(t *testing.T) {
 	assert.Equal(t, "draw", a["fanfare.distribution.type"].AsString())
 	assert.Equal(t, "d/1", a["fanfare.distribution.id"].AsString())
 }
+
+// wrappedTransport stands for an instrumentation (otelhttp, an APM agent)
+// that wraps http.DefaultTransport.
+type wrappedTransport struct{ next http.RoundTripper }
+
+func (w wrappedTransport) RoundTrip(r *http.Request) (*http.Response, error) { return w.next.RoundTrip(r) }
+
+func TestTransportBesideAWrappedDefaultTransport(t *testing.T) {
+	orig := http.DefaultTransport
+	http.DefaultTransport = wrappedTransport{orig}
+	t.Cleanup(func() { http.DefaultTransport = orig })
+	emu := fanfaretest.NewServer(fanfaretest.Options{})
+	defer emu.Close()
+
+	var rt http.RoundTripper
+	require.NotPanics(t, func() { rt = otelfanfare.Transport(nil) })
+	cfg := emu.Config()
+	cfg.HTTPClient = &http.Client{Transport: rt}
+	client, err := fanfare.NewClient(cfg)
+	require.NoError(t, err)
+	_, err = client.Authorize(context.Background(), fanfare.AuthorizeRequest{Provider: "shop", Issuer: "https://shop.example", Subject: "u1"})
+	require.NoError(t, err)
+	require.NotPanics(t, func() { emu.Client() }, "the emulator's own client")
+}
