@@ -375,9 +375,9 @@ func (s *Server) Config() fanfare.Config {
 func (s *Server) Client() *fanfare.Client {
 	s.clientOnce.Do(func() {
 		cfg := s.Config()
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 512 // as fanfare's default client: bursts reuse connections
-		s.clientHTTP = &http.Client{Transport: tr}
+		// Its own transport (http.DefaultTransport may be wrapped), keeping
+		// idle connections as fanfare's default client does: bursts reuse them.
+		s.clientHTTP = &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512}}
 		cfg.HTTPClient = s.clientHTTP
 		c, err := fanfare.NewClient(cfg)
 		if err != nil {

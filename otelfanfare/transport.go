@@ -57,7 +57,8 @@ const maxIDAttr = 128
 // set it as the transport of fanfare.Config.HTTPClient (and of
 // fanfare.JWKSOptions.HTTPClient). A nil base is a clone of
 // http.DefaultTransport keeping up to 512 idle connections per host, as
-// fanfare's default client does.
+// fanfare's default client does (or http.DefaultTransport itself when an
+// instrumentation has wrapped it).
 //
 // Each HTTP attempt (the client's retries are attempts of their own) gets a
 // client span, a child of the span in the request's context, named after
@@ -80,9 +81,12 @@ const maxIDAttr = 128
 // request is passed on unchanged (no trace context is sent to Fanfare).
 func Transport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	if base == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns, t.MaxIdleConnsPerHost = 1024, 512
-		base = t
+		base = http.DefaultTransport
+		if t, ok := base.(*http.Transport); ok { // not wrapped (by otelhttp, say)
+			t = t.Clone()
+			t.MaxIdleConns, t.MaxIdleConnsPerHost = 1024, 512
+			base = t
+		}
 	}
 	c := newConfig(opts)
 	m := c.meter()
