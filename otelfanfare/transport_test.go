@@ -210,7 +210,9 @@ func TestTransportLeavesTheRequestAlone(t *testing.T) {
 // that wraps http.DefaultTransport.
 type wrappedTransport struct{ next http.RoundTripper }
 
-func (w wrappedTransport) RoundTrip(r *http.Request) (*http.Response, error) { return w.next.RoundTrip(r) }
+func (w wrappedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return w.next.RoundTrip(r)
+}
 
 func TestTransportBesideAWrappedDefaultTransport(t *testing.T) {
 	orig := http.DefaultTransport
