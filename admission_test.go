@@ -563,6 +563,21 @@ func TestRequireAdmissionManualCompletion(t *testing.T) {
 	require.NoError(t, completeErr, "no client: completion is local only")
 	assert.Equal(t, http.StatusConflict, admDo(t, h, admRequest(tok)).Status)
 
+	t.Run("a Complete after the handler returned without one spends nothing", func(t *testing.T) {
+		var late *fanfare.Admission
+		h := s.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			late, _ = fanfare.AdmissionFromContext(r.Context())
+			w.WriteHeader(http.StatusPaymentRequired) // the order failed: released
+		}))
+		tok := s.token(t, admQueue, "c_late", nil)
+		assert.Equal(t, http.StatusPaymentRequired, admDo(t, h, admRequest(tok)).Status)
+		require.NotNil(t, late)
+		// Another request may hold the admission by now; a late Complete
+		// (a goroutine the handler left behind) must not spend it.
+		assert.ErrorContains(t, late.Complete(context.Background()), "released")
+		assert.Equal(t, http.StatusPaymentRequired, admDo(t, h, admRequest(tok)).Status, "still usable")
+	})
+
 	t.Run("an admission built for a test cannot complete", func(t *testing.T) {
 		ctx := fanfare.WithAdmission(context.Background(), &fanfare.Admission{ConsumerID: "c_1"})
 		a, ok := fanfare.AdmissionFromContext(ctx)
