@@ -35,9 +35,11 @@ type Admission struct {
 // (at most 100 ms), leaving a miss to AdmissionOptions.Completions. Call it
 // when the order is placed under AdmissionOptions.CompleteManually; a second
 // call returns the first one's result. ctx's cancellation is ignored: a
-// consumer hanging up must not lose a completion. Complete fails only when
-// the Store did (the admission then stays held until its lease runs out),
-// or on an Admission that did not come from RequireAdmission.
+// consumer hanging up must not lose a completion. Complete fails when the
+// Store did (the admission then stays held until its lease runs out), on an
+// Admission that did not come from RequireAdmission, and after the handler
+// returned without completing: the admission was released then, and another
+// request may hold it, so a late call spends nothing.
 func (a *Admission) Complete(ctx context.Context) error {
 	if a == nil || a.run == nil {
 		return errors.New("fanfare: complete: the admission did not come from RequireAdmission")

@@ -301,6 +301,7 @@ type hold struct {
 	mu        sync.Mutex // finish, Complete and the renewals run beside each other
 	completed bool       // Complete ran (its local part, at least)
 	ended     bool       // finish ran: no more renewals
+	released  bool       // finish released the admission: Complete comes too late
 	err       error      // Complete's result
 }
 
@@ -311,16 +312,16 @@ func (run *hold) finish(status int) {
 	run.mu.Lock()
 	ended, completed := run.ended, run.completed
 	run.ended = true // stops a renewal already running from renewing the hold
+	run.released = !ended && !completed && (run.m.o.CompleteManually || status < 200 || status >= 300)
 	run.mu.Unlock()
 	if ended {
 		return
 	}
 	run.renewal.Stop()
 	switch {
-	case completed:
-	case run.m.o.CompleteManually, status < 200 || status >= 300:
+	case run.released:
 		run.release(run.ctx)
-	default:
+	case !completed:
 		_ = run.complete(run.ctx)
 	}
 	run.cancel(nil)
@@ -482,6 +483,9 @@ func (run *hold) complete(ctx context.Context) error {
 	defer run.mu.Unlock()
 	if run.completed {
 		return run.err
+	}
+	if run.released { // another request may hold the admission now
+		return errors.New("fanfare: complete: the admission was released when the handler returned without completing it")
 	}
 	run.completed = true
 
