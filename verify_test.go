@@ -635,3 +635,39 @@ func TestVerifiersAreComparable(t *testing.T) {
 		}, "%T", v)
 	}
 }
+
+// lockedBuffer is a log destination safe for the verifier's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestJWKSVerifierLogsNoURLPassword: a key set behind basic auth is named
+// in the logs without its password.
+func TestJWKSVerifierLogsNoURLPassword(t *testing.T) {
+	srv := fanfaretest.NewServer(fanfaretest.Options{Clock: newAdmClock(admEpoch).Now})
+	defer srv.Close()
+	logs := &lockedBuffer{}
+	withAuth := strings.Replace(srv.JWKSURL(), "http://", "http://shop:s3cret-pw@", 1)
+	v := jwksVerifier(t, withAuth, fanfare.JWKSOptions{
+		UnknownKIDInterval: time.Nanosecond,
+		Logger:             slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	srv.InjectFault(fanfaretest.EndpointJWKS, fanfaretest.Fault{Status: http.StatusServiceUnavailable})
+	rotated := admSign(t, jwt.SigningMethodES256, admKeys().ec, admValidClaims(), "rotated")
+	assert.Equal(t, 403, admVerifies(t, v, rotated), "an unknown kid refetches, and fails")
+	require.Contains(t, logs.String(), "JWKS refresh", "the failed refetch is logged")
+	assert.NotContains(t, logs.String(), "s3cret-pw")
+}
