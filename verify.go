@@ -212,7 +212,7 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 	if opts.RefreshInterval < 0 || opts.UnknownKIDInterval < 0 {
 		return nil, errors.New("fanfare: negative JWKS refresh interval")
 	}
-	v := &JWKSVerifier{url: u.String(), log: cmp.Or(opts.Logger, slog.Default()), done: make(chan struct{}), closeIdle: func() {}}
+	v := &JWKSVerifier{url: u.String(), log: cmp.Or(opts.Logger, slog.Default()).With("url", u.Redacted()), done: make(chan struct{}), closeIdle: func() {}}
 	hc := opts.HTTPClient
 	if hc == nil {
 		tr := newTransport()
@@ -235,7 +235,7 @@ func NewJWKSVerifier(ctx context.Context, jwksURL string, opts JWKSOptions) (*JW
 		HTTPTimeout: hc.Timeout,
 		Storage:     store,
 		RefreshErrorHandler: func(_ context.Context, err error) { // unknown-kid refetches
-			v.log.Warn("fanfare: JWKS refresh for an unknown kid failed", "url", v.url, "error", err)
+			v.log.Warn("fanfare: JWKS refresh for an unknown kid failed", "error", err)
 		},
 	}
 	// Without RefreshInterval jwkset starts no goroutine: our own loop
@@ -329,7 +329,7 @@ func (v *JWKSVerifier) refreshLoop(ctx context.Context, every time.Duration) {
 		case <-t.C:
 			// A failed fetch leaves the keys in use in the storage.
 			if _, err := jwkset.NewStorageFromHTTP(v.url, v.fetch); err != nil && ctx.Err() == nil {
-				v.log.Warn("fanfare: JWKS refresh failed; keeping the current keys", "url", v.url, "error", fetchError(err))
+				v.log.Warn("fanfare: JWKS refresh failed; keeping the current keys", "error", fetchError(err))
 			}
 		}
 	}
