@@ -35,6 +35,7 @@ func TestNewClientValidatesConfig(t *testing.T) {
 		{"ftp URL", func(c *Config) { c.APIURL = "ftp://api.fanfare.io" }, "not an absolute"},
 		{"user info", func(c *Config) { c.APIURL = "https://u:p@api.fanfare.io" }, "user info"},
 		{"query", func(c *Config) { c.APIURL = "https://api.fanfare.io?x=1" }, "query"},
+		{"an empty query", func(c *Config) { c.APIURL = "https://api.fanfare.io?" }, "query"},
 		{"no org", func(c *Config) { c.OrganizationID = " " }, "OrganizationID is empty"},
 		{"no key", func(c *Config) { c.SecretKey = "" }, "SecretKey is empty"},
 		{"publishable key", func(c *Config) { c.SecretKey = "pk_live_abc" }, "publishable keys belong in the browser"},
