@@ -136,7 +136,7 @@ func NewClient(cfg Config) (*Client, error) {
 	switch {
 	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 		return nil, configError("APIURL %q is not an absolute http(s) URL", truncate(raw, 100))
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		return nil, configError("APIURL must not carry user info, a query or a fragment")
 	case !secureURL(u):
 		return nil, configError("APIURL %q must use https (plain http is allowed only for loopback hosts)", truncate(raw, 100))
