@@ -636,34 +636,16 @@ func TestVerifiersAreComparable(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination safe for the verifier's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestJWKSVerifierLogsNoURLPassword: a key set behind basic auth is named
 // in the logs without its password.
 func TestJWKSVerifierLogsNoURLPassword(t *testing.T) {
 	srv := fanfaretest.NewServer(fanfaretest.Options{Clock: newAdmClock(admEpoch).Now})
 	defer srv.Close()
-	logs := &lockedBuffer{}
+	logger, logs := newLogger()
 	withAuth := strings.Replace(srv.JWKSURL(), "http://", "http://shop:s3cret-pw@", 1)
 	v := jwksVerifier(t, withAuth, fanfare.JWKSOptions{
 		UnknownKIDInterval: time.Nanosecond,
-		Logger:             slog.New(slog.NewTextHandler(logs, nil)),
+		Logger:             logger,
 	})
 	srv.InjectFault(fanfaretest.EndpointJWKS, fanfaretest.Fault{Status: http.StatusServiceUnavailable})
 	rotated := admSign(t, jwt.SigningMethodES256, admKeys().ec, admValidClaims(), "rotated")
