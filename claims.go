@@ -229,7 +229,7 @@ func (s *claimsSanitizer) identityClaims(id Identity) (map[string]any, json.RawM
 type claimsWalk struct {
 	s      *claimsSanitizer
 	kept   int
-	budget int    // what may still be read (ClaimsPolicy.MaxBytes)
+	budget int    // what may still be read, from 16×MaxBytes
 	path   string // where an error happened: ["a"][0]["b"]
 }
 
